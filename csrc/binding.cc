@@ -1,0 +1,459 @@
+// binding.cc: the thin nan binding between JavaScript and the C core. The only
+// C++ in the addon. It converts arguments, owns one uv_async_t per system on
+// Node's loop (the only contact with Node's loop), and calls JS callbacks when
+// ops come back from the AIO thread.
+//
+// Thread: every function here runs on Node's main thread, except
+// SystemWrap::Notify, which the AIO thread calls; it only does uv_async_send.
+#include <nan.h>
+
+#include <string>
+#include <vector>
+
+#include "valk_common.h"
+#include "valk_diag.h"
+#include "valk_h2_server.h"
+#include "valk_slab.h"
+#include "valk_system.h"
+#include "valk_tls.h"
+
+namespace {
+
+using v8::Local;
+using v8::Object;
+using v8::Value;
+
+// Estimates for estimateFootprint(): bytes of one request/response queue entry
+// (a descriptor and its ring slot) and of the TLS + HTTP/2 state OpenSSL and
+// nghttp2 allocate per connection outside the pools (measured; see bench/RESULTS.md).
+constexpr double kQueueEntryBytes = 64;
+constexpr double kConnProtocolStateBytes = 96 * 1024;
+
+double NumberField(Local<Object> obj, const char *name) {
+  Local<Value> v = Nan::Get(obj, Nan::New(name).ToLocalChecked()).ToLocalChecked();
+  return Nan::To<double>(v).FromMaybe(0);
+}
+
+std::string StringField(Local<Object> obj, const char *name) {
+  Local<Value> v = Nan::Get(obj, Nan::New(name).ToLocalChecked()).ToLocalChecked();
+  Nan::Utf8String s(v);
+  return std::string(*s ? *s : "", s.length());
+}
+
+Local<Value> Field(Local<Object> obj, const char *name) {
+  return Nan::Get(obj, Nan::New(name).ToLocalChecked()).ToLocalChecked();
+}
+
+void SetNumber(Local<Object> obj, const char *name, double value) {
+  Nan::Set(obj, Nan::New(name).ToLocalChecked(), Nan::New(value));
+}
+
+void SetString(Local<Object> obj, const char *name, const char *value) {
+  Nan::Set(obj, Nan::New(name).ToLocalChecked(), Nan::New(value ? value : "").ToLocalChecked());
+}
+
+Local<Value> MakeError(const char *message, int code) {
+  Local<Value> err = Nan::Error(message);
+  Nan::Set(err.As<Object>(), Nan::New("code").ToLocalChecked(),
+           Nan::New(code < -1000 ? "VALK_E" : uv_err_name(code)).ToLocalChecked());
+  return err;
+}
+
+// ---- system ----------------------------------------------------------------
+
+struct PendingOp {
+  valk_op_t op;
+  Nan::Callback callback;
+};
+
+class SystemWrap : public Nan::ObjectWrap {
+ public:
+  static Nan::Persistent<v8::Function> constructor;
+
+  static void Init() {
+    Local<v8::FunctionTemplate> tpl = Nan::New<v8::FunctionTemplate>(New);
+    tpl->SetClassName(Nan::New("NativeSystem").ToLocalChecked());
+    tpl->InstanceTemplate()->SetInternalFieldCount(1);
+    Nan::SetPrototypeMethod(tpl, "listen", Listen);
+    Nan::SetPrototypeMethod(tpl, "closeServer", CloseServer);
+    Nan::SetPrototypeMethod(tpl, "stop", Stop);
+    Nan::SetPrototypeMethod(tpl, "stats", Stats);
+    constructor.Reset(Nan::GetFunction(tpl).ToLocalChecked());
+  }
+
+ private:
+  valk_system_t *sys_ = nullptr;
+  uv_async_t *async_ = nullptr;
+  uint32_t in_flight_ = 0;
+
+  static void New(const Nan::FunctionCallbackInfo<Value> &info) {
+    (new SystemWrap())->Wrap(info.This());
+    info.GetReturnValue().Set(info.This());
+  }
+
+  static void Notify(void *data) {  // AIO thread
+    uv_async_send(static_cast<uv_async_t *>(data));
+  }
+
+  static void OnAsyncClosed(uv_handle_t *handle) { delete reinterpret_cast<uv_async_t *>(handle); }
+
+  static void OnAsync(uv_async_t *handle) {
+    Nan::HandleScope scope;
+    SystemWrap *self = static_cast<SystemWrap *>(handle->data);
+    valk_op_t *ops[VALK_OP_RING_SIZE];
+    uint32_t n;
+    if (self->sys_ == nullptr) return;
+    n = valk_system_take_done(self->sys_, ops, VALK_OP_RING_SIZE);
+    for (uint32_t i = 0; i < n; i++) self->Finish(reinterpret_cast<PendingOp *>(ops[i]));
+  }
+
+  void Finish(PendingOp *p) {
+    Nan::AsyncResource resource("valk-aio:op");
+    Local<Value> argv[2] = {Nan::Null(), Nan::Undefined()};
+    in_flight_--;
+    if (p->op.status != 0) {
+      argv[0] = MakeError(p->op.error[0] ? p->op.error : valk_strerror(p->op.status), p->op.status);
+    } else if (p->op.type == VALK_OP_LISTEN) {
+      Local<Object> out = Nan::New<Object>();
+      SetNumber(out, "id", p->op.u.listen.server_id);
+      SetNumber(out, "port", p->op.u.listen.port);
+      argv[1] = out;
+    } else if (p->op.type == VALK_OP_STOP) {
+      Local<Object> out = Nan::New<Object>();
+      SetNumber(out, "leakedConnections", p->op.u.stop.leaked_connections);
+      SetNumber(out, "leakedTcpBuffers", p->op.u.stop.leaked_tcp_buffers);
+      argv[1] = out;
+      valk_system_join_and_free(sys_);
+      sys_ = nullptr;
+      uv_close(reinterpret_cast<uv_handle_t *>(async_), OnAsyncClosed);
+      async_ = nullptr;
+      Unref();
+    }
+    p->callback.Call(2, argv, &resource);
+    delete p;
+  }
+
+  // Hands op to the AIO thread or calls back at once with the error.
+  void Submit(PendingOp *p) {
+    int rc = VALK_ESTOPPED;
+    if (sys_ != nullptr && in_flight_ >= VALK_OP_RING_SIZE) rc = VALK_EFULL;
+    else if (sys_ != nullptr) rc = valk_system_submit(sys_, &p->op);
+    if (rc == 0) {
+      in_flight_++;
+      return;
+    }
+    if (p->op.type == VALK_OP_LISTEN) valk_server_opts_free(p->op.u.listen.opts);
+    Nan::ThrowError(MakeError(valk_strerror(rc), rc));
+    delete p;
+  }
+
+  static SystemWrap *Self(const Nan::FunctionCallbackInfo<Value> &info) {
+    return Nan::ObjectWrap::Unwrap<SystemWrap>(info.Holder());
+  }
+
+  static PendingOp *NewOp(valk_op_type_t type, Local<Value> cb) {
+    PendingOp *p = new PendingOp();
+    memset(&p->op, 0, sizeof(p->op));
+    p->op.type = type;
+    p->callback.Reset(cb.As<v8::Function>());
+    return p;
+  }
+
+  static bool AddRoutes(valk_server_opts_t *opts, Local<v8::Array> routes) {
+    char err[256] = "";
+    for (uint32_t i = 0; i < routes->Length(); i++) {
+      Local<Object> r = Nan::Get(routes, i).ToLocalChecked().As<Object>();
+      std::string path = StringField(r, "path");
+      Local<v8::Array> hv = Field(r, "headers").As<v8::Array>();
+      std::vector<std::string> strings;
+      std::vector<const char *> ptrs;
+      for (uint32_t j = 0; j < hv->Length(); j++) {
+        Nan::Utf8String s(Nan::Get(hv, j).ToLocalChecked());
+        strings.emplace_back(*s ? *s : "", s.length());
+      }
+      for (auto &s : strings) ptrs.push_back(s.c_str());
+      Local<Object> body = Field(r, "body").As<Object>();
+      int rc = valk_route_table_add(
+          &opts->routes, path.c_str(), (int)NumberField(r, "status"), ptrs.data(), ptrs.size() / 2,
+          reinterpret_cast<const uint8_t *>(node::Buffer::Data(body)), node::Buffer::Length(body),
+          err, sizeof(err));
+      if (rc != 0) {
+        Nan::ThrowError(MakeError(err[0] ? err : valk_strerror(rc), rc));
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // listen({host, port, key, cert, routes, maxResponseBodySize, error503Body}, cb)
+  static void Listen(const Nan::FunctionCallbackInfo<Value> &info) {
+    SystemWrap *self = Self(info);
+    Local<Object> o = info[0].As<Object>();
+    char err[256] = "";
+    valk_server_opts_t *opts = valk_server_opts_new();
+    if (opts == nullptr) return Nan::ThrowError("out of memory");
+    std::string host = StringField(o, "host"), key = StringField(o, "key"), cert = StringField(o, "cert");
+    snprintf(opts->host, sizeof(opts->host), "%s", host.c_str());
+    opts->port = (int)NumberField(o, "port");
+    opts->max_response_body_size = (uint64_t)NumberField(o, "maxResponseBodySize");
+    Local<Object> body503 = Field(o, "error503Body").As<Object>();
+    opts->error_503_len = node::Buffer::Length(body503);
+    opts->error_503_body = static_cast<uint8_t *>(malloc(opts->error_503_len + 1));
+    if (opts->error_503_body != nullptr)
+      memcpy(opts->error_503_body, node::Buffer::Data(body503), opts->error_503_len);
+    if (valk_tls_server_ctx_new(&opts->ssl_ctx, key.data(), key.size(), cert.data(), cert.size(),
+                                err, sizeof(err)) != 0) {
+      valk_server_opts_free(opts);
+      return Nan::ThrowError(MakeError(err, VALK_ETLS));
+    }
+    if (!AddRoutes(opts, Field(o, "routes").As<v8::Array>())) {
+      valk_server_opts_free(opts);
+      return;
+    }
+    PendingOp *p = NewOp(VALK_OP_LISTEN, info[1]);
+    p->op.u.listen.opts = opts;
+    self->Submit(p);
+  }
+
+  static void CloseServer(const Nan::FunctionCallbackInfo<Value> &info) {
+    PendingOp *p = NewOp(VALK_OP_CLOSE_SERVER, info[1]);
+    p->op.u.close.server_id = Nan::To<uint32_t>(info[0]).FromMaybe(0);
+    Self(info)->Submit(p);
+  }
+
+  static void Stop(const Nan::FunctionCallbackInfo<Value> &info) {
+    Self(info)->Submit(NewOp(VALK_OP_STOP, info[0]));
+  }
+
+  static void SlabGauges(Local<Object> out, const char *prefix, const valk_slab_t *slab) {
+    std::string p(prefix);
+    SetNumber(out, (p + "_total").c_str(), slab->count);
+    SetNumber(out, (p + "_used").c_str(), valk_slab_used(slab));
+    SetNumber(out, (p + "_available").c_str(), valk_slab_available(slab));
+    SetNumber(out, (p + "_overflow").c_str(), (double)valk_slab_overflow(slab));
+  }
+
+  static void Stats(const Nan::FunctionCallbackInfo<Value> &info) {
+    SystemWrap *self = Self(info);
+    if (self->sys_ == nullptr) return Nan::ThrowError(MakeError("system is stopped", VALK_ESTOPPED));
+    valk_system_t *sys = self->sys_;
+    Local<Object> out = Nan::New<Object>();
+#define XX(name, help) SetNumber(out, #name, (double)sys->stats.name.load(std::memory_order_relaxed));
+    VALK_STATS_MAP(XX)
+#undef XX
+    SlabGauges(out, "conn_slab", sys->conn_slab);
+    SlabGauges(out, "tcp_buffers", sys->tcp_bufs);
+    SetNumber(out, "waiting_connections", sys->waiters_len.load());
+    SetNumber(out, "servers", sys->server_count.load());
+    info.GetReturnValue().Set(out);
+  }
+
+ public:
+  static void Create(const Nan::FunctionCallbackInfo<Value> &info) {
+    Local<Object> o = info[0].As<Object>();
+    valk_system_config_t cfg;
+    char err[256] = "";
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.max_connections = (uint32_t)NumberField(o, "maxConnections");
+    cfg.max_concurrent_streams = (uint32_t)NumberField(o, "maxConcurrentStreams");
+    cfg.tcp_buffer_pool_size = (uint32_t)NumberField(o, "tcpBufferPoolSize");
+    cfg.arena_pool_size = (uint32_t)NumberField(o, "arenaPoolSize");
+    cfg.queue_capacity = (uint32_t)NumberField(o, "queueCapacity");
+    cfg.arena_size = (uint64_t)NumberField(o, "arenaSize");
+    cfg.max_request_body_size = (uint64_t)NumberField(o, "maxRequestBodySize");
+    cfg.buffer_high_watermark = NumberField(o, "bufferHighWatermark");
+    cfg.buffer_critical_watermark = NumberField(o, "bufferCriticalWatermark");
+    cfg.min_buffers_per_conn = (uint32_t)NumberField(o, "minBuffersPerConn");
+    cfg.drain_timeout_ms = Nan::To<uint32_t>(info[1]).FromMaybe(5000);
+
+    Local<Object> obj = Nan::NewInstance(Nan::New(constructor)).ToLocalChecked();
+    SystemWrap *self = Nan::ObjectWrap::Unwrap<SystemWrap>(obj);
+    self->async_ = new uv_async_t();
+    uv_async_init(Nan::GetCurrentEventLoop(), self->async_, OnAsync);
+    self->async_->data = self;
+    int rc = valk_system_start(&self->sys_, &cfg, Notify, self->async_, err, sizeof(err));
+    if (rc != 0) {
+      uv_close(reinterpret_cast<uv_handle_t *>(self->async_), OnAsyncClosed);
+      self->async_ = nullptr;
+      return Nan::ThrowError(MakeError(err[0] ? err : valk_strerror(rc), rc));
+    }
+    self->Ref();  // alive until stop() comes back
+    info.GetReturnValue().Set(obj);
+  }
+};
+
+Nan::Persistent<v8::Function> SystemWrap::constructor;
+
+// ---- slab (test binding) -----------------------------------------------------
+
+class SlabWrap : public Nan::ObjectWrap {
+ public:
+  static Nan::Persistent<v8::Function> constructor;
+  valk_slab_t *slab_ = nullptr;
+
+  static void Init() {
+    Local<v8::FunctionTemplate> tpl = Nan::New<v8::FunctionTemplate>(New);
+    tpl->SetClassName(Nan::New("NativeSlab").ToLocalChecked());
+    tpl->InstanceTemplate()->SetInternalFieldCount(1);
+    Nan::SetPrototypeMethod(tpl, "acquire", Acquire);
+    Nan::SetPrototypeMethod(tpl, "release", Release);
+    Nan::SetPrototypeMethod(tpl, "available", Available);
+    Nan::SetPrototypeMethod(tpl, "overflow", Overflow);
+    Nan::SetPrototypeMethod(tpl, "itemStride", ItemStride);
+    Nan::SetPrototypeMethod(tpl, "totalSize", TotalSize);
+    Nan::SetPrototypeMethod(tpl, "bitmap", Bitmap);
+    Nan::SetPrototypeMethod(tpl, "free", Free);
+    constructor.Reset(Nan::GetFunction(tpl).ToLocalChecked());
+  }
+
+  ~SlabWrap() { valk_slab_free(slab_); }
+
+  static void Create(const Nan::FunctionCallbackInfo<Value> &info) {
+    double size = Nan::To<double>(info[0]).FromMaybe(0), count = Nan::To<double>(info[1]).FromMaybe(0);
+    Local<Object> obj = Nan::NewInstance(Nan::New(constructor)).ToLocalChecked();
+    SlabWrap *self = Nan::ObjectWrap::Unwrap<SlabWrap>(obj);
+    int rc = size < 1 || count < 1 || count > 1e8 ? VALK_EINVAL
+                                                  : valk_slab_new(&self->slab_, (size_t)size, (uint32_t)count);
+    if (rc != 0) return Nan::ThrowError(MakeError(valk_strerror(rc), rc));
+    info.GetReturnValue().Set(obj);
+  }
+
+ private:
+  static void New(const Nan::FunctionCallbackInfo<Value> &info) {
+    (new SlabWrap())->Wrap(info.This());
+    info.GetReturnValue().Set(info.This());
+  }
+  static valk_slab_t *Get(const Nan::FunctionCallbackInfo<Value> &info) {
+    valk_slab_t *s = Nan::ObjectWrap::Unwrap<SlabWrap>(info.Holder())->slab_;
+    if (s == nullptr) Nan::ThrowError("slab is freed");
+    return s;
+  }
+  static void Acquire(const Nan::FunctionCallbackInfo<Value> &info) {
+    valk_slab_t *s = Get(info);
+    if (s == nullptr) return;
+    void *item = valk_slab_acquire(s);
+    info.GetReturnValue().Set(item ? (double)valk_slab_index_of(s, item) : -1.0);
+  }
+  static void Release(const Nan::FunctionCallbackInfo<Value> &info) {
+    valk_slab_t *s = Get(info);
+    if (s == nullptr) return;
+    uint32_t index = Nan::To<uint32_t>(info[0]).FromMaybe(UINT32_MAX);
+    int rc = index < s->count ? valk_slab_release(s, valk_slab_at(s, index)) : VALK_EINVAL;
+    if (rc != 0) Nan::ThrowError(MakeError(valk_strerror(rc), rc));
+  }
+  static void Available(const Nan::FunctionCallbackInfo<Value> &info) {
+    valk_slab_t *s = Get(info);
+    if (s) info.GetReturnValue().Set((double)valk_slab_available(s));
+  }
+  static void Overflow(const Nan::FunctionCallbackInfo<Value> &info) {
+    valk_slab_t *s = Get(info);
+    if (s) info.GetReturnValue().Set((double)valk_slab_overflow(s));
+  }
+  static void ItemStride(const Nan::FunctionCallbackInfo<Value> &info) {
+    valk_slab_t *s = Get(info);
+    if (s) info.GetReturnValue().Set((double)s->stride);
+  }
+  static void TotalSize(const Nan::FunctionCallbackInfo<Value> &info) {
+    valk_slab_t *s = Get(info);
+    if (s) info.GetReturnValue().Set((double)valk_slab_size(s->item_size, s->count));
+  }
+  static void Bitmap(const Nan::FunctionCallbackInfo<Value> &info) {
+    valk_slab_t *s = Get(info);
+    if (s == nullptr) return;
+    size_t bytes = ((size_t)s->count + 7) / 8;
+    Local<Object> buf = Nan::NewBuffer((uint32_t)bytes).ToLocalChecked();
+    int rc = valk_slab_bitmap(s, reinterpret_cast<uint8_t *>(node::Buffer::Data(buf)), bytes);
+    if (rc < 0) return Nan::ThrowError(MakeError(valk_strerror(rc), rc));
+    info.GetReturnValue().Set(buf);
+  }
+  static void Free(const Nan::FunctionCallbackInfo<Value> &info) {
+    SlabWrap *self = Nan::ObjectWrap::Unwrap<SlabWrap>(info.Holder());
+    valk_slab_free(self->slab_);
+    self->slab_ = nullptr;
+  }
+};
+
+Nan::Persistent<v8::Function> SlabWrap::constructor;
+
+// ---- free functions ---------------------------------------------------------
+
+NAN_METHOD(SlabItemStride) {
+  info.GetReturnValue().Set((double)valk_slab_item_stride((size_t)Nan::To<double>(info[0]).FromMaybe(0)));
+}
+
+NAN_METHOD(SlabSize) {
+  info.GetReturnValue().Set((double)valk_slab_size((size_t)Nan::To<double>(info[0]).FromMaybe(0),
+                                                   Nan::To<uint32_t>(info[1]).FromMaybe(0)));
+}
+
+NAN_METHOD(ConnStructSize) { info.GetReturnValue().Set((double)sizeof(valk_conn_t)); }
+
+NAN_METHOD(GenerateSelfSigned) {
+  Local<v8::Array> arr = info[0].As<v8::Array>();
+  std::vector<std::string> hosts;
+  std::vector<const char *> ptrs;
+  for (uint32_t i = 0; i < arr->Length(); i++) {
+    Nan::Utf8String s(Nan::Get(arr, i).ToLocalChecked());
+    hosts.emplace_back(*s ? *s : "");
+  }
+  for (auto &h : hosts) ptrs.push_back(h.c_str());
+  char *key = nullptr, *cert = nullptr;
+  int rc = valk_tls_self_signed(ptrs.data(), (int)ptrs.size(), Nan::To<int32_t>(info[1]).FromMaybe(365),
+                                &key, &cert);
+  if (rc != 0) return Nan::ThrowError(MakeError(valk_strerror(rc), rc));
+  Local<Object> out = Nan::New<Object>();
+  SetString(out, "key", key);
+  SetString(out, "cert", cert);
+  free(key);
+  free(cert);
+  info.GetReturnValue().Set(out);
+}
+
+NAN_METHOD(DiagNghttp2Origin) {
+  valk_diag_origin_t o;
+  char addr[32];
+  if (valk_diag_nghttp2_origin(&o) != 0) return Nan::ThrowError("dladdr failed");
+  Local<Object> out = Nan::New<Object>();
+  SetString(out, "file", o.ours_file);
+  snprintf(addr, sizeof(addr), "%p", o.ours_addr);
+  SetString(out, "symbolAddress", addr);
+  if (o.global_file != nullptr) {
+    SetString(out, "nodeExported", o.global_file);
+    snprintf(addr, sizeof(addr), "%p", o.global_addr);
+    SetString(out, "nodeExportedAddress", addr);
+  } else {
+    Nan::Set(out, Nan::New("nodeExported").ToLocalChecked(), Nan::Null());
+  }
+  info.GetReturnValue().Set(out);
+}
+
+Local<Object> Constants() {
+  Local<Object> c = Nan::New<Object>();
+  size_t per_item_meta = valk_slab_size(1, 1) - valk_slab_size(1, 0) - valk_slab_item_stride(1);
+  SetNumber(c, "tcpBufferSize", VALK_TCP_BUF_SIZE);
+  SetNumber(c, "connSlotSize", (double)(valk_slab_item_stride(sizeof(valk_conn_t)) + per_item_meta));
+  SetNumber(c, "slabItemOverhead", (double)per_item_meta);
+  SetNumber(c, "tcpBufferSlotSize", (double)(valk_slab_item_stride(sizeof(valk_tcp_buf_t)) + per_item_meta));
+  SetNumber(c, "queueEntrySize", kQueueEntryBytes);
+  SetNumber(c, "connProtocolStateEstimate", kConnProtocolStateBytes);
+  SetString(c, "nghttp2Version", valk_diag_nghttp2_version());
+  SetString(c, "opensslVersion", valk_tls_openssl_version());
+  return c;
+}
+
+NAN_MODULE_INIT(InitAll) {
+  SystemWrap::Init();
+  SlabWrap::Init();
+  Nan::Set(target, Nan::New("constants").ToLocalChecked(), Constants());
+  Nan::SetMethod(target, "createSystem", SystemWrap::Create);
+  Nan::SetMethod(target, "slabNew", SlabWrap::Create);
+  Nan::SetMethod(target, "slabItemStride", SlabItemStride);
+  Nan::SetMethod(target, "slabSize", SlabSize);
+  Nan::SetMethod(target, "connStructSize", ConnStructSize);
+  Nan::SetMethod(target, "generateSelfSigned", GenerateSelfSigned);
+  Nan::SetMethod(target, "diagNghttp2Origin", DiagNghttp2Origin);
+}
+
+}  // namespace
+
+NODE_MODULE(valk_aio, InitAll)

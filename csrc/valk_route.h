@@ -1,0 +1,69 @@
+/*
+ * valk_route.h: static routes, path -> (status, headers, body), answered
+ * entirely on the AIO thread. Each route's response header block is built
+ * once (":status", "content-length", then the user's headers) so a response
+ * is one nghttp2_submit_response with NO_COPY name/value pairs.
+ *
+ * Thread: a table is built by the owner thread before the LISTEN op, then
+ * belongs to the AIO thread, which only reads it until the server is freed.
+ * Memory: every string is copied into the table; freed by valk_route_table_free.
+ */
+#ifndef VALK_ROUTE_H
+#define VALK_ROUTE_H
+
+#include <nghttp2/nghttp2.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VALK_MAX_ROUTES 256
+#define VALK_MAX_ROUTE_HEADERS 32
+
+typedef struct valk_route {
+  char *path;
+  size_t path_len;
+  int status;
+  nghttp2_nv nva[VALK_MAX_ROUTE_HEADERS + 2];
+  size_t nvlen;
+  uint8_t *body;
+  size_t body_len;
+  char status_str[4];
+  char length_str[24];
+} valk_route_t;
+
+typedef struct valk_route_table {
+  valk_route_t *routes[VALK_MAX_ROUTES];
+  uint32_t count;
+  valk_route_t *not_found;      /* 404 */
+  valk_route_t *not_allowed;    /* 405, allow: GET, HEAD */
+} valk_route_table_t;
+
+/* An empty table with its 404 and 405 routes. 0 or VALK_ENOMEM. */
+int valk_route_table_init(valk_route_table_t *table);
+void valk_route_table_free(valk_route_table_t *table);
+
+/*
+ * Adds path -> response. headers is [name0, value0, name1, value1, ...] with
+ * nheaders pairs. Names must be lower-case tokens and not pseudo-headers,
+ * connection-specific headers or content-length (set by the server); values
+ * must not contain CR, LF or NUL. Returns 0, VALK_EINVAL (reason in err),
+ * VALK_ELIMIT (too many routes or headers) or VALK_ENOMEM.
+ */
+int valk_route_table_add(valk_route_table_t *table, const char *path, int status,
+                         const char *const *headers, size_t nheaders,
+                         const uint8_t *body, size_t body_len, char *err, size_t err_len);
+
+/* The route for a request path (the part before '?'), or NULL. */
+const valk_route_t *valk_route_lookup(const valk_route_table_t *table, const uint8_t *path,
+                                      size_t len);
+
+/* Index of route in the table, or -1 for 404/405 and unknown routes. */
+int valk_route_index(const valk_route_table_t *table, const valk_route_t *route);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VALK_ROUTE_H */

@@ -1,0 +1,245 @@
+/*
+ * valk_system.c: the AIO thread, its loop, its pools and its two rings.
+ * See valk_system.h for who owns what.
+ */
+#include "valk_system.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "valk_common.h"
+#include "valk_h2_server.h"
+
+/* ---- owner thread ------------------------------------------------------- */
+
+static int valk__config_check(const valk_system_config_t *cfg, char *err, size_t err_len) {
+  /* lib/config.ts validates everything; these are the bounds C relies on. */
+  if (cfg->max_connections < 1 || cfg->max_connections > 1000000) {
+    snprintf(err, err_len, "max_connections %u out of range", cfg->max_connections);
+    return VALK_EINVAL;
+  }
+  if (cfg->max_concurrent_streams < 1 || cfg->max_concurrent_streams > 1u << 30) {
+    snprintf(err, err_len, "max_concurrent_streams %u out of range", cfg->max_concurrent_streams);
+    return VALK_EINVAL;
+  }
+  if (cfg->tcp_buffer_pool_size < 2 || cfg->tcp_buffer_pool_size > 10000000) {
+    snprintf(err, err_len, "tcp_buffer_pool_size %u out of range", cfg->tcp_buffer_pool_size);
+    return VALK_EINVAL;
+  }
+  return 0;
+}
+
+static void valk__on_wakeup(uv_async_t *handle);
+
+static void valk__system_free_pools(valk_system_t *sys) {
+  valk_slab_free(sys->conn_slab);
+  valk_slab_free(sys->tcp_bufs);
+  valk_ring_destroy(&sys->cmds);
+  valk_ring_destroy(&sys->done);
+}
+
+static int valk__system_init_pools(valk_system_t *sys, char *err, size_t err_len) {
+  int rc, i;
+
+  rc = valk_ring_init(&sys->cmds, VALK_OP_RING_SIZE);
+  if (rc == 0) rc = valk_ring_init(&sys->done, VALK_OP_RING_SIZE);
+  if (rc == 0) rc = valk_slab_new(&sys->conn_slab, sizeof(valk_conn_t), sys->config.max_connections);
+  if (rc == 0)
+    rc = valk_slab_new(&sys->tcp_bufs, sizeof(valk_tcp_buf_t), sys->config.tcp_buffer_pool_size);
+  if (rc != 0) {
+    snprintf(err, err_len, "cannot create the pools: %s", valk_strerror(rc));
+    return rc;
+  }
+  for (i = VALK_REJECT_HANDLES - 1; i >= 0; i--) {
+    sys->rejects[i].sys = sys;
+    sys->rejects[i].next = sys->reject_free;
+    sys->reject_free = &sys->rejects[i];
+  }
+  return 0;
+}
+
+static void valk__system_thread(void *arg);
+
+int valk_system_start(valk_system_t **out, const valk_system_config_t *cfg,
+                      valk_notify_fn notify, void *notify_data, char *err,
+                      size_t err_len) {
+  valk_system_t *sys;
+  int rc;
+
+  *out = NULL;
+  rc = valk__config_check(cfg, err, err_len);
+  if (rc != 0) return rc;
+  sys = calloc(1, sizeof(*sys));
+  if (sys == NULL) return VALK_ENOMEM;
+  sys->config = *cfg;
+  sys->notify = notify;
+  sys->notify_data = notify_data;
+  rc = valk__system_init_pools(sys, err, err_len);
+  if (rc != 0) goto fail;
+  rc = uv_loop_init(&sys->loop);
+  if (rc != 0) goto fail;
+  rc = uv_async_init(&sys->loop, &sys->wakeup, valk__on_wakeup);
+  if (rc == 0) {
+    sys->wakeup.data = sys;
+    rc = uv_thread_create(&sys->thread, valk__system_thread, sys);
+  }
+  if (rc != 0) {
+    snprintf(err, err_len, "cannot start the AIO thread: %s", uv_strerror(rc));
+    uv_close((uv_handle_t *)&sys->wakeup, NULL);
+    uv_run(&sys->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&sys->loop);
+    goto fail;
+  }
+  *out = sys;
+  return 0;
+fail:
+  valk__system_free_pools(sys);
+  free(sys);
+  return rc;
+}
+
+int valk_system_submit(valk_system_t *sys, valk_op_t *op) {
+  int rc;
+
+  if (op->type == VALK_OP_STOP) {
+    int expected = VALK_SYS_RUNNING;
+    if (!atomic_compare_exchange_strong(&sys->state, &expected, VALK_SYS_STOPPING))
+      return VALK_ESTOPPED;
+  } else if (atomic_load(&sys->state) != VALK_SYS_RUNNING) {
+    return VALK_ESTOPPED;
+  }
+  rc = valk_ring_push(&sys->cmds, op);
+  if (rc < 0) {
+    if (op->type == VALK_OP_STOP) atomic_store(&sys->state, VALK_SYS_RUNNING);
+    return rc;
+  }
+  if (rc == 1) uv_async_send(&sys->wakeup);
+  return 0;
+}
+
+uint32_t valk_system_take_done(valk_system_t *sys, valk_op_t **out, uint32_t max) {
+  return valk_ring_drain(&sys->done, (void **)out, max);
+}
+
+void valk_system_join_and_free(valk_system_t *sys) {
+  uv_thread_join(&sys->thread);
+  uv_loop_close(&sys->loop);
+  valk__system_free_pools(sys);
+  free(sys);
+}
+
+/* ---- AIO thread --------------------------------------------------------- */
+
+void valk_system_complete(valk_system_t *sys, valk_op_t *op) {
+  int rc = valk_ring_push(&sys->done, op);
+  if (rc < 0) {
+    /* Cannot happen while the binding keeps at most VALK_OP_RING_SIZE ops in flight. */
+    VALK_ERROR("done ring full: op %d lost", (int)op->type);
+    return;
+  }
+  if (rc == 1 && sys->notify != NULL) sys->notify(sys->notify_data);
+}
+
+static void valk__system_maybe_finish(valk_system_t *sys) {
+  if (sys->stop_op == NULL || atomic_load(&sys->server_count) > 0) return;
+  if (uv_is_closing((uv_handle_t *)&sys->wakeup)) return;
+  uv_close((uv_handle_t *)&sys->wakeup, NULL); /* the loop ends when rejects are closed too */
+}
+
+void valk_system_server_gone(valk_system_t *sys, struct valk_server *srv) {
+  uint32_t i;
+  for (i = 0; i < VALK_MAX_SERVERS; i++) {
+    if (sys->servers[i] == srv) {
+      sys->servers[i] = NULL;
+      atomic_fetch_sub(&sys->server_count, 1);
+    }
+  }
+  valk__system_maybe_finish(sys);
+}
+
+static void valk__on_reject_closed(uv_handle_t *handle) {
+  valk_reject_t *r = VALK_CONTAINER_OF(handle, valk_reject_t, tcp);
+  valk_system_t *sys = r->sys;
+  r->next = sys->reject_free;
+  sys->reject_free = r;
+  valk_h2_retry_accepts(sys);
+}
+
+int valk_system_reject(valk_system_t *sys, uv_stream_t *listener) {
+  valk_reject_t *r = sys->reject_free;
+  if (r == NULL) return VALK_ELIMIT;
+  sys->reject_free = r->next;
+  uv_tcp_init(&sys->loop, &r->tcp);
+  if (uv_accept(listener, (uv_stream_t *)&r->tcp) == 0 &&
+      uv_tcp_close_reset(&r->tcp, valk__on_reject_closed) == 0)
+    return 0;
+  uv_close((uv_handle_t *)&r->tcp, valk__on_reject_closed);
+  return 0;
+}
+
+static struct valk_server *valk__find_server(valk_system_t *sys, uint32_t id) {
+  uint32_t i;
+  for (i = 0; i < VALK_MAX_SERVERS; i++)
+    if (sys->servers[i] != NULL && sys->servers[i]->id == id) return sys->servers[i];
+  return NULL;
+}
+
+static void valk__begin_stop(valk_system_t *sys, valk_op_t *op) {
+  uint32_t i;
+  sys->stop_op = op;
+  for (i = 0; i < VALK_MAX_SERVERS; i++)
+    if (sys->servers[i] != NULL) valk_h2_server_close(sys->servers[i], NULL);
+  valk__system_maybe_finish(sys);
+}
+
+static void valk__dispatch(valk_system_t *sys, valk_op_t *op) {
+  struct valk_server *srv;
+
+  switch (op->type) {
+  case VALK_OP_LISTEN:
+    valk_h2_server_listen(sys, op);
+    return;
+  case VALK_OP_CLOSE_SERVER:
+    srv = valk__find_server(sys, op->u.close.server_id);
+    if (srv != NULL) {
+      valk_h2_server_close(srv, op);
+      return;
+    }
+    op->status = VALK_ENOTFOUND;
+    snprintf(op->error, sizeof(op->error), "no server %u", op->u.close.server_id);
+    break;
+  case VALK_OP_STOP:
+    valk__begin_stop(sys, op);
+    return;
+  default:
+    op->status = VALK_EINVAL;
+    snprintf(op->error, sizeof(op->error), "unknown op %d", (int)op->type);
+    break;
+  }
+  valk_system_complete(sys, op);
+}
+
+static void valk__on_wakeup(uv_async_t *handle) {
+  valk_system_t *sys = handle->data;
+  valk_op_t *ops[VALK_OP_RING_SIZE];
+  uint32_t n = valk_ring_drain(&sys->cmds, (void **)ops, VALK_OP_RING_SIZE), i;
+  for (i = 0; i < n; i++) valk__dispatch(sys, ops[i]);
+}
+
+static void valk__system_thread(void *arg) {
+  valk_system_t *sys = arg;
+  valk_op_t *op;
+
+  uv_run(&sys->loop, UV_RUN_DEFAULT);
+  op = sys->stop_op;
+  if (op != NULL) {
+    op->u.stop.leaked_connections = valk_slab_used(sys->conn_slab);
+    op->u.stop.leaked_tcp_buffers = valk_slab_used(sys->tcp_bufs);
+    if (op->u.stop.leaked_connections || op->u.stop.leaked_tcp_buffers)
+      VALK_WARN("stop: %u connection slots and %u TCP buffers not released",
+                op->u.stop.leaked_connections, op->u.stop.leaked_tcp_buffers);
+    op->status = 0;
+  }
+  atomic_store(&sys->state, VALK_SYS_STOPPED);
+  if (op != NULL) valk_system_complete(sys, op);
+}

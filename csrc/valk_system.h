@@ -1,0 +1,188 @@
+/*
+ * valk_system.h: one AIO system: a thread running its own uv_loop_t, the
+ * pools sized once from the resolved config, and the two bounded rings that
+ * are the only way in and out of it.
+ *
+ * Ownership:
+ *   - The owner thread (Node's main thread, via the binding) creates the system
+ *     with valk_system_start, pushes ops with valk_system_submit, takes finished
+ *     ops with valk_system_take_done, and frees the system with
+ *     valk_system_join_and_free once the STOP op has come back.
+ *   - Everything else (loop, handles, slabs' acquire/release, servers,
+ *     connections, sessions) belongs to the AIO thread.
+ *   - Counters in valk_stats_t and the slabs' counts are atomics: any thread reads.
+ */
+#ifndef VALK_SYSTEM_H
+#define VALK_SYSTEM_H
+
+#include <openssl/ssl.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "valk_common.h"
+#include "valk_ring.h"
+#include "valk_slab.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A TCP buffer holds two TLS records of ciphertext: fixed, not configurable (seed 002). */
+#define VALK_TCP_BUF_SIZE (2 * SSL3_RT_MAX_PACKET_SIZE)
+#define VALK_MAX_SERVERS 16      /* the owner registry's size (seed 001 §11.1.2) */
+#define VALK_OP_RING_SIZE 64     /* ops in flight between the owner and one system */
+#define VALK_REJECT_HANDLES 64   /* handles for refusing connections (RST) at once */
+#define VALK_SCRATCH_SIZE 16384  /* one TLS record of plaintext */
+
+/* The resolved configuration as it crosses into C (lib/config.ts resolves and
+ * validates it; valk_system_start re-checks only what would make C unsafe). */
+typedef struct valk_system_config {
+  uint32_t max_connections;
+  uint32_t max_concurrent_streams;
+  uint32_t tcp_buffer_pool_size;
+  uint32_t arena_pool_size;
+  uint32_t queue_capacity;
+  uint64_t arena_size;
+  uint64_t max_request_body_size;
+  double buffer_high_watermark;
+  double buffer_critical_watermark;
+  uint32_t min_buffers_per_conn;
+  uint32_t drain_timeout_ms;
+} valk_system_config_t;
+
+/*
+ * Counters of one system, one list: the binding's stats() names come from it.
+ * Written by the AIO thread only (relaxed atomics), read from any thread.
+ */
+#define VALK_STATS_MAP(XX)                                                     \
+  XX(connections_accepted, "connections accepted (slot acquired)")             \
+  XX(connections_closed, "connections whose slot was released")                \
+  XX(connections_rejected, "connections refused: connection slab exhausted")  \
+  XX(connections_failed, "connections closed by a TLS or HTTP/2 failure")      \
+  XX(tls_handshakes, "TLS handshakes completed with ALPN h2")                  \
+  XX(streams_total, "HTTP/2 streams opened by clients")                        \
+  XX(requests_total, "responses submitted")                                    \
+  XX(responses_2xx, "responses with a 2xx status")                             \
+  XX(responses_4xx, "responses with a 4xx status")                             \
+  XX(responses_5xx, "responses with a 5xx status")                             \
+  XX(bytes_received, "ciphertext bytes read from sockets")                     \
+  XX(bytes_sent, "ciphertext bytes written to sockets")                        \
+  XX(reads_paused, "times a connection stopped reading for lack of TCP buffers") \
+  XX(h2_memory_bytes, "bytes nghttp2 holds now (all sessions)")                \
+  XX(h2_memory_peak, "most bytes nghttp2 held at once")
+
+typedef struct valk_stats {
+#define XX(name, help) VALK_ATOMIC(uint64_t) name;
+  VALK_STATS_MAP(XX)
+#undef XX
+} valk_stats_t;
+
+#define VALK_STAT_ADD(sys, name, n)                                            \
+  atomic_fetch_add_explicit(&(sys)->stats.name, (uint64_t)(n), memory_order_relaxed)
+
+typedef enum { VALK_OP_LISTEN = 1, VALK_OP_CLOSE_SERVER, VALK_OP_STOP } valk_op_type_t;
+
+struct valk_server_opts;
+struct valk_server;
+struct valk_conn;
+
+/*
+ * One request to a system and, once done, its answer. The submitter allocates
+ * it; from valk_system_submit until it comes back from valk_system_take_done it
+ * belongs to the AIO thread, then to the submitter again, who frees it.
+ */
+typedef struct valk_op {
+  valk_op_type_t type;
+  uint64_t tag;      /* the submitter's, untouched */
+  int status;        /* 0 or a negative error code: set by the AIO thread */
+  char error[256];   /* a message when status != 0 */
+  union {
+    struct {
+      struct valk_server_opts *opts; /* ownership passes to the AIO thread */
+      uint32_t server_id;            /* out */
+      int port;                      /* out: the bound port */
+    } listen;
+    struct {
+      uint32_t server_id;
+    } close;
+    struct {
+      uint32_t leaked_connections; /* out */
+      uint32_t leaked_tcp_buffers; /* out */
+    } stop;
+  } u;
+} valk_op_t;
+
+/* Called on the AIO thread when the done ring goes from empty to non-empty. */
+typedef void (*valk_notify_fn)(void *data);
+
+typedef enum { VALK_SYS_RUNNING = 0, VALK_SYS_STOPPING, VALK_SYS_STOPPED } valk_sys_state_t;
+
+typedef struct valk_reject {
+  uv_tcp_t tcp;
+  struct valk_system *sys;
+  struct valk_reject *next;
+} valk_reject_t;
+
+typedef struct valk_system {
+  valk_system_config_t config; /* immutable after start */
+  valk_stats_t stats;          /* atomics: any thread reads */
+  VALK_ATOMIC(int) state;           /* valk_sys_state_t: any thread reads */
+
+  /* Owner <-> AIO thread. */
+  uv_thread_t thread;
+  valk_ring_t cmds;            /* owner pushes, AIO thread drains */
+  valk_ring_t done;            /* AIO thread pushes, owner drains */
+  valk_notify_fn notify;
+  void *notify_data;
+
+  /* AIO thread only from here on. */
+  uv_loop_t loop;
+  uv_async_t wakeup;           /* uv_async_send from any thread */
+  valk_slab_t *conn_slab;      /* max_connections items of valk_conn_t */
+  valk_slab_t *tcp_bufs;       /* tcp_buffer_pool_size items of valk_tcp_buf_t */
+  struct valk_server *servers[VALK_MAX_SERVERS];
+  VALK_ATOMIC(uint32_t) server_count;
+  uint32_t next_server_id;
+  valk_op_t *stop_op;
+  valk_reject_t rejects[VALK_REJECT_HANDLES];
+  valk_reject_t *reject_free;
+  /* Connections waiting for TCP buffers (to read or to write), FIFO, intrusive. */
+  struct valk_conn *waiters_head, *waiters_tail;
+  VALK_ATOMIC(uint32_t) waiters_len;
+  uint8_t read_scratch[VALK_SCRATCH_SIZE];
+  uint8_t write_scratch[VALK_SCRATCH_SIZE];
+} valk_system_t;
+
+/*
+ * Creates the pools from cfg and starts the AIO thread. notify runs on the AIO
+ * thread whenever finished ops are waiting (the binding wakes Node's loop).
+ * Returns 0 and *out, VALK_EINVAL (a field C cannot run with, message in err),
+ * VALK_ENOMEM, or a UV_E* code.
+ */
+int valk_system_start(valk_system_t **out, const valk_system_config_t *cfg,
+                      valk_notify_fn notify, void *notify_data, char *err,
+                      size_t err_len);
+
+/* Any thread. 0, VALK_EFULL (too many ops in flight) or VALK_ESTOPPED. */
+int valk_system_submit(valk_system_t *sys, valk_op_t *op);
+
+/* Owner thread. Moves up to max finished ops into out; returns how many. */
+uint32_t valk_system_take_done(valk_system_t *sys, valk_op_t **out, uint32_t max);
+
+/* Owner thread, after the STOP op came back: joins the thread, frees everything. */
+void valk_system_join_and_free(valk_system_t *sys);
+
+/* AIO thread: hands a finished op back to the owner. */
+void valk_system_complete(valk_system_t *sys, valk_op_t *op);
+
+/* AIO thread: a server finished closing; forget it (and finish a stop). */
+void valk_system_server_gone(valk_system_t *sys, struct valk_server *srv);
+
+/* AIO thread: refuse the connection pending on listener with an RST. Returns 0,
+ * or VALK_ELIMIT when no reject handle is free (the accept stays pending). */
+int valk_system_reject(valk_system_t *sys, uv_stream_t *listener);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VALK_SYSTEM_H */

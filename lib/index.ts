@@ -1,0 +1,34 @@
+// valk-aio: an HTTP/2 (TLS, ALPN h2) server in C on its own libuv thread.
+export {
+  AioServer,
+  AioSystem,
+  ListenOptions,
+  RouteSpec,
+  StopReport,
+  start,
+  startWithConfig,
+} from './system';
+export {
+  CONFIG_FIELDS,
+  ConfigError,
+  Footprint,
+  ResolvedConfig,
+  ResolvedServerConfig,
+  ServerConfig,
+  SystemConfig,
+  configWarnings,
+  defaultConfig,
+  estimateFootprint,
+  resolveConfig,
+  resolveServerConfig,
+  validateConfig,
+} from './config';
+export { KeyPair, generateSelfSigned } from './tls';
+export { NativeConstants } from './native';
+
+import { NativeConstants, native } from './native';
+
+/** Sizes and versions the addon was built with (nghttp2 from Debian's source, the process's OpenSSL). */
+export function nativeInfo(): NativeConstants {
+  return native().constants;
+}

@@ -1,0 +1,126 @@
+// Loads the C addon (build/Release/valk_aio.node) and declares the shape of
+// what crosses into C. Only lib/ talks to the addon; cli/ goes through lib/.
+//
+// Thread: everything here runs on Node's main thread. The addon's AIO threads
+// never call into V8; they hand results back through uv_async_t handles the
+// binding owns on Node's loop.
+import * as path from 'node:path';
+
+/** Sizes the addon reports, for estimateFootprint() and the footprint tests. */
+export interface NativeConstants {
+  /** Bytes of one TCP buffer: 2 * SSL3_RT_MAX_PACKET_SIZE (fixed, not configurable). */
+  tcpBufferSize: number;
+  /** Bytes one connection struct occupies in the connection slab (item stride). */
+  connSlotSize: number;
+  /** Bytes of slab bookkeeping per item (header + alignment), included in the strides. */
+  slabItemOverhead: number;
+  /** Bytes of one TCP buffer slab item (stride, including the header). */
+  tcpBufferSlotSize: number;
+  /** Bytes of one request/response queue entry. */
+  queueEntrySize: number;
+  /**
+   * Estimate of the per-connection TLS + HTTP/2 protocol state that OpenSSL and
+   * nghttp2 allocate outside the pools (measured, not enforced).
+   */
+  connProtocolStateEstimate: number;
+  /** The nghttp2 version compiled into the addon (Debian's source). */
+  nghttp2Version: string;
+  /** OpenSSL_version(OPENSSL_VERSION_STRING) as the addon sees it. */
+  opensslVersion: string;
+}
+
+/** The resolved configuration as it crosses into C: plain numbers only. */
+export interface NativeSystemConfig {
+  maxConnections: number;
+  maxConcurrentStreams: number;
+  tcpBufferPoolSize: number;
+  arenaPoolSize: number;
+  queueCapacity: number;
+  arenaSize: number;
+  maxRequestBodySize: number;
+  bufferHighWatermark: number;
+  bufferCriticalWatermark: number;
+  minBuffersPerConn: number;
+}
+
+export interface NativeRoute {
+  path: string;
+  status: number;
+  /** Flattened [name, value, name, value, ...], names lower-case. */
+  headers: string[];
+  body: Buffer;
+}
+
+export interface NativeListenOptions {
+  host: string;
+  port: number;
+  key: string;
+  cert: string;
+  routes: NativeRoute[];
+  maxResponseBodySize: number;
+  error503Body: Buffer;
+}
+
+export interface NativeServerInfo {
+  id: number;
+  host: string;
+  port: number;
+}
+
+export interface NativeStopReport {
+  leakedConnections: number;
+  leakedTcpBuffers: number;
+}
+
+/** Raw counters of one system, read with atomic loads from the C side. */
+export type NativeStats = Record<string, number>;
+
+/** One running AIO system: a C thread with its own uv loop. */
+export interface NativeSystem {
+  /** cb(err, info) runs on Node's main thread when the AIO thread has bound the port. */
+  listen(opts: NativeListenOptions, cb: (err: Error | null, info?: NativeServerInfo) => void): void;
+  /** GOAWAY to the server's connections, bounded drain, close. */
+  closeServer(id: number, cb: (err: Error | null) => void): void;
+  /** Stops every server, joins the thread, frees every pool. */
+  stop(cb: (err: Error | null, report?: NativeStopReport) => void): void;
+  stats(): NativeStats;
+}
+
+export interface NativeSlab {
+  acquire(): number;          // slot index, or -1 when exhausted
+  release(slot: number): void;
+  available(): number;
+  overflow(): number;
+  itemStride(): number;
+  totalSize(): number;
+  bitmap(): Buffer;           // LSB-first, 1 = used, padding bits zero
+  free(): void;
+}
+
+export interface NativeBinding {
+  constants: NativeConstants;
+  createSystem(cfg: NativeSystemConfig, drainTimeoutMs: number): NativeSystem;
+  generateSelfSigned(hosts: string[], days: number): { key: string; cert: string };
+  // Test and diagnostic bindings.
+  slabNew(itemSize: number, count: number): NativeSlab;
+  slabItemStride(itemSize: number): number;
+  slabSize(itemSize: number, count: number): number;
+  connStructSize(): number;
+  diagNghttp2Origin(): { file: string; symbolAddress: string; nodeExported: string | null };
+}
+
+let cached: NativeBinding | undefined;
+
+/** The addon, loaded once. Throws a clear error when it has not been built. */
+export function native(): NativeBinding {
+  if (cached) return cached;
+  const root = path.resolve(__dirname, '..', '..');
+  const file = process.env.VALK_AIO_ADDON ?? path.join(root, 'build', 'Release', 'valk_aio.node');
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    cached = require(file) as NativeBinding;
+  } catch (err) {
+    throw new Error(`valk-aio: cannot load the native addon at ${file} (run \`npm run build\`): ${(err as Error).message}`);
+  }
+  return cached;
+}

@@ -1,0 +1,219 @@
+// The programmatic API: startWithConfig() -> AioSystem -> listen() -> AioServer.
+//
+// user config -> resolveConfig() (lib/config.ts) -> NativeSystemConfig (lib/native.ts)
+// -> the C core. Thread: Node's main thread. Each AioSystem owns one AIO
+// thread with its own uv loop; results come back through the binding's
+// uv_async_t, never by touching V8 from another thread.
+import {
+  ResolvedConfig,
+  ResolvedServerConfig,
+  ServerConfig,
+  SystemConfig,
+  resolveConfig,
+  resolveServerConfig,
+} from './config';
+import { NativeRoute, NativeStats, NativeStopReport, NativeSystem, native } from './native';
+
+/** A static response, answered entirely on the AIO thread. */
+export interface RouteSpec {
+  /** HTTP status, 200 to 599. Default 200. */
+  status?: number;
+  /** Response headers; names are lower-cased. content-length is set by the server. */
+  headers?: Record<string, string | number>;
+  /** Response body. Default empty. */
+  body?: string | Buffer | Uint8Array;
+}
+
+export interface ListenOptions extends ServerConfig {
+  /** Address to bind (IPv4 or IPv6 literal). Default 127.0.0.1. */
+  host?: string;
+  /** Port; 0 picks a free one (read it back from server.port). Default 8443. */
+  port?: number;
+  /** PEM private key. */
+  key: string | Buffer;
+  /** PEM certificate chain, leaf first. */
+  cert: string | Buffer;
+  /** path -> static response; any other path gets 404. */
+  routes?: Record<string, RouteSpec>;
+}
+
+export interface StopReport extends NativeStopReport {}
+
+const DEFAULT_HOST = '127.0.0.1';
+const DEFAULT_PORT = 8443;
+
+function stoppedError(what: string): Error {
+  return new Error(`valk-aio: ${what}: this system is stopped`);
+}
+
+function toBuffer(body: RouteSpec['body'], path: string): Buffer {
+  if (body === undefined) return Buffer.alloc(0);
+  if (typeof body === 'string') return Buffer.from(body, 'utf8');
+  if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  throw new TypeError(`valk-aio: route '${path}': body must be a string, Buffer or Uint8Array`);
+}
+
+function toNativeRoute(path: string, spec: RouteSpec, limit: number): NativeRoute {
+  const status = spec.status ?? 200;
+  if (!Number.isInteger(status) || status < 200 || status > 599) {
+    throw new RangeError(`valk-aio: route '${path}': status ${status} is not an integer from 200 to 599`);
+  }
+  const body = toBuffer(spec.body, path);
+  if (body.length > limit) {
+    throw new RangeError(`valk-aio: route '${path}': body of ${body.length} bytes exceeds maxResponseBodySize (${limit})`);
+  }
+  const headers: string[] = [];
+  let hasType = false;
+  for (const [name, value] of Object.entries(spec.headers ?? {})) {
+    const lower = name.toLowerCase();
+    hasType ||= lower === 'content-type';
+    headers.push(lower, String(value));
+  }
+  if (!hasType) {
+    headers.push('content-type', typeof spec.body === 'string' || spec.body === undefined
+      ? 'text/plain; charset=utf-8' : 'application/octet-stream');
+  }
+  return { path, status, headers, body };
+}
+
+function checkAddress(host: unknown, port: unknown): void {
+  if (typeof host !== 'string' || host === '') throw new TypeError('valk-aio: listen: host must be an IP address string');
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new RangeError(`valk-aio: listen: port ${String(port)} is not an integer from 0 to 65535`);
+  }
+}
+
+function pem(value: unknown, name: string): string {
+  if (typeof value === 'string' && value.length > 0) return value;
+  if (Buffer.isBuffer(value) && value.length > 0) return value.toString('utf8');
+  throw new TypeError(`valk-aio: listen: ${name} must be a PEM string or Buffer`);
+}
+
+/** One listening HTTP/2 server on a system's AIO thread. */
+export class AioServer {
+  private closing?: Promise<void>;
+
+  /** @internal */
+  constructor(
+    private readonly system: AioSystem,
+    /** The system-local id of this server. */
+    readonly id: number,
+    readonly host: string,
+    /** The bound port (the real one when listen() asked for 0). */
+    readonly port: number,
+    /** The per-server limits in force. */
+    readonly config: ResolvedServerConfig,
+  ) {}
+
+  /** True once close() has been called or the system stopped. */
+  get closed(): boolean {
+    return this.closing !== undefined || !this.system.running;
+  }
+
+  /**
+   * Stops accepting, sends GOAWAY to every connection, waits for their streams
+   * (at most the system's drainTimeoutMs), closes them. Idempotent.
+   */
+  close(): Promise<void> {
+    if (!this.closing) this.closing = this.system._closeServer(this);
+    return this.closing;
+  }
+}
+
+/** One AIO system: a C thread running its own event loop, with pools sized from config. */
+export class AioSystem {
+  /** The resolved configuration in force (frozen). */
+  readonly config: ResolvedConfig;
+  private handle: NativeSystem | undefined;
+  private stopping?: Promise<StopReport>;
+  private readonly servers = new Set<AioServer>();
+
+  /** @internal Use startWithConfig(). */
+  constructor(config: ResolvedConfig) {
+    this.config = config;
+    const { drainTimeoutMs, ...pools } = config;
+    this.handle = native().createSystem(pools, drainTimeoutMs);
+  }
+
+  /** False once stop() has been called. */
+  get running(): boolean {
+    return this.handle !== undefined && this.stopping === undefined;
+  }
+
+  /** Binds host:port and serves HTTP/2 over TLS (ALPN h2) with the given routes. */
+  listen(options: ListenOptions): Promise<AioServer> {
+    return new Promise((resolve, reject) => {
+      const handle = this.liveHandle('listen');
+      const { host = DEFAULT_HOST, port = DEFAULT_PORT, key, cert, routes = {}, ...limits } = options;
+      checkAddress(host, port);
+      const server = resolveServerConfig(limits);
+      const nativeRoutes = Object.entries(routes).map(([p, r]) => toNativeRoute(p, r, server.maxResponseBodySize));
+      handle.listen({
+        host, port, key: pem(key, 'key'), cert: pem(cert, 'cert'), routes: nativeRoutes,
+        maxResponseBodySize: server.maxResponseBodySize,
+        error503Body: Buffer.from(server.error503Body, 'utf8'),
+      }, (err, info) => {
+        if (err || !info) return reject(err ?? new Error('valk-aio: listen failed'));
+        const srv = new AioServer(this, info.id, host, info.port, server);
+        this.servers.add(srv);
+        resolve(srv);
+      });
+    });
+  }
+
+  /**
+   * Closes every server (GOAWAY, bounded drain), joins the AIO thread and frees
+   * every pool. Resolves with the slab items not released (0 when healthy).
+   * Idempotent: later calls get the same promise.
+   */
+  stop(): Promise<StopReport> {
+    if (this.stopping) return this.stopping;
+    const handle = this.liveHandle('stop');
+    this.stopping = new Promise<StopReport>((resolve, reject) => {
+      handle.stop((err, report) => {
+        this.handle = undefined;
+        this.servers.clear();
+        if (err || !report) return reject(err ?? new Error('valk-aio: stop failed'));
+        resolve(report);
+      });
+    });
+    return this.stopping;
+  }
+
+  /** Raw counters and pool gauges of this system (atomics read from the AIO thread's structs). */
+  stats(): NativeStats {
+    return this.liveHandle('stats').stats();
+  }
+
+  /** @internal */
+  _closeServer(srv: AioServer): Promise<void> {
+    if (!this.running || !this.servers.has(srv)) return Promise.resolve();
+    const handle = this.liveHandle('close');
+    return new Promise((resolve, reject) => {
+      handle.closeServer(srv.id, (err) => {
+        this.servers.delete(srv);
+        if (err) reject(err);
+        else resolve();
+      });
+    });
+  }
+
+  private liveHandle(what: string): NativeSystem {
+    if (!this.handle || this.stopping) throw stoppedError(what);
+    return this.handle;
+  }
+}
+
+/**
+ * Resolves and validates config (throws ConfigError, starting nothing), then
+ * starts an AIO system: its pools are created and its thread is running when
+ * this returns. Several systems may run in one process.
+ */
+export function startWithConfig(config?: SystemConfig | null): AioSystem {
+  return new AioSystem(resolveConfig(config));
+}
+
+/** startWithConfig() with every default. */
+export function start(): AioSystem {
+  return startWithConfig();
+}
