@@ -13,6 +13,7 @@
 #include "valk_common.h"
 #include "valk_diag.h"
 #include "valk_h2_server.h"
+#include "valk_selftest.h"
 #include "valk_slab.h"
 #include "valk_system.h"
 #include "valk_tls.h"
@@ -386,6 +387,20 @@ NAN_METHOD(SlabSize) {
                                                    Nan::To<uint32_t>(info[1]).FromMaybe(0)));
 }
 
+NAN_METHOD(SlabStress) {
+  valk_slab_stress_result_t r;
+  int rc = valk_selftest_slab_stress(Nan::To<uint32_t>(info[0]).FromMaybe(0), Nan::To<uint32_t>(info[1]).FromMaybe(0),
+                                     Nan::To<uint32_t>(info[2]).FromMaybe(0), &r);
+  if (rc != 0) return Nan::ThrowError(MakeError(valk_strerror(rc), rc));
+  Local<Object> out = Nan::New<Object>();
+  SetNumber(out, "violations", (double)r.violations);
+  SetNumber(out, "acquired", (double)r.acquired);
+  SetNumber(out, "overflow", (double)r.overflow);
+  SetNumber(out, "available", r.available);
+  SetNumber(out, "count", r.count);
+  info.GetReturnValue().Set(out);
+}
+
 NAN_METHOD(ConnStructSize) { info.GetReturnValue().Set((double)sizeof(valk_conn_t)); }
 
 NAN_METHOD(GenerateSelfSigned) {
@@ -450,6 +465,7 @@ NAN_MODULE_INIT(InitAll) {
   Nan::SetMethod(target, "slabItemStride", SlabItemStride);
   Nan::SetMethod(target, "slabSize", SlabSize);
   Nan::SetMethod(target, "connStructSize", ConnStructSize);
+  Nan::SetMethod(target, "slabStress", SlabStress);
   Nan::SetMethod(target, "generateSelfSigned", GenerateSelfSigned);
   Nan::SetMethod(target, "diagNghttp2Origin", DiagNghttp2Origin);
 }

@@ -187,12 +187,17 @@ static void valk__tcp_buf_release(valk_system_t *sys, valk_tcp_buf_t *b) {
 
 static void valk__on_write(uv_write_t *req, int status);
 
-/* SSL_write into the memory BIO: always whole, never WANT_WRITE. */
+/* SSL_write into the memory BIO, which never says WANT_WRITE. With partial
+ * writes enabled each call may take one record only: loop until all is in. */
 static int valk__tls_write(valk_conn_t *c, const uint8_t *data, size_t len) {
-  if (len == 0) return 0;
-  if (SSL_write(c->ssl, data, (int)len) != (int)len) {
-    ERR_clear_error();
-    return VALK_ETLS;
+  while (len > 0) {
+    int n = SSL_write(c->ssl, data, len > INT32_MAX ? INT32_MAX : (int)len);
+    if (n <= 0) {
+      ERR_clear_error();
+      return VALK_ETLS;
+    }
+    data += n;
+    len -= (size_t)n;
   }
   return 0;
 }

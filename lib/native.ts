@@ -4,6 +4,7 @@
 // Thread: everything here runs on Node's main thread. The addon's AIO threads
 // never call into V8; they hand results back through uv_async_t handles the
 // binding owns on Node's loop.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 /** Sizes the addon reports, for estimateFootprint() and the footprint tests. */
@@ -106,16 +107,30 @@ export interface NativeBinding {
   slabItemStride(itemSize: number): number;
   slabSize(itemSize: number, count: number): number;
   connStructSize(): number;
+  /** threads x iterations of acquire/claim/release on one slab of items (valk_selftest.c). */
+  slabStress(threads: number, iterations: number, items: number): {
+    violations: number; acquired: number; overflow: number; available: number; count: number;
+  };
   diagNghttp2Origin(): { file: string; symbolAddress: string; nodeExported: string | null };
 }
 
 let cached: NativeBinding | undefined;
 
+/** The package's root: the nearest directory above this file holding binding.gyp (lib/ or dist/lib/). */
+export function packageRoot(): string {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'binding.gyp'))) {
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error(`valk-aio: no binding.gyp above ${__dirname}`);
+    dir = up;
+  }
+  return dir;
+}
+
 /** The addon, loaded once. Throws a clear error when it has not been built. */
 export function native(): NativeBinding {
   if (cached) return cached;
-  const root = path.resolve(__dirname, '..', '..');
-  const file = process.env.VALK_AIO_ADDON ?? path.join(root, 'build', 'Release', 'valk_aio.node');
+  const file = process.env.VALK_AIO_ADDON ?? path.join(packageRoot(), 'build', 'Release', 'valk_aio.node');
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     cached = require(file) as NativeBinding;

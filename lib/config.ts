@@ -1,0 +1,653 @@
+// The configuration of valk-aio: ONE table (CONFIG_FIELDS) declares every
+// field once, and resolution, validation, the CLI flags, the README table and
+// the TypeScript types all come from it.
+//
+// Semantics (seed 002, adapted by SPEC-MAP.md): a field left `undefined` means
+// "use the default" or, for the three pool sizes, "derive it from the two
+// primaries"; an explicit value, including 0, is validated as given.
+//
+// Thread: pure functions on Node's main thread; only estimateFootprint() may
+// load the addon, and only when it is not handed the sizes.
+import { native } from './native';
+
+/** How a field's value is written and checked. */
+export type FieldKind = 'int' | 'float' | 'bytes' | 'string' | 'enum';
+
+/** 'system' fields go to startWithConfig(); 'server' fields go to listen(). */
+export type FieldScope = 'system' | 'server';
+
+/** The already-resolved primaries a derivation may read. */
+export interface DerivationInput {
+  readonly maxConnections: number;
+  readonly maxConcurrentStreams: number;
+}
+
+/** How a derived field is computed when it is left undefined. */
+export interface Derivation {
+  /** The formula as the README and the CLI show it. */
+  readonly formula: string;
+  /** The formula itself; the result is clamped into the field's range. */
+  readonly compute: (p: DerivationInput) => number;
+}
+
+/** One row of the options table. */
+export interface FieldSpec<N extends string = string, K extends FieldKind = FieldKind, S extends FieldScope = FieldScope> {
+  /** camelCase name, as in the API; the CLI flag is derived from it. */
+  readonly name: N;
+  readonly kind: K;
+  readonly scope: S;
+  /** Default value; absent when the field is derived. */
+  readonly default?: number | string;
+  /** Present for the derived pool sizes. */
+  readonly derive?: Derivation;
+  /** Lower bound (for 'string': of the UTF-8 byte length). */
+  readonly min: number;
+  /** Upper bound (for 'string': of the UTF-8 byte length). */
+  readonly max: number;
+  /** The lower bound itself is not allowed. */
+  readonly minExclusive?: boolean;
+  /** The upper bound itself is not allowed. */
+  readonly maxExclusive?: boolean;
+  /** The allowed values of an 'enum' field. */
+  readonly values?: readonly string[];
+  readonly unit: string;
+  readonly description: string;
+}
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+
+/** Keeps the literal name/kind/scope types of a row (for the derived TS types). */
+function field<const N extends string, const K extends FieldKind, const S extends FieldScope>(
+  spec: FieldSpec<N, K, S>,
+): FieldSpec<N, K, S> {
+  return Object.freeze(spec);
+}
+
+/** The recommended TCP buffer count: floor(maxConnections × (16 + maxConcurrentStreams) / 8). */
+export function recommendedTcpBuffers(p: DerivationInput): number {
+  return Math.floor((p.maxConnections * (16 + p.maxConcurrentStreams)) / 8);
+}
+
+/** The default body of the pre-rendered 503 overload response. */
+export const DEFAULT_ERROR_503_BODY = '{"error":"service unavailable"}\n';
+
+/** Every configuration field, primaries before the fields derived from them. */
+export const CONFIG_FIELDS = Object.freeze([
+  field({
+    name: 'maxConnections', kind: 'int', scope: 'system', default: 100, min: 1, max: 100_000,
+    unit: 'connections', description: 'Primary knob: size of the connection slab; further connections are refused.',
+  }),
+  field({
+    name: 'maxConcurrentStreams', kind: 'int', scope: 'system', default: 100, min: 1, max: 1000,
+    unit: 'streams', description: 'Primary knob: HTTP/2 streams per connection, sent in SETTINGS.',
+  }),
+  field({
+    name: 'tcpBufferPoolSize', kind: 'int', scope: 'system', min: 16, max: 1_000_000,
+    derive: { formula: 'floor(maxConnections × (16 + maxConcurrentStreams) / 8)', compute: recommendedTcpBuffers },
+    unit: 'buffers', description: 'TCP buffers (fixed 2 × SSL3_RT_MAX_PACKET_SIZE each); must be ≥ maxConnections.',
+  }),
+  field({
+    name: 'arenaPoolSize', kind: 'int', scope: 'system', min: 1, max: 10_000,
+    derive: { formula: '2 × maxConnections', compute: (p) => 2 * p.maxConnections },
+    unit: 'arenas', description: 'Per-stream arenas; a stream that finds none gets a 503. Must be ≥ maxConnections / 10.',
+  }),
+  field({
+    name: 'queueCapacity', kind: 'int', scope: 'system', min: 16, max: 100_000,
+    derive: { formula: '2 × maxConnections', compute: (p) => 2 * p.maxConnections },
+    unit: 'entries', description: 'Depth of each queue (requests, responses) between the AIO thread and JavaScript.',
+  }),
+  field({
+    name: 'arenaSize', kind: 'bytes', scope: 'system', default: 64 * MiB, min: 1 * MiB, max: 256 * MiB,
+    unit: 'bytes', description: 'Address space reserved per arena; committed only as a stream uses it.',
+  }),
+  field({
+    name: 'maxRequestBodySize', kind: 'bytes', scope: 'system', default: 8 * MiB, min: 1 * KiB, max: 1 * GiB,
+    unit: 'bytes', description: 'Largest request body; requests are buffered whole before the handler sees them.',
+  }),
+  field({
+    name: 'bufferHighWatermark', kind: 'float', scope: 'system', default: 0.85, min: 0, max: 1,
+    minExclusive: true, maxExclusive: true,
+    unit: 'fraction', description: 'TCP buffer usage from which a new connection needs 2 × minBuffersPerConn free buffers.',
+  }),
+  field({
+    name: 'bufferCriticalWatermark', kind: 'float', scope: 'system', default: 0.95, min: 0, max: 1,
+    minExclusive: true,
+    unit: 'fraction', description: 'TCP buffer usage from which every new connection is refused; must be > bufferHighWatermark.',
+  }),
+  field({
+    name: 'minBuffersPerConn', kind: 'int', scope: 'system', default: 4, min: 1, max: 1024,
+    unit: 'buffers', description: 'Buffers a new connection is assumed to need above the high watermark.',
+  }),
+  field({
+    name: 'drainTimeoutMs', kind: 'int', scope: 'system', default: 5000, min: 0, max: 600_000,
+    unit: 'ms', description: 'How long stop() and close() wait for connections to drain before closing them.',
+  }),
+  field({
+    name: 'maxResponseBodySize', kind: 'bytes', scope: 'server', default: 64 * MiB, min: 1 * KiB, max: 1 * GiB,
+    unit: 'bytes', description: 'Largest response body a handler may return (per server).',
+  }),
+  field({
+    name: 'error503Body', kind: 'string', scope: 'server', default: DEFAULT_ERROR_503_BODY, min: 0, max: 64 * KiB,
+    unit: 'text', description: 'Body of the pre-rendered 503 sent when the server is overloaded (per server).',
+  }),
+] as const);
+
+type AnyField = (typeof CONFIG_FIELDS)[number];
+type FieldsIn<S extends FieldScope> = Extract<AnyField, { readonly scope: S }>;
+type ValueOfKind<K extends FieldKind> = K extends 'string' | 'enum' ? string : number;
+type Resolved<S extends FieldScope> = { readonly [F in FieldsIn<S> as F['name']]: ValueOfKind<F['kind']> };
+type Partial_<S extends FieldScope> = { [F in FieldsIn<S> as F['name']]?: ValueOfKind<F['kind']> };
+
+/** Names of the fields startWithConfig() takes. */
+export type SystemFieldName = FieldsIn<'system'>['name'];
+/** Names of the fields listen() takes. */
+export type ServerFieldName = FieldsIn<'server'>['name'];
+/** Any configuration field name. */
+export type ConfigFieldName = AnyField['name'];
+
+/** What a user passes to startWithConfig(): any subset; undefined means default/derive. */
+export type SystemConfig = Partial_<'system'>;
+/** Every system field, resolved and validated (frozen). */
+export type ResolvedConfig = Resolved<'system'>;
+/** What a user passes to listen() for the per-server limits. */
+export type ServerConfig = Partial_<'server'>;
+/** Every server field, resolved and validated (frozen). */
+export type ResolvedServerConfig = Resolved<'server'>;
+
+const BY_NAME: ReadonlyMap<string, AnyField> = new Map(CONFIG_FIELDS.map((f) => [f.name, f]));
+
+/** The row of a field, or undefined for an unknown name. */
+export function fieldSpec(name: string): FieldSpec | undefined {
+  return BY_NAME.get(name);
+}
+
+/** The rows of one scope, in table order. */
+export function fieldsOf(scope: FieldScope): readonly FieldSpec[] {
+  return CONFIG_FIELDS.filter((f) => f.scope === scope);
+}
+
+/** camelCase -> kebab-case, with digits split off: error503Body -> error-503-body. */
+export function kebabCase(name: string): string {
+  return name
+    .replace(/([a-z])([A-Z0-9])/g, '$1-$2')
+    .replace(/([0-9])([A-Za-z])/g, '$1-$2')
+    .toLowerCase();
+}
+
+/** The CLI flag of a field: maxConnections -> --max-connections. */
+export function flagOf(name: string): string {
+  return `--${kebabCase(name)}`;
+}
+
+// ---------------------------------------------------------------------------
+// ConfigError
+
+/** A piece of an error message: literal text, or a reference to a field. */
+export type MessagePart = string | { readonly ref: string };
+
+/** How field names are written when a message is rendered. */
+export type NameStyle = 'field' | 'flag';
+
+function renderParts(parts: readonly MessagePart[], style: NameStyle): string {
+  return parts.map((p) => (typeof p === 'string' ? p : style === 'flag' ? flagOf(p.ref) : p.ref)).join('');
+}
+
+/**
+ * A configuration value that is not accepted. `message` reads
+ * `maxConnections: 0 is out of range (allowed 1 to 100,000)`.
+ */
+export class ConfigError extends Error {
+  /** camelCase name of the field (or of the CLI-only option) at fault. */
+  readonly field: string;
+  /** The offending value, as given. */
+  readonly value: unknown;
+  private readonly parts: readonly MessagePart[];
+
+  constructor(field: string, value: unknown, detail: string | readonly MessagePart[]) {
+    const parts = typeof detail === 'string' ? [detail] : detail;
+    super(`${field}: ${renderParts(parts, 'field')}`);
+    this.name = 'ConfigError';
+    this.field = field;
+    this.value = value;
+    this.parts = parts;
+  }
+
+  /** The CLI flag of the field: `--max-connections`. */
+  get flag(): string {
+    return flagOf(this.field);
+  }
+
+  /** The message without the leading name, names written in the given style. */
+  detail(style: NameStyle = 'field'): string {
+    return renderParts(this.parts, style);
+  }
+
+  /** The message as the CLI prints it: `--max-connections: 0 is out of range (...)`. */
+  get cliMessage(): string {
+    return `${this.flag}: ${this.detail('flag')}`;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Formatting
+
+/** An integer with thousands separators: 100000 -> "100,000". */
+export function formatCount(n: number): string {
+  return Number.isInteger(n) ? n.toLocaleString('en-US') : String(n);
+}
+
+const BYTE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'] as const;
+
+/** Bytes for people, binary units, one decimal at most: 47513600 -> "45.3 MiB". */
+export function formatBytes(n: number): string {
+  if (!Number.isFinite(n)) return String(n);
+  const last = BYTE_UNITS.length - 1;
+  let value = Math.abs(n);
+  let unit = 0;
+  while (unit < last && value >= 1024) {
+    value /= 1024;
+    unit += 1;
+  }
+  if (unit > 0 && unit < last && Number(value.toFixed(1)) >= 1024) {
+    value /= 1024; // 1023.96 KiB prints as 1 MiB, not 1024 KiB
+    unit += 1;
+  }
+  const text = unit === 0 ? String(value) : value.toFixed(1).replace(/\.0$/, '');
+  return `${n < 0 ? '-' : ''}${text} ${BYTE_UNITS[unit]}`;
+}
+
+const BYTE_MULTIPLIERS: Readonly<Record<string, number>> = {
+  '': 1, b: 1,
+  k: KiB, kb: KiB, kib: KiB,
+  m: MiB, mb: MiB, mib: MiB,
+  g: GiB, gb: GiB, gib: GiB,
+  t: 1024 * GiB, tb: 1024 * GiB, tib: 1024 * GiB,
+};
+
+const BYTE_SIZE_HINT = 'is not a byte size such as 8388608, 512KiB, 8MiB or 1GiB';
+
+/** The byte count of `text`, or null when it is not a byte size. */
+function bytesOf(text: string): number | null {
+  const m = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-z]*)\s*$/i.exec(text);
+  const mult = m ? BYTE_MULTIPLIERS[m[2].toLowerCase()] : undefined;
+  const bytes = m && mult !== undefined ? Number(m[1]) * mult : NaN;
+  return Number.isSafeInteger(bytes) ? bytes : null;
+}
+
+/**
+ * Parses a byte size as the CLI accepts it: a plain count (`8388608`) or a
+ * number with a binary unit, case-insensitive, optional space: `512K`, `512KiB`,
+ * `8M`, `8MiB`, `8MB`, `1G`, `1GiB`, `1.5MiB`. Every unit is a power of 1024
+ * (as in seed 002, where "1 MB" is 1 << 20). Throws RangeError otherwise, or
+ * when the result is not a whole number of bytes.
+ */
+export function parseBytes(text: string): number {
+  const bytes = bytesOf(text);
+  if (bytes === null) throw new RangeError(`${formatValue(text)} ${BYTE_SIZE_HINT}`);
+  return bytes;
+}
+
+function formatBound(spec: FieldSpec, n: number): string {
+  if (spec.kind === 'bytes' || spec.kind === 'string') return formatBytes(n);
+  return formatCount(n);
+}
+
+/** The allowed range as messages and the README write it: `1 to 100,000`. */
+export function formatRange(spec: FieldSpec): string {
+  if (spec.kind === 'enum') return `one of ${(spec.values ?? []).join(', ')}`;
+  const lo = formatBound(spec, spec.min);
+  const hi = formatBound(spec, spec.max);
+  if (spec.kind === 'string') return `at most ${hi} of UTF-8`;
+  if (!spec.minExclusive && !spec.maxExclusive) return `${lo} to ${hi}`;
+  const lower = spec.minExclusive ? `greater than ${lo}` : `at least ${lo}`;
+  const upper = spec.maxExclusive ? `less than ${hi}` : `at most ${hi}`;
+  return `${lower} and ${upper}`;
+}
+
+/** A value as an error message shows it: numbers plainly, strings quoted and cut. */
+export function formatValue(value: unknown): string {
+  if (typeof value === 'string') {
+    const cut = value.length > 40 ? `${value.slice(0, 37)}...` : value;
+    return JSON.stringify(cut);
+  }
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) {
+    return String(value);
+  }
+  if (typeof value === 'bigint') return `${value}n`;
+  return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+}
+
+/** A field's default for people: "100", "64 MiB", "derived: 2 × maxConnections". */
+export function formatDefault(spec: FieldSpec): string {
+  if (spec.derive) return `derived: ${spec.derive.formula}`;
+  return formatFieldValue(spec, spec.default ?? '');
+}
+
+/** A resolved value for people, by kind: "1,450", "64 MiB", "0.85", a quoted string. */
+export function formatFieldValue(spec: FieldSpec, value: number | string): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (spec.kind === 'bytes') return formatBytes(value);
+  return formatCount(value);
+}
+
+// ---------------------------------------------------------------------------
+// Checking one value
+
+function problem(spec: FieldSpec, value: unknown, what: string): ConfigError {
+  return new ConfigError(spec.name, value, `${formatValue(value)} ${what} (allowed ${formatRange(spec)})`);
+}
+
+function numberProblem(spec: FieldSpec, value: unknown): ConfigError | null {
+  if (typeof value !== 'number') return problem(spec, value, 'is not a number');
+  if (!Number.isFinite(value)) return problem(spec, value, 'is not a finite number');
+  if (spec.kind !== 'float' && !Number.isInteger(value)) {
+    return problem(spec, value, spec.kind === 'bytes' ? 'is not a whole number of bytes' : 'is not an integer');
+  }
+  const low = spec.minExclusive ? value <= spec.min : value < spec.min;
+  const high = spec.maxExclusive ? value >= spec.max : value > spec.max;
+  return low || high ? problem(spec, value, 'is out of range') : null;
+}
+
+function stringProblem(spec: FieldSpec, value: unknown): ConfigError | null {
+  if (typeof value !== 'string') return problem(spec, value, 'is not a string');
+  if (spec.kind === 'enum') {
+    return spec.values?.includes(value) ? null : problem(spec, value, 'is not an allowed value');
+  }
+  const len = Buffer.byteLength(value, 'utf8');
+  if (len < spec.min || len > spec.max) return problem(spec, value, `is ${formatBytes(len)} long`);
+  return null;
+}
+
+/** Checks one value against its row (type, integer-ness, range); null when fine. */
+export function checkField(spec: FieldSpec, value: unknown): ConfigError | null {
+  return spec.kind === 'string' || spec.kind === 'enum' ? stringProblem(spec, value) : numberProblem(spec, value);
+}
+
+/**
+ * Converts CLI text to a field's value (numbers for numeric kinds, byte units for
+ * 'bytes') without range checks; throws ConfigError naming the field.
+ */
+export function parseFieldText(spec: FieldSpec, text: string): number | string {
+  if (spec.kind === 'string' || spec.kind === 'enum') return text;
+  if (spec.kind === 'bytes') return bytesOf(text) ?? throwText(spec, text, BYTE_SIZE_HINT);
+  if (!/^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/.test(text)) {
+    return throwText(spec, text, spec.kind === 'int' ? 'is not an integer' : 'is not a number');
+  }
+  return Number(text);
+}
+
+function throwText(spec: FieldSpec, text: string, what: string): never {
+  throw problem(spec, text, what);
+}
+
+// ---------------------------------------------------------------------------
+// Resolution
+
+type Values = Record<string, number | string>;
+
+function nearestName(key: string): string | undefined {
+  const squash = (s: string): string => s.replace(/[-_\s]/g, '').toLowerCase();
+  return CONFIG_FIELDS.find((f) => squash(f.name) === squash(key))?.name;
+}
+
+const SCOPE_HOME: Readonly<Record<FieldScope, string>> = {
+  system: 'startWithConfig()',
+  server: 'listen()',
+};
+
+function keyProblem(key: string, value: unknown, scope: FieldScope): ConfigError {
+  const spec = BY_NAME.get(key);
+  if (spec && spec.scope !== scope) {
+    return new ConfigError(key, value, `a ${spec.scope} setting: pass it to ${SCOPE_HOME[spec.scope]}, not ${SCOPE_HOME[scope]}`);
+  }
+  const near = nearestName(key);
+  const hint = near ? `; did you mean ${near}?` : '';
+  return new ConfigError(key, value, `unknown configuration field for ${SCOPE_HOME[scope]}${hint}`);
+}
+
+function entriesOf(partial: object | null | undefined, scope: FieldScope): [string, unknown][] {
+  if (partial === undefined || partial === null) return [];
+  if (typeof partial !== 'object' || Array.isArray(partial)) {
+    throw new TypeError(`valk-aio: the configuration passed to ${SCOPE_HOME[scope]} must be an object`);
+  }
+  const entries = Object.entries(partial);
+  for (const [key, value] of entries) {
+    if (BY_NAME.get(key)?.scope !== scope) throw keyProblem(key, value, scope);
+  }
+  return entries.filter(([, value]) => value !== undefined);
+}
+
+function clampInto(spec: FieldSpec, n: number): number {
+  return Math.min(spec.max, Math.max(spec.min, n));
+}
+
+/** Fills in defaults and derivations for one scope; checks each explicit value first. */
+function resolveScope(partial: object | null | undefined, scope: FieldScope): Values {
+  const given = new Map(entriesOf(partial, scope));
+  const out: Values = {};
+  for (const spec of fieldsOf(scope)) {
+    if (given.has(spec.name)) {
+      const err = checkField(spec, given.get(spec.name));
+      if (err) throw err;
+      out[spec.name] = given.get(spec.name) as number | string;
+    } else if (spec.derive) {
+      out[spec.name] = clampInto(spec, spec.derive.compute(out as unknown as DerivationInput));
+    } else {
+      out[spec.name] = spec.default as number | string;
+    }
+  }
+  return out;
+}
+
+/**
+ * Resolves what a user passes to startWithConfig(): defaults for absent fields,
+ * derived pool sizes from the resolved primaries (clamped into their ranges; an
+ * explicit value is kept as given), then validateConfig(). Returns a frozen
+ * object; throws ConfigError for an explicit 0, a negative, a fraction where an
+ * integer is required, NaN, Infinity, a non-number, null, an unknown key, a
+ * server-scope key, or a broken relationship rule.
+ */
+export function resolveConfig(partial?: SystemConfig | null): ResolvedConfig {
+  const resolved = resolveScope(partial, 'system') as unknown as ResolvedConfig;
+  const err = checkConfig(resolved);
+  if (err) throw err;
+  return Object.freeze(resolved);
+}
+
+/** The same as resolveConfig() for the per-server fields listen() takes. */
+export function resolveServerConfig(partial?: ServerConfig | null): ResolvedServerConfig {
+  return Object.freeze(resolveScope(partial, 'server') as unknown as ResolvedServerConfig);
+}
+
+let defaults: ResolvedConfig | undefined;
+
+/** The resolved defaults (frozen): 100 connections, 100 streams, 1,450 buffers, ... */
+export function defaultConfig(): ResolvedConfig {
+  defaults ??= resolveConfig();
+  return defaults;
+}
+
+/** The fields resolveConfig(partial) derives (those left undefined that have a formula). */
+export function derivedFields(partial?: SystemConfig | null): SystemFieldName[] {
+  const given = partial ?? {};
+  return fieldsOf('system')
+    .filter((f) => f.derive && (given as Record<string, unknown>)[f.name] === undefined)
+    .map((f) => f.name as SystemFieldName);
+}
+
+// ---------------------------------------------------------------------------
+// Validation
+
+/** A relationship between fields that a valid configuration keeps (seed 002, seed 000 phase 2). */
+interface RelationRule {
+  /** The field the rule is about (the one the error names). */
+  readonly field: SystemFieldName;
+  /** The lowest allowed value of `field` given the others, or null. */
+  readonly floor: (c: ResolvedConfig) => number | null;
+  /** The highest allowed value (exclusive) of `field` given the others, or null. */
+  readonly ceilingBelow: (c: ResolvedConfig) => number | null;
+  readonly text: readonly MessagePart[];
+}
+
+const RELATION_RULES: readonly RelationRule[] = [
+  {
+    field: 'tcpBufferPoolSize', floor: (c) => c.maxConnections, ceilingBelow: () => null,
+    text: ['must be at least ', { ref: 'maxConnections' }],
+  },
+  {
+    field: 'arenaPoolSize', floor: (c) => Math.floor(c.maxConnections / 10), ceilingBelow: () => null,
+    text: ['must be at least ', { ref: 'maxConnections' }, ' / 10'],
+  },
+  {
+    field: 'bufferHighWatermark', floor: () => null, ceilingBelow: (c) => c.bufferCriticalWatermark,
+    text: ['must be less than ', { ref: 'bufferCriticalWatermark' }],
+  },
+];
+
+function relationProblem(rule: RelationRule, c: ResolvedConfig): ConfigError | null {
+  const spec = BY_NAME.get(rule.field) as FieldSpec;
+  const value = c[rule.field];
+  const floor = rule.floor(c);
+  const below = rule.ceilingBelow(c);
+  if ((floor === null || value >= floor) && (below === null || value < below)) return null;
+  const range = floor !== null
+    ? `${formatBound(spec, Math.max(floor, spec.min))} to ${formatBound(spec, spec.max)}`
+    : `greater than ${formatBound(spec, spec.min)} and less than ${formatBound(spec, below ?? spec.max)}`;
+  return new ConfigError(rule.field, value, [`${formatValue(value)} `, ...rule.text, ` (allowed ${range})`]);
+}
+
+/** Hard limits of every field, then the relationship rules; the first failure or null. */
+function checkConfig(c: ResolvedConfig): ConfigError | null {
+  const values = c as unknown as Record<string, unknown>;
+  for (const spec of fieldsOf('system')) {
+    const err = checkField(spec, values[spec.name]);
+    if (err) return err;
+  }
+  for (const rule of RELATION_RULES) {
+    const err = relationProblem(rule, c);
+    if (err) return err;
+  }
+  return null;
+}
+
+/**
+ * Checks a resolved configuration against seed 002's hard limits and
+ * relationship rules (tcpBufferPoolSize ≥ maxConnections, arenaPoolSize ≥
+ * floor(maxConnections / 10)) and seed 000's bufferHighWatermark <
+ * bufferCriticalWatermark. Returns null when valid, else the message.
+ */
+export function validateConfig(resolved: ResolvedConfig): string | null {
+  return checkConfig(resolved)?.message ?? null;
+}
+
+/**
+ * Seed 002's advisory warnings: a TCP buffer pool below 70% of the recommended
+ * floor(maxConnections × (16 + maxConcurrentStreams) / 8), and fewer arenas than
+ * connections. Never fatal.
+ */
+export function configWarnings(c: ResolvedConfig): string[] {
+  const warnings: string[] = [];
+  const recommended = recommendedTcpBuffers(c);
+  if (c.tcpBufferPoolSize < recommended * 0.7) {
+    warnings.push(
+      `tcpBufferPoolSize (${formatCount(c.tcpBufferPoolSize)}) may be insufficient for ` +
+        `${formatCount(c.maxConcurrentStreams)} streams per connection; recommend >= ${formatCount(recommended)}`,
+    );
+  }
+  if (c.arenaPoolSize < c.maxConnections) {
+    warnings.push(
+      `arenaPoolSize (${formatCount(c.arenaPoolSize)}) < maxConnections (${formatCount(c.maxConnections)}) ` +
+        'may cause frequent 503 responses',
+    );
+  }
+  return warnings;
+}
+
+// ---------------------------------------------------------------------------
+// Memory footprint
+
+/** The sizes estimateFootprint() needs (a subset of native().constants). */
+export interface FootprintSizes {
+  readonly connSlotSize: number;
+  readonly tcpBufferSlotSize: number;
+  readonly queueEntrySize: number;
+  readonly connProtocolStateEstimate: number;
+}
+
+/** Bytes per pool for a resolved configuration; `arenaCeiling` is reserved address space. */
+export interface Footprint {
+  /** connSlotSize × maxConnections. */
+  readonly connectionSlab: number;
+  /** tcpBufferSlotSize × tcpBufferPoolSize. */
+  readonly tcpBuffers: number;
+  /** arenaSize × arenaPoolSize: reserved, committed only as streams use it. */
+  readonly arenaCeiling: number;
+  /** queueEntrySize × queueCapacity × 2 (request and response queues). */
+  readonly queues: number;
+  /** connProtocolStateEstimate × maxConnections (OpenSSL + nghttp2, outside the pools). */
+  readonly protocolState: number;
+  /** The sum: the memory ceiling of the system. */
+  readonly total: number;
+}
+
+/** People's names of the footprint parts, in the order the CLI prints them. */
+export const FOOTPRINT_LABELS: Readonly<Record<Exclude<keyof Footprint, 'total'>, string>> = Object.freeze({
+  connectionSlab: 'connection slab',
+  tcpBuffers: 'TCP buffers',
+  arenaCeiling: 'arenas (reserved, committed on use)',
+  queues: 'queues (request + response)',
+  protocolState: 'TLS + HTTP/2 state (estimate)',
+});
+
+/** The memory ceiling of a configuration, per pool; sizes default to the addon's constants. */
+export function estimateFootprint(c: ResolvedConfig, sizes?: FootprintSizes): Footprint {
+  const s = sizes ?? native().constants;
+  const parts = {
+    connectionSlab: s.connSlotSize * c.maxConnections,
+    tcpBuffers: s.tcpBufferSlotSize * c.tcpBufferPoolSize,
+    arenaCeiling: c.arenaSize * c.arenaPoolSize,
+    queues: s.queueEntrySize * c.queueCapacity * 2,
+    protocolState: s.connProtocolStateEstimate * c.maxConnections,
+  };
+  const total = Object.values(parts).reduce((a, b) => a + b, 0);
+  return Object.freeze({ ...parts, total });
+}
+
+// ---------------------------------------------------------------------------
+// README table
+
+function markdownCell(text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+
+function defaultCell(spec: FieldSpec): string {
+  if (spec.derive) {
+    const example = spec.derive.compute(defaultConfig());
+    return `derived: \`${spec.derive.formula}\` (${formatCount(example)} with the defaults)`;
+  }
+  if (typeof spec.default === 'string') return `\`${spec.default.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}\``;
+  return formatDefault(spec);
+}
+
+/**
+ * The README's configuration table, generated from CONFIG_FIELDS (a test keeps
+ * README.md equal to it). Derived values are clamped into their range.
+ */
+export function configTableMarkdown(): string {
+  const header = '| Field | Scope | CLI flag | Default | Range | Unit | Description |';
+  const rule = '| --- | --- | --- | --- | --- | --- | --- |';
+  const rows = CONFIG_FIELDS.map((f) =>
+    [
+      `\`${f.name}\``,
+      f.scope === 'system' ? 'system (`startWithConfig`)' : 'server (`listen`)',
+      `\`${flagOf(f.name)}\``,
+      defaultCell(f),
+      formatRange(f),
+      f.unit,
+      f.description,
+    ].map(markdownCell).join(' | '),
+  );
+  return [header, rule, ...rows.map((r) => `| ${r} |`)].join('\n') + '\n';
+}

@@ -1,0 +1,213 @@
+// The valk-aio CLI: main() in-process for the config command, and the compiled
+// bin (dist/cli/main.js, built by `npm test`'s tsc step) as a child process,
+// including a real `start` that serves HTTP/2 over TLS and stops on SIGTERM.
+import { spawn, spawnSync } from 'node:child_process';
+import * as http2 from 'node:http2';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { main } from '../cli/main';
+import { CliIO } from '../cli/io';
+import { FootprintSizes } from '../lib/config';
+
+const CLI = process.env.VALK_AIO_CLI ?? path.join(__dirname, '..', 'dist', 'cli', 'main.js');
+
+const SIZES: FootprintSizes = { connSlotSize: 1024, tcpBufferSlotSize: 33_280, queueEntrySize: 64, connProtocolStateEstimate: 160_000 };
+
+/** Runs main() with captured output. */
+async function runMain(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const io: CliIO = { out: (t) => void (out += t), err: (t) => void (err += t), footprintSizes: SIZES };
+  const code = await main(argv, io);
+  return { code, out, err };
+}
+
+/** Runs the compiled bin to completion. */
+function runBin(args: string[]): { code: number | null; out: string; err: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+/** stderr as lines, without the trailing newline. */
+function lines(text: string): string[] {
+  return text.split('\n').filter((l) => l !== '');
+}
+
+describe('valk-aio config (in-process main)', () => {
+  it('--json resolves 50/50 to 412 TCP buffers and 100 arenas', async () => {
+    const r = await runMain(['config', '--max-connections', '50', '--max-concurrent-streams', '50', '--json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j.config.tcpBufferPoolSize).toBe(412);
+    expect(j.config.arenaPoolSize).toBe(100);
+    expect(j.config.queueCapacity).toBe(100);
+    expect(j.derived).toEqual(['tcpBufferPoolSize', 'arenaPoolSize', 'queueCapacity']);
+    expect(j.warnings).toEqual([]);
+    expect(j.footprint.tcpBuffers).toBe(33_280 * 412);
+    expect(j.footprint.total).toBeGreaterThan(j.footprint.arenaCeiling);
+    expect(j.server.maxResponseBodySize).toBe(64 * 1024 * 1024);
+  });
+
+  it('human output marks derived values, lists warnings and prints a total', async () => {
+    const r = await runMain(['config', '--tcp-buffer-pool-size', '200', '--arena-size', '16MiB']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/--tcp-buffer-pool-size\s+200\n/);
+    expect(r.out).toMatch(/--arena-pool-size\s+200 {2}\(derived\)/);
+    expect(r.out).toMatch(/--arena-size\s+16 MiB/);
+    expect(r.out).toContain('may be insufficient');
+    expect(r.out).toMatch(/\n {2}total\s+\S+ [KMG]iB\n/);
+    expect(r.err).toBe('');
+  });
+
+  it('an invalid value: one stderr line naming the flag, value and range; exit 2', async () => {
+    const r = await runMain(['config', '--max-connections', '0']);
+    expect(r.code).toBe(2);
+    expect(r.out).toBe('');
+    expect(r.err).toBe('valk-aio: --max-connections: 0 is out of range (allowed 1 to 100,000)\n');
+  });
+
+  it('a relationship failure names the flag the rule is about', async () => {
+    const r = await runMain(['config', '--max-connections', '100', '--tcp-buffer-pool-size', '50']);
+    expect(r.code).toBe(2);
+    expect(lines(r.err)).toEqual([
+      'valk-aio: --tcp-buffer-pool-size: 50 must be at least --max-connections (allowed 100 to 1,000,000)',
+    ]);
+  });
+
+  it('a bad byte size, a bad watermark pair, an unknown option: exit 2, one line', async () => {
+    for (const argv of [
+      ['config', '--arena-size', '12XB'],
+      ['config', '--buffer-high-watermark', '0.95', '--buffer-critical-watermark', '0.9'],
+      ['config', '--no-such-flag'],
+      ['config', '--max-connections'],
+    ]) {
+      const r = await runMain(argv);
+      expect(r.code, argv.join(' ')).toBe(2);
+      expect(lines(r.err), argv.join(' ')).toHaveLength(1);
+      expect(r.err, argv.join(' ')).toMatch(/^valk-aio: /);
+    }
+  });
+
+  it('--markdown prints the README table', async () => {
+    const r = await runMain(['config', '--markdown']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^\| Field \| Scope \| CLI flag \|/);
+  });
+
+  it('--help exits 0', async () => {
+    const r = await runMain(['config', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('--max-concurrent-streams <n>');
+  });
+});
+
+describe('valk-aio (compiled bin)', () => {
+  it('config --max-connections 50 --max-concurrent-streams 50 --json -> 412 and 100', () => {
+    const r = runBin(['config', '--max-connections', '50', '--max-concurrent-streams', '50', '--json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j.config.tcpBufferPoolSize).toBe(412);
+    expect(j.config.arenaPoolSize).toBe(100);
+    expect(j.derived).toContain('tcpBufferPoolSize');
+  });
+
+  it('config (human) marks derived values and prints a total', () => {
+    const r = runBin(['config']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/--tcp-buffer-pool-size\s+1,450 {2}\(derived\)/);
+    expect(r.out).toMatch(/\n {2}total\s+\S+ [KMG]iB\n/);
+  });
+
+  it('start --max-connections 0: exit 2, one stderr line naming flag, value and range, nothing started', () => {
+    const r = runBin(['start', '--max-connections', '0']);
+    expect(r.code).toBe(2);
+    expect(r.out).toBe('');
+    expect(lines(r.err)).toEqual(['valk-aio: --max-connections: 0 is out of range (allowed 1 to 100,000)']);
+  });
+
+  it('start --max-connections abc: exit 2', () => {
+    const r = runBin(['start', '--max-connections', 'abc']);
+    expect(r.code).toBe(2);
+    expect(lines(r.err)).toEqual(['valk-aio: --max-connections: "abc" is not an integer (allowed 1 to 100,000)']);
+  });
+
+  it('start --arena-size 12XB: exit 2', () => {
+    const r = runBin(['start', '--arena-size', '12XB']);
+    expect(r.code).toBe(2);
+    expect(lines(r.err)).toHaveLength(1);
+    expect(r.err).toContain('--arena-size: "12XB"');
+  });
+
+  it('an unknown flag: exit 2, one line', () => {
+    const r = runBin(['start', '--max-conections', '5']);
+    expect(r.code).toBe(2);
+    expect(lines(r.err)).toHaveLength(1);
+    expect(r.err).toContain("unknown option '--max-conections'");
+  });
+
+  it('start --cert without --key: exit 2', () => {
+    const r = runBin(['start', '--cert', '/nonexistent.pem']);
+    expect(r.code).toBe(2);
+    expect(lines(r.err)).toEqual(['valk-aio: --cert: give --cert and --key together (or neither)']);
+  });
+
+  it('start --port 0 serves / over HTTP/2 and exits 0 on SIGTERM', async () => {
+    const child = spawn(process.execPath, [CLI, 'start', '--port', '0', '--max-connections', '20', '--body', 'hi from the test\n'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      const url = await waitFor(
+        () => /listening on (https:\/\/\S+)/.exec(out)?.[1],
+        () => child.exitCode !== null,
+        () => `exit ${child.exitCode}; stdout:\n${out}\nstderr:\n${err}`,
+      );
+      expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/$/);
+      expect(out).toContain('generated a self-signed certificate');
+      expect(out).toMatch(/--max-connections\s+20/);
+      expect(out).toMatch(/memory ceiling: \S+ [KMG]iB/);
+      const res = await get(url);
+      expect(res.status).toBe(200);
+      expect(res.body).toBe('hi from the test\n');
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(out).toContain('stopped: 0 leaked connections, 0 leaked TCP buffers');
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  }, 30_000);
+});
+
+/** Polls `probe` until it yields a value; fails when `gone()` or after 10 s. */
+async function waitFor<T>(probe: () => T | undefined, gone: () => boolean, context: () => string): Promise<T> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined) return v;
+    if (gone() || Date.now() > deadline) throw new Error(`no URL printed; ${context()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** One HTTP/2 GET, certificate not verified (the CLI's pair is self-signed). */
+function get(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(url, { rejectUnauthorized: false });
+    session.on('error', reject);
+    const req = session.request({ ':path': new URL(url).pathname });
+    let status = 0;
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('response', (h) => (status = Number(h[':status'])));
+    req.on('data', (chunk: string) => (body += chunk));
+    req.on('end', () => {
+      session.close();
+      resolve({ status, body });
+    });
+    req.on('error', reject);
+  });
+}

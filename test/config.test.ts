@@ -1,0 +1,374 @@
+// Configuration: seed 002's T1–T5, seed 000's test_watermark_config, the
+// ConfigError contract, warnings, footprint arithmetic, byte parsing and the
+// README table. (T6–T9, T12, T13 start systems: test/system.test.ts.)
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  CONFIG_FIELDS,
+  ConfigError,
+  FootprintSizes,
+  ResolvedConfig,
+  SystemConfig,
+  configTableMarkdown,
+  configWarnings,
+  defaultConfig,
+  derivedFields,
+  estimateFootprint,
+  fieldSpec,
+  flagOf,
+  formatBytes,
+  parseBytes,
+  parseFieldText,
+  resolveConfig,
+  resolveServerConfig,
+  validateConfig,
+} from '../lib/config';
+
+const MiB = 1024 * 1024;
+
+/** A resolved config with some fields replaced, as seed 002's C tests mutate the struct. */
+function mutate(patch: Partial<Record<keyof ResolvedConfig, number>>): ResolvedConfig {
+  return { ...resolveConfig(), ...patch } as ResolvedConfig;
+}
+
+/** The ConfigError resolveConfig(partial) throws (fails the test when none). */
+function errorOf(partial: unknown): ConfigError {
+  try {
+    resolveConfig(partial as SystemConfig);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error(`resolveConfig(${JSON.stringify(partial)}) did not throw`);
+}
+
+describe('seed 002 configuration', () => {
+  it('T1 test_config_defaults', () => {
+    const cfg = resolveConfig();
+    expect(cfg.maxConnections).toBe(100);
+    expect(cfg.maxConcurrentStreams).toBe(100);
+    expect(cfg.tcpBufferPoolSize).toBe(1450);
+    expect(cfg.arenaPoolSize).toBe(200);
+    expect(cfg.arenaSize).toBe(64 * MiB);
+    expect(cfg.queueCapacity).toBe(200);
+    expect(cfg.maxRequestBodySize).toBe(8 * MiB);
+    expect(cfg.bufferHighWatermark).toBe(0.85);
+    expect(cfg.bufferCriticalWatermark).toBe(0.95);
+    expect(cfg.minBuffersPerConn).toBe(4);
+    expect(cfg.drainTimeoutMs).toBe(5000);
+    expect(defaultConfig()).toEqual(cfg);
+    expect(resolveConfig({})).toEqual(cfg);
+    expect(resolveConfig(null)).toEqual(cfg);
+  });
+
+  it('T2 test_config_derivation_streams', () => {
+    const cfg = resolveConfig({ maxConnections: 500, maxConcurrentStreams: 50 });
+    expect(cfg.tcpBufferPoolSize).toBe(4125);
+    expect(cfg.arenaPoolSize).toBe(1000);
+    expect(cfg.queueCapacity).toBe(1000);
+    expect(resolveConfig({ maxConnections: 50, maxConcurrentStreams: 50 }).tcpBufferPoolSize).toBe(412);
+  });
+
+  it('T3 test_config_override', () => {
+    const cfg = resolveConfig({ maxConnections: 100, tcpBufferPoolSize: 500 });
+    expect(cfg.tcpBufferPoolSize).toBe(500);
+    expect(cfg.arenaPoolSize).toBe(200);
+  });
+
+  it('T4 test_config_validation_limits', () => {
+    expect(validateConfig(mutate({ maxConnections: 0 }))).toMatch(/maxConnections/);
+    expect(validateConfig(mutate({ maxConnections: 100001 }))).toMatch(/maxConnections: 100001 is out of range/);
+    expect(validateConfig(mutate({ maxConnections: 100 }))).toBeNull();
+    expect(validateConfig(resolveConfig())).toBeNull();
+  });
+
+  it('T4 every hard limit: min and max pass, one step outside fails', () => {
+    for (const spec of CONFIG_FIELDS.filter((f) => f.scope === 'system' && f.kind !== 'float')) {
+      const base = { ...resolveConfig({ maxConnections: 1, tcpBufferPoolSize: 1_000_000, arenaPoolSize: 10_000 }) };
+      const at = (v: number) => validateConfig({ ...base, [spec.name]: v } as ResolvedConfig);
+      expect(at(spec.min - 1), spec.name).toMatch(new RegExp(`^${spec.name}: `));
+      expect(at(spec.max + 1), spec.name).toMatch(new RegExp(`^${spec.name}: `));
+      if (spec.name !== 'maxConnections') expect(at(spec.min), spec.name).toBeNull();
+      expect(at(spec.max), spec.name).toBeNull();
+    }
+  });
+
+  it('T5 test_config_validation_relationships', () => {
+    const bad = validateConfig(mutate({ maxConnections: 100, tcpBufferPoolSize: 50 }));
+    expect(bad).toMatch(/^tcpBufferPoolSize: 50 must be at least maxConnections/);
+    expect(validateConfig(mutate({ maxConnections: 100, tcpBufferPoolSize: 100 }))).toBeNull();
+  });
+
+  it('T5 arenaPoolSize >= floor(maxConnections / 10)', () => {
+    expect(validateConfig(mutate({ maxConnections: 100, arenaPoolSize: 9 }))).toMatch(/^arenaPoolSize: 9 /);
+    expect(validateConfig(mutate({ maxConnections: 100, arenaPoolSize: 10 }))).toBeNull();
+    expect(validateConfig(mutate({ maxConnections: 109, arenaPoolSize: 10 }))).toBeNull();
+  });
+
+  it('resolveConfig throws the relationship failure with field = the field the rule is about', () => {
+    const err = errorOf({ maxConnections: 100, tcpBufferPoolSize: 50 });
+    expect(err.field).toBe('tcpBufferPoolSize');
+    expect(err.value).toBe(50);
+    expect(err.message).toContain('allowed 100 to 1,000,000');
+    expect(err.cliMessage).toBe(
+      '--tcp-buffer-pool-size: 50 must be at least --max-connections (allowed 100 to 1,000,000)',
+    );
+  });
+
+  it('derived values are clamped into their range; explicit ones are not', () => {
+    const one = resolveConfig({ maxConnections: 1, maxConcurrentStreams: 1 });
+    expect(one.tcpBufferPoolSize).toBe(16);
+    expect(one.queueCapacity).toBe(16);
+    expect(one.arenaPoolSize).toBe(2);
+    const big = resolveConfig({ maxConnections: 100_000 });
+    expect(big.tcpBufferPoolSize).toBe(1_000_000);
+    expect(big.arenaPoolSize).toBe(10_000);
+    expect(big.queueCapacity).toBe(100_000);
+    expect(errorOf({ maxConnections: 1, queueCapacity: 2 }).field).toBe('queueCapacity');
+  });
+
+  it('derivedFields names the pool sizes left undefined', () => {
+    expect(derivedFields()).toEqual(['tcpBufferPoolSize', 'arenaPoolSize', 'queueCapacity']);
+    expect(derivedFields({ tcpBufferPoolSize: 500, queueCapacity: undefined })).toEqual(['arenaPoolSize', 'queueCapacity']);
+  });
+
+  it('the result is frozen', () => {
+    const cfg = resolveConfig({ maxConnections: 10 });
+    expect(Object.isFrozen(cfg)).toBe(true);
+    expect(Object.isFrozen(defaultConfig())).toBe(true);
+    expect(Object.isFrozen(resolveServerConfig())).toBe(true);
+    expect(() => {
+      (cfg as { maxConnections: number }).maxConnections = 5;
+    }).toThrow(TypeError);
+  });
+});
+
+describe('seed 000 phase 2 watermarks', () => {
+  it('test_watermark_config', () => {
+    const ok = resolveConfig({ bufferHighWatermark: 0.7, bufferCriticalWatermark: 0.9 });
+    expect(ok.bufferHighWatermark).toBe(0.7);
+    expect(ok.bufferCriticalWatermark).toBe(0.9);
+    const err = errorOf({ bufferHighWatermark: 0.95, bufferCriticalWatermark: 0.9 });
+    expect(err.field).toBe('bufferHighWatermark');
+    expect(err.message).toMatch(/0\.95 must be less than bufferCriticalWatermark/);
+    expect(validateConfig(mutate({ bufferHighWatermark: 0.9, bufferCriticalWatermark: 0.9 }))).not.toBeNull();
+  });
+
+  it('watermark bounds: high in (0, 1), critical in (0, 1]', () => {
+    expect(resolveConfig({ bufferHighWatermark: 0.5, bufferCriticalWatermark: 1 }).bufferCriticalWatermark).toBe(1);
+    expect(errorOf({ bufferHighWatermark: 0 }).message).toContain('allowed greater than 0 and less than 1');
+    expect(errorOf({ bufferHighWatermark: 1 }).field).toBe('bufferHighWatermark');
+    expect(errorOf({ bufferCriticalWatermark: 1.01 }).message).toContain('greater than 0 and at most 1');
+    expect(errorOf({ bufferCriticalWatermark: 0 }).field).toBe('bufferCriticalWatermark');
+  });
+});
+
+describe('ConfigError', () => {
+  it('explicit 0 is a value, not "derive"', () => {
+    const err = errorOf({ maxConnections: 0 });
+    expect(err.field).toBe('maxConnections');
+    expect(err.value).toBe(0);
+    expect(err.flag).toBe('--max-connections');
+    expect(err.message).toBe('maxConnections: 0 is out of range (allowed 1 to 100,000)');
+    expect(err.cliMessage).toBe('--max-connections: 0 is out of range (allowed 1 to 100,000)');
+    expect(errorOf({ tcpBufferPoolSize: 0 }).field).toBe('tcpBufferPoolSize');
+  });
+
+  it.each([
+    ['negative', -1, 'is out of range'],
+    ['fraction', 1.5, 'is not an integer'],
+    ['NaN', NaN, 'is not a finite number'],
+    ['Infinity', Infinity, 'is not a finite number'],
+    ['string', '100', 'is not a number'],
+    ['null', null, 'is not a number'],
+    ['boolean', true, 'is not a number'],
+  ])('rejects %s for an integer field', (_label, value, text) => {
+    const err = errorOf({ maxConcurrentStreams: value });
+    expect(err.field).toBe('maxConcurrentStreams');
+    expect(err.value).toBe(value);
+    expect(err.message).toContain(text);
+    expect(err.message).toContain('(allowed 1 to 1,000)');
+  });
+
+  it('byte fields take whole byte counts and name the range in binary units', () => {
+    const err = errorOf({ arenaSize: 1024 });
+    expect(err.message).toBe('arenaSize: 1024 is out of range (allowed 1 MiB to 256 MiB)');
+    expect(errorOf({ maxRequestBodySize: 2048.5 }).message).toContain('is not a whole number of bytes');
+    expect(errorOf({ arenaSize: '8MiB' }).message).toContain('is not a number');
+  });
+
+  it('unknown keys are errors, with a hint for near misses', () => {
+    const err = errorOf({ maxConections: 5 });
+    expect(err.field).toBe('maxConections');
+    expect(err.value).toBe(5);
+    expect(err.message).toMatch(/unknown configuration field/);
+    expect(errorOf({ max_connections: 5 }).message).toContain('did you mean maxConnections?');
+  });
+
+  it('a server key passed to resolveConfig says it belongs to listen()', () => {
+    const err = errorOf({ maxResponseBodySize: 1024 });
+    expect(err.field).toBe('maxResponseBodySize');
+    expect(err.message).toContain('listen()');
+    expect(errorOf({ error503Body: 'busy' }).message).toContain('listen()');
+  });
+
+  it('undefined means default even for a known key', () => {
+    expect(resolveConfig({ maxConnections: undefined, arenaPoolSize: undefined })).toEqual(defaultConfig());
+  });
+
+  it('a non-object config is a TypeError', () => {
+    expect(() => resolveConfig(5 as unknown as SystemConfig)).toThrow(TypeError);
+    expect(() => resolveConfig([] as unknown as SystemConfig)).toThrow(TypeError);
+  });
+
+  it('is an Error with name ConfigError', () => {
+    const err = errorOf({ minBuffersPerConn: 0 });
+    expect(err).toBeInstanceOf(Error);
+    expect(err.name).toBe('ConfigError');
+    expect(err.flag).toBe('--min-buffers-per-conn');
+  });
+});
+
+describe('server configuration', () => {
+  it('defaults: 64 MiB responses and a JSON 503 body', () => {
+    const srv = resolveServerConfig();
+    expect(srv.maxResponseBodySize).toBe(64 * MiB);
+    expect(srv.error503Body).toBe('{"error":"service unavailable"}\n');
+  });
+
+  it('validates like the system fields and refuses system keys', () => {
+    expect(resolveServerConfig({ maxResponseBodySize: 1024, error503Body: '' })).toEqual({
+      maxResponseBodySize: 1024,
+      error503Body: '',
+    });
+    expect(() => resolveServerConfig({ maxResponseBodySize: 0 })).toThrow(/maxResponseBodySize: 0 is out of range \(allowed 1 KiB to 1 GiB\)/);
+    expect(() => resolveServerConfig({ error503Body: 'x'.repeat(64 * 1024 + 1) })).toThrow(/error503Body: .* long/);
+    expect(() => resolveServerConfig({ error503Body: 5 as unknown as string })).toThrow(/is not a string/);
+    expect(() => resolveServerConfig({ maxConnections: 5 } as never)).toThrow(/startWithConfig\(\)/);
+  });
+});
+
+describe('warnings', () => {
+  it('none for the defaults', () => {
+    expect(configWarnings(defaultConfig())).toEqual([]);
+  });
+
+  it('tcpBufferPoolSize below 70% of the recommendation', () => {
+    const w = configWarnings(resolveConfig({ tcpBufferPoolSize: 1014 }));
+    expect(w).toHaveLength(1);
+    expect(w[0]).toContain('tcpBufferPoolSize (1,014) may be insufficient for 100 streams per connection; recommend >= 1,450');
+    expect(configWarnings(resolveConfig({ tcpBufferPoolSize: 1015 }))).toEqual([]);
+  });
+
+  it('arenaPoolSize below maxConnections', () => {
+    const w = configWarnings(resolveConfig({ arenaPoolSize: 99 }));
+    expect(w).toEqual(['arenaPoolSize (99) < maxConnections (100) may cause frequent 503 responses']);
+    expect(configWarnings(resolveConfig({ arenaPoolSize: 100 }))).toEqual([]);
+  });
+});
+
+describe('estimateFootprint', () => {
+  const sizes: FootprintSizes = {
+    connSlotSize: 1000,
+    tcpBufferSlotSize: 33_000,
+    queueEntrySize: 64,
+    connProtocolStateEstimate: 150_000,
+  };
+
+  it('multiplies each pool by its item size', () => {
+    const fp = estimateFootprint(defaultConfig(), sizes);
+    expect(fp.connectionSlab).toBe(1000 * 100);
+    expect(fp.tcpBuffers).toBe(33_000 * 1450);
+    expect(fp.arenaCeiling).toBe(64 * MiB * 200);
+    expect(fp.queues).toBe(64 * 200 * 2);
+    expect(fp.protocolState).toBe(150_000 * 100);
+    expect(fp.total).toBe(100_000 + 47_850_000 + 64 * MiB * 200 + 25_600 + 15_000_000);
+    expect(Object.isFrozen(fp)).toBe(true);
+  });
+
+  it('follows the configuration', () => {
+    const fp = estimateFootprint(resolveConfig({ maxConnections: 50, maxConcurrentStreams: 50, arenaSize: 16 * MiB }), sizes);
+    expect(fp.tcpBuffers).toBe(33_000 * 412);
+    expect(fp.arenaCeiling).toBe(16 * MiB * 100);
+  });
+});
+
+describe('bytes', () => {
+  it.each([
+    ['8388608', 8 * MiB],
+    ['8MiB', 8 * MiB],
+    ['8M', 8 * MiB],
+    ['8mb', 8 * MiB],
+    ['8 MiB', 8 * MiB],
+    ['512KiB', 512 * 1024],
+    ['512K', 512 * 1024],
+    ['1GiB', 1024 * MiB],
+    ['1.5MiB', 1.5 * MiB],
+    ['100B', 100],
+  ])('parseBytes(%s)', (text, bytes) => {
+    expect(parseBytes(text)).toBe(bytes);
+  });
+
+  it.each(['12XB', '', 'MiB', '-1MiB', '1.5', '8 M iB', '1e3', '0x10'])('parseBytes(%j) throws', (text) => {
+    expect(() => parseBytes(text)).toThrow(RangeError);
+  });
+
+  it('formatBytes', () => {
+    expect(formatBytes(512)).toBe('512 B');
+    expect(formatBytes(1024)).toBe('1 KiB');
+    expect(formatBytes(47_513_600)).toBe('45.3 MiB');
+    expect(formatBytes(64 * MiB)).toBe('64 MiB');
+    expect(formatBytes(200 * 64 * MiB)).toBe('12.5 GiB');
+    expect(formatBytes(1024 * 1024 - 20)).toBe('1 MiB');
+  });
+
+  it('parseFieldText turns CLI text into values or a ConfigError naming the flag', () => {
+    const arena = fieldSpec('arenaSize')!;
+    expect(parseFieldText(arena, '32MiB')).toBe(32 * MiB);
+    expect(() => parseFieldText(arena, '12XB')).toThrow(ConfigError);
+    try {
+      parseFieldText(arena, '12XB');
+    } catch (err) {
+      expect((err as ConfigError).cliMessage).toBe(
+        '--arena-size: "12XB" is not a byte size such as 8388608, 512KiB, 8MiB or 1GiB (allowed 1 MiB to 256 MiB)',
+      );
+    }
+    const conns = fieldSpec('maxConnections')!;
+    expect(parseFieldText(conns, '50')).toBe(50);
+    expect(parseFieldText(conns, '0')).toBe(0); // range is checked by resolveConfig
+    expect(() => parseFieldText(conns, 'abc')).toThrow(/"abc" is not an integer \(allowed 1 to 100,000\)/);
+    expect(parseFieldText(fieldSpec('bufferHighWatermark')!, '0.7')).toBe(0.7);
+    expect(parseFieldText(fieldSpec('error503Body')!, 'busy')).toBe('busy');
+  });
+});
+
+describe('the options table', () => {
+  it('flags are kebab-case of the names', () => {
+    expect(flagOf('maxConnections')).toBe('--max-connections');
+    expect(flagOf('error503Body')).toBe('--error-503-body');
+    expect(flagOf('drainTimeoutMs')).toBe('--drain-timeout-ms');
+    const flags = CONFIG_FIELDS.map((f) => flagOf(f.name));
+    expect(new Set(flags).size).toBe(flags.length);
+  });
+
+  it('every default is valid for its own row', () => {
+    for (const f of CONFIG_FIELDS) expect(f.default !== undefined || f.derive !== undefined, f.name).toBe(true);
+    expect(() => resolveConfig()).not.toThrow();
+    expect(() => resolveServerConfig()).not.toThrow();
+  });
+
+  it('README.md holds exactly configTableMarkdown() between its markers', () => {
+    const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+    const m = /<!-- config-table:start -->\n([\s\S]*?)<!-- config-table:end -->/.exec(readme);
+    expect(m, 'README.md has the config-table markers').not.toBeNull();
+    expect(m![1]).toBe(configTableMarkdown());
+  });
+
+  it('the table has a row per field with flag, default and range', () => {
+    const table = configTableMarkdown();
+    for (const f of CONFIG_FIELDS) expect(table).toContain(`| \`${f.name}\` |`);
+    expect(table).toContain('`--max-connections` | 100 | 1 to 100,000 |');
+    expect(table).toContain('(1,450 with the defaults)');
+  });
+});

@@ -1,0 +1,39 @@
+// The addon's build facts: one OpenSSL in the process, its own nghttp2 copy.
+import * as fs from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { native } from '../lib/native';
+
+describe('native addon', () => {
+  it('nghttp2 session calls run on the addon\'s own copy, not the one node exports', () => {
+    const origin = native().diagNghttp2Origin();
+    // dladdr on nghttp2_session_mem_recv as the addon calls it: inside the .node file.
+    expect(origin.file).toMatch(/valk_aio\.node$/);
+    // node exports its own nghttp2 (1.61): a global lookup finds that one, elsewhere.
+    expect(origin.nodeExported).not.toBeNull();
+    expect(origin.nodeExported).not.toMatch(/valk_aio\.node$/);
+    expect((origin as unknown as { nodeExportedAddress: string }).nodeExportedAddress).not.toBe(origin.symbolAddress);
+  });
+
+  it('nghttp2 is the version Debian\'s source carries, not node\'s', () => {
+    const { nghttp2Version } = native().constants;
+    expect(nghttp2Version).toMatch(/^\d+\.\d+\.\d+$/);
+    const debian = fs.readFileSync(`${__dirname}/../deps/nghttp2/DEBIAN_VERSION`, 'utf8').trim();
+    expect(debian.startsWith(nghttp2Version)).toBe(true);
+    expect(nghttp2Version).not.toBe(process.versions.nghttp2);
+  });
+
+  it('OpenSSL_version() equals process.versions.openssl: one OpenSSL in the process', () => {
+    expect(native().constants.opensslVersion).toBe(process.versions.openssl);
+    const maps = fs.readFileSync('/proc/self/maps', 'utf8');
+    expect(maps).toContain('valk_aio.node');
+    expect(maps).not.toMatch(/libssl\.so|libcrypto\.so/);
+  });
+
+  it('a TCP buffer is 2 * SSL3_RT_MAX_PACKET_SIZE (fixed, at least 32 KB)', () => {
+    const { tcpBufferSize, tcpBufferSlotSize } = native().constants;
+    // SSL3_RT_MAX_PACKET_SIZE = 5-byte header + 16384 plaintext + 320 encryption overhead.
+    expect(tcpBufferSize).toBe(2 * (5 + 16384 + 320));
+    expect(tcpBufferSlotSize).toBeGreaterThan(tcpBufferSize);
+    expect(tcpBufferSlotSize).toBeLessThan(tcpBufferSize + 256);
+  });
+});
