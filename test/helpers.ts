@@ -58,7 +58,9 @@ export async function get(port: number, path: string, method = 'GET'): Promise<R
 /** Runs curl; resolves with stdout (rejects on a non-zero exit). */
 export function curl(args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile('curl', args, { timeout: 15_000 }, (err, stdout, stderr) => {
+    // Under the sanitizer run (scripts/sanitize.sh) LD_PRELOAD holds libasan: not for curl.
+    const env = { ...process.env, LD_PRELOAD: '' };
+    execFile('curl', args, { timeout: 15_000, env }, (err, stdout, stderr) => {
       if (err) reject(new Error(`curl ${args.join(' ')}: ${err.message} ${stderr}`));
       else resolve(stdout);
     });
