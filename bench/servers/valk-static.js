@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+// Benchmark server: valk-aio serving one static route `/` over HTTP/2 + TLS.
+//
+// Usage: node bench/servers/valk-static.js [port] [maxConnections]
+//   port            argv[2] or $PORT           (default 0 = pick a free one)
+//   maxConnections  argv[3] or $MAX_CONNECTIONS (default 1000)
+//
+// Prints `READY <port>` on stdout once listening. On SIGTERM/SIGINT it stops the
+// system and prints the stop report as one JSON line, e.g.
+//   {"leakedConnections":0,"leakedTcpBuffers":0}
+// then exits 0 (1 if stop() failed). Listens on 127.0.0.1 only.
+'use strict';
+const path = require('node:path');
+const { startWithConfig, generateSelfSigned } = require(path.join(__dirname, '..', '..', 'dist', 'lib', 'index.js'));
+
+const BODY = 'hello from valk-aio\n';
+
+function intArg(value, name, fallback) {
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) {
+    console.error(`valk-static: ${name} must be a non-negative integer, got '${value}'`);
+    process.exit(2);
+  }
+  return n;
+}
+
+async function main() {
+  const port = intArg(process.argv[2] ?? process.env.PORT, 'port', 0);
+  const maxConnections = intArg(process.argv[3] ?? process.env.MAX_CONNECTIONS, 'maxConnections', 1000);
+
+  const sys = startWithConfig({ maxConnections });
+  const { key, cert } = generateSelfSigned(['localhost', '127.0.0.1']);
+  const srv = await sys.listen({
+    host: '127.0.0.1',
+    port,
+    key,
+    cert,
+    routes: { '/': { status: 200, headers: { 'content-type': 'text/plain' }, body: BODY } },
+  });
+
+  let stopping = false;
+  const stop = async (signal) => {
+    if (stopping) return;
+    stopping = true;
+    try {
+      const report = await sys.stop();
+      process.stdout.write(JSON.stringify({
+        leakedConnections: report.leakedConnections,
+        leakedTcpBuffers: report.leakedTcpBuffers,
+      }) + '\n');
+      process.exitCode = 0;
+    } catch (err) {
+      console.error(`valk-static: stop after ${signal} failed: ${err && err.stack || err}`);
+      process.exitCode = 1;
+    }
+  };
+  process.on('SIGTERM', () => { stop('SIGTERM'); });
+  process.on('SIGINT', () => { stop('SIGINT'); });
+
+  process.stdout.write(`READY ${srv.port}\n`);
+}
+
+main().catch((err) => {
+  console.error(`valk-static: ${err && err.stack || err}`);
+  process.exit(1);
+});
