@@ -344,7 +344,7 @@ static int valk__on_header(nghttp2_session *s, const nghttp2_frame *f, const uin
   if (!valk__is_request(f)) return 0;
   if (namelen == 5 && memcmp(name, ":path", 5) == 0) {
     const valk_route_t *r = valk_route_lookup(table, value, valuelen);
-    uintptr_t slot = r ? (uintptr_t)valk_route_index(table, r) + 2 : 1;
+    uintptr_t slot = r ? (uintptr_t)r->index + 2 : 1;
     tag = (valk__stream_tag(s, f->hd.stream_id) & 3) | (slot << 2);
   } else if (namelen == 7 && memcmp(name, ":method", 7) == 0) {
     uintptr_t m = VALK_METHOD_OTHER;

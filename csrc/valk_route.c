@@ -83,6 +83,7 @@ static valk_route_t *valk__route_new(const char *path, int status, const uint8_t
   if (body_len) memcpy(route->body, body, body_len);
   route->body_len = body_len;
   route->status = status;
+  route->index = -1;
   snprintf(route->status_str, sizeof(route->status_str), "%03d", status);
   snprintf(route->length_str, sizeof(route->length_str), "%zu", body_len);
   valk__nv_set(&route->nva[0], ":status", route->status_str);
@@ -174,6 +175,7 @@ int valk_route_table_add(valk_route_table_t *table, const char *path, int status
       return rc;
     }
   }
+  route->index = (int)table->count;
   table->routes[table->count++] = route;
   return 0;
 }
@@ -189,11 +191,4 @@ const valk_route_t *valk_route_lookup(const valk_route_table_t *table, const uin
     if (r->path_len == len && memcmp(r->path, path, len) == 0) return r;
   }
   return NULL;
-}
-
-int valk_route_index(const valk_route_table_t *table, const valk_route_t *route) {
-  uint32_t i;
-  for (i = 0; i < table->count; i++)
-    if (table->routes[i] == route) return (int)i;
-  return -1;
 }

@@ -25,6 +25,7 @@ extern "C" {
 typedef struct valk_route {
   char *path;
   size_t path_len;
+  int index;          /* position in the table; -1 for the 404/405 routes */
   int status;
   nghttp2_nv nva[VALK_MAX_ROUTE_HEADERS + 2];
   size_t nvlen;
@@ -59,9 +60,6 @@ int valk_route_table_add(valk_route_table_t *table, const char *path, int status
 /* The route for a request path (the part before '?'), or NULL. */
 const valk_route_t *valk_route_lookup(const valk_route_table_t *table, const uint8_t *path,
                                       size_t len);
-
-/* Index of route in the table, or -1 for 404/405 and unknown routes. */
-int valk_route_index(const valk_route_table_t *table, const valk_route_t *route);
 
 #ifdef __cplusplus
 }
