@@ -265,6 +265,8 @@ class SystemWrap : public Nan::ObjectWrap {
     cfg.buffer_high_watermark = NumberField(o, "bufferHighWatermark");
     cfg.buffer_critical_watermark = NumberField(o, "bufferCriticalWatermark");
     cfg.min_buffers_per_conn = (uint32_t)NumberField(o, "minBuffersPerConn");
+    cfg.handshake_timeout_ms = (uint32_t)NumberField(o, "handshakeTimeoutMs");
+    cfg.idle_timeout_ms = (uint32_t)NumberField(o, "idleTimeoutMs");
     cfg.drain_timeout_ms = Nan::To<uint32_t>(info[1]).FromMaybe(5000);
 
     Local<Object> obj = Nan::NewInstance(Nan::New(constructor)).ToLocalChecked();

@@ -622,6 +622,28 @@ void valk_h2_retry_accepts(valk_system_t *sys) {
   }
 }
 
+static void valk__conn_sweep(valk_conn_t *c, uint64_t now, const valk_system_config_t *cfg) {
+  uint64_t age = now - c->state_change_ms;
+  if (c->flags & VALK_CONN_F_CLOSED) return;
+  if (c->state == VALK_CONN_CONNECTING && age >= cfg->handshake_timeout_ms) {
+    VALK_STAT_ADD(c->srv->sys, connections_timed_out, 1);
+    valk__conn_close(c);
+  } else if (c->state == VALK_CONN_IDLE && cfg->idle_timeout_ms > 0 && age >= cfg->idle_timeout_ms) {
+    VALK_STAT_ADD(c->srv->sys, connections_timed_out, 1);
+    valk__conn_goaway(c);
+  }
+}
+
+void valk_h2_sweep(valk_system_t *sys) {
+  uint64_t now = uv_now(&sys->loop);
+  uint32_t i;
+  valk_conn_t *c;
+  for (i = 0; i < VALK_MAX_SERVERS; i++) {
+    if (sys->servers[i] == NULL) continue;
+    for (c = sys->servers[i]->conns; c != NULL; c = c->next) valk__conn_sweep(c, now, &sys->config);
+  }
+}
+
 /* ---- server lifetime ---------------------------------------------------- */
 
 static void valk__on_server_handle_closed(uv_handle_t *handle) {

@@ -110,6 +110,10 @@ void valk_h2_resume_waiters(valk_system_t *sys);
 /* A reject handle or a connection slot came free: retry pending accepts. */
 void valk_h2_retry_accepts(valk_system_t *sys);
 
+/* Handshake and idle timeouts: closes connections stuck in CONNECTING past
+ * handshake_timeout_ms, sends GOAWAY to those IDLE past idle_timeout_ms. */
+void valk_h2_sweep(valk_system_t *sys);
+
 /* nghttp2_mem that counts bytes into the system's h2_memory stats. */
 void valk_h2_mem_init(nghttp2_mem *mem, valk_system_t *sys);
 

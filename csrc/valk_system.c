@@ -22,6 +22,10 @@ static int valk__config_check(const valk_system_config_t *cfg, char *err, size_t
     snprintf(err, err_len, "max_concurrent_streams %u out of range", cfg->max_concurrent_streams);
     return VALK_EINVAL;
   }
+  if (cfg->handshake_timeout_ms < 1) {
+    snprintf(err, err_len, "handshake_timeout_ms must be at least 1");
+    return VALK_EINVAL;
+  }
   if (cfg->tcp_buffer_pool_size < 2 || cfg->tcp_buffer_pool_size > 10000000) {
     snprintf(err, err_len, "tcp_buffer_pool_size %u out of range", cfg->tcp_buffer_pool_size);
     return VALK_EINVAL;
@@ -30,6 +34,18 @@ static int valk__config_check(const valk_system_config_t *cfg, char *err, size_t
 }
 
 static void valk__on_wakeup(uv_async_t *handle);
+
+static void valk__on_sweep(uv_timer_t *timer) {
+  valk_h2_sweep(timer->data);
+}
+
+/* Sweep often enough to honour the shorter timeout within a quarter of it. */
+static uint64_t valk__sweep_ms(const valk_system_config_t *cfg) {
+  uint64_t ms = cfg->handshake_timeout_ms;
+  if (cfg->idle_timeout_ms > 0 && cfg->idle_timeout_ms < ms) ms = cfg->idle_timeout_ms;
+  ms /= 4;
+  return ms < 25 ? 25 : ms > 1000 ? 1000 : ms;
+}
 
 static void valk__system_free_pools(valk_system_t *sys) {
   valk_slab_free(sys->conn_slab);
@@ -79,13 +95,19 @@ int valk_system_start(valk_system_t **out, const valk_system_config_t *cfg,
   rc = uv_loop_init(&sys->loop);
   if (rc != 0) goto fail;
   rc = uv_async_init(&sys->loop, &sys->wakeup, valk__on_wakeup);
-  if (rc == 0) {
-    sys->wakeup.data = sys;
-    rc = uv_thread_create(&sys->thread, valk__system_thread, sys);
+  if (rc != 0) {
+    uv_loop_close(&sys->loop);
+    goto fail;
   }
+  sys->wakeup.data = sys;
+  uv_timer_init(&sys->loop, &sys->sweep);
+  sys->sweep.data = sys;
+  uv_timer_start(&sys->sweep, valk__on_sweep, valk__sweep_ms(cfg), valk__sweep_ms(cfg));
+  rc = uv_thread_create(&sys->thread, valk__system_thread, sys);
   if (rc != 0) {
     snprintf(err, err_len, "cannot start the AIO thread: %s", uv_strerror(rc));
     uv_close((uv_handle_t *)&sys->wakeup, NULL);
+    uv_close((uv_handle_t *)&sys->sweep, NULL);
     uv_run(&sys->loop, UV_RUN_DEFAULT);
     uv_loop_close(&sys->loop);
     goto fail;
@@ -144,6 +166,7 @@ static void valk__system_maybe_finish(valk_system_t *sys) {
   if (sys->stop_op == NULL || atomic_load(&sys->server_count) > 0) return;
   if (uv_is_closing((uv_handle_t *)&sys->wakeup)) return;
   uv_close((uv_handle_t *)&sys->wakeup, NULL); /* the loop ends when rejects are closed too */
+  uv_close((uv_handle_t *)&sys->sweep, NULL);
 }
 
 void valk_system_server_gone(valk_system_t *sys, struct valk_server *srv) {

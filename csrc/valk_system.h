@@ -48,6 +48,8 @@ typedef struct valk_system_config {
   double buffer_critical_watermark;
   uint32_t min_buffers_per_conn;
   uint32_t drain_timeout_ms;
+  uint32_t handshake_timeout_ms;  /* CONNECTING longer than this: closed */
+  uint32_t idle_timeout_ms;       /* IDLE longer than this: GOAWAY; 0 = never */
 } valk_system_config_t;
 
 /*
@@ -67,6 +69,7 @@ typedef struct valk_system_config {
   XX(responses_5xx, "responses with a 5xx status")                             \
   XX(bytes_received, "ciphertext bytes read from sockets")                     \
   XX(bytes_sent, "ciphertext bytes written to sockets")                        \
+  XX(connections_timed_out, "connections closed by the handshake or idle timeout") \
   XX(reads_paused, "times a connection stopped reading for lack of TCP buffers") \
   XX(h2_memory_bytes, "bytes nghttp2 holds now (all sessions)")                \
   XX(h2_memory_peak, "most bytes nghttp2 held at once")
@@ -138,6 +141,7 @@ typedef struct valk_system {
   /* AIO thread only from here on. */
   uv_loop_t loop;
   uv_async_t wakeup;           /* uv_async_send from any thread */
+  uv_timer_t sweep;            /* handshake and idle timeouts, every sweep_ms */
   valk_slab_t *conn_slab;      /* max_connections items of valk_conn_t */
   valk_slab_t *tcp_bufs;       /* tcp_buffer_pool_size items of valk_tcp_buf_t */
   struct valk_server *servers[VALK_MAX_SERVERS];

@@ -125,6 +125,14 @@ export const CONFIG_FIELDS = Object.freeze([
     unit: 'ms', description: 'How long stop() and close() wait for connections to drain before closing them.',
   }),
   field({
+    name: 'handshakeTimeoutMs', kind: 'int', scope: 'system', default: 10_000, min: 100, max: 600_000,
+    unit: 'ms', description: 'A connection that has not finished its TLS handshake by then is closed and its slot freed.',
+  }),
+  field({
+    name: 'idleTimeoutMs', kind: 'int', scope: 'system', default: 60_000, min: 0, max: 86_400_000,
+    unit: 'ms', description: 'A connection with no open stream for this long gets GOAWAY(NO_ERROR) and is closed; 0 disables.',
+  }),
+  field({
     name: 'maxResponseBodySize', kind: 'bytes', scope: 'server', default: 64 * MiB, min: 1 * KiB, max: 1 * GiB,
     unit: 'bytes', description: 'Largest response body a handler may return (per server).',
   }),

@@ -42,6 +42,8 @@ export interface NativeSystemConfig {
   bufferHighWatermark: number;
   bufferCriticalWatermark: number;
   minBuffersPerConn: number;
+  handshakeTimeoutMs: number;
+  idleTimeoutMs: number;
 }
 
 export interface NativeRoute {

@@ -230,6 +230,41 @@ describe('connection slab and shutdown', () => {
     s.destroy();
   });
 
+  it('the idle timeout sends GOAWAY to an idle connection and frees its slot', async () => {
+    const { sys, port } = await serve({ idleTimeoutMs: 200 });
+    const s = await connect(port);
+    s.on('error', () => {});
+    expect((await request(s, '/')).status).toBe(200);
+    const goaway = new Promise<number>((r) => s.once('goaway', (code: number) => r(code)));
+    expect(await goaway).toBe(0); // NO_ERROR
+    await waitFor(() => sys.stats().conn_slab_used === 0);
+    expect(sys.stats().connections_timed_out).toBe(1);
+    s.destroy();
+  });
+
+  it('an active connection is not closed by the idle timeout', async () => {
+    const { sys, port } = await serve({ idleTimeoutMs: 300 });
+    const s = await connect(port);
+    for (let i = 0; i < 8; i++) {
+      expect((await request(s, '/')).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 100)); // 800 ms in all, never 300 ms idle
+    }
+    expect(sys.stats().connections_timed_out).toBe(0);
+    s.close();
+  });
+
+  it('the handshake timeout frees the slot of a client that never finishes TLS', async () => {
+    const { sys, port } = await serve({ maxConnections: 1, handshakeTimeoutMs: 200 });
+    const raw = net.connect(port, '127.0.0.1');
+    raw.on('error', () => {});
+    const closed = new Promise<void>((r) => raw.once('close', () => r()));
+    await waitFor(() => sys.stats().conn_slab_used === 1);
+    await closed; // the server closed it
+    await waitFor(() => sys.stats().conn_slab_used === 0);
+    expect(sys.stats().connections_timed_out).toBe(1);
+    expect((await get(port, '/')).status).toBe(200); // the one slot serves again
+  });
+
   it('after stop the process exits by itself', () => {
     const script = `
       const { startWithConfig, generateSelfSigned } = require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'lib', 'index.js'))});
