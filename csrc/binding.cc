@@ -267,7 +267,7 @@ class SystemWrap : public Nan::ObjectWrap {
     cfg.min_buffers_per_conn = (uint32_t)NumberField(o, "minBuffersPerConn");
     cfg.handshake_timeout_ms = (uint32_t)NumberField(o, "handshakeTimeoutMs");
     cfg.idle_timeout_ms = (uint32_t)NumberField(o, "idleTimeoutMs");
-    cfg.drain_timeout_ms = Nan::To<uint32_t>(info[1]).FromMaybe(5000);
+    cfg.drain_timeout_ms = (uint32_t)NumberField(o, "drainTimeoutMs");
 
     Local<Object> obj = Nan::NewInstance(Nan::New(constructor)).ToLocalChecked();
     SystemWrap *self = Nan::ObjectWrap::Unwrap<SystemWrap>(obj);

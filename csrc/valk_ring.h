@@ -41,9 +41,6 @@ int valk_ring_push(valk_ring_t *ring, void *item);
 /* Moves up to max entries, oldest first, into out. Returns how many. */
 uint32_t valk_ring_drain(valk_ring_t *ring, void **out, uint32_t max);
 
-/* Entries queued now (a snapshot). */
-uint32_t valk_ring_len(valk_ring_t *ring);
-
 #ifdef __cplusplus
 }
 #endif

@@ -121,10 +121,6 @@ void *valk_slab_at(const valk_slab_t *slab, uint32_t index) {
   return slab->items + (size_t)index * slab->stride;
 }
 
-int valk_slab_is_used(const valk_slab_t *slab, uint32_t index) {
-  return (int)atomic_load_explicit(&slab->used[index], memory_order_relaxed);
-}
-
 int valk_slab_bitmap(const valk_slab_t *slab, uint8_t *out, size_t out_len) {
   size_t bytes = ((size_t)slab->count + 7) / 8;
   uint32_t index, steps = 0;

@@ -82,9 +82,6 @@ uint32_t valk_slab_index_of(const valk_slab_t *slab, const void *data);
 /* Data pointer of item index (acquired or not). */
 void *valk_slab_at(const valk_slab_t *slab, uint32_t index);
 
-/* 1 if item index is acquired, 0 if free (from the item's used flag). */
-int valk_slab_is_used(const valk_slab_t *slab, uint32_t index);
-
 /*
  * Walks the free list and writes a used/free bitmap: bit i (least significant
  * bit first within each byte) is 1 when item i is in use. Padding bits past

@@ -44,6 +44,7 @@ export interface NativeSystemConfig {
   minBuffersPerConn: number;
   handshakeTimeoutMs: number;
   idleTimeoutMs: number;
+  drainTimeoutMs: number;
 }
 
 export interface NativeRoute {
@@ -102,7 +103,7 @@ export interface NativeSlab {
 
 export interface NativeBinding {
   constants: NativeConstants;
-  createSystem(cfg: NativeSystemConfig, drainTimeoutMs: number): NativeSystem;
+  createSystem(cfg: NativeSystemConfig): NativeSystem;
   generateSelfSigned(hosts: string[], days: number): { key: string; cert: string };
   // Test and diagnostic bindings.
   slabNew(itemSize: number, count: number): NativeSlab;
@@ -113,7 +114,14 @@ export interface NativeBinding {
   slabStress(threads: number, iterations: number, items: number): {
     violations: number; acquired: number; overflow: number; available: number; count: number;
   };
-  diagNghttp2Origin(): { file: string; symbolAddress: string; nodeExported: string | null };
+  diagNghttp2Origin(): {
+    /** Object file holding nghttp2_session_mem_recv as the addon calls it. */
+    file: string;
+    symbolAddress: string;
+    /** Object file of the same symbol found by a global lookup (node's), or null. */
+    nodeExported: string | null;
+    nodeExportedAddress?: string;
+  };
 }
 
 let cached: NativeBinding | undefined;

@@ -131,8 +131,7 @@ export class AioSystem {
   /** @internal Use startWithConfig(). */
   constructor(config: ResolvedConfig) {
     this.config = config;
-    const { drainTimeoutMs, ...pools } = config;
-    this.handle = native().createSystem(pools, drainTimeoutMs);
+    this.handle = native().createSystem(config);
   }
 
   /** False once stop() has been called. */
