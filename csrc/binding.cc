@@ -78,6 +78,7 @@ class SystemWrap : public Nan::ObjectWrap {
     Nan::SetPrototypeMethod(tpl, "listen", Listen);
     Nan::SetPrototypeMethod(tpl, "closeServer", CloseServer);
     Nan::SetPrototypeMethod(tpl, "stop", Stop);
+    Nan::SetPrototypeMethod(tpl, "metrics", Metrics);
     Nan::SetPrototypeMethod(tpl, "stats", Stats);
     constructor.Reset(Nan::GetFunction(tpl).ToLocalChecked());
   }
@@ -123,6 +124,12 @@ class SystemWrap : public Nan::ObjectWrap {
       Local<Object> out = Nan::New<Object>();
       SetNumber(out, "leakedConnections", p->op.u.stop.leaked_connections);
       SetNumber(out, "leakedTcpBuffers", p->op.u.stop.leaked_tcp_buffers);
+      SetNumber(out, "leakedArenas", p->op.u.stop.leaked_arenas);
+      SetNumber(out, "leakedGracefulSlots", p->op.u.stop.leaked_graceful);
+      uint32_t nslots = p->op.u.stop.leaked_connections < 16 ? p->op.u.stop.leaked_connections : 16;
+      Local<v8::Array> slots = Nan::New<v8::Array>(nslots);
+      for (uint32_t i = 0; i < nslots; i++) Nan::Set(slots, i, Nan::New(p->op.u.stop.leaked_slots[i]));
+      Nan::Set(out, Nan::New("leakedSlots").ToLocalChecked(), slots);
       argv[1] = out;
       valk_system_join_and_free(sys_);
       sys_ = nullptr;
@@ -202,6 +209,11 @@ class SystemWrap : public Nan::ObjectWrap {
     opts->error_503_body = static_cast<uint8_t *>(malloc(opts->error_503_len + 1));
     if (opts->error_503_body != nullptr)
       memcpy(opts->error_503_body, node::Buffer::Data(body503), opts->error_503_len);
+    if (opts->error_503_body == nullptr ||
+        valk_route_table_set_overload_body(&opts->routes, opts->error_503_body, opts->error_503_len) != 0) {
+      valk_server_opts_free(opts);
+      return Nan::ThrowError("out of memory");
+    }
     if (valk_tls_server_ctx_new(&opts->ssl_ctx, key.data(), key.size(), cert.data(), cert.size(),
                                 err, sizeof(err)) != 0) {
       valk_server_opts_free(opts);
@@ -244,8 +256,93 @@ class SystemWrap : public Nan::ObjectWrap {
 #undef XX
     SlabGauges(out, "conn_slab", sys->conn_slab);
     SlabGauges(out, "tcp_buffers", sys->tcp_bufs);
-    SetNumber(out, "waiting_connections", sys->waiters_len.load());
+    SetNumber(out, "arenas_used", valk_arena_pool_used(&sys->arenas));
+    SetNumber(out, "backpressure_list_size", valk_bp_size(&sys->backpressure));
     SetNumber(out, "servers", sys->server_count.load());
+    info.GetReturnValue().Set(out);
+  }
+
+  static Local<Object> Pool(const valk_slab_t *slab) {
+    Local<Object> o = Nan::New<Object>();
+    SetNumber(o, "total", slab ? slab->count : 0);
+    SetNumber(o, "used", slab ? valk_slab_used(slab) : 0);
+    SetNumber(o, "available", slab ? valk_slab_available(slab) : 0);
+    SetNumber(o, "overflow", slab ? (double)valk_slab_overflow(slab) : 0);
+    return o;
+  }
+
+  static void SetObject(Local<Object> obj, const char *name, Local<Value> value) {
+    Nan::Set(obj, Nan::New(name).ToLocalChecked(), value);
+  }
+
+  static Local<Object> Arenas(const valk_arena_pool_t *a) {
+    Local<Object> o = Nan::New<Object>();
+    SetNumber(o, "total", a->count);
+    SetNumber(o, "used", valk_arena_pool_used(a));
+    SetNumber(o, "available", valk_arena_pool_available(a));
+    SetNumber(o, "overflow", (double)valk_arena_pool_overflow(a));
+    SetNumber(o, "arena_size", (double)a->arena_size);
+    SetNumber(o, "high_water_bytes", (double)valk_arena_pool_hwm(a));
+    SetNumber(o, "committed_bytes", (double)valk_arena_pool_committed(a));
+    SetNumber(o, "committed_peak_bytes", (double)valk_arena_pool_committed_peak(a));
+    SetNumber(o, "alloc_failures", (double)valk_arena_pool_alloc_failures(a));
+    return o;
+  }
+
+  static Local<v8::Array> Servers(valk_system_t *sys) {
+    Local<v8::Array> list = Nan::New<v8::Array>();
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < VALK_MAX_SERVERS; i++) {
+      valk_server_stats_t *st = &sys->server_stats[i];
+      uint32_t id = st->id.load(std::memory_order_acquire);
+      if (id == 0) continue;
+      Local<Object> o = Nan::New<Object>();
+      SetNumber(o, "id", id);
+      SetNumber(o, "port", st->port.load(std::memory_order_relaxed));
+      SetNumber(o, "connections_active", st->connections_active.load(std::memory_order_relaxed));
+#define XX(name, help) SetNumber(o, #name, (double)st->name.load(std::memory_order_relaxed));
+      VALK_SERVER_STATS_MAP(XX)
+#undef XX
+      Nan::Set(list, n++, o);
+    }
+    return list;
+  }
+
+  // metrics(): the system's counters, pools, watermark state and backpressure
+  // list, and each server's counters; atomic loads only (any thread may read).
+  static void Metrics(const Nan::FunctionCallbackInfo<Value> &info) {
+    SystemWrap *self = Self(info);
+    if (self->sys_ == nullptr) return Nan::ThrowError(MakeError("system is stopped", VALK_ESTOPPED));
+    valk_system_t *sys = self->sys_;
+    Local<Object> out = Nan::New<Object>(), system = Nan::New<Object>(), conns = Nan::New<Object>();
+    Local<Object> pools = Nan::New<Object>(), wm = Nan::New<Object>(), bp = Nan::New<Object>();
+#define XX(name, help) SetNumber(system, #name, (double)sys->stats.name.load(std::memory_order_relaxed));
+    VALK_STATS_MAP(XX)
+#undef XX
+    uint32_t used = valk_slab_used(sys->conn_slab);
+    SetNumber(conns, "active", used);
+    SetNumber(conns, "max", sys->conn_slab->count);
+    SetNumber(conns, "available", valk_slab_available(sys->conn_slab));
+    SetNumber(conns, "soft_limit_at", sys->config.soft_limit ? sys->soft_limit_at : 0);
+    SetObject(pools, "connections", Pool(sys->conn_slab));
+    SetObject(pools, "tcp_buffers", Pool(sys->tcp_bufs));
+    SetObject(pools, "graceful_rejections", Pool(sys->graceful));
+    SetObject(pools, "arenas", Arenas(&sys->arenas));
+    uint32_t bufs_used = valk_slab_used(sys->tcp_bufs);
+    SetString(wm, "state", valk_wm_state_name((valk_wm_state_t)sys->watermark.state.load()));
+    SetNumber(wm, "usage", sys->tcp_bufs->count ? (double)bufs_used / sys->tcp_bufs->count : 0);
+    SetNumber(wm, "transitions", (double)sys->watermark.transitions.load());
+    SetNumber(wm, "high", sys->config.buffer_high_watermark);
+    SetNumber(wm, "critical", sys->config.buffer_critical_watermark);
+    SetNumber(bp, "list_size", valk_bp_size(&sys->backpressure));
+    SetNumber(bp, "list_max", sys->backpressure.capacity);
+    SetNumber(bp, "evicted", (double)sys->backpressure.evicted.load());
+    SetObject(out, "system", system);
+    SetObject(out, "connections", conns);
+    SetObject(out, "pools", pools);
+    SetObject(out, "watermark", wm);
+    SetObject(out, "backpressure", bp);
+    SetObject(out, "servers", Servers(sys));
     info.GetReturnValue().Set(out);
   }
 
@@ -268,6 +365,14 @@ class SystemWrap : public Nan::ObjectWrap {
     cfg.handshake_timeout_ms = (uint32_t)NumberField(o, "handshakeTimeoutMs");
     cfg.idle_timeout_ms = (uint32_t)NumberField(o, "idleTimeoutMs");
     cfg.drain_timeout_ms = (uint32_t)NumberField(o, "drainTimeoutMs");
+    cfg.reject_mode = StringField(o, "rejectMode") == "goaway" ? VALK_REJECT_GOAWAY : VALK_REJECT_RST;
+    cfg.max_graceful_rejections = (uint32_t)NumberField(o, "maxGracefulRejections");
+    cfg.overload_goaway_code =
+        StringField(o, "overloadGoawayCode") == "NO_ERROR" ? NGHTTP2_NO_ERROR : NGHTTP2_ENHANCE_YOUR_CALM;
+    cfg.backpressure_list_max = (uint32_t)NumberField(o, "backpressureListMax");
+    cfg.max_connections_per_ip = (uint32_t)NumberField(o, "maxConnectionsPerIp");
+    cfg.soft_limit = StringField(o, "softLimit") == "off" ? 0 : 1;
+    cfg.soft_limit_idle_ms = (uint32_t)NumberField(o, "softLimitIdleMs");
 
     Local<Object> obj = Nan::NewInstance(Nan::New(constructor)).ToLocalChecked();
     SystemWrap *self = Nan::ObjectWrap::Unwrap<SystemWrap>(obj);
@@ -453,6 +558,7 @@ Local<Object> Constants() {
   SetNumber(c, "tcpBufferSlotSize", (double)(valk_slab_item_stride(sizeof(valk_tcp_buf_t)) + per_item_meta));
   SetNumber(c, "queueEntrySize", kQueueEntryBytes);
   SetNumber(c, "connProtocolStateEstimate", kConnProtocolStateBytes);
+  SetNumber(c, "ipTableEntrySize", (double)valk_ip_table_entry_size());
   SetString(c, "nghttp2Version", valk_diag_nghttp2_version());
   SetString(c, "opensslVersion", valk_tls_openssl_version());
   return c;

@@ -1,6 +1,14 @@
 /*
  * valk_h2_server.c: HTTP/2 over TLS on the AIO thread. See valk_h2_server.h.
  *
+ * Admission (seed 000): a new connection is refused, with its reason counted,
+ * when the connection slab is empty (limit), when TCP buffers are past the
+ * watermarks (load), or when its client IP holds maxConnectionsPerIp (per-ip).
+ * A refusal is an RST before any TLS work, or in goaway mode a TLS handshake,
+ * SETTINGS and GOAWAY(last-stream-id 0) from a small separate slab. A
+ * connection that finds no TCP buffer stops reading and waits in the
+ * backpressure heap; it resumes by priority once enough buffers are free.
+ *
  * Thread: every function here runs on the AIO thread that owns the server's
  * system, except valk_server_opts_new/free (owner thread, before LISTEN).
  */
@@ -16,25 +24,36 @@
 
 enum {
   VALK_CONN_F_CLOSED = 1u << 0,       /* uv_close called; the slot frees in its callback */
-  VALK_CONN_F_WAITING = 1u << 1,      /* on the system's waiters list */
+  VALK_CONN_F_ACCEPTED = 1u << 1,     /* admitted: counted in accepted/closed and the gauge */
   VALK_CONN_F_READ_PAUSED = 1u << 2,  /* reading stopped: no TCP buffer was free */
   VALK_CONN_F_WANT_FLUSH = 1u << 3,   /* output waits for a TCP buffer or a write to end */
   VALK_CONN_F_TLS_SHUTDOWN = 1u << 4, /* close_notify queued: close when writes end */
   VALK_CONN_F_GOAWAY = 1u << 5,       /* graceful close started */
-  VALK_CONN_F_PEER_CLOSED = 1u << 6   /* the peer sent close_notify */
+  VALK_CONN_F_PEER_CLOSED = 1u << 6,  /* the peer sent close_notify */
+  VALK_CONN_F_GRACEFUL = 1u << 7,     /* a goaway-mode refusal (graceful slab) */
+  VALK_CONN_F_IP_COUNTED = 1u << 8,   /* counted in sys->ips */
+  VALK_CONN_F_LINGER = 1u << 9,       /* FIN sent: reading and discarding until EOF */
+  VALK_CONN_F_EVICTING = 1u << 10     /* being shed: never paused again */
+};
+
+enum {
+  VALK_STREAM_F_RESPONDED = 1u << 0,  /* a response was submitted */
+  VALK_STREAM_F_EARLY = 1u << 1,      /* ... before the request ended (413, 503) */
+  VALK_STREAM_F_REQ_DONE = 1u << 2    /* END_STREAM received */
 };
 
 /* Writes of one connection in flight at once (each one TCP buffer). */
 #define VALK_MAX_WRITES_IN_FLIGHT 4
 
-/* Stream tags kept as nghttp2 stream user data until the response is submitted:
- * (route slot << 2) | method. Slot 0: no :path yet, 1: no such route, 2+i: route i.
- * After submission the same word holds the body offset sent so far. */
 enum { VALK_METHOD_OTHER = 0, VALK_METHOD_GET = 1, VALK_METHOD_HEAD = 2 };
+
+static const char valk__overloaded_debug[] = "server overloaded";
 
 static void valk__conn_flush(valk_conn_t *c);
 static void valk__conn_close(valk_conn_t *c);
 static void valk__server_maybe_done(valk_server_t *srv);
+static void valk__alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
+static void valk__read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 
 /* ---- options (owner thread) ---------------------------------------------- */
 
@@ -115,60 +134,113 @@ void valk_h2_mem_init(nghttp2_mem *mem, valk_system_t *sys) {
   mem->realloc = valk__mem_realloc;
 }
 
-/* ---- connection state and the waiters list ---------------------------- */
+/* ---- connection state and the idle list -------------------------------- */
 
+static void valk__idle_remove(valk_conn_t *c) {
+  valk_system_t *sys = c->srv->sys;
+  if (c->idle_prev) c->idle_prev->idle_next = c->idle_next;
+  else if (sys->idle_head == c) sys->idle_head = c->idle_next;
+  else return; /* not on the list */
+  if (c->idle_next) c->idle_next->idle_prev = c->idle_prev;
+  else sys->idle_tail = c->idle_prev;
+  c->idle_next = c->idle_prev = NULL;
+}
+
+static void valk__idle_append(valk_conn_t *c) {
+  valk_system_t *sys = c->srv->sys;
+  c->idle_next = NULL;
+  c->idle_prev = sys->idle_tail;
+  if (sys->idle_tail) sys->idle_tail->idle_next = c;
+  else sys->idle_head = c;
+  sys->idle_tail = c;
+}
+
+/* The idle list holds exactly the admitted connections in state IDLE, in the
+ * order they became idle: its head is the longest idle. */
 static void valk__set_state(valk_conn_t *c, valk_conn_state_t state) {
   if (c->state == state || (c->state == VALK_CONN_CLOSING && state != VALK_CONN_FREE)) return;
+  if (c->state == VALK_CONN_IDLE) valk__idle_remove(c);
   c->state = state;
   c->state_change_ms = uv_now(&c->srv->sys->loop);
+  if (state == VALK_CONN_IDLE && !(c->flags & VALK_CONN_F_GRACEFUL)) valk__idle_append(c);
 }
 
-static void valk__waiter_add(valk_conn_t *c) {
+/* ---- TCP buffers and backpressure (seed 000 phases 2, 4, 5) ------------- */
+
+static valk_tcp_buf_t *valk__tcp_buf_get(valk_system_t *sys) {
+  valk_tcp_buf_t *b = valk_slab_acquire(sys->tcp_bufs);
+  valk_watermark_update(&sys->watermark, valk_slab_used(sys->tcp_bufs));
+  return b;
+}
+
+static void valk__tcp_buf_put(valk_system_t *sys, valk_tcp_buf_t *b) {
+  valk_slab_release(sys->tcp_bufs, b);
+  valk_watermark_update(&sys->watermark, valk_slab_used(sys->tcp_bufs));
+  if (valk_bp_size(&sys->backpressure) > 0) valk_h2_resume_paused(sys);
+}
+
+/* Sheds a connection to relieve load: GOAWAY(overload code, "server
+ * overloaded") as far as a buffer allows, then a hard close. */
+static void valk__conn_evict(valk_conn_t *c) {
   valk_system_t *sys = c->srv->sys;
-  if (c->flags & VALK_CONN_F_WAITING) return;
-  c->flags |= VALK_CONN_F_WAITING;
-  c->wait_next = NULL;
-  if (sys->waiters_tail) sys->waiters_tail->wait_next = c;
-  else sys->waiters_head = c;
-  sys->waiters_tail = c;
-  atomic_fetch_add_explicit(&sys->waiters_len, 1, memory_order_relaxed);
-}
-
-static valk_conn_t *valk__waiter_pop(valk_system_t *sys) {
-  valk_conn_t *c = sys->waiters_head;
-  if (c == NULL) return NULL;
-  sys->waiters_head = c->wait_next;
-  if (sys->waiters_head == NULL) sys->waiters_tail = NULL;
-  c->wait_next = NULL;
-  c->flags &= ~VALK_CONN_F_WAITING;
-  atomic_fetch_sub_explicit(&sys->waiters_len, 1, memory_order_relaxed);
-  return c;
-}
-
-static void valk__waiter_remove(valk_conn_t *c) {
-  valk_system_t *sys = c->srv->sys;
-  valk_conn_t **pp = &sys->waiters_head, *prev = NULL;
-  if (!(c->flags & VALK_CONN_F_WAITING)) return;
-  while (*pp != NULL && *pp != c) {
-    prev = *pp;
-    pp = &(*pp)->wait_next;
+  VALK_SRV_ADD(c->srv, connections_evicted, 1);
+  c->flags |= VALK_CONN_F_EVICTING;
+  valk_bp_remove(&sys->backpressure, &c->bp);
+  if (c->session != NULL && !(c->flags & VALK_CONN_F_GOAWAY)) {
+    c->flags |= VALK_CONN_F_GOAWAY;
+    nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(c->session),
+                          sys->config.overload_goaway_code,
+                          (const uint8_t *)valk__overloaded_debug,
+                          sizeof(valk__overloaded_debug) - 1);
+    valk__conn_flush(c);
   }
-  if (*pp == NULL) return;
-  *pp = c->wait_next;
-  if (sys->waiters_tail == c) sys->waiters_tail = prev;
-  c->wait_next = NULL;
-  c->flags &= ~VALK_CONN_F_WAITING;
-  atomic_fetch_sub_explicit(&sys->waiters_len, 1, memory_order_relaxed);
+  valk__conn_close(c);
 }
 
-static void valk__alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
-static void valk__read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+/*
+ * Stops reading c and puts it in the backpressure heap with the seed's
+ * priority. When the heap is full, the lowest-priority connection among those
+ * waiting and c is evicted (seed 000 phase 5).
+ */
+static void valk__conn_pause(valk_conn_t *c) {
+  valk_system_t *sys = c->srv->sys;
+  uint32_t prio;
+  valk_bp_node_t *low;
+  valk_conn_t *victim;
 
-void valk_h2_resume_waiters(valk_system_t *sys) {
-  /* A flush that cannot get a buffer re-adds its connection, but only when the
-   * slab is empty, which ends this loop. */
-  while (sys->waiters_head != NULL && valk_slab_available(sys->tcp_bufs) >= 2) {
-    valk_conn_t *c = valk__waiter_pop(sys);
+  if (c->flags & VALK_CONN_F_EVICTING) return;
+  if (!(c->flags & VALK_CONN_F_READ_PAUSED)) {
+    c->flags |= VALK_CONN_F_READ_PAUSED;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    VALK_STAT_ADD(sys, reads_paused, 1);
+  }
+  if (valk_bp_contains(&c->bp)) return;
+  prio = valk_bp_priority(c->pending_responses, c->bytes_sent,
+                          uv_now(&sys->loop) - c->accepted_ms);
+  if (valk_bp_push(&sys->backpressure, &c->bp, prio) == 0) return;
+  low = valk_bp_lowest(&sys->backpressure);
+  if (low == NULL || low->priority >= prio) {
+    atomic_fetch_add_explicit(&sys->backpressure.evicted, 1, memory_order_relaxed);
+    valk__conn_evict(c);
+    return;
+  }
+  victim = VALK_CONTAINER_OF(low, valk_conn_t, bp);
+  valk_bp_remove(&sys->backpressure, low);
+  atomic_fetch_add_explicit(&sys->backpressure.evicted, 1, memory_order_relaxed);
+  valk_bp_push(&sys->backpressure, &c->bp, prio);
+  valk__conn_evict(victim);
+}
+
+void valk_h2_resume_paused(valk_system_t *sys) {
+  /* A resumed connection that finds no buffer pauses again, but only when the
+   * slab is empty, which is below every threshold and ends this loop. */
+  while (valk_bp_size(&sys->backpressure) > 0) {
+    uint32_t used = valk_slab_used(sys->tcp_bufs);
+    uint32_t need = valk_resume_threshold(used, sys->tcp_bufs->count, sys->config.min_buffers_per_conn);
+    valk_conn_t *c;
+    if (sys->tcp_bufs->count - used < need) return;
+    c = VALK_CONTAINER_OF(valk_bp_pop(&sys->backpressure), valk_conn_t, bp);
     if (c->flags & VALK_CONN_F_CLOSED) continue;
     if (c->flags & VALK_CONN_F_READ_PAUSED) {
       c->flags &= ~VALK_CONN_F_READ_PAUSED;
@@ -176,11 +248,6 @@ void valk_h2_resume_waiters(valk_system_t *sys) {
     }
     if (c->flags & VALK_CONN_F_WANT_FLUSH) valk__conn_flush(c);
   }
-}
-
-static void valk__tcp_buf_release(valk_system_t *sys, valk_tcp_buf_t *b) {
-  valk_slab_release(sys->tcp_bufs, b);
-  if (sys->waiters_head != NULL) valk_h2_resume_waiters(sys);
 }
 
 /* ---- output: nghttp2 -> TLS -> TCP buffers ----------------------------- */
@@ -243,27 +310,48 @@ static int valk__conn_send_one(valk_conn_t *c) {
     c->flags |= VALK_CONN_F_WANT_FLUSH;
     return 1;
   }
-  b = valk_slab_acquire(sys->tcp_bufs);
+  b = valk__tcp_buf_get(sys);
   if (b == NULL) {
     c->flags |= VALK_CONN_F_WANT_FLUSH;
-    valk__waiter_add(c);
+    valk__conn_pause(c);
     return 1;
   }
   n = BIO_read(c->wbio, b->data, (int)sizeof(b->data));
   b->conn = c;
   ub = uv_buf_init((char *)b->data, n > 0 ? (unsigned)n : 0);
   if (n <= 0 || uv_write(&b->req, (uv_stream_t *)&c->tcp, &ub, 1, valk__on_write) != 0) {
-    valk__tcp_buf_release(sys, b);
+    valk__tcp_buf_put(sys, b);
     valk__conn_close(c);
     return -1;
   }
   c->writes_in_flight++;
-  VALK_STAT_ADD(sys, bytes_sent, n);
+  c->bytes_sent += (uint64_t)n;
+  VALK_SRV_ADD(c->srv, bytes_sent, n);
   return 0;
 }
 
+static void valk__on_shutdown(uv_shutdown_t *req, int status) {
+  valk_conn_t *c = VALK_CONTAINER_OF(req, valk_conn_t, shutdown);
+  if (status < 0) valk__conn_close(c);
+}
+
+/*
+ * Lingering close: our last bytes are out; send FIN and keep reading (and
+ * discarding) until the peer closes or VALK_LINGER_MS pass, so the peer reads
+ * our GOAWAY and close_notify instead of an RST caused by bytes it sent after.
+ */
+static void valk__conn_linger(valk_conn_t *c) {
+  if ((c->flags & (VALK_CONN_F_PEER_CLOSED | VALK_CONN_F_LINGER)) ||
+      uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, valk__on_shutdown) != 0) {
+    valk__conn_close(c);
+    return;
+  }
+  c->flags |= VALK_CONN_F_LINGER;
+  c->state_change_ms = uv_now(&c->srv->sys->loop);
+}
+
 static void valk__conn_maybe_finish(valk_conn_t *c) {
-  if ((c->flags & VALK_CONN_F_CLOSED) || c->session == NULL) return;
+  if ((c->flags & (VALK_CONN_F_CLOSED | VALK_CONN_F_LINGER)) || c->session == NULL) return;
   if (!(c->flags & VALK_CONN_F_PEER_CLOSED) &&
       (nghttp2_session_want_read(c->session) || nghttp2_session_want_write(c->session)))
     return;
@@ -275,18 +363,18 @@ static void valk__conn_maybe_finish(valk_conn_t *c) {
     valk__conn_flush(c); /* sends close_notify, then calls us again */
     return;
   }
-  if (c->writes_in_flight == 0 && BIO_ctrl_pending(c->wbio) == 0) valk__conn_close(c);
+  if (c->writes_in_flight == 0 && BIO_ctrl_pending(c->wbio) == 0) valk__conn_linger(c);
 }
 
 static void valk__conn_flush(valk_conn_t *c) {
-  if (c->flags & VALK_CONN_F_CLOSED) return;
+  if (c->flags & (VALK_CONN_F_CLOSED | VALK_CONN_F_LINGER)) return;
   c->flags &= ~VALK_CONN_F_WANT_FLUSH;
   for (;;) {
     /* Top the TLS output up to about one TCP buffer, then send a buffer. */
     while (c->session != NULL && BIO_ctrl_pending(c->wbio) < VALK_TCP_BUF_SIZE / 2) {
       ssize_t rc = valk__conn_produce(c);
       if (rc < 0) {
-        VALK_STAT_ADD(c->srv->sys, connections_failed, 1);
+        VALK_SRV_ADD(c->srv, connections_failed, 1);
         valk__conn_close(c);
         return;
       }
@@ -303,114 +391,239 @@ static void valk__on_write(uv_write_t *req, int status) {
   valk_conn_t *c = b->conn;
 
   c->writes_in_flight--;
-  valk__tcp_buf_release(c->srv->sys, b);
+  valk__tcp_buf_put(c->srv->sys, b);
   if (c->flags & VALK_CONN_F_CLOSED) return;
   if (status < 0) {
     valk__conn_close(c);
     return;
   }
-  if (c->flags & VALK_CONN_F_WANT_FLUSH) valk__conn_flush(c);
-  else valk__conn_maybe_finish(c);
-}
-
-/* ---- HTTP/2 callbacks: static routes ------------------------------------ */
-
-static uintptr_t valk__stream_tag(nghttp2_session *s, int32_t id) {
-  return (uintptr_t)nghttp2_session_get_stream_user_data(s, id);
-}
-
-static int valk__is_request(const nghttp2_frame *f) {
-  return f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST;
-}
-
-static int valk__on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
-  valk_conn_t *c = ud;
-  (void)s;
-  if (!valk__is_request(f)) return 0;
-  c->streams_open++;
-  valk__set_state(c, VALK_CONN_ACTIVE);
-  VALK_STAT_ADD(c->srv->sys, streams_total, 1);
-  return 0;
-}
-
-static int valk__on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
-                           size_t namelen, const uint8_t *value, size_t valuelen,
-                           uint8_t flags, void *ud) {
-  valk_conn_t *c = ud;
-  const valk_route_table_t *table = &c->srv->opts->routes;
-  uintptr_t tag;
-  (void)flags;
-
-  if (!valk__is_request(f)) return 0;
-  if (namelen == 5 && memcmp(name, ":path", 5) == 0) {
-    const valk_route_t *r = valk_route_lookup(table, value, valuelen);
-    uintptr_t slot = r ? (uintptr_t)r->index + 2 : 1;
-    tag = (valk__stream_tag(s, f->hd.stream_id) & 3) | (slot << 2);
-  } else if (namelen == 7 && memcmp(name, ":method", 7) == 0) {
-    uintptr_t m = VALK_METHOD_OTHER;
-    if (valuelen == 3 && memcmp(value, "GET", 3) == 0) m = VALK_METHOD_GET;
-    else if (valuelen == 4 && memcmp(value, "HEAD", 4) == 0) m = VALK_METHOD_HEAD;
-    tag = (valk__stream_tag(s, f->hd.stream_id) & ~(uintptr_t)3) | m;
+  if (c->flags & VALK_CONN_F_WANT_FLUSH) {
+    if (!valk_bp_contains(&c->bp)) valk__conn_flush(c);
   } else {
-    return 0;
+    valk__conn_maybe_finish(c);
   }
-  nghttp2_session_set_stream_user_data(s, f->hd.stream_id, (void *)tag);
-  return 0;
+}
+
+/* ---- streams: request records, bodies in arenas, responses --------------- */
+
+static valk_stream_t *valk__stream(nghttp2_session *s, int32_t id) {
+  return nghttp2_session_get_stream_user_data(s, id);
+}
+
+static valk_stream_t *valk__stream_new(valk_conn_t *c, int32_t id) {
+  nghttp2_mem *mem = &c->srv->mem;
+  valk_stream_t *st = mem->malloc(sizeof(*st), mem->mem_user_data);
+  if (st == NULL) return NULL;
+  memset(st, 0, sizeof(*st));
+  st->conn = c;
+  st->id = id;
+  st->content_length = -1;
+  st->next = c->streams;
+  if (c->streams) c->streams->prev = st;
+  c->streams = st;
+  return st;
+}
+
+/* Unlinks and frees st, returning its arena. Also used for the streams a
+ * connection still has when it closes (nghttp2_session_del calls no callback). */
+static void valk__stream_free(valk_stream_t *st) {
+  valk_conn_t *c = st->conn;
+  nghttp2_mem *mem = &c->srv->mem;
+  if (st->arena != NULL) valk_arena_release(&c->srv->sys->arenas, st->arena);
+  if (st->flags & VALK_STREAM_F_RESPONDED) c->pending_responses--;
+  if (st->prev) st->prev->next = st->next;
+  else c->streams = st->next;
+  if (st->next) st->next->prev = st->prev;
+  mem->free(st, mem->mem_user_data);
+}
+
+static void valk__count_status(valk_server_t *srv, int status) {
+  VALK_SRV_ADD(srv, requests_total, 1);
+  if (status >= 500) VALK_SRV_ADD(srv, responses_5xx, 1);
+  else if (status >= 400) VALK_SRV_ADD(srv, responses_4xx, 1);
+  else if (status >= 200 && status < 300) VALK_SRV_ADD(srv, responses_2xx, 1);
 }
 
 static ssize_t valk__body_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
                                uint32_t *flags, nghttp2_data_source *src, void *ud) {
-  const valk_route_t *r = src->ptr;
-  size_t off = (size_t)valk__stream_tag(s, id);
-  size_t n = r->body_len - off;
+  valk_stream_t *st = src->ptr;
+  const valk_route_t *r = st->response;
+  size_t n = r->body_len - st->sent;
+  (void)s;
+  (void)id;
   (void)ud;
 
   if (n > length) n = length;
-  memcpy(buf, r->body + off, n);
-  off += n;
-  if (off == r->body_len) *flags |= NGHTTP2_DATA_FLAG_EOF;
-  else nghttp2_session_set_stream_user_data(s, id, (void *)(uintptr_t)off);
+  memcpy(buf, r->body + st->sent, n);
+  st->sent += n;
+  if (st->sent == r->body_len) *flags |= NGHTTP2_DATA_FLAG_EOF;
   return (ssize_t)n;
 }
 
-static void valk__count_status(valk_system_t *sys, int status) {
-  VALK_STAT_ADD(sys, requests_total, 1);
-  if (status >= 500) VALK_STAT_ADD(sys, responses_5xx, 1);
-  else if (status >= 400) VALK_STAT_ADD(sys, responses_4xx, 1);
-  else if (status >= 200 && status < 300) VALK_STAT_ADD(sys, responses_2xx, 1);
-}
-
-static int valk__respond(valk_conn_t *c, int32_t id) {
-  const valk_route_table_t *table = &c->srv->opts->routes;
-  uintptr_t tag = valk__stream_tag(c->session, id);
-  uintptr_t slot = tag >> 2, method = tag & 3;
-  const valk_route_t *r = slot >= 2 ? table->routes[slot - 2] : table->not_found;
+/* Submits route r as the response of st (headers only for HEAD). 0 or an nghttp2 error. */
+static int valk__respond_with(valk_stream_t *st, const valk_route_t *r) {
+  valk_conn_t *c = st->conn;
   nghttp2_data_provider prd;
 
-  if (slot >= 2 && method == VALK_METHOD_OTHER) r = table->not_allowed;
-  prd.source.ptr = (void *)r;
+  prd.source.ptr = st;
   prd.read_callback = valk__body_read;
-  nghttp2_session_set_stream_user_data(c->session, id, NULL); /* body offset 0 */
-  valk__count_status(c->srv->sys, r->status);
-  return nghttp2_submit_response(c->session, id, r->nva, r->nvlen,
-                                 method == VALK_METHOD_HEAD || r->body_len == 0 ? NULL : &prd);
+  st->response = r;
+  st->flags |= VALK_STREAM_F_RESPONDED;
+  if (!(st->flags & VALK_STREAM_F_REQ_DONE)) st->flags |= VALK_STREAM_F_EARLY;
+  c->pending_responses++;
+  valk__count_status(c->srv, r->status);
+  return nghttp2_submit_response(c->session, st->id, r->nva, r->nvlen,
+                                 st->method == VALK_METHOD_HEAD || r->body_len == 0 ? NULL : &prd);
+}
+
+/* The request ended: answer it from the route table. */
+static int valk__respond(valk_stream_t *st) {
+  const valk_route_table_t *table = &st->conn->srv->opts->routes;
+  const valk_route_t *r = st->route >= 2 ? table->routes[st->route - 2] : table->not_found;
+  if (st->route >= 2 && st->method == VALK_METHOD_OTHER) r = table->not_allowed;
+  return valk__respond_with(st, r);
+}
+
+/* The body passed maxRequestBodySize: 413 while no response has begun, else
+ * RST_STREAM(CANCEL). Returns 0 or an nghttp2 error. */
+static int valk__body_too_large(valk_stream_t *st) {
+  valk_server_t *srv = st->conn->srv;
+  if (st->arena != NULL) { /* the rest of the body is discarded */
+    valk_arena_release(&srv->sys->arenas, st->arena);
+    st->arena = NULL;
+    st->body = NULL;
+  }
+  if (st->flags & VALK_STREAM_F_RESPONDED) {
+    VALK_SRV_ADD(srv, streams_reset_too_large, 1);
+    return nghttp2_submit_rst_stream(st->conn->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+  }
+  VALK_SRV_ADD(srv, responses_too_large, 1);
+  return valk__respond_with(st, srv->opts->routes.too_large);
+}
+
+/*
+ * The request headers are complete and a body follows: check the declared
+ * length, then take an arena for the body. No arena: 503 with the server's
+ * error503Body and retry-after (seed 000 phase 3).
+ */
+static int valk__body_begin(valk_stream_t *st) {
+  valk_server_t *srv = st->conn->srv;
+  valk_system_t *sys = srv->sys;
+
+  if (st->content_length >= 0 && (uint64_t)st->content_length > sys->config.max_request_body_size)
+    return valk__body_too_large(st);
+  st->arena = valk_arena_acquire(&sys->arenas);
+  if (st->arena != NULL) return 0;
+  VALK_SRV_ADD(srv, responses_overloaded, 1);
+  return valk__respond_with(st, srv->opts->routes.overloaded);
+}
+
+/* A DATA chunk of the request body: into the stream's arena, within the limit. */
+static int valk__body_append(valk_stream_t *st, const uint8_t *data, size_t len) {
+  valk_system_t *sys = st->conn->srv->sys;
+  uint8_t *dst;
+
+  if ((st->flags & VALK_STREAM_F_EARLY) || st->arena == NULL) return 0; /* answered: discard */
+  st->body_len += len;
+  if (st->body_len > sys->config.max_request_body_size) return valk__body_too_large(st);
+  dst = valk_arena_alloc(&sys->arenas, st->arena, len, 1);
+  if (dst == NULL) return valk__body_too_large(st); /* the arena is smaller than the limit */
+  if (st->body == NULL) st->body = dst;
+  memcpy(dst, data, len);
+  return 0;
+}
+
+/* ---- HTTP/2 callbacks ---------------------------------------------------- */
+
+static int valk__on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
+  valk_conn_t *c = ud;
+  valk_stream_t *st;
+  if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  st = valk__stream_new(c, f->hd.stream_id);
+  if (st == NULL) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM */
+  nghttp2_session_set_stream_user_data(s, f->hd.stream_id, st);
+  VALK_SRV_ADD(c->srv, streams_total, 1);
+  c->streams_open++;
+  valk__set_state(c, VALK_CONN_ACTIVE);
+  return 0;
+}
+
+static int64_t valk__parse_length(const uint8_t *v, size_t len) {
+  int64_t n = 0;
+  size_t i;
+  if (len == 0 || len > 18) return INT64_MAX; /* nghttp2 checked the syntax; huge is too large */
+  for (i = 0; i < len; i++) n = n * 10 + (v[i] - '0');
+  return n;
+}
+
+static int valk__on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
+                           size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                           void *ud) {
+  valk_conn_t *c = ud;
+  valk_stream_t *st;
+  (void)flags;
+  if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  st = valk__stream(s, f->hd.stream_id);
+  if (st == NULL) return 0;
+  if (namelen == 5 && memcmp(name, ":path", 5) == 0) {
+    const valk_route_t *r = valk_route_lookup(&c->srv->opts->routes, value, valuelen);
+    st->route = (uint16_t)(r != NULL ? 2 + r->index : 1);
+  } else if (namelen == 7 && memcmp(name, ":method", 7) == 0) {
+    st->method = VALK_METHOD_OTHER;
+    if (valuelen == 3 && memcmp(value, "GET", 3) == 0) st->method = VALK_METHOD_GET;
+    else if (valuelen == 4 && memcmp(value, "HEAD", 4) == 0) st->method = VALK_METHOD_HEAD;
+  } else if (namelen == 14 && memcmp(name, "content-length", 14) == 0) {
+    st->content_length = valk__parse_length(value, valuelen);
+  }
+  return 0;
+}
+
+static int valk__on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data,
+                               size_t len, void *ud) {
+  valk_stream_t *st = valk__stream(s, id);
+  (void)flags;
+  (void)ud;
+  if (st == NULL) return 0;
+  return valk__body_append(st, data, len) == 0 ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
 }
 
 static int valk__on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
-  valk_conn_t *c = ud;
-  (void)s;
-  if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) &&
-      (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
-    if (valk__respond(c, f->hd.stream_id) != 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
+  valk_stream_t *st;
+  int rc = 0;
+  (void)ud;
+  if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) return 0;
+  st = valk__stream(s, f->hd.stream_id);
+  if (st == NULL) return 0;
+  if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) {
+    st->flags |= VALK_STREAM_F_REQ_DONE;
+    if (!(st->flags & VALK_STREAM_F_RESPONDED)) rc = valk__respond(st);
+  } else if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
+    rc = valk__body_begin(st);
   }
+  return rc == 0 ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
+/* An early response (413, 503) is complete: ask the client to stop sending
+ * the request with RST_STREAM(NO_ERROR) (RFC 9113 §8.1). */
+static int valk__on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
+  valk_stream_t *st;
+  (void)ud;
+  if ((f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) ||
+      !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
+    return 0;
+  st = valk__stream(s, f->hd.stream_id);
+  if (st != NULL && (st->flags & VALK_STREAM_F_EARLY) && !(st->flags & VALK_STREAM_F_REQ_DONE))
+    nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
   return 0;
 }
 
 static int valk__on_stream_close(nghttp2_session *s, int32_t id, uint32_t error_code, void *ud) {
   valk_conn_t *c = ud;
-  (void)s;
-  (void)id;
+  valk_stream_t *st = valk__stream(s, id);
   (void)error_code;
+  if (st == NULL) return 0;
+  nghttp2_session_set_stream_user_data(s, id, NULL);
+  valk__stream_free(st);
   if (c->streams_open > 0 && --c->streams_open == 0) valk__set_state(c, VALK_CONN_IDLE);
   return 0;
 }
@@ -420,7 +633,9 @@ static int valk__callbacks_new(nghttp2_session_callbacks **out) {
   if (nghttp2_session_callbacks_new(&cb) != 0) return VALK_ENOMEM;
   nghttp2_session_callbacks_set_on_begin_headers_callback(cb, valk__on_begin_headers);
   nghttp2_session_callbacks_set_on_header_callback(cb, valk__on_header);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, valk__on_data_chunk);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cb, valk__on_frame_recv);
+  nghttp2_session_callbacks_set_on_frame_send_callback(cb, valk__on_frame_send);
   nghttp2_session_callbacks_set_on_stream_close_callback(cb, valk__on_stream_close);
   *out = cb;
   return 0;
@@ -435,15 +650,25 @@ static int valk__conn_session_start(valk_conn_t *c) {
   if (nghttp2_session_server_new3(&c->session, srv->callbacks, c, srv->option, &srv->mem) != 0)
     return VALK_ENOMEM;
   iv[0].settings_id = NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS;
-  iv[0].value = srv->sys->config.max_concurrent_streams;
+  iv[0].value = (c->flags & VALK_CONN_F_GRACEFUL) ? 0 : srv->sys->config.max_concurrent_streams;
   if (nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, iv, VALK_ARRAY_SIZE(iv)) != 0)
     return VALK_EH2;
   return 0;
 }
 
+/* A goaway-mode refusal after its handshake: SETTINGS, then GOAWAY with
+ * last-stream-id 0 (nothing was processed, the client may retry elsewhere or
+ * later), the overload error code and "server overloaded"; then close. */
+static void valk__conn_refuse_gracefully(valk_conn_t *c) {
+  c->flags |= VALK_CONN_F_GOAWAY;
+  nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE, 0, c->srv->sys->config.overload_goaway_code,
+                        (const uint8_t *)valk__overloaded_debug, sizeof(valk__overloaded_debug) - 1);
+  valk__set_state(c, VALK_CONN_CLOSING);
+  valk__conn_flush(c);
+}
+
 /* 1 when the handshake is done and the session exists, 0 to wait, -1 closed. */
 static int valk__conn_handshake(valk_conn_t *c) {
-  valk_system_t *sys = c->srv->sys;
   int rc = SSL_do_handshake(c->ssl);
 
   if (rc != 1) {
@@ -451,16 +676,20 @@ static int valk__conn_handshake(valk_conn_t *c) {
     ERR_clear_error();
     valk__conn_flush(c); /* handshake bytes, or the alert */
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return 0;
-    VALK_STAT_ADD(sys, connections_failed, 1);
+    if (!(c->flags & VALK_CONN_F_GRACEFUL)) VALK_SRV_ADD(c->srv, connections_failed, 1);
     valk__conn_close(c);
     return -1;
   }
   if (!valk_tls_alpn_is_h2(c->ssl) || valk__conn_session_start(c) != 0) {
-    VALK_STAT_ADD(sys, connections_failed, 1);
+    if (!(c->flags & VALK_CONN_F_GRACEFUL)) VALK_SRV_ADD(c->srv, connections_failed, 1);
     valk__conn_close(c);
     return -1;
   }
-  VALK_STAT_ADD(sys, tls_handshakes, 1);
+  if (c->flags & VALK_CONN_F_GRACEFUL) {
+    valk__conn_refuse_gracefully(c);
+    return -1;
+  }
+  VALK_SRV_ADD(c->srv, tls_handshakes, 1);
   valk__set_state(c, VALK_CONN_IDLE);
   return 1;
 }
@@ -489,9 +718,9 @@ static int valk__conn_read_plaintext(valk_conn_t *c) {
 
 static void valk__conn_on_input(valk_conn_t *c) {
   if (c->state == VALK_CONN_CONNECTING && valk__conn_handshake(c) != 1) return;
-  if (c->session == NULL) return;
+  if (c->session == NULL || (c->flags & VALK_CONN_F_GRACEFUL)) return;
   if (valk__conn_read_plaintext(c) != 0) {
-    VALK_STAT_ADD(c->srv->sys, connections_failed, 1);
+    VALK_SRV_ADD(c->srv, connections_failed, 1);
     valk__conn_flush(c); /* a GOAWAY nghttp2 queued, best effort */
     valk__conn_close(c);
     return;
@@ -501,7 +730,7 @@ static void valk__conn_on_input(valk_conn_t *c) {
 
 static void valk__alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
   valk_conn_t *c = handle->data;
-  valk_tcp_buf_t *b = valk_slab_acquire(c->srv->sys->tcp_bufs);
+  valk_tcp_buf_t *b = valk__tcp_buf_get(c->srv->sys);
   (void)suggested;
   if (b == NULL) {
     *buf = uv_buf_init(NULL, 0); /* read_cb gets UV_ENOBUFS */
@@ -514,19 +743,20 @@ static void valk__alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 static void valk__read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   valk_conn_t *c = stream->data;
   valk_system_t *sys = c->srv->sys;
+  /* Lingering, or a refusal whose GOAWAY is out: what the peer sends is dropped. */
+  int discard = (c->flags & VALK_CONN_F_LINGER) ||
+                (c->flags & (VALK_CONN_F_GRACEFUL | VALK_CONN_F_GOAWAY)) ==
+                    (VALK_CONN_F_GRACEFUL | VALK_CONN_F_GOAWAY);
 
-  if (nread > 0) BIO_write(c->rbio, buf->base, (int)nread);
+  if (nread > 0 && !discard) BIO_write(c->rbio, buf->base, (int)nread);
   if (buf->base != NULL)
-    valk__tcp_buf_release(sys, VALK_CONTAINER_OF((uint8_t *)buf->base, valk_tcp_buf_t, data));
+    valk__tcp_buf_put(sys, VALK_CONTAINER_OF((uint8_t *)buf->base, valk_tcp_buf_t, data));
   if (c->flags & VALK_CONN_F_CLOSED) return;
   if (nread > 0) {
-    VALK_STAT_ADD(sys, bytes_received, nread);
-    valk__conn_on_input(c);
+    VALK_SRV_ADD(c->srv, bytes_received, nread);
+    if (!discard) valk__conn_on_input(c);
   } else if (nread == UV_ENOBUFS) {
-    uv_read_stop(stream);
-    c->flags |= VALK_CONN_F_READ_PAUSED;
-    VALK_STAT_ADD(sys, reads_paused, 1);
-    valk__waiter_add(c);
+    valk__conn_pause(c);
   } else if (nread < 0) {
     valk__conn_close(c);
   }
@@ -539,24 +769,33 @@ static void valk__on_conn_closed(uv_handle_t *handle) {
   valk_server_t *srv = c->srv;
   valk_system_t *sys = srv->sys;
 
+  while (c->streams != NULL) valk__stream_free(c->streams);
   if (c->session != NULL) nghttp2_session_del(c->session);
   SSL_free(c->ssl);
   if (c->prev) c->prev->next = c->next;
   else srv->conns = c->next;
   if (c->next) c->next->prev = c->prev;
   srv->nconns--;
+  if (c->flags & VALK_CONN_F_IP_COUNTED)
+    valk_ip_table_release(&sys->ips, (const struct sockaddr *)&c->peer);
   c->state = VALK_CONN_FREE;
-  valk_slab_release(sys->conn_slab, c);
-  VALK_STAT_ADD(sys, connections_closed, 1);
+  if (c->flags & VALK_CONN_F_ACCEPTED) {
+    VALK_SRV_ADD(srv, connections_closed, 1);
+    atomic_fetch_sub_explicit(&srv->stats->connections_active, 1, memory_order_relaxed);
+  }
+  valk_slab_release((c->flags & VALK_CONN_F_GRACEFUL) ? sys->graceful : sys->conn_slab, c);
   if (srv->closing) valk__server_maybe_done(srv);
   else valk_h2_retry_accepts(sys);
 }
 
+/* Closes now (an RST if the peer sent bytes we did not read). Idempotent. */
 static void valk__conn_close(valk_conn_t *c) {
+  valk_system_t *sys = c->srv->sys;
   if (c->flags & VALK_CONN_F_CLOSED) return;
   c->flags |= VALK_CONN_F_CLOSED;
   valk__set_state(c, VALK_CONN_CLOSING);
-  valk__waiter_remove(c);
+  valk__idle_remove(c);
+  valk_bp_remove(&sys->backpressure, &c->bp);
   uv_close((uv_handle_t *)&c->tcp, valk__on_conn_closed);
 }
 
@@ -575,24 +814,14 @@ static void valk__conn_goaway(valk_conn_t *c) {
   valk__conn_flush(c);
 }
 
-static void valk__on_connection(uv_stream_t *listener, int status) {
-  valk_server_t *srv = listener->data;
+/* Takes c (zeroed by the caller's slab acquire) into srv's list, accepted from listener. */
+static int valk__conn_start(valk_conn_t *c, valk_server_t *srv, uv_stream_t *listener,
+                            uint32_t flags) {
   valk_system_t *sys = srv->sys;
-  valk_conn_t *c;
-
-  if (status < 0) {
-    VALK_WARN("accept on %s:%d: %s", srv->opts->host, srv->opts->port, uv_strerror(status));
-    return;
-  }
-  c = valk_slab_acquire(sys->conn_slab);
-  if (c == NULL) {
-    /* At max_connections: refuse with an RST, never start TLS for it. */
-    if (valk_system_reject(sys, listener) == 0) VALK_STAT_ADD(sys, connections_rejected, 1);
-    else srv->accept_pending = 1;
-    return;
-  }
   memset(c, 0, sizeof(*c));
   c->srv = srv;
+  c->flags = flags;
+  valk_bp_node_init(&c->bp);
   uv_tcp_init(&sys->loop, &c->tcp);
   c->tcp.data = c;
   c->next = srv->conns;
@@ -601,15 +830,120 @@ static void valk__on_connection(uv_stream_t *listener, int status) {
   srv->nconns++;
   c->accepted_ms = uv_now(&sys->loop);
   valk__set_state(c, VALK_CONN_CONNECTING);
-  VALK_STAT_ADD(sys, connections_accepted, 1);
-  if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0 ||
-      valk_tls_session_new(srv->opts->ssl_ctx, &c->ssl, &c->rbio, &c->wbio) != 0 ||
+  return uv_accept(listener, (uv_stream_t *)&c->tcp);
+}
+
+/* Starts TLS on an accepted connection; closes it on failure. */
+static void valk__conn_begin_tls(valk_conn_t *c) {
+  if (valk_tls_session_new(c->srv->opts->ssl_ctx, &c->ssl, &c->rbio, &c->wbio) != 0 ||
       uv_read_start((uv_stream_t *)&c->tcp, valk__alloc_cb, valk__read_cb) != 0) {
-    VALK_STAT_ADD(sys, connections_failed, 1);
+    if (!(c->flags & VALK_CONN_F_GRACEFUL)) VALK_SRV_ADD(c->srv, connections_failed, 1);
     valk__conn_close(c);
     return;
   }
   uv_tcp_nodelay(&c->tcp, 1);
+}
+
+/* ---- admission (seed 000 phases 0-3, and the per-IP and soft limits) ---- */
+
+typedef enum { VALK_REFUSE_LIMIT, VALK_REFUSE_LOAD, VALK_REFUSE_PER_IP } valk_refuse_t;
+
+static void valk__count_refusal(valk_server_t *srv, valk_refuse_t why) {
+  switch (why) {
+  case VALK_REFUSE_LIMIT: VALK_SRV_ADD(srv, connections_rejected, 1); break;
+  case VALK_REFUSE_LOAD: VALK_SRV_ADD(srv, connections_rejected_load, 1); break;
+  case VALK_REFUSE_PER_IP: VALK_SRV_ADD(srv, connections_rejected_per_ip, 1); break;
+  }
+}
+
+/*
+ * Refuses the connection pending on listener. In goaway mode, while a
+ * graceful slot is free, it gets TLS + SETTINGS + GOAWAY; otherwise an RST
+ * before any TLS work. Returns 0, or VALK_ELIMIT when no reject handle is
+ * free (the connection stays in the backlog; retried when one frees).
+ */
+static int valk__refuse(valk_server_t *srv, uv_stream_t *listener, valk_refuse_t why) {
+  valk_system_t *sys = srv->sys;
+  valk_conn_t *g = sys->graceful != NULL ? valk_slab_acquire(sys->graceful) : NULL;
+
+  if (g != NULL) {
+    valk__count_refusal(srv, why);
+    VALK_SRV_ADD(srv, connections_rejected_graceful, 1);
+    if (valk__conn_start(g, srv, listener, VALK_CONN_F_GRACEFUL) != 0) valk__conn_close(g);
+    else valk__conn_begin_tls(g);
+    return 0;
+  }
+  if (valk_system_reject(sys, listener) != 0) return VALK_ELIMIT;
+  valk__count_refusal(srv, why);
+  return 0;
+}
+
+/* Soft limit: at bufferHighWatermark of the connection slab, the longest-idle
+ * connection (idle at least soft_limit_idle_ms) gets GOAWAY(NO_ERROR). */
+static void valk__soft_limit(valk_system_t *sys) {
+  valk_conn_t *c = sys->idle_head;
+  if (!sys->config.soft_limit || c == NULL ||
+      valk_slab_used(sys->conn_slab) < sys->soft_limit_at ||
+      uv_now(&sys->loop) - c->state_change_ms < sys->config.soft_limit_idle_ms)
+    return;
+  VALK_SRV_ADD(c->srv, connections_soft_closed, 1);
+  valk__conn_goaway(c);
+}
+
+/* Per-IP limit: 0 admitted (and counted), else the connection is reset. */
+static int valk__conn_check_ip(valk_conn_t *c) {
+  valk_system_t *sys = c->srv->sys;
+  struct sockaddr_storage ss;
+  int len = sizeof(ss);
+
+  if (sys->config.max_connections_per_ip == 0) return 0;
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+    int rc = valk_ip_table_acquire(&sys->ips, (struct sockaddr *)&ss, sys->config.max_connections_per_ip);
+    if (rc == 0) {
+      memcpy(&c->peer, &ss, (size_t)len < sizeof(c->peer) ? (size_t)len : sizeof(c->peer));
+      c->flags |= VALK_CONN_F_IP_COUNTED;
+      return 0;
+    }
+    if (rc != VALK_ELIMIT) return 0; /* not an IP socket: not limited */
+  }
+  valk__count_refusal(c->srv, VALK_REFUSE_PER_IP);
+  c->flags |= VALK_CONN_F_CLOSED;
+  if (uv_tcp_close_reset(&c->tcp, valk__on_conn_closed) != 0)
+    uv_close((uv_handle_t *)&c->tcp, valk__on_conn_closed);
+  return VALK_ELIMIT;
+}
+
+static void valk__on_connection(uv_stream_t *listener, int status) {
+  valk_server_t *srv = listener->data;
+  valk_system_t *sys = srv->sys;
+  valk_conn_t *c;
+  valk_refuse_t why = VALK_REFUSE_LIMIT;
+
+  if (status < 0) {
+    VALK_WARN("accept on %s:%d: %s", srv->opts->host, srv->opts->port, uv_strerror(status));
+    return;
+  }
+  valk__soft_limit(sys);
+  c = valk_slab_acquire(sys->conn_slab); /* empty slab: at max_connections */
+  if (c != NULL && !valk_watermark_admit(&sys->watermark, valk_slab_used(sys->tcp_bufs))) {
+    valk_slab_release(sys->conn_slab, c);
+    c = NULL;
+    why = VALK_REFUSE_LOAD;
+  }
+  if (c == NULL) {
+    if (valk__refuse(srv, listener, why) != 0) srv->accept_pending = 1;
+    return;
+  }
+  if (valk__conn_start(c, srv, listener, 0) != 0) {
+    VALK_SRV_ADD(srv, connections_failed, 1);
+    valk__conn_close(c);
+    return;
+  }
+  if (valk__conn_check_ip(c) != 0) return;
+  c->flags |= VALK_CONN_F_ACCEPTED;
+  VALK_SRV_ADD(srv, connections_accepted, 1);
+  atomic_fetch_add_explicit(&srv->stats->connections_active, 1, memory_order_relaxed);
+  valk__conn_begin_tls(c);
 }
 
 void valk_h2_retry_accepts(valk_system_t *sys) {
@@ -622,14 +956,18 @@ void valk_h2_retry_accepts(valk_system_t *sys) {
   }
 }
 
+/* ---- timeouts ----------------------------------------------------------- */
+
 static void valk__conn_sweep(valk_conn_t *c, uint64_t now, const valk_system_config_t *cfg) {
   uint64_t age = now - c->state_change_ms;
   if (c->flags & VALK_CONN_F_CLOSED) return;
-  if (c->state == VALK_CONN_CONNECTING && age >= cfg->handshake_timeout_ms) {
-    VALK_STAT_ADD(c->srv->sys, connections_timed_out, 1);
+  if (c->flags & VALK_CONN_F_LINGER) {
+    if (age >= VALK_LINGER_MS) valk__conn_close(c);
+  } else if (c->state == VALK_CONN_CONNECTING && age >= cfg->handshake_timeout_ms) {
+    if (!(c->flags & VALK_CONN_F_GRACEFUL)) VALK_SRV_ADD(c->srv, connections_timed_out, 1);
     valk__conn_close(c);
   } else if (c->state == VALK_CONN_IDLE && cfg->idle_timeout_ms > 0 && age >= cfg->idle_timeout_ms) {
-    VALK_STAT_ADD(c->srv->sys, connections_timed_out, 1);
+    VALK_SRV_ADD(c->srv, connections_timed_out, 1);
     valk__conn_goaway(c);
   }
 }
@@ -637,10 +975,13 @@ static void valk__conn_sweep(valk_conn_t *c, uint64_t now, const valk_system_con
 void valk_h2_sweep(valk_system_t *sys) {
   uint64_t now = uv_now(&sys->loop);
   uint32_t i;
-  valk_conn_t *c;
+  valk_conn_t *c, *next;
   for (i = 0; i < VALK_MAX_SERVERS; i++) {
     if (sys->servers[i] == NULL) continue;
-    for (c = sys->servers[i]->conns; c != NULL; c = c->next) valk__conn_sweep(c, now, &sys->config);
+    for (c = sys->servers[i]->conns; c != NULL; c = next) {
+      next = c->next;
+      valk__conn_sweep(c, now, &sys->config);
+    }
   }
 }
 
@@ -665,7 +1006,10 @@ static void valk__server_maybe_done(valk_server_t *srv) {
   if (srv->callbacks) nghttp2_session_callbacks_del(srv->callbacks);
   if (srv->option) nghttp2_option_del(srv->option);
   valk_server_opts_free(srv->opts);
-  if (srv->registered) valk_system_server_gone(sys, srv);
+  if (srv->registered) {
+    atomic_store(&srv->stats->id, 0);
+    valk_system_server_gone(sys, srv);
+  }
   free(srv);
   if (op != NULL) {
     op->status = 0;
@@ -727,6 +1071,17 @@ static int valk__server_setup(valk_server_t *srv, char *err, size_t err_len) {
   return 0;
 }
 
+/* Any thread reads the entry: counters first, the id last (a reader that sees
+ * the id sees the zeroed counters). */
+static void valk__server_stats_reset(valk_server_stats_t *st, uint32_t id, int port) {
+#define XX(name, help) atomic_store_explicit(&st->name, 0, memory_order_relaxed);
+  VALK_SERVER_STATS_MAP(XX)
+#undef XX
+  atomic_store_explicit(&st->connections_active, 0, memory_order_relaxed);
+  atomic_store_explicit(&st->port, port, memory_order_relaxed);
+  atomic_store_explicit(&st->id, id, memory_order_release);
+}
+
 static int valk__server_slot(valk_system_t *sys) {
   int i;
   for (i = 0; i < VALK_MAX_SERVERS; i++)
@@ -758,6 +1113,7 @@ void valk_h2_server_listen(valk_system_t *sys, valk_op_t *op) {
   }
   srv->sys = sys;
   srv->opts = opts;
+  srv->stats = &sys->server_stats[slot];
   uv_tcp_init(&sys->loop, &srv->listener);
   uv_timer_init(&sys->loop, &srv->drain_timer);
   srv->listener.data = srv->drain_timer.data = srv;
@@ -772,6 +1128,7 @@ void valk_h2_server_listen(valk_system_t *sys, valk_op_t *op) {
   }
   srv->id = ++sys->next_server_id;
   srv->registered = 1;
+  valk__server_stats_reset(srv->stats, srv->id, opts->port);
   sys->servers[slot] = srv;
   atomic_fetch_add(&sys->server_count, 1);
   op->u.listen.server_id = srv->id;

@@ -60,6 +60,7 @@ typedef struct valk_server {
   nghttp2_session_callbacks *callbacks;
   nghttp2_option *option;
   nghttp2_mem mem;            /* counts into sys->stats.h2_memory_* */
+  valk_server_stats_t *stats; /* this server's entry in sys->server_stats */
   struct valk_conn *conns;    /* doubly linked, intrusive */
   uint32_t nconns;
   uint32_t handles_open;      /* listener + timer, until their close callbacks */
@@ -70,8 +71,14 @@ typedef struct valk_server {
   valk_op_t *close_op;        /* the CLOSE_SERVER op to finish, if any */
 } valk_server_t;
 
+/*
+ * One connection: a slot of the system's connection slab or, for a refusal in
+ * goaway mode, of its graceful-rejection slab (VALK_CONN_F_GRACEFUL).
+ * AIO thread only.
+ */
 typedef struct valk_conn {
   uv_tcp_t tcp;
+  uv_shutdown_t shutdown;         /* lingering close: our FIN */
   valk_server_t *srv;
   SSL *ssl;
   BIO *rbio, *wbio;
@@ -79,12 +86,37 @@ typedef struct valk_conn {
   valk_conn_state_t state;
   uint32_t flags;
   uint32_t streams_open;
+  uint32_t pending_responses;     /* responses submitted, not yet fully sent */
   uint32_t writes_in_flight;
   struct valk_conn *next, *prev;  /* server's list */
-  struct valk_conn *wait_next;    /* system's waiters list */
+  struct valk_conn *idle_next, *idle_prev; /* system's idle list (state IDLE) */
+  struct valk_stream *streams;    /* this connection's stream records */
+  valk_bp_node_t bp;              /* in the system's backpressure heap when paused */
+  struct sockaddr_in6 peer;       /* counted in sys->ips when VALK_CONN_F_IP_COUNTED */
   uint64_t accepted_ms;
   uint64_t state_change_ms;
+  uint64_t bytes_sent;
 } valk_conn_t;
+
+/*
+ * One request stream. Allocated through the server's counting nghttp2_mem when
+ * the stream begins, freed when nghttp2 closes it (or with its connection).
+ * A request with a body takes an arena from the system's pool for it.
+ */
+typedef struct valk_stream {
+  valk_conn_t *conn;
+  int32_t id;
+  uint16_t route;                 /* 0: no :path yet, 1: no such route, 2+i: route i */
+  uint8_t method;
+  uint8_t flags;
+  int64_t content_length;         /* -1: not declared */
+  uint64_t body_len;              /* request body bytes received */
+  uint64_t sent;                  /* response body bytes handed to nghttp2 */
+  const valk_route_t *response;   /* what is being sent, once submitted */
+  valk_arena_t *arena;            /* holds the request body; NULL without one */
+  uint8_t *body;                  /* start of the body in the arena */
+  struct valk_stream *next, *prev;
+} valk_stream_t;
 
 /* One TCP buffer: the write request travels with its bytes. */
 typedef struct valk_tcp_buf {
@@ -104,14 +136,16 @@ void valk_h2_server_listen(valk_system_t *sys, valk_op_t *op);
  */
 void valk_h2_server_close(valk_server_t *srv, valk_op_t *op);
 
-/* TCP buffers were released: let waiting connections continue. */
-void valk_h2_resume_waiters(valk_system_t *sys);
+/* TCP buffers were released: resume paused connections by priority while the
+ * adaptive threshold allows (seed 000 phase 4). */
+void valk_h2_resume_paused(valk_system_t *sys);
 
 /* A reject handle or a connection slot came free: retry pending accepts. */
 void valk_h2_retry_accepts(valk_system_t *sys);
 
-/* Handshake and idle timeouts: closes connections stuck in CONNECTING past
- * handshake_timeout_ms, sends GOAWAY to those IDLE past idle_timeout_ms. */
+/* Handshake, idle and linger timeouts: closes connections stuck in CONNECTING
+ * past handshake_timeout_ms, sends GOAWAY to those IDLE past idle_timeout_ms,
+ * ends lingering closes after VALK_LINGER_MS. */
 void valk_h2_sweep(valk_system_t *sys);
 
 /* nghttp2_mem that counts bytes into the system's h2_memory stats. */

@@ -106,11 +106,12 @@ static int valk__route_add_header(valk_route_t *route, const char *name, const c
   return 0;
 }
 
-static valk_route_t *valk__text_route(int status, const char *body, const char *extra_name,
-                                      const char *extra_value) {
-  valk_route_t *route = valk__route_new("", status, (const uint8_t *)body, strlen(body));
+static valk_route_t *valk__builtin_route(int status, const uint8_t *body, size_t len,
+                                         const char *type, const char *extra_name,
+                                         const char *extra_value) {
+  valk_route_t *route = valk__route_new("", status, body, len);
   if (route == NULL) return NULL;
-  if (valk__route_add_header(route, "content-type", "text/plain; charset=utf-8") != 0 ||
+  if (valk__route_add_header(route, "content-type", type) != 0 ||
       (extra_name && valk__route_add_header(route, extra_name, extra_value) != 0)) {
     valk__route_free(route);
     return NULL;
@@ -118,11 +119,36 @@ static valk_route_t *valk__text_route(int status, const char *body, const char *
   return route;
 }
 
+static valk_route_t *valk__text_route(int status, const char *body, const char *extra_name,
+                                      const char *extra_value) {
+  return valk__builtin_route(status, (const uint8_t *)body, strlen(body),
+                             "text/plain; charset=utf-8", extra_name, extra_value);
+}
+
+static valk_route_t *valk__overload_route(const uint8_t *body, size_t len) {
+  int json = len > 0 && (body[0] == '{' || body[0] == '[');
+  return valk__builtin_route(503, body, len,
+                             json ? "application/json" : "text/plain; charset=utf-8",
+                             "retry-after", VALK_RETRY_AFTER);
+}
+
+int valk_route_table_set_overload_body(valk_route_table_t *table, const uint8_t *body, size_t len) {
+  valk_route_t *route = valk__overload_route(body, len);
+  if (route == NULL) return VALK_ENOMEM;
+  valk__route_free(table->overloaded);
+  table->overloaded = route;
+  return 0;
+}
+
 int valk_route_table_init(valk_route_table_t *table) {
+  static const char overloaded[] = "{\"error\":\"service unavailable\"}\n";
   memset(table, 0, sizeof(*table));
   table->not_found = valk__text_route(404, "not found\n", NULL, NULL);
   table->not_allowed = valk__text_route(405, "method not allowed\n", "allow", "GET, HEAD");
-  if (table->not_found == NULL || table->not_allowed == NULL) {
+  table->too_large = valk__text_route(413, "request body too large\n", NULL, NULL);
+  table->overloaded = valk__overload_route((const uint8_t *)overloaded, sizeof(overloaded) - 1);
+  if (table->not_found == NULL || table->not_allowed == NULL || table->too_large == NULL ||
+      table->overloaded == NULL) {
     valk_route_table_free(table);
     return VALK_ENOMEM;
   }
@@ -134,6 +160,8 @@ void valk_route_table_free(valk_route_table_t *table) {
   for (i = 0; i < table->count; i++) valk__route_free(table->routes[i]);
   valk__route_free(table->not_found);
   valk__route_free(table->not_allowed);
+  valk__route_free(table->too_large);
+  valk__route_free(table->overloaded);
   memset(table, 0, sizeof(*table));
 }
 

@@ -40,9 +40,14 @@ typedef struct valk_route_table {
   uint32_t count;
   valk_route_t *not_found;      /* 404 */
   valk_route_t *not_allowed;    /* 405, allow: GET, HEAD */
+  valk_route_t *too_large;      /* 413: request body over maxRequestBodySize */
+  valk_route_t *overloaded;     /* 503 + retry-after: the server's error503Body */
 } valk_route_table_t;
 
-/* An empty table with its 404 and 405 routes. 0 or VALK_ENOMEM. */
+/* Seconds a 503 overload response asks the client to wait (retry-after). */
+#define VALK_RETRY_AFTER "1"
+
+/* An empty table with its 404, 405, 413 and (default body) 503 routes. 0 or VALK_ENOMEM. */
 int valk_route_table_init(valk_route_table_t *table);
 void valk_route_table_free(valk_route_table_t *table);
 
@@ -56,6 +61,13 @@ void valk_route_table_free(valk_route_table_t *table);
 int valk_route_table_add(valk_route_table_t *table, const char *path, int status,
                          const char *const *headers, size_t nheaders,
                          const uint8_t *body, size_t body_len, char *err, size_t err_len);
+
+/*
+ * Replaces the 503 route's body (the server's error503Body). Its content-type
+ * is application/json when the body starts with '{' or '[', else text/plain.
+ * 0 or VALK_ENOMEM (the old 503 route stays).
+ */
+int valk_route_table_set_overload_body(valk_route_table_t *table, const uint8_t *body, size_t len);
 
 /* The route for a request path (the part before '?'), or NULL. */
 const valk_route_t *valk_route_lookup(const valk_route_table_t *table, const uint8_t *path,

@@ -30,6 +30,20 @@ static int valk__config_check(const valk_system_config_t *cfg, char *err, size_t
     snprintf(err, err_len, "tcp_buffer_pool_size %u out of range", cfg->tcp_buffer_pool_size);
     return VALK_EINVAL;
   }
+  if (cfg->arena_pool_size < 1 || cfg->arena_size < 4096) {
+    snprintf(err, err_len, "arena_pool_size and arena_size must be positive");
+    return VALK_EINVAL;
+  }
+  if (!(cfg->buffer_high_watermark > 0 && cfg->buffer_high_watermark < cfg->buffer_critical_watermark &&
+        cfg->buffer_critical_watermark <= 1)) {
+    snprintf(err, err_len, "watermarks must satisfy 0 < high < critical <= 1");
+    return VALK_EINVAL;
+  }
+  if (cfg->backpressure_list_max < 1 || cfg->max_graceful_rejections < 1 ||
+      cfg->reject_mode > VALK_REJECT_GOAWAY) {
+    snprintf(err, err_len, "backpressure_list_max, max_graceful_rejections or reject_mode out of range");
+    return VALK_EINVAL;
+  }
   return 0;
 }
 
@@ -47,9 +61,21 @@ static uint64_t valk__sweep_ms(const valk_system_config_t *cfg) {
   return ms < 25 ? 25 : ms > 1000 ? 1000 : ms;
 }
 
+/* Slots in use from which the soft limit acts: ceil(high watermark x max). */
+static uint32_t valk__soft_limit_at(const valk_system_config_t *cfg) {
+  double at = cfg->buffer_high_watermark * cfg->max_connections;
+  uint32_t n = (uint32_t)at;
+  if ((double)n < at) n++;
+  return n < 1 ? 1 : n;
+}
+
 static void valk__system_free_pools(valk_system_t *sys) {
   valk_slab_free(sys->conn_slab);
   valk_slab_free(sys->tcp_bufs);
+  valk_slab_free(sys->graceful);
+  valk_arena_pool_destroy(&sys->arenas);
+  valk_bp_destroy(&sys->backpressure);
+  valk_ip_table_destroy(&sys->ips);
   valk_ring_destroy(&sys->cmds);
   valk_ring_destroy(&sys->done);
 }
@@ -62,10 +88,22 @@ static int valk__system_init_pools(valk_system_t *sys, char *err, size_t err_len
   if (rc == 0) rc = valk_slab_new(&sys->conn_slab, sizeof(valk_conn_t), sys->config.max_connections);
   if (rc == 0)
     rc = valk_slab_new(&sys->tcp_bufs, sizeof(valk_tcp_buf_t), sys->config.tcp_buffer_pool_size);
+  if (rc == 0 && sys->config.reject_mode == VALK_REJECT_GOAWAY)
+    rc = valk_slab_new(&sys->graceful, sizeof(valk_conn_t), sys->config.max_graceful_rejections);
+  if (rc == 0)
+    rc = valk_arena_pool_init(&sys->arenas, sys->config.arena_pool_size,
+                              (size_t)sys->config.arena_size, VALK_ARENA_KEEP);
+  if (rc == 0) rc = valk_bp_init(&sys->backpressure, sys->config.backpressure_list_max);
+  if (rc == 0 && sys->config.max_connections_per_ip > 0)
+    rc = valk_ip_table_init(&sys->ips, sys->config.max_connections);
   if (rc != 0) {
     snprintf(err, err_len, "cannot create the pools: %s", valk_strerror(rc));
     return rc;
   }
+  valk_watermark_init(&sys->watermark, sys->config.tcp_buffer_pool_size,
+                      sys->config.buffer_high_watermark, sys->config.buffer_critical_watermark,
+                      sys->config.min_buffers_per_conn);
+  sys->soft_limit_at = valk__soft_limit_at(&sys->config);
   for (i = VALK_REJECT_HANDLES - 1; i >= 0; i--) {
     sys->rejects[i].sys = sys;
     sys->rejects[i].next = sys->reject_free;
@@ -249,20 +287,36 @@ static void valk__on_wakeup(uv_async_t *handle) {
   for (i = 0; i < n; i++) valk__dispatch(sys, ops[i]);
 }
 
+/* At stop: every slot not released, logged and handed back in the STOP op. */
+static void valk__leak_report(valk_system_t *sys, valk_op_t *op) {
+  uint8_t bits[4096];
+  uint32_t i, n = 0;
+
+  op->u.stop.leaked_connections = valk_slab_used(sys->conn_slab);
+  op->u.stop.leaked_tcp_buffers = valk_slab_used(sys->tcp_bufs);
+  op->u.stop.leaked_arenas = valk_arena_pool_used(&sys->arenas);
+  op->u.stop.leaked_graceful = sys->graceful ? valk_slab_used(sys->graceful) : 0;
+  if (op->u.stop.leaked_connections > 0 &&
+      valk_slab_bitmap(sys->conn_slab, bits, sizeof(bits)) == 0) {
+    for (i = 0; i < sys->conn_slab->count && i < sizeof(bits) * 8 && n < 16; i++)
+      if (bits[i / 8] & (1u << (i % 8))) op->u.stop.leaked_slots[n++] = i;
+  }
+  if (op->u.stop.leaked_connections || op->u.stop.leaked_tcp_buffers ||
+      op->u.stop.leaked_arenas || op->u.stop.leaked_graceful)
+    VALK_WARN("stop: not released: %u connection slots (first at %u), %u TCP buffers, "
+              "%u arenas, %u graceful-rejection slots",
+              op->u.stop.leaked_connections, n ? op->u.stop.leaked_slots[0] : 0,
+              op->u.stop.leaked_tcp_buffers, op->u.stop.leaked_arenas, op->u.stop.leaked_graceful);
+  op->status = 0;
+}
+
 static void valk__system_thread(void *arg) {
   valk_system_t *sys = arg;
   valk_op_t *op;
 
   uv_run(&sys->loop, UV_RUN_DEFAULT);
   op = sys->stop_op;
-  if (op != NULL) {
-    op->u.stop.leaked_connections = valk_slab_used(sys->conn_slab);
-    op->u.stop.leaked_tcp_buffers = valk_slab_used(sys->tcp_bufs);
-    if (op->u.stop.leaked_connections || op->u.stop.leaked_tcp_buffers)
-      VALK_WARN("stop: %u connection slots and %u TCP buffers not released",
-                op->u.stop.leaked_connections, op->u.stop.leaked_tcp_buffers);
-    op->status = 0;
-  }
+  if (op != NULL) valk__leak_report(sys, op);
   atomic_store(&sys->state, VALK_SYS_STOPPED);
   if (op != NULL) valk_system_complete(sys, op);
 }

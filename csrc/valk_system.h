@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "valk_admission.h"
+#include "valk_arena.h"
 #include "valk_common.h"
 #include "valk_ring.h"
 #include "valk_slab.h"
@@ -33,6 +35,7 @@ extern "C" {
 #define VALK_OP_RING_SIZE 64     /* ops in flight between the owner and one system */
 #define VALK_REJECT_HANDLES 64   /* handles for refusing connections (RST) at once */
 #define VALK_SCRATCH_SIZE 16384  /* one TLS record of plaintext */
+#define VALK_ARENA_KEEP (64 * 1024) /* bytes of a released arena kept committed */
 
 /* The resolved configuration as it crosses into C (lib/config.ts resolves and
  * validates it; valk_system_start re-checks only what would make C unsafe). */
@@ -50,26 +53,53 @@ typedef struct valk_system_config {
   uint32_t drain_timeout_ms;
   uint32_t handshake_timeout_ms;  /* CONNECTING longer than this: closed */
   uint32_t idle_timeout_ms;       /* IDLE longer than this: GOAWAY; 0 = never */
+  uint32_t reject_mode;           /* valk_reject_mode_t */
+  uint32_t max_graceful_rejections; /* goaway-mode rejections in flight at once */
+  uint32_t overload_goaway_code;  /* nghttp2 error code of load-shedding GOAWAYs */
+  uint32_t backpressure_list_max; /* paused connections at once */
+  uint32_t max_connections_per_ip; /* 0 = no limit */
+  uint32_t soft_limit;            /* 1: close longest-idle above the high watermark */
+  uint32_t soft_limit_idle_ms;    /* idle at least this long to be closed by it */
 } valk_system_config_t;
 
+typedef enum { VALK_REJECT_RST = 0, VALK_REJECT_GOAWAY = 1 } valk_reject_mode_t;
+
+/* How long a gracefully closed connection keeps reading (and discarding) after
+ * its FIN, so the peer reads our last frames instead of an RST (lingering close). */
+#define VALK_LINGER_MS 1000
+
 /*
- * Counters of one system, one list: the binding's stats() names come from it.
+ * Counters kept per server and summed per system, one list: the binding's
+ * names (and the metrics bridge) come from it. Every refusal carries its
+ * reason in its counter: limit (connections_rejected), load, per-ip; timeouts
+ * and closes that shed load have their own.
  * Written by the AIO thread only (relaxed atomics), read from any thread.
  */
-#define VALK_STATS_MAP(XX)                                                     \
+#define VALK_SERVER_STATS_MAP(XX)                                              \
   XX(connections_accepted, "connections accepted (slot acquired)")             \
   XX(connections_closed, "connections whose slot was released")                \
-  XX(connections_rejected, "connections refused: connection slab exhausted")  \
+  XX(connections_rejected, "connections refused: connection slab exhausted (limit)") \
+  XX(connections_rejected_load, "connections refused: TCP buffers past the watermarks (load)") \
+  XX(connections_rejected_per_ip, "connections refused: maxConnectionsPerIp reached (per-ip)") \
+  XX(connections_rejected_graceful, "refusals answered with TLS + GOAWAY instead of an RST") \
   XX(connections_failed, "connections closed by a TLS or HTTP/2 failure")      \
+  XX(connections_timed_out, "connections closed by the handshake or idle timeout") \
+  XX(connections_soft_closed, "idle connections closed by the soft limit (GOAWAY NO_ERROR)") \
+  XX(connections_evicted, "paused connections evicted from a full backpressure list") \
   XX(tls_handshakes, "TLS handshakes completed with ALPN h2")                  \
   XX(streams_total, "HTTP/2 streams opened by clients")                        \
   XX(requests_total, "responses submitted")                                    \
   XX(responses_2xx, "responses with a 2xx status")                             \
   XX(responses_4xx, "responses with a 4xx status")                             \
   XX(responses_5xx, "responses with a 5xx status")                             \
+  XX(responses_overloaded, "503 responses: no arena for the request")          \
+  XX(responses_too_large, "413 responses: request body over maxRequestBodySize") \
+  XX(streams_reset_too_large, "streams reset: body over the limit after the response began") \
   XX(bytes_received, "ciphertext bytes read from sockets")                     \
-  XX(bytes_sent, "ciphertext bytes written to sockets")                        \
-  XX(connections_timed_out, "connections closed by the handshake or idle timeout") \
+  XX(bytes_sent, "ciphertext bytes written to sockets")
+
+#define VALK_STATS_MAP(XX)                                                     \
+  VALK_SERVER_STATS_MAP(XX)                                                    \
   XX(reads_paused, "times a connection stopped reading for lack of TCP buffers") \
   XX(h2_memory_bytes, "bytes nghttp2 holds now (all sessions)")                \
   XX(h2_memory_peak, "most bytes nghttp2 held at once")
@@ -80,8 +110,26 @@ typedef struct valk_stats {
 #undef XX
 } valk_stats_t;
 
+/* One server's counters, in a fixed table of the system so any thread can read
+ * them while the server comes and goes: id 0 means the entry is unused. */
+typedef struct valk_server_stats {
+  VALK_ATOMIC(uint32_t) id;
+  VALK_ATOMIC(int32_t) port;
+  VALK_ATOMIC(uint32_t) connections_active; /* slots held now */
+#define XX(name, help) VALK_ATOMIC(uint64_t) name;
+  VALK_SERVER_STATS_MAP(XX)
+#undef XX
+} valk_server_stats_t;
+
 #define VALK_STAT_ADD(sys, name, n)                                            \
   atomic_fetch_add_explicit(&(sys)->stats.name, (uint64_t)(n), memory_order_relaxed)
+
+/* A per-server counter and its system total at once (AIO thread). */
+#define VALK_SRV_ADD(srv, name, n)                                             \
+  do {                                                                         \
+    atomic_fetch_add_explicit(&(srv)->stats->name, (uint64_t)(n), memory_order_relaxed); \
+    VALK_STAT_ADD((srv)->sys, name, n);                                        \
+  } while (0)
 
 typedef enum { VALK_OP_LISTEN = 1, VALK_OP_CLOSE_SERVER, VALK_OP_STOP } valk_op_type_t;
 
@@ -109,8 +157,11 @@ typedef struct valk_op {
       uint32_t server_id;
     } close;
     struct {
-      uint32_t leaked_connections; /* out */
+      uint32_t leaked_connections; /* out: connection slots not released */
       uint32_t leaked_tcp_buffers; /* out */
+      uint32_t leaked_arenas;      /* out */
+      uint32_t leaked_graceful;    /* out: goaway-mode rejection slots */
+      uint32_t leaked_slots[16];   /* out: the first leaked connection slot indices */
     } stop;
   } u;
 } valk_op_t;
@@ -144,15 +195,20 @@ typedef struct valk_system {
   uv_timer_t sweep;            /* handshake and idle timeouts, every sweep_ms */
   valk_slab_t *conn_slab;      /* max_connections items of valk_conn_t */
   valk_slab_t *tcp_bufs;       /* tcp_buffer_pool_size items of valk_tcp_buf_t */
+  valk_slab_t *graceful;       /* max_graceful_rejections valk_conn_t, goaway mode only */
+  valk_arena_pool_t arenas;    /* arena_pool_size per-stream arenas */
+  valk_watermark_t watermark;  /* TCP buffer usage state, with hysteresis */
+  valk_bp_heap_t backpressure; /* connections paused for lack of TCP buffers */
+  valk_ip_table_t ips;         /* connections per client IP (when limited) */
+  struct valk_conn *idle_head, *idle_tail; /* IDLE connections, longest idle first */
+  uint32_t soft_limit_at;      /* connection slots in use from which the soft limit acts */
+  valk_server_stats_t server_stats[VALK_MAX_SERVERS]; /* by server slot */
   struct valk_server *servers[VALK_MAX_SERVERS];
   VALK_ATOMIC(uint32_t) server_count;
   uint32_t next_server_id;
   valk_op_t *stop_op;
   valk_reject_t rejects[VALK_REJECT_HANDLES];
   valk_reject_t *reject_free;
-  /* Connections waiting for TCP buffers (to read or to write), FIFO, intrusive. */
-  struct valk_conn *waiters_head, *waiters_tail;
-  VALK_ATOMIC(uint32_t) waiters_len;
   uint8_t read_scratch[VALK_SCRATCH_SIZE];
   uint8_t write_scratch[VALK_SCRATCH_SIZE];
 } valk_system_t;

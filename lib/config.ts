@@ -30,8 +30,13 @@ export interface Derivation {
   readonly compute: (p: DerivationInput) => number;
 }
 
-/** One row of the options table. */
-export interface FieldSpec<N extends string = string, K extends FieldKind = FieldKind, S extends FieldScope = FieldScope> {
+/** One row of the options table (V: the allowed values of an 'enum' row). */
+export interface FieldSpec<
+  N extends string = string,
+  K extends FieldKind = FieldKind,
+  S extends FieldScope = FieldScope,
+  V extends readonly string[] = readonly string[],
+> {
   /** camelCase name, as in the API; the CLI flag is derived from it. */
   readonly name: N;
   readonly kind: K;
@@ -40,16 +45,16 @@ export interface FieldSpec<N extends string = string, K extends FieldKind = Fiel
   readonly default?: number | string;
   /** Present for the derived pool sizes. */
   readonly derive?: Derivation;
-  /** Lower bound (for 'string': of the UTF-8 byte length). */
+  /** Lower bound (for 'string': of the UTF-8 byte length; for 'enum': 0, unused). */
   readonly min: number;
-  /** Upper bound (for 'string': of the UTF-8 byte length). */
+  /** Upper bound (for 'string': of the UTF-8 byte length; for 'enum': values.length - 1, unused). */
   readonly max: number;
   /** The lower bound itself is not allowed. */
   readonly minExclusive?: boolean;
   /** The upper bound itself is not allowed. */
   readonly maxExclusive?: boolean;
-  /** The allowed values of an 'enum' field. */
-  readonly values?: readonly string[];
+  /** The allowed values of an 'enum' field (its TS type is their union). */
+  readonly values?: V;
   readonly unit: string;
   readonly description: string;
 }
@@ -63,6 +68,20 @@ function field<const N extends string, const K extends FieldKind, const S extend
   spec: FieldSpec<N, K, S>,
 ): FieldSpec<N, K, S> {
   return Object.freeze(spec);
+}
+
+/**
+ * An 'enum' row: a string that must be one of `values` (the default among them,
+ * checked by the compiler). min and max are filled in as the index range of
+ * `values`; no check reads them.
+ */
+function enumField<const N extends string, const S extends FieldScope, const V extends readonly [string, ...string[]]>(
+  spec: Omit<FieldSpec<N, 'enum', S, V>, 'kind' | 'min' | 'max' | 'default' | 'derive' | 'values'> & {
+    readonly values: V;
+    readonly default: V[number];
+  },
+): FieldSpec<N, 'enum', S, V> {
+  return Object.freeze({ ...spec, kind: 'enum', min: 0, max: spec.values.length - 1 });
 }
 
 /** The recommended TCP buffer count: floor(maxConnections × (16 + maxConcurrentStreams) / 8). */
@@ -120,6 +139,42 @@ export const CONFIG_FIELDS = Object.freeze([
     name: 'minBuffersPerConn', kind: 'int', scope: 'system', default: 4, min: 1, max: 1024,
     unit: 'buffers', description: 'Buffers a new connection is assumed to need above the high watermark.',
   }),
+  enumField({
+    name: 'rejectMode', scope: 'system', values: ['rst', 'goaway'], default: 'rst',
+    unit: 'mode', description:
+      "How a refused connection is closed: 'rst' resets the TCP connection before any TLS work; 'goaway' completes TLS " +
+      'and sends SETTINGS + GOAWAY(last-stream-id 0, overloadGoawayCode, "server overloaded"), up to ' +
+      'maxGracefulRejections at once, RST beyond.',
+  }),
+  field({
+    name: 'maxGracefulRejections', kind: 'int', scope: 'system', default: 32, min: 1, max: 4096,
+    unit: 'connections', description: "Graceful ('goaway') rejections in flight at once; beyond it refusals fall back to RST.",
+  }),
+  enumField({
+    name: 'overloadGoawayCode', scope: 'system', values: ['ENHANCE_YOUR_CALM', 'NO_ERROR'], default: 'ENHANCE_YOUR_CALM',
+    unit: 'error code', description:
+      'HTTP/2 error code of every GOAWAY sent to shed load (graceful rejections, backpressure evictions).',
+  }),
+  field({
+    name: 'backpressureListMax', kind: 'int', scope: 'system', default: 1000, min: 1, max: 100_000,
+    unit: 'connections', description:
+      'Connections paused for lack of TCP buffers at once; past it the lowest-priority paused connection is evicted with GOAWAY.',
+  }),
+  field({
+    name: 'maxConnectionsPerIp', kind: 'int', scope: 'system', default: 0, min: 0, max: 100_000,
+    unit: 'connections', description:
+      'Connections one client IP may hold; further ones are refused (counted as per-ip rejections); 0 = no limit.',
+  }),
+  enumField({
+    name: 'softLimit', scope: 'system', values: ['on', 'off'], default: 'on',
+    unit: 'switch', description:
+      'When connection-slab usage reaches bufferHighWatermark, close the longest-idle connections (idle at least ' +
+      'softLimitIdleMs) with GOAWAY(NO_ERROR) so active clients and newcomers get room.',
+  }),
+  field({
+    name: 'softLimitIdleMs', kind: 'int', scope: 'system', default: 1000, min: 0, max: 86_400_000,
+    unit: 'ms', description: 'How long a connection must have been idle before the soft limit may close it.',
+  }),
   field({
     name: 'drainTimeoutMs', kind: 'int', scope: 'system', default: 5000, min: 0, max: 600_000,
     unit: 'ms', description: 'How long stop() and close() wait for connections to drain before closing them.',
@@ -144,9 +199,12 @@ export const CONFIG_FIELDS = Object.freeze([
 
 type AnyField = (typeof CONFIG_FIELDS)[number];
 type FieldsIn<S extends FieldScope> = Extract<AnyField, { readonly scope: S }>;
-type ValueOfKind<K extends FieldKind> = K extends 'string' | 'enum' ? string : number;
-type Resolved<S extends FieldScope> = { readonly [F in FieldsIn<S> as F['name']]: ValueOfKind<F['kind']> };
-type Partial_<S extends FieldScope> = { [F in FieldsIn<S> as F['name']]?: ValueOfKind<F['kind']> };
+/** The value type of a row: the union of its values for 'enum', string for 'string', else number. */
+type ValueOf<F extends AnyField> = F extends { readonly kind: 'enum'; readonly values?: infer V }
+  ? V extends readonly (infer E)[] ? E : string
+  : F['kind'] extends 'string' ? string : number;
+type Resolved<S extends FieldScope> = { readonly [F in FieldsIn<S> as F['name']]: ValueOf<F> };
+type Partial_<S extends FieldScope> = { [F in FieldsIn<S> as F['name']]?: ValueOf<F> };
 
 /** Names of the fields startWithConfig() takes. */
 export type SystemFieldName = FieldsIn<'system'>['name'];
@@ -154,6 +212,10 @@ export type SystemFieldName = FieldsIn<'system'>['name'];
 export type ServerFieldName = FieldsIn<'server'>['name'];
 /** Any configuration field name. */
 export type ConfigFieldName = AnyField['name'];
+/** Names of the numeric ('int', 'float', 'bytes') system fields. */
+export type NumericSystemFieldName = Exclude<FieldsIn<'system'>, { readonly kind: 'string' | 'enum' }>['name'];
+/** The allowed values of an 'enum' field: EnumValues<'rejectMode'> is 'rst' | 'goaway'. */
+export type EnumValues<N extends ConfigFieldName> = ValueOf<Extract<AnyField, { readonly name: N; readonly kind: 'enum' }>>;
 
 /** What a user passes to startWithConfig(): any subset; undefined means default/derive. */
 export type SystemConfig = Partial_<'system'>;
@@ -333,9 +395,9 @@ export function formatDefault(spec: FieldSpec): string {
   return formatFieldValue(spec, spec.default ?? '');
 }
 
-/** A resolved value for people, by kind: "1,450", "64 MiB", "0.85", a quoted string. */
+/** A resolved value for people, by kind: "1,450", "64 MiB", "0.85", an enum value as is, a quoted string. */
 export function formatFieldValue(spec: FieldSpec, value: number | string): string {
-  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'string') return spec.kind === 'enum' ? value : JSON.stringify(value);
   if (spec.kind === 'bytes') return formatBytes(value);
   return formatCount(value);
 }
@@ -491,7 +553,7 @@ export function derivedFields(partial?: SystemConfig | null): SystemFieldName[] 
 /** A relationship between fields that a valid configuration keeps (seed 002, seed 000 phase 2). */
 interface RelationRule {
   /** The field the rule is about (the one the error names). */
-  readonly field: SystemFieldName;
+  readonly field: NumericSystemFieldName;
   /** The lowest allowed value of `field` given the others, or null. */
   readonly floor: (c: ResolvedConfig) => number | null;
   /** The highest allowed value (exclusive) of `field` given the others, or null. */
@@ -552,8 +614,9 @@ export function validateConfig(resolved: ResolvedConfig): string | null {
 
 /**
  * Seed 002's advisory warnings: a TCP buffer pool below 70% of the recommended
- * floor(maxConnections × (16 + maxConcurrentStreams) / 8), and fewer arenas than
- * connections. Never fatal.
+ * floor(maxConnections × (16 + maxConcurrentStreams) / 8), fewer arenas than
+ * connections; and a maxConnectionsPerIp above maxConnections (a per-IP limit
+ * that can never be reached). Never fatal.
  */
 export function configWarnings(c: ResolvedConfig): string[] {
   const warnings: string[] = [];
@@ -570,6 +633,12 @@ export function configWarnings(c: ResolvedConfig): string[] {
         'may cause frequent 503 responses',
     );
   }
+  if (c.maxConnectionsPerIp > c.maxConnections) {
+    warnings.push(
+      `maxConnectionsPerIp (${formatCount(c.maxConnectionsPerIp)}) > maxConnections (${formatCount(c.maxConnections)}): ` +
+        'the per-IP limit can never be reached',
+    );
+  }
   return warnings;
 }
 
@@ -582,7 +651,21 @@ export interface FootprintSizes {
   readonly tcpBufferSlotSize: number;
   readonly queueEntrySize: number;
   readonly connProtocolStateEstimate: number;
+  /** Bytes of one per-IP connection-count table entry. */
+  readonly ipTableEntrySize: number;
 }
+
+/**
+ * ipTableEntrySize used while the loaded addon does not export it (builds from
+ * before the per-IP table): sizeof(struct valk_ip_entry) in csrc/valk_admission.c,
+ * a 16-byte address + a uint32 count + a uint32 home slot. Used only by
+ * estimateFootprint() without explicit sizes; the addon's own value
+ * (valk_ip_table_entry_size()) replaces it as soon as it is exported.
+ */
+export const IP_TABLE_ENTRY_SIZE_FALLBACK = 24;
+
+/** Bytes of one backpressure-heap slot (valk_bp_heap_t.items: a pointer to the paused connection's node). */
+const BACKPRESSURE_ENTRY_SIZE = 8;
 
 /** Bytes per pool for a resolved configuration; `arenaCeiling` is reserved address space. */
 export interface Footprint {
@@ -596,6 +679,18 @@ export interface Footprint {
   readonly queues: number;
   /** connProtocolStateEstimate × maxConnections (OpenSSL + nghttp2, outside the pools). */
   readonly protocolState: number;
+  /**
+   * maxGracefulRejections × (connSlotSize + connProtocolStateEstimate) when
+   * rejectMode is 'goaway' (each graceful refusal holds a TLS + HTTP/2
+   * session outside the slab until its GOAWAY is sent); 0 for 'rst'.
+   */
+  readonly gracefulRejections: number;
+  /**
+   * backpressureListMax × 8 (the heap of paused connections) +
+   * nextPowerOfTwo(2 × maxConnections) × ipTableEntrySize when
+   * maxConnectionsPerIp > 0 (the per-IP count table), else + 0.
+   */
+  readonly admissionTables: number;
   /** The sum: the memory ceiling of the system. */
   readonly total: number;
 }
@@ -607,17 +702,46 @@ export const FOOTPRINT_LABELS: Readonly<Record<Exclude<keyof Footprint, 'total'>
   arenaCeiling: 'arenas (reserved, committed on use)',
   queues: 'queues (request + response)',
   protocolState: 'TLS + HTTP/2 state (estimate)',
+  gracefulRejections: 'graceful rejection slots (goaway mode)',
+  admissionTables: 'admission tables (backpressure heap, per-IP counts)',
 });
 
-/** The memory ceiling of a configuration, per pool; sizes default to the addon's constants. */
+/** The smallest power of two ≥ n (1 for n ≤ 1). */
+function nextPowerOfTwo(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+
+/** The addon's sizes, ipTableEntrySize falling back to IP_TABLE_ENTRY_SIZE_FALLBACK when absent. */
+function nativeSizes(): FootprintSizes {
+  const k = native().constants;
+  return {
+    connSlotSize: k.connSlotSize,
+    tcpBufferSlotSize: k.tcpBufferSlotSize,
+    queueEntrySize: k.queueEntrySize,
+    connProtocolStateEstimate: k.connProtocolStateEstimate,
+    // Older addons do not export it (undefined at run time despite the type).
+    ipTableEntrySize: k.ipTableEntrySize ?? IP_TABLE_ENTRY_SIZE_FALLBACK,
+  };
+}
+
+/**
+ * The memory ceiling of a configuration, per pool; sizes default to the addon's
+ * constants (ipTableEntrySize: IP_TABLE_ENTRY_SIZE_FALLBACK when the addon lacks it).
+ */
 export function estimateFootprint(c: ResolvedConfig, sizes?: FootprintSizes): Footprint {
-  const s = sizes ?? native().constants;
+  const s = sizes ?? nativeSizes();
+  const ipTable = c.maxConnectionsPerIp > 0 ? nextPowerOfTwo(2 * c.maxConnections) * s.ipTableEntrySize : 0;
   const parts = {
     connectionSlab: s.connSlotSize * c.maxConnections,
     tcpBuffers: s.tcpBufferSlotSize * c.tcpBufferPoolSize,
     arenaCeiling: c.arenaSize * c.arenaPoolSize,
     queues: s.queueEntrySize * c.queueCapacity * 2,
     protocolState: s.connProtocolStateEstimate * c.maxConnections,
+    gracefulRejections:
+      c.rejectMode === 'goaway' ? c.maxGracefulRejections * (s.connSlotSize + s.connProtocolStateEstimate) : 0,
+    admissionTables: c.backpressureListMax * BACKPRESSURE_ENTRY_SIZE + ipTable,
   };
   const total = Object.values(parts).reduce((a, b) => a + b, 0);
   return Object.freeze({ ...parts, total });
@@ -639,6 +763,11 @@ function defaultCell(spec: FieldSpec): string {
   return formatDefault(spec);
 }
 
+function rangeCell(spec: FieldSpec): string {
+  if (spec.kind === 'enum') return `one of ${(spec.values ?? []).map((v) => `\`${v}\``).join(', ')}`;
+  return formatRange(spec);
+}
+
 /**
  * The README's configuration table, generated from CONFIG_FIELDS (a test keeps
  * README.md equal to it). Derived values are clamped into their range.
@@ -652,7 +781,7 @@ export function configTableMarkdown(): string {
       f.scope === 'system' ? 'system (`startWithConfig`)' : 'server (`listen`)',
       `\`${flagOf(f.name)}\``,
       defaultCell(f),
-      formatRange(f),
+      rangeCell(f),
       f.unit,
       f.description,
     ].map(markdownCell).join(' | '),

@@ -24,7 +24,7 @@ export {
   validateConfig,
 } from './config';
 export { KeyPair, generateSelfSigned } from './tls';
-export { NativeConstants } from './native';
+export { NativeConstants, NativeMetrics, NativePoolGauges, NativeServerMetrics } from './native';
 
 import { NativeConstants, native } from './native';
 

@@ -6,6 +6,7 @@
 // binding owns on Node's loop.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { ResolvedConfig } from './config';
 
 /** Sizes the addon reports, for estimateFootprint() and the footprint tests. */
 export interface NativeConstants {
@@ -24,13 +25,22 @@ export interface NativeConstants {
    * nghttp2 allocate outside the pools (measured, not enforced).
    */
   connProtocolStateEstimate: number;
+  /**
+   * Bytes of one entry of the per-IP connection-count table (maxConnectionsPerIp).
+   * Addons built before that table do not export it (undefined at run time);
+   * estimateFootprint() then uses IP_TABLE_ENTRY_SIZE_FALLBACK (24) from lib/config.
+   */
+  ipTableEntrySize: number;
   /** The nghttp2 version compiled into the addon (Debian's source). */
   nghttp2Version: string;
   /** OpenSSL_version(OPENSSL_VERSION_STRING) as the addon sees it. */
   opensslVersion: string;
 }
 
-/** The resolved configuration as it crosses into C: plain numbers only. */
+/**
+ * The resolved configuration as it crosses into C: numbers, and the 'enum'
+ * fields as their string values (the binding maps them to C enums/codes).
+ */
 export interface NativeSystemConfig {
   maxConnections: number;
   maxConcurrentStreams: number;
@@ -45,6 +55,17 @@ export interface NativeSystemConfig {
   handshakeTimeoutMs: number;
   idleTimeoutMs: number;
   drainTimeoutMs: number;
+  /** 'rst' | 'goaway' -> valk_reject_mode_t. */
+  rejectMode: ResolvedConfig['rejectMode'];
+  maxGracefulRejections: number;
+  /** 'ENHANCE_YOUR_CALM' | 'NO_ERROR' -> the nghttp2 error code. */
+  overloadGoawayCode: ResolvedConfig['overloadGoawayCode'];
+  backpressureListMax: number;
+  /** 0 = no limit. */
+  maxConnectionsPerIp: number;
+  /** 'on' | 'off' -> 1 | 0. */
+  softLimit: ResolvedConfig['softLimit'];
+  softLimitIdleMs: number;
 }
 
 export interface NativeRoute {
@@ -72,8 +93,55 @@ export interface NativeServerInfo {
 }
 
 export interface NativeStopReport {
+  /** Connection slots not released at stop (0 when healthy). */
   leakedConnections: number;
   leakedTcpBuffers: number;
+  leakedArenas: number;
+  /** Slots of the goaway-mode rejection slab not released. */
+  leakedGracefulSlots: number;
+  /** The first (up to 16) connection slot indices not released. */
+  leakedSlots: number[];
+}
+
+/** A fixed pool's gauges. */
+export interface NativePoolGauges {
+  total: number;
+  used: number;
+  available: number;
+  /** Acquires that found the pool empty. */
+  overflow: number;
+}
+
+/** One server's counters (VALK_SERVER_STATS_MAP in csrc/valk_system.h). */
+export interface NativeServerMetrics extends Record<string, number> {
+  id: number;
+  port: number;
+  connections_active: number;
+  connections_rejected: number;
+  connections_rejected_load: number;
+  connections_rejected_per_ip: number;
+}
+
+/** What metrics() returns: read with atomic loads while the AIO thread runs. */
+export interface NativeMetrics {
+  /** Every counter of VALK_STATS_MAP, summed over the system's servers. */
+  system: NativeStats;
+  connections: { active: number; max: number; available: number; soft_limit_at: number };
+  pools: {
+    connections: NativePoolGauges;
+    tcp_buffers: NativePoolGauges;
+    graceful_rejections: NativePoolGauges;
+    arenas: NativePoolGauges & {
+      arena_size: number;
+      high_water_bytes: number;
+      committed_bytes: number;
+      committed_peak_bytes: number;
+      alloc_failures: number;
+    };
+  };
+  watermark: { state: 'normal' | 'high' | 'critical'; usage: number; transitions: number; high: number; critical: number };
+  backpressure: { list_size: number; list_max: number; evicted: number };
+  servers: NativeServerMetrics[];
 }
 
 /** Raw counters of one system, read with atomic loads from the C side. */
@@ -88,6 +156,7 @@ export interface NativeSystem {
   /** Stops every server, joins the thread, frees every pool. */
   stop(cb: (err: Error | null, report?: NativeStopReport) => void): void;
   stats(): NativeStats;
+  metrics(): NativeMetrics;
 }
 
 export interface NativeSlab {

@@ -12,7 +12,7 @@ import {
   resolveConfig,
   resolveServerConfig,
 } from './config';
-import { NativeRoute, NativeStats, NativeStopReport, NativeSystem, native } from './native';
+import { NativeMetrics, NativeRoute, NativeStats, NativeStopReport, NativeSystem, native } from './native';
 
 /** A static response, answered entirely on the AIO thread. */
 export interface RouteSpec {
@@ -182,6 +182,16 @@ export class AioSystem {
   /** Raw counters and pool gauges of this system (atomics read from the AIO thread's structs). */
   stats(): NativeStats {
     return this.liveHandle('stats').stats();
+  }
+
+  /**
+   * Admission and pool metrics: system counters (every refusal by reason:
+   * connections_rejected = limit, _load, _per_ip), connection slab, TCP
+   * buffers, arenas, the watermark state, the backpressure list and each
+   * server's counters. Cheap: atomic loads, no round trip to the AIO thread.
+   */
+  metrics(): NativeMetrics {
+    return this.liveHandle('metrics').metrics();
   }
 
   /** @internal */

@@ -11,7 +11,13 @@ import { FootprintSizes } from '../lib/config';
 
 const CLI = process.env.VALK_AIO_CLI ?? path.join(__dirname, '..', 'dist', 'cli', 'main.js');
 
-const SIZES: FootprintSizes = { connSlotSize: 1024, tcpBufferSlotSize: 33_280, queueEntrySize: 64, connProtocolStateEstimate: 160_000 };
+const SIZES: FootprintSizes = {
+  connSlotSize: 1024,
+  tcpBufferSlotSize: 33_280,
+  queueEntrySize: 64,
+  connProtocolStateEstimate: 160_000,
+  ipTableEntrySize: 24,
+};
 
 /** Runs main() with captured output. */
 async function runMain(argv: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -88,6 +94,67 @@ describe('valk-aio config (in-process main)', () => {
     }
   });
 
+  it('--reject-mode goaway --max-connections-per-ip 4 --json: the values, their footprint parts, no warning', async () => {
+    const r = await runMain(['config', '--reject-mode', 'goaway', '--max-connections-per-ip', '4', '--json']);
+    expect(r.code).toBe(0);
+    expect(r.err).toBe('');
+    const j = JSON.parse(r.out);
+    expect(j.config.rejectMode).toBe('goaway');
+    expect(j.config.maxConnectionsPerIp).toBe(4);
+    expect(j.config.overloadGoawayCode).toBe('ENHANCE_YOUR_CALM');
+    expect(j.config.softLimit).toBe('on');
+    expect(j.config.maxGracefulRejections).toBe(32);
+    expect(j.config.backpressureListMax).toBe(1000);
+    expect(j.config.softLimitIdleMs).toBe(1000);
+    expect(j.warnings).toEqual([]);
+    expect(j.footprint.gracefulRejections).toBe(32 * (1024 + 160_000));
+    expect(j.footprint.admissionTables).toBe(1000 * 8 + 256 * 24);
+  });
+
+  it('every admission flag parses; enum values print as is', async () => {
+    const r = await runMain([
+      'config',
+      '--reject-mode', 'goaway',
+      '--max-graceful-rejections', '8',
+      '--overload-goaway-code', 'NO_ERROR',
+      '--backpressure-list-max', '50',
+      '--max-connections-per-ip', '200',
+      '--soft-limit', 'off',
+      '--soft-limit-idle-ms', '0',
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/--reject-mode\s+goaway\n/);
+    expect(r.out).toMatch(/--max-graceful-rejections\s+8\n/);
+    expect(r.out).toMatch(/--overload-goaway-code\s+NO_ERROR\n/);
+    expect(r.out).toMatch(/--backpressure-list-max\s+50\n/);
+    expect(r.out).toMatch(/--soft-limit\s+off\n/);
+    expect(r.out).toMatch(/--soft-limit-idle-ms\s+0\n/);
+    expect(r.out).toContain('maxConnectionsPerIp (200) > maxConnections (100): the per-IP limit can never be reached');
+    expect(r.out).toMatch(/graceful rejection slots \(goaway mode\)\s+\S+ [KMG]iB/);
+    expect(r.out).toMatch(/admission tables \(backpressure heap, per-IP counts\)\s+\S+ [KMG]?i?B/);
+  });
+
+  it('--reject-mode polite: exit 2, one line naming the flag, the value and the allowed values', async () => {
+    const r = await runMain(['config', '--reject-mode', 'polite']);
+    expect(r.code).toBe(2);
+    expect(r.out).toBe('');
+    expect(r.err).toBe('valk-aio: --reject-mode: "polite" is not an allowed value (allowed one of rst, goaway)\n');
+  });
+
+  it('bad admission values: exit 2, one line each', async () => {
+    for (const [argv, line] of [
+      [['config', '--overload-goaway-code', 'CANCEL'], 'valk-aio: --overload-goaway-code: "CANCEL" is not an allowed value (allowed one of ENHANCE_YOUR_CALM, NO_ERROR)'],
+      [['config', '--soft-limit', 'maybe'], 'valk-aio: --soft-limit: "maybe" is not an allowed value (allowed one of on, off)'],
+      [['config', '--max-graceful-rejections', '0'], 'valk-aio: --max-graceful-rejections: 0 is out of range (allowed 1 to 4,096)'],
+      [['config', '--max-connections-per-ip', '-1'], 'valk-aio: --max-connections-per-ip: -1 is out of range (allowed 0 to 100,000)'],
+      [['config', '--soft-limit-idle-ms', 'soon'], 'valk-aio: --soft-limit-idle-ms: "soon" is not an integer (allowed 0 to 86,400,000)'],
+    ] as const) {
+      const r = await runMain([...argv]);
+      expect(r.code, argv.join(' ')).toBe(2);
+      expect(lines(r.err), argv.join(' ')).toEqual([line]);
+    }
+  });
+
   it('--markdown prints the README table', async () => {
     const r = await runMain(['config', '--markdown']);
     expect(r.code).toBe(0);
@@ -98,6 +165,8 @@ describe('valk-aio config (in-process main)', () => {
     const r = await runMain(['config', '--help']);
     expect(r.code).toBe(0);
     expect(r.out).toContain('--max-concurrent-streams <n>');
+    expect(r.out).toContain('--reject-mode <value>');
+    expect(r.out).toMatch(/default rst;\s+allowed one of rst,\s+goaway/);
   });
 });
 
@@ -123,6 +192,27 @@ describe('valk-aio (compiled bin)', () => {
     expect(r.code).toBe(2);
     expect(r.out).toBe('');
     expect(lines(r.err)).toEqual(['valk-aio: --max-connections: 0 is out of range (allowed 1 to 100,000)']);
+  });
+
+  it('config --reject-mode goaway --max-connections-per-ip 4 --json (addon sizes)', () => {
+    const r = runBin(['config', '--reject-mode', 'goaway', '--max-connections-per-ip', '4', '--json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j.config.rejectMode).toBe('goaway');
+    expect(j.config.maxConnectionsPerIp).toBe(4);
+    expect(j.footprint.gracefulRejections).toBeGreaterThan(0);
+    // 1,000 heap entries of 8 bytes + 256 per-IP entries (addon's size, or the fallback 24)
+    expect(j.footprint.admissionTables).toBeGreaterThan(1000 * 8);
+    expect((j.footprint.admissionTables - 1000 * 8) % 256).toBe(0);
+  });
+
+  it('start --reject-mode polite: exit 2, one stderr line, nothing started', () => {
+    const r = runBin(['start', '--reject-mode', 'polite']);
+    expect(r.code).toBe(2);
+    expect(r.out).toBe('');
+    expect(lines(r.err)).toEqual([
+      'valk-aio: --reject-mode: "polite" is not an allowed value (allowed one of rst, goaway)',
+    ]);
   });
 
   it('start --max-connections abc: exit 2', () => {
@@ -152,35 +242,49 @@ describe('valk-aio (compiled bin)', () => {
   });
 
   it('start --port 0 serves / over HTTP/2 and exits 0 on SIGTERM', async () => {
-    const child = spawn(process.execPath, [CLI, 'start', '--port', '0', '--max-connections', '20', '--body', 'hi from the test\n'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    try {
-      const url = await waitFor(
-        () => /listening on (https:\/\/\S+)/.exec(out)?.[1],
-        () => child.exitCode !== null,
-        () => `exit ${child.exitCode}; stdout:\n${out}\nstderr:\n${err}`,
-      );
-      expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/$/);
-      expect(out).toContain('generated a self-signed certificate');
-      expect(out).toMatch(/--max-connections\s+20/);
-      expect(out).toMatch(/memory ceiling: \S+ [KMG]iB/);
-      const res = await get(url);
-      expect(res.status).toBe(200);
-      expect(res.body).toBe('hi from the test\n');
-      child.kill('SIGTERM');
-      expect(await exited).toBe(0);
-      expect(out).toContain('stopped: 0 leaked connections, 0 leaked TCP buffers');
-    } finally {
-      if (child.exitCode === null) child.kill('SIGKILL');
-    }
+    const out = await serveOnce(['--max-connections', '20', '--body', 'hi from the test\n'], 'hi from the test\n');
+    expect(out).toContain('generated a self-signed certificate');
+    expect(out).toMatch(/--max-connections\s+20/);
+    expect(out).toMatch(/memory ceiling: \S+ [KMG]iB/);
+  }, 30_000);
+
+  it('start --reject-mode goaway --max-connections-per-ip 4 starts, serves and stops', async () => {
+    const out = await serveOnce(['--max-connections', '20', '--reject-mode', 'goaway', '--max-connections-per-ip', '4']);
+    expect(out).toMatch(/--reject-mode\s+goaway\n/);
+    expect(out).toMatch(/--max-connections-per-ip\s+4\n/);
+    expect(out).toMatch(/graceful rejection slots \(goaway mode\)\s+\S+ [KMG]iB/);
   }, 30_000);
 });
+
+/**
+ * Runs `start --port 0 <args>`, GETs / once (expecting 200 and `body` when
+ * given), sends SIGTERM, expects exit 0 and a clean stop; returns stdout.
+ */
+async function serveOnce(args: string[], body?: string): Promise<string> {
+  const child = spawn(process.execPath, [CLI, 'start', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  try {
+    const url = await waitFor(
+      () => /listening on (https:\/\/\S+)/.exec(out)?.[1],
+      () => child.exitCode !== null,
+      () => `exit ${child.exitCode}; stdout:\n${out}\nstderr:\n${err}`,
+    );
+    expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/$/);
+    const res = await get(url);
+    expect(res.status).toBe(200);
+    if (body !== undefined) expect(res.body).toBe(body);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(out).toContain('stopped: 0 leaked connections, 0 leaked TCP buffers');
+    return out;
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+}
 
 /** Polls `probe` until it yields a value; fails when `gone()` or after 10 s. */
 async function waitFor<T>(probe: () => T | undefined, gone: () => boolean, context: () => string): Promise<T> {

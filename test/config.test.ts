@@ -7,7 +7,9 @@ import { describe, expect, it } from 'vitest';
 import {
   CONFIG_FIELDS,
   ConfigError,
+  FOOTPRINT_LABELS,
   FootprintSizes,
+  IP_TABLE_ENTRY_SIZE_FALLBACK,
   ResolvedConfig,
   SystemConfig,
   configTableMarkdown,
@@ -24,11 +26,12 @@ import {
   resolveServerConfig,
   validateConfig,
 } from '../lib/config';
+import { native } from '../lib/native';
 
 const MiB = 1024 * 1024;
 
 /** A resolved config with some fields replaced, as seed 002's C tests mutate the struct. */
-function mutate(patch: Partial<Record<keyof ResolvedConfig, number>>): ResolvedConfig {
+function mutate(patch: Partial<Record<keyof ResolvedConfig, number | string>>): ResolvedConfig {
   return { ...resolveConfig(), ...patch } as ResolvedConfig;
 }
 
@@ -84,7 +87,7 @@ describe('seed 002 configuration', () => {
   });
 
   it('T4 every hard limit: min and max pass, one step outside fails', () => {
-    for (const spec of CONFIG_FIELDS.filter((f) => f.scope === 'system' && f.kind !== 'float')) {
+    for (const spec of CONFIG_FIELDS.filter((f) => f.scope === 'system' && f.kind !== 'float' && f.kind !== 'enum')) {
       const base = { ...resolveConfig({ maxConnections: 1, tcpBufferPoolSize: 1_000_000, arenaPoolSize: 10_000 }) };
       const at = (v: number) => validateConfig({ ...base, [spec.name]: v } as ResolvedConfig);
       expect(at(spec.min - 1), spec.name).toMatch(new RegExp(`^${spec.name}: `));
@@ -230,6 +233,96 @@ describe('ConfigError', () => {
   });
 });
 
+describe('admission control fields', () => {
+  it('defaults', () => {
+    const cfg = resolveConfig();
+    expect(cfg.rejectMode).toBe('rst');
+    expect(cfg.maxGracefulRejections).toBe(32);
+    expect(cfg.overloadGoawayCode).toBe('ENHANCE_YOUR_CALM');
+    expect(cfg.backpressureListMax).toBe(1000);
+    expect(cfg.maxConnectionsPerIp).toBe(0);
+    expect(cfg.softLimit).toBe('on');
+    expect(cfg.softLimitIdleMs).toBe(1000);
+  });
+
+  it('enum values are kept as the strings given', () => {
+    const cfg = resolveConfig({ rejectMode: 'goaway', overloadGoawayCode: 'NO_ERROR', softLimit: 'off' });
+    expect(cfg.rejectMode).toBe('goaway');
+    expect(cfg.overloadGoawayCode).toBe('NO_ERROR');
+    expect(cfg.softLimit).toBe('off');
+    expect(validateConfig(cfg)).toBeNull();
+  });
+
+  it('rejectMode: a value not in the list names the field, the value and the allowed values', () => {
+    const err = errorOf({ rejectMode: 'polite' });
+    expect(err.field).toBe('rejectMode');
+    expect(err.value).toBe('polite');
+    expect(err.message).toBe('rejectMode: "polite" is not an allowed value (allowed one of rst, goaway)');
+    expect(err.cliMessage).toBe('--reject-mode: "polite" is not an allowed value (allowed one of rst, goaway)');
+    expect(errorOf({ rejectMode: 'RST' }).field).toBe('rejectMode'); // case matters
+    expect(validateConfig(mutate({ rejectMode: 'polite' }))).toMatch(/^rejectMode: "polite" /);
+  });
+
+  it('overloadGoawayCode: a value not in the list names the field, the value and the allowed values', () => {
+    const err = errorOf({ overloadGoawayCode: 'CANCEL' });
+    expect(err.field).toBe('overloadGoawayCode');
+    expect(err.value).toBe('CANCEL');
+    expect(err.message).toBe(
+      'overloadGoawayCode: "CANCEL" is not an allowed value (allowed one of ENHANCE_YOUR_CALM, NO_ERROR)',
+    );
+  });
+
+  it('softLimit: only on or off', () => {
+    expect(errorOf({ softLimit: 'yes' }).message).toBe('softLimit: "yes" is not an allowed value (allowed one of on, off)');
+  });
+
+  it('enum fields refuse non-strings', () => {
+    const err = errorOf({ rejectMode: 1 });
+    expect(err.field).toBe('rejectMode');
+    expect(err.message).toBe('rejectMode: 1 is not a string (allowed one of rst, goaway)');
+    expect(errorOf({ softLimit: true }).message).toContain('is not a string');
+    expect(errorOf({ overloadGoawayCode: null }).field).toBe('overloadGoawayCode');
+  });
+
+  it.each([
+    ['maxGracefulRejections', 0, 'maxGracefulRejections: 0 is out of range (allowed 1 to 4,096)'],
+    ['maxGracefulRejections', 4097, 'maxGracefulRejections: 4097 is out of range (allowed 1 to 4,096)'],
+    ['maxGracefulRejections', 2.5, 'maxGracefulRejections: 2.5 is not an integer (allowed 1 to 4,096)'],
+    ['backpressureListMax', 0, 'backpressureListMax: 0 is out of range (allowed 1 to 100,000)'],
+    ['backpressureListMax', 100_001, 'backpressureListMax: 100001 is out of range (allowed 1 to 100,000)'],
+    ['maxConnectionsPerIp', -1, 'maxConnectionsPerIp: -1 is out of range (allowed 0 to 100,000)'],
+    ['maxConnectionsPerIp', 100_001, 'maxConnectionsPerIp: 100001 is out of range (allowed 0 to 100,000)'],
+    ['softLimitIdleMs', -1, 'softLimitIdleMs: -1 is out of range (allowed 0 to 86,400,000)'],
+    ['softLimitIdleMs', 86_400_001, 'softLimitIdleMs: 86400001 is out of range (allowed 0 to 86,400,000)'],
+  ])('%s = %s is a range error', (name, value, message) => {
+    const err = errorOf({ [name]: value });
+    expect(err.field).toBe(name);
+    expect(err.value).toBe(value);
+    expect(err.message).toBe(message);
+  });
+
+  it('the int bounds themselves are accepted', () => {
+    expect(() =>
+      resolveConfig({ maxGracefulRejections: 1, backpressureListMax: 1, maxConnectionsPerIp: 0, softLimitIdleMs: 0 }),
+    ).not.toThrow();
+    expect(() =>
+      resolveConfig({
+        maxConnections: 100_000,
+        maxGracefulRejections: 4096,
+        backpressureListMax: 100_000,
+        maxConnectionsPerIp: 100_000,
+        softLimitIdleMs: 86_400_000,
+      }),
+    ).not.toThrow();
+  });
+
+  it('parseFieldText leaves enum text to resolution', () => {
+    expect(parseFieldText(fieldSpec('rejectMode')!, 'goaway')).toBe('goaway');
+    expect(parseFieldText(fieldSpec('rejectMode')!, 'polite')).toBe('polite'); // refused by resolveConfig
+    expect(parseFieldText(fieldSpec('maxConnectionsPerIp')!, '4')).toBe(4);
+  });
+});
+
 describe('server configuration', () => {
   it('defaults: 64 MiB responses and a JSON 503 body', () => {
     const srv = resolveServerConfig();
@@ -266,6 +359,14 @@ describe('warnings', () => {
     expect(w).toEqual(['arenaPoolSize (99) < maxConnections (100) may cause frequent 503 responses']);
     expect(configWarnings(resolveConfig({ arenaPoolSize: 100 }))).toEqual([]);
   });
+
+  it('maxConnectionsPerIp above maxConnections can never bite', () => {
+    const w = configWarnings(resolveConfig({ maxConnections: 100, maxConnectionsPerIp: 101 }));
+    expect(w).toEqual(['maxConnectionsPerIp (101) > maxConnections (100): the per-IP limit can never be reached']);
+    expect(configWarnings(resolveConfig({ maxConnections: 100, maxConnectionsPerIp: 100 }))).toEqual([]);
+    expect(configWarnings(resolveConfig({ maxConnections: 100, maxConnectionsPerIp: 4 }))).toEqual([]);
+    expect(configWarnings(resolveConfig({ maxConnectionsPerIp: 0 }))).toEqual([]);
+  });
 });
 
 describe('estimateFootprint', () => {
@@ -274,6 +375,7 @@ describe('estimateFootprint', () => {
     tcpBufferSlotSize: 33_000,
     queueEntrySize: 64,
     connProtocolStateEstimate: 150_000,
+    ipTableEntrySize: 32,
   };
 
   it('multiplies each pool by its item size', () => {
@@ -283,8 +385,48 @@ describe('estimateFootprint', () => {
     expect(fp.arenaCeiling).toBe(64 * MiB * 200);
     expect(fp.queues).toBe(64 * 200 * 2);
     expect(fp.protocolState).toBe(150_000 * 100);
-    expect(fp.total).toBe(100_000 + 47_850_000 + 64 * MiB * 200 + 25_600 + 15_000_000);
+    expect(fp.gracefulRejections).toBe(0); // rejectMode 'rst'
+    expect(fp.admissionTables).toBe(1000 * 8); // no per-IP table without maxConnectionsPerIp
+    expect(fp.total).toBe(100_000 + 47_850_000 + 64 * MiB * 200 + 25_600 + 15_000_000 + 8000);
     expect(Object.isFrozen(fp)).toBe(true);
+  });
+
+  it('gracefulRejections: maxGracefulRejections × (slot + protocol state), only in goaway mode', () => {
+    const goaway = estimateFootprint(resolveConfig({ rejectMode: 'goaway', maxGracefulRejections: 10 }), sizes);
+    expect(goaway.gracefulRejections).toBe(10 * (1000 + 150_000));
+    expect(estimateFootprint(resolveConfig({ rejectMode: 'goaway' }), sizes).gracefulRejections).toBe(32 * 151_000);
+    expect(estimateFootprint(resolveConfig({ maxGracefulRejections: 10 }), sizes).gracefulRejections).toBe(0);
+    const rst = estimateFootprint(defaultConfig(), sizes);
+    expect(goaway.total - rst.total).toBe(10 * 151_000);
+  });
+
+  it('admissionTables: backpressure heap + per-IP table of nextPowerOfTwo(2 × maxConnections) entries', () => {
+    const fp = (patch: SystemConfig) => estimateFootprint(resolveConfig(patch), sizes).admissionTables;
+    expect(fp({ backpressureListMax: 50 })).toBe(50 * 8);
+    expect(fp({ maxConnectionsPerIp: 4 })).toBe(1000 * 8 + 256 * 32); // 2 × 100 -> 256
+    expect(fp({ maxConnections: 128, maxConnectionsPerIp: 4 })).toBe(1000 * 8 + 256 * 32); // 256 exactly
+    expect(fp({ maxConnections: 129, maxConnectionsPerIp: 4 })).toBe(1000 * 8 + 512 * 32);
+    expect(fp({ maxConnections: 1, maxConnectionsPerIp: 1, backpressureListMax: 1 })).toBe(8 + 2 * 32);
+    expect(fp({ maxConnections: 100_000, maxConnectionsPerIp: 1 })).toBe(1000 * 8 + 262_144 * 32);
+  });
+
+  it('labels every part, in the order the parts are computed', () => {
+    const fp = estimateFootprint(defaultConfig(), sizes);
+    expect(Object.keys(FOOTPRINT_LABELS)).toEqual(Object.keys(fp).filter((k) => k !== 'total'));
+    expect(FOOTPRINT_LABELS.gracefulRejections).toBe('graceful rejection slots (goaway mode)');
+    expect(FOOTPRINT_LABELS.admissionTables).toBe('admission tables (backpressure heap, per-IP counts)');
+    const sum = Object.entries(fp).filter(([k]) => k !== 'total').reduce((a, [, v]) => a + v, 0);
+    expect(fp.total).toBe(sum);
+  });
+
+  it.runIf(addonLoads())("without sizes: the addon's, ipTableEntrySize falling back to 24 when it has none", () => {
+    const k = native().constants;
+    const entry = k.ipTableEntrySize ?? IP_TABLE_ENTRY_SIZE_FALLBACK;
+    expect(IP_TABLE_ENTRY_SIZE_FALLBACK).toBe(24);
+    const fp = estimateFootprint(resolveConfig({ maxConnectionsPerIp: 4 }));
+    expect(fp.admissionTables).toBe(1000 * 8 + 256 * entry);
+    expect(Number.isFinite(fp.total)).toBe(true);
+    expect(fp.connectionSlab).toBe(k.connSlotSize * 100);
   });
 
   it('follows the configuration', () => {
@@ -293,6 +435,16 @@ describe('estimateFootprint', () => {
     expect(fp.arenaCeiling).toBe(16 * MiB * 100);
   });
 });
+
+/** Whether the built addon can be loaded here (the footprint fallback test needs it). */
+function addonLoads(): boolean {
+  try {
+    native();
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 describe('bytes', () => {
   it.each([
@@ -370,5 +522,23 @@ describe('the options table', () => {
     for (const f of CONFIG_FIELDS) expect(table).toContain(`| \`${f.name}\` |`);
     expect(table).toContain('`--max-connections` | 100 | 1 to 100,000 |');
     expect(table).toContain('(1,450 with the defaults)');
+  });
+
+  it('enum rows show their allowed values in the Range column', () => {
+    const table = configTableMarkdown();
+    expect(table).toContain('| `--reject-mode` | `rst` | one of `rst`, `goaway` | mode |');
+    expect(table).toContain('| `--overload-goaway-code` | `ENHANCE_YOUR_CALM` | one of `ENHANCE_YOUR_CALM`, `NO_ERROR` |');
+    expect(table).toContain('| `--soft-limit` | `on` | one of `on`, `off` |');
+    expect(table).toContain('| `--max-connections-per-ip` | 0 | 0 to 100,000 | connections |');
+  });
+
+  it('enum rows carry their values; their defaults are among them', () => {
+    for (const f of CONFIG_FIELDS.filter((x) => x.kind === 'enum')) {
+      expect(f.values?.length, f.name).toBeGreaterThan(1);
+      expect(f.values, f.name).toContain(f.default);
+    }
+    expect(fieldSpec('rejectMode')?.values).toEqual(['rst', 'goaway']);
+    expect(fieldSpec('overloadGoawayCode')?.values).toEqual(['ENHANCE_YOUR_CALM', 'NO_ERROR']);
+    expect(fieldSpec('softLimit')?.values).toEqual(['on', 'off']);
   });
 });

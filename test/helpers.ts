@@ -75,3 +75,8 @@ export async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/** The stop report of a system that released everything. */
+export const CLEAN_STOP = Object.freeze({
+  leakedConnections: 0, leakedTcpBuffers: 0, leakedArenas: 0, leakedGracefulSlots: 0, leakedSlots: [] as number[],
+});

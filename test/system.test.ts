@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, defaultConfig } from '../lib/config';
 import { AioSystem, start, startWithConfig } from '../lib/system';
-import { connect, curl, get, keyPair, request, waitFor } from './helpers';
+import { CLEAN_STOP, connect, curl, get, keyPair, request, waitFor } from './helpers';
 
 const systems: AioSystem[] = [];
 const HELLO = { '/': { status: 200, body: 'hello\n' } };
@@ -28,7 +28,7 @@ const threads = () => fs.readdirSync('/proc/self/task').length;
 
 afterEach(async () => {
   for (const sys of systems.splice(0)) {
-    if (sys.running) expect(await sys.stop()).toEqual({ leakedConnections: 0, leakedTcpBuffers: 0 });
+    if (sys.running) expect(await sys.stop()).toEqual(CLEAN_STOP);
   }
 });
 
@@ -40,7 +40,7 @@ describe('startWithConfig (seed 002)', () => {
     const st = sys.stats();
     expect(st.conn_slab_total).toBe(50);
     expect(st.tcp_buffers_total).toBe(412);
-    expect(await sys.stop()).toEqual({ leakedConnections: 0, leakedTcpBuffers: 0 });
+    expect(await sys.stop()).toEqual(CLEAN_STOP);
   });
 
   it('T7 test_system_start_invalid_config: invalid config throws and starts nothing', () => {
@@ -55,7 +55,7 @@ describe('startWithConfig (seed 002)', () => {
     await a.stop();
     const b = track(startWithConfig({ maxConnections: 200, maxConcurrentStreams: 50 }));
     expect(b.config.arenaPoolSize).toBe(400);
-    expect(await b.stop()).toEqual({ leakedConnections: 0, leakedTcpBuffers: 0 });
+    expect(await b.stop()).toEqual(CLEAN_STOP);
   });
 
   it('T9 test_invalid_config: maxConnections 0 is a ConfigError naming the field', () => {
@@ -74,7 +74,7 @@ describe('startWithConfig (seed 002)', () => {
   it('T12 test_existing_code_still_works: start() without config', async () => {
     const sys = track(start());
     expect(sys).toBeInstanceOf(AioSystem);
-    expect(await sys.stop()).toEqual({ leakedConnections: 0, leakedTcpBuffers: 0 });
+    expect(await sys.stop()).toEqual(CLEAN_STOP);
   });
 
   it('T13 test_start_defaults: start() uses exactly the default config', async () => {
@@ -224,7 +224,7 @@ describe('connection slab and shutdown', () => {
     raw.on('error', () => {});
     await waitFor(() => sys.stats().conn_slab_used === 2);
     const t0 = Date.now();
-    expect(await sys.stop()).toEqual({ leakedConnections: 0, leakedTcpBuffers: 0 });
+    expect(await sys.stop()).toEqual(CLEAN_STOP);
     expect(Date.now() - t0).toBeLessThan(2500);
     raw.destroy();
     s.destroy();
@@ -280,6 +280,6 @@ describe('connection slab and shutdown', () => {
     const r = spawnSync(process.execPath, ['-e', script], { timeout: 15_000, encoding: 'utf8' });
     expect(r.error).toBeUndefined();
     expect(r.status).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual({ leakedConnections: 0, leakedTcpBuffers: 0 });
+    expect(JSON.parse(r.stdout)).toEqual(CLEAN_STOP);
   });
 });
