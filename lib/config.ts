@@ -122,7 +122,7 @@ export const CONFIG_FIELDS = Object.freeze([
     unit: 'bytes', description: 'Address space reserved per arena; committed only as a stream uses it.',
   }),
   field({
-    name: 'maxRequestBodySize', kind: 'bytes', scope: 'system', default: 8 * MiB, min: 1 * KiB, max: 1 * GiB,
+    name: 'maxRequestBodySize', kind: 'bytes', scope: 'system', default: 8 * MiB, min: 1 * KiB, max: 256 * MiB,
     unit: 'bytes', description: 'Largest request body; requests are buffered whole before the handler sees them.',
   }),
   field({
@@ -558,6 +558,8 @@ interface RelationRule {
   readonly floor: (c: ResolvedConfig) => number | null;
   /** The highest allowed value (exclusive) of `field` given the others, or null. */
   readonly ceilingBelow: (c: ResolvedConfig) => number | null;
+  /** The highest allowed value (inclusive) of `field` given the others; absent: none. */
+  readonly ceiling?: (c: ResolvedConfig) => number;
   readonly text: readonly MessagePart[];
 }
 
@@ -574,6 +576,11 @@ const RELATION_RULES: readonly RelationRule[] = [
     field: 'bufferHighWatermark', floor: () => null, ceilingBelow: (c) => c.bufferCriticalWatermark,
     text: ['must be less than ', { ref: 'bufferCriticalWatermark' }],
   },
+  {
+    // A request body is kept whole in one arena.
+    field: 'maxRequestBodySize', floor: () => null, ceilingBelow: () => null, ceiling: (c) => c.arenaSize,
+    text: ['must be at most ', { ref: 'arenaSize' }, ' (a request body is kept in one arena)'],
+  },
 ];
 
 function relationProblem(rule: RelationRule, c: ResolvedConfig): ConfigError | null {
@@ -581,8 +588,12 @@ function relationProblem(rule: RelationRule, c: ResolvedConfig): ConfigError | n
   const value = c[rule.field];
   const floor = rule.floor(c);
   const below = rule.ceilingBelow(c);
-  if ((floor === null || value >= floor) && (below === null || value < below)) return null;
-  const range = floor !== null
+  const ceiling = rule.ceiling?.(c) ?? null;
+  if ((floor === null || value >= floor) && (below === null || value < below) &&
+      (ceiling === null || value <= ceiling)) return null;
+  const range = ceiling !== null
+    ? `${formatBound(spec, spec.min)} to ${formatBound(spec, Math.min(ceiling, spec.max))}`
+    : floor !== null
     ? `${formatBound(spec, Math.max(floor, spec.min))} to ${formatBound(spec, spec.max)}`
     : `greater than ${formatBound(spec, spec.min)} and less than ${formatBound(spec, below ?? spec.max)}`;
   return new ConfigError(rule.field, value, [`${formatValue(value)} `, ...rule.text, ` (allowed ${range})`]);

@@ -88,7 +88,7 @@ describe('seed 002 configuration', () => {
 
   it('T4 every hard limit: min and max pass, one step outside fails', () => {
     for (const spec of CONFIG_FIELDS.filter((f) => f.scope === 'system' && f.kind !== 'float' && f.kind !== 'enum')) {
-      const base = { ...resolveConfig({ maxConnections: 1, tcpBufferPoolSize: 1_000_000, arenaPoolSize: 10_000 }) };
+      const base = { ...resolveConfig({ maxConnections: 1, tcpBufferPoolSize: 1_000_000, arenaPoolSize: 10_000, arenaSize: 256 * 1024 * 1024, maxRequestBodySize: 1024 }) };
       const at = (v: number) => validateConfig({ ...base, [spec.name]: v } as ResolvedConfig);
       expect(at(spec.min - 1), spec.name).toMatch(new RegExp(`^${spec.name}: `));
       expect(at(spec.max + 1), spec.name).toMatch(new RegExp(`^${spec.name}: `));
@@ -107,6 +107,12 @@ describe('seed 002 configuration', () => {
     expect(validateConfig(mutate({ maxConnections: 100, arenaPoolSize: 9 }))).toMatch(/^arenaPoolSize: 9 /);
     expect(validateConfig(mutate({ maxConnections: 100, arenaPoolSize: 10 }))).toBeNull();
     expect(validateConfig(mutate({ maxConnections: 109, arenaPoolSize: 10 }))).toBeNull();
+  });
+
+  it('maxRequestBodySize <= arenaSize: a request body is kept whole in one arena', () => {
+    const err = validateConfig(mutate({ arenaSize: 2 * 1024 * 1024, maxRequestBodySize: 4 * 1024 * 1024 }));
+    expect(err).toMatch(/^maxRequestBodySize: .* must be at most arenaSize .*allowed 1 KiB to 2 MiB/);
+    expect(validateConfig(mutate({ arenaSize: 2 * 1024 * 1024, maxRequestBodySize: 2 * 1024 * 1024 }))).toBeNull();
   });
 
   it('resolveConfig throws the relationship failure with field = the field the rule is about', () => {
