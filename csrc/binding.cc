@@ -373,6 +373,7 @@ class SystemWrap : public Nan::ObjectWrap {
     cfg.max_connections_per_ip = (uint32_t)NumberField(o, "maxConnectionsPerIp");
     cfg.soft_limit = StringField(o, "softLimit") == "off" ? 0 : 1;
     cfg.soft_limit_idle_ms = (uint32_t)NumberField(o, "softLimitIdleMs");
+    cfg.stream_reset_rate = (uint32_t)NumberField(o, "streamResetRate");
 
     Local<Object> obj = Nan::NewInstance(Nan::New(constructor)).ToLocalChecked();
     SystemWrap *self = Nan::ObjectWrap::Unwrap<SystemWrap>(obj);

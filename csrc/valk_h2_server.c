@@ -1058,6 +1058,10 @@ static int valk__server_setup(valk_server_t *srv, char *err, size_t err_len) {
   if (valk__callbacks_new(&srv->callbacks) != 0 || nghttp2_option_new(&srv->option) != 0)
     return VALK_ENOMEM;
   nghttp2_option_set_no_closed_streams(srv->option, 1);
+  /* The rapid-reset guard: nghttp2's default (33/s, burst 1000) closed a Go
+   * client's connection every few seconds in bench/overload.sh. */
+  nghttp2_option_set_stream_reset_rate_limit(srv->option, 10ull * srv->sys->config.stream_reset_rate,
+                                             srv->sys->config.stream_reset_rate);
   valk_h2_mem_init(&srv->mem, srv->sys);
   rc = uv_tcp_bind(&srv->listener, (const struct sockaddr *)&addr, 0);
   if (rc == 0) rc = uv_listen((uv_stream_t *)&srv->listener, 511, valk__on_connection);

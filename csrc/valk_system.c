@@ -39,7 +39,7 @@ static int valk__config_check(const valk_system_config_t *cfg, char *err, size_t
     snprintf(err, err_len, "watermarks must satisfy 0 < high < critical <= 1");
     return VALK_EINVAL;
   }
-  if (cfg->backpressure_list_max < 1 || cfg->max_graceful_rejections < 1 ||
+  if (cfg->backpressure_list_max < 1 || cfg->max_graceful_rejections < 1 || cfg->stream_reset_rate < 1 ||
       cfg->reject_mode > VALK_REJECT_GOAWAY) {
     snprintf(err, err_len, "backpressure_list_max, max_graceful_rejections or reject_mode out of range");
     return VALK_EINVAL;

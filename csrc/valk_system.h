@@ -60,6 +60,7 @@ typedef struct valk_system_config {
   uint32_t max_connections_per_ip; /* 0 = no limit */
   uint32_t soft_limit;            /* 1: close longest-idle above the high watermark */
   uint32_t soft_limit_idle_ms;    /* idle at least this long to be closed by it */
+  uint32_t stream_reset_rate;     /* RST_STREAMs/s a peer may send (burst 10x) */
 } valk_system_config_t;
 
 typedef enum { VALK_REJECT_RST = 0, VALK_REJECT_GOAWAY = 1 } valk_reject_mode_t;

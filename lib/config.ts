@@ -176,6 +176,13 @@ export const CONFIG_FIELDS = Object.freeze([
     unit: 'ms', description: 'How long a connection must have been idle before the soft limit may close it.',
   }),
   field({
+    name: 'streamResetRate', kind: 'int', scope: 'system', default: 1000, min: 1, max: 1_000_000,
+    unit: 'resets/s', description:
+      'RST_STREAM frames a client may send per second on one connection (bursts of 10 × this) before the connection ' +
+      "gets GOAWAY(INTERNAL_ERROR): the rapid-reset guard (CVE-2023-44487). nghttp2's own 33/s closed a Go client's " +
+      'connection every few seconds under load.',
+  }),
+  field({
     name: 'drainTimeoutMs', kind: 'int', scope: 'system', default: 5000, min: 0, max: 600_000,
     unit: 'ms', description: 'How long stop() and close() wait for connections to drain before closing them.',
   }),

@@ -55,6 +55,7 @@ export interface NativeSystemConfig {
   handshakeTimeoutMs: number;
   idleTimeoutMs: number;
   drainTimeoutMs: number;
+  streamResetRate: number;
   /** 'rst' | 'goaway' -> valk_reject_mode_t. */
   rejectMode: ResolvedConfig['rejectMode'];
   maxGracefulRejections: number;

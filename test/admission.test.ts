@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AioSystem, startWithConfig } from '../lib/system';
 import type { SystemConfig } from '../lib/config';
 import { CLEAN_STOP, connect, get, keyPair, request, waitFor } from './helpers';
+import { ErrorCode, RawH2Client } from './h2raw';
 
 const systems: AioSystem[] = [];
 const sessions: http2.ClientHttp2Session[] = [];
@@ -345,6 +346,27 @@ describe('beyond the seed: per-IP and soft limits', () => {
     expect(await attempt(port)).toBe('refused');
     expect(sys.metrics().system.connections_soft_closed).toBe(0);
     expect(sys.metrics().connections.active).toBe(2);
+  });
+});
+
+describe('rapid reset guard (CVE-2023-44487)', () => {
+  async function resets(port: number, n: number): Promise<RawH2Client> {
+    const c = await RawH2Client.connect({ port });
+    for (let i = 0; i < n; i++) c.rstStream(c.request('/', { endStream: false }), ErrorCode.CANCEL);
+    await c.ping();
+    return c;
+  }
+
+  it('past streamResetRate (burst 10x) a connection gets GOAWAY(INTERNAL_ERROR); below it, nothing', async () => {
+    const { port } = await serve({ streamResetRate: 10 });
+    const c = await resets(port, 150).catch(() => null);
+    const g = c ? await c.waitGoaway() : null;
+    expect(g?.errorCode).toBe(ErrorCode.INTERNAL_ERROR);
+    c?.destroy();
+    const { port: port2 } = await serve({});
+    const d = await resets(port2, 150);
+    expect(d.goawayInfo).toBeUndefined();
+    d.destroy();
   });
 });
 
