@@ -128,23 +128,9 @@ server_script() {
   esac
 }
 
-# Busy and total jiffies of the whole machine (first line of /proc/stat).
-machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit }' /proc/stat; }
-
-# Waits (at most IDLE_WAIT s) until the machine is < IDLE_MAX % busy over 1 s.
-# Prints the last busy % seen.
-wait_idle() {
-  local deadline=$(( SECONDS + IDLE_WAIT )) a b busy
-  while :; do
-    read -r a at < <(machine_ticks); sleep 1; read -r b bt < <(machine_ticks)
-    busy=$(awk -v a="$a" -v b="$b" -v at="$at" -v bt="$bt" 'BEGIN { if (bt > at) printf "%.0f", 100 * (b - a) / (bt - at); else print 0 }')
-    (( busy < IDLE_MAX || SECONDS >= deadline )) && break
-  done
-  echo "$busy"
-}
-
-# utime+stime of a process, in clock ticks.
-cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# machine_ticks, wait_idle, cpu_ticks
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 # Latency "123.45us" / "1.23ms" / "1.02s" -> microseconds.
 to_us() {
@@ -174,12 +160,7 @@ run_one() {
 
   "${PIN_SERVER[@]}" node "$script" 0 >"$sout" 2>"$serr" &
   SERVER_PID=$!
-  for _ in $(seq 1 150); do
-    port=$(awk '/^READY [0-9]+$/ { print $2; exit }' "$sout")
-    [[ -n $port ]] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || break
-    sleep 0.1
-  done
+  port=$(wait_ready "$sout")
   if [[ -z $port ]]; then
     echo "static.sh: $tag: server did not print READY within 15 s (stderr: $serr)" >&2
     cleanup

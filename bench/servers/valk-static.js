@@ -10,34 +10,16 @@
 //   {"leakedConnections":0,"leakedTcpBuffers":0}
 // then exits 0 (1 if stop() failed). Listens on 127.0.0.1 only.
 'use strict';
-const path = require('node:path');
-const { startWithConfig, generateSelfSigned } = require(path.join(__dirname, '..', '..', 'dist', 'lib', 'index.js'));
+const { intArg: intArgOf, serveValk } = require('./common');
+const intArg = (value, name, fallback) => intArgOf('valk-static', value, name, fallback);
 
-const BODY = 'hello from valk-aio\n';
 
-function intArg(value, name, fallback) {
-  if (value === undefined || value === '') return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) {
-    console.error(`valk-static: ${name} must be a non-negative integer, got '${value}'`);
-    process.exit(2);
-  }
-  return n;
-}
 
 async function main() {
   const port = intArg(process.argv[2] ?? process.env.PORT, 'port', 0);
   const maxConnections = intArg(process.argv[3] ?? process.env.MAX_CONNECTIONS, 'maxConnections', 1000);
 
-  const sys = startWithConfig({ maxConnections });
-  const { key, cert } = generateSelfSigned(['localhost', '127.0.0.1']);
-  const srv = await sys.listen({
-    host: '127.0.0.1',
-    port,
-    key,
-    cert,
-    routes: { '/': { status: 200, headers: { 'content-type': 'text/plain' }, body: BODY } },
-  });
+  const { sys, srv } = await serveValk(port, { maxConnections });
 
   let stopping = false;
   const stop = async (signal) => {

@@ -1,0 +1,35 @@
+// What the benchmark servers share: argument parsing, the response bytes, and
+// valk-aio serving them on 127.0.0.1 with a fresh self-signed key pair.
+'use strict';
+const path = require('node:path');
+const valk = require(path.join(__dirname, '..', '..', 'dist', 'lib', 'index.js'));
+
+/** The body every server under test returns for `/`. */
+const BODY = 'hello from valk-aio\n';
+
+/** A non-negative integer argument, or fallback; exits 2 with a message otherwise. */
+function intArg(prog, value, name, fallback) {
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) {
+    console.error(`${prog}: ${name} must be a non-negative integer, got '${value}'`);
+    process.exit(2);
+  }
+  return n;
+}
+
+/** Starts a valk-aio system with cfg and serves BODY on `/` at 127.0.0.1:port. */
+async function serveValk(port, cfg) {
+  const sys = valk.startWithConfig(cfg);
+  const { key, cert } = valk.generateSelfSigned(['localhost', '127.0.0.1']);
+  const srv = await sys.listen({
+    host: '127.0.0.1',
+    port,
+    key,
+    cert,
+    routes: { '/': { status: 200, headers: { 'content-type': 'text/plain' }, body: BODY } },
+  });
+  return { sys, srv };
+}
+
+module.exports = { BODY, intArg, serveValk, valk };
