@@ -186,7 +186,7 @@ static void valk__conn_evict(valk_conn_t *c) {
   VALK_SRV_ADD(c->srv, connections_evicted, 1);
   c->flags |= VALK_CONN_F_EVICTING;
   valk_bp_remove(&sys->backpressure, &c->bp);
-  if (c->session != NULL && !(c->flags & VALK_CONN_F_GOAWAY)) {
+  if (c->session != NULL && !(c->flags & (VALK_CONN_F_GOAWAY | VALK_CONN_F_TLS_SHUTDOWN))) {
     c->flags |= VALK_CONN_F_GOAWAY;
     nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE,
                           nghttp2_session_get_last_proc_stream_id(c->session),
@@ -233,15 +233,23 @@ static void valk__conn_pause(valk_conn_t *c) {
 }
 
 void valk_h2_resume_paused(valk_system_t *sys) {
-  /* A resumed connection that finds no buffer pauses again, but only when the
-   * slab is empty, which is below every threshold and ends this loop. */
+  /* Each resumed connection is counted as taking minBuffersPerConn buffers,
+   * though a reader takes its buffer only at its next poll: one release must
+   * not resume the whole heap (seed 000 phase 4). A writer that finds no
+   * buffer pauses again, but only when the slab is empty, which is below
+   * every threshold and ends this loop. */
+  uint32_t total = sys->tcp_bufs->count;
+  uint32_t used = valk_slab_used(sys->tcp_bufs);
   while (valk_bp_size(&sys->backpressure) > 0) {
-    uint32_t used = valk_slab_used(sys->tcp_bufs);
-    uint32_t need = valk_resume_threshold(used, sys->tcp_bufs->count, sys->config.min_buffers_per_conn);
+    uint32_t need = valk_resume_threshold(used, total, sys->config.min_buffers_per_conn);
+    uint32_t now_used;
     valk_conn_t *c;
-    if (sys->tcp_bufs->count - used < need) return;
+    if (used >= total || total - used < need) return;
     c = VALK_CONTAINER_OF(valk_bp_pop(&sys->backpressure), valk_conn_t, bp);
     if (c->flags & VALK_CONN_F_CLOSED) continue;
+    used += sys->config.min_buffers_per_conn;
+    now_used = valk_slab_used(sys->tcp_bufs);
+    if (used < now_used) used = now_used;
     if (c->flags & VALK_CONN_F_READ_PAUSED) {
       c->flags &= ~VALK_CONN_F_READ_PAUSED;
       uv_read_start((uv_stream_t *)&c->tcp, valk__alloc_cb, valk__read_cb);
@@ -391,6 +399,7 @@ static void valk__on_write(uv_write_t *req, int status) {
   valk_conn_t *c = b->conn;
 
   c->writes_in_flight--;
+  c->progress_ms = uv_now(&c->srv->sys->loop);
   valk__tcp_buf_put(c->srv->sys, b);
   if (c->flags & VALK_CONN_F_CLOSED) return;
   if (status < 0) {
@@ -485,7 +494,9 @@ static int valk__respond(valk_stream_t *st) {
 }
 
 /* The body passed maxRequestBodySize: 413 while no response has begun, else
- * RST_STREAM(CANCEL). Returns 0 or an nghttp2 error. */
+ * RST_STREAM(CANCEL). Static routes answer only once the request ended, so the
+ * second case needs a handler that answers early (issue #4). Returns 0 or an
+ * nghttp2 error. */
 static int valk__body_too_large(valk_stream_t *st) {
   valk_server_t *srv = st->conn->srv;
   if (st->arena != NULL) { /* the rest of the body is discarded */
@@ -512,6 +523,7 @@ static int valk__body_begin(valk_stream_t *st) {
 
   if (st->content_length >= 0 && (uint64_t)st->content_length > sys->config.max_request_body_size)
     return valk__body_too_large(st);
+  if (st->content_length == 0) return 0; /* END_STREAM comes on an empty DATA frame */
   st->arena = valk_arena_acquire(&sys->arenas);
   if (st->arena != NULL) return 0;
   VALK_SRV_ADD(srv, responses_overloaded, 1);
@@ -753,10 +765,12 @@ static void valk__read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *bu
     valk__tcp_buf_put(sys, VALK_CONTAINER_OF((uint8_t *)buf->base, valk_tcp_buf_t, data));
   if (c->flags & VALK_CONN_F_CLOSED) return;
   if (nread > 0) {
+    c->progress_ms = uv_now(&sys->loop);
     VALK_SRV_ADD(c->srv, bytes_received, nread);
     if (!discard) valk__conn_on_input(c);
   } else if (nread == UV_ENOBUFS) {
-    valk__conn_pause(c);
+    if (c->flags & VALK_CONN_F_LINGER) valk__conn_close(c); /* nothing left to read for */
+    else valk__conn_pause(c);
   } else if (nread < 0) {
     valk__conn_close(c);
   }
@@ -801,7 +815,8 @@ static void valk__conn_close(valk_conn_t *c) {
 
 /* Graceful: GOAWAY(NO_ERROR, last processed stream), close once streams end. */
 static void valk__conn_goaway(valk_conn_t *c) {
-  if (c->flags & (VALK_CONN_F_CLOSED | VALK_CONN_F_GOAWAY)) return;
+  /* After our close_notify nothing more can be written: it is closing already. */
+  if (c->flags & (VALK_CONN_F_CLOSED | VALK_CONN_F_GOAWAY | VALK_CONN_F_TLS_SHUTDOWN)) return;
   if (c->session == NULL) {
     valk__conn_close(c);
     return;
@@ -828,7 +843,7 @@ static int valk__conn_start(valk_conn_t *c, valk_server_t *srv, uv_stream_t *lis
   if (srv->conns) srv->conns->prev = c;
   srv->conns = c;
   srv->nconns++;
-  c->accepted_ms = uv_now(&sys->loop);
+  c->accepted_ms = c->progress_ms = uv_now(&sys->loop);
   valk__set_state(c, VALK_CONN_CONNECTING);
   return uv_accept(listener, (uv_stream_t *)&c->tcp);
 }
@@ -896,16 +911,21 @@ static int valk__conn_check_ip(valk_conn_t *c) {
   struct sockaddr_storage ss;
   int len = sizeof(ss);
 
+  int rc;
+
   if (sys->config.max_connections_per_ip == 0) return 0;
-  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-    int rc = valk_ip_table_acquire(&sys->ips, (struct sockaddr *)&ss, sys->config.max_connections_per_ip);
-    if (rc == 0) {
-      memcpy(&c->peer, &ss, (size_t)len < sizeof(c->peer) ? (size_t)len : sizeof(c->peer));
-      c->flags |= VALK_CONN_F_IP_COUNTED;
-      return 0;
-    }
-    if (rc != VALK_ELIMIT) return 0; /* not an IP socket: not limited */
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0) {
+    VALK_SRV_ADD(c->srv, connections_failed, 1); /* the peer is gone already */
+    valk__conn_close(c);
+    return VALK_EINVAL;
   }
+  rc = valk_ip_table_acquire(&sys->ips, (struct sockaddr *)&ss, sys->config.max_connections_per_ip);
+  if (rc == 0) {
+    memcpy(&c->peer, &ss, (size_t)len < sizeof(c->peer) ? (size_t)len : sizeof(c->peer));
+    c->flags |= VALK_CONN_F_IP_COUNTED;
+    return 0;
+  }
+  if (rc != VALK_ELIMIT) return 0; /* not an IP socket: not limited */
   valk__count_refusal(c->srv, VALK_REFUSE_PER_IP);
   c->flags |= VALK_CONN_F_CLOSED;
   if (uv_tcp_close_reset(&c->tcp, valk__on_conn_closed) != 0)
@@ -963,6 +983,12 @@ static void valk__conn_sweep(valk_conn_t *c, uint64_t now, const valk_system_con
   if (c->flags & VALK_CONN_F_CLOSED) return;
   if (c->flags & VALK_CONN_F_LINGER) {
     if (age >= VALK_LINGER_MS) valk__conn_close(c);
+  } else if ((c->writes_in_flight > 0 || valk_bp_contains(&c->bp)) && cfg->idle_timeout_ms > 0 &&
+             now - c->progress_ms >= cfg->idle_timeout_ms) {
+    /* Stuck: its writes do not drain (a peer that stopped reading) or it has
+     * waited for TCP buffers that long. It would pin buffers forever. */
+    VALK_SRV_ADD(c->srv, connections_timed_out, 1);
+    valk__conn_close(c);
   } else if (c->state == VALK_CONN_CONNECTING && age >= cfg->handshake_timeout_ms) {
     if (!(c->flags & VALK_CONN_F_GRACEFUL)) VALK_SRV_ADD(c->srv, connections_timed_out, 1);
     valk__conn_close(c);

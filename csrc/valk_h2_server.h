@@ -95,6 +95,7 @@ typedef struct valk_conn {
   struct sockaddr_in6 peer;       /* counted in sys->ips when VALK_CONN_F_IP_COUNTED */
   uint64_t accepted_ms;
   uint64_t state_change_ms;
+  uint64_t progress_ms;           /* last read of data or write completion */
   uint64_t bytes_sent;
 } valk_conn_t;
 

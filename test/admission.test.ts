@@ -264,6 +264,8 @@ describe('graceful rejection (seed 000 phase 3)', () => {
     expect(r.body).toBe('busy, come back\n');
     expect(r.headers['retry-after']).toBe('1');
     expect(sys.metrics().system.responses_overloaded).toBe(1);
+    const empty = post(s, '/', Buffer.alloc(0), { end: true, length: true }); // content-length 0: no arena needed
+    expect((await empty.reply).status).toBe(405);
     first.req.end();
     expect((await first.reply).status).toBe(405); // the static route takes GET/HEAD only
     await waitFor(() => sys.metrics().pools.arenas.used === 0);

@@ -152,3 +152,35 @@ describe('backpressure list (seed 000 phases 4, 5)', () => {
     expect(m.backpressure.list_size).toBe(0);
   });
 });
+
+describe('progress timeout', () => {
+  it('a connection whose writes stop draining for idleTimeoutMs is closed and gives its buffers back', async () => {
+    const { sys, port } = await serve({ maxConnections: 10, tcpBufferPoolSize: 20, idleTimeoutMs: 400 });
+    const [stalled] = await stall(port, 1);
+    await waitFor(() => sys.metrics().pools.tcp_buffers.used >= 4, 10_000);
+    await waitFor(() => sys.metrics().system.connections_timed_out === 1, 5000);
+    await waitFor(() => sys.metrics().pools.tcp_buffers.used === 0 && sys.metrics().connections.active === 0);
+    stalled.client.resume();
+    await stalled.client.waitClosed(5000);
+    expect(stalled.client.dataBytes(stalled.id)).toBeLessThan(BIG);
+  });
+
+  it('many paused connections all complete once buffers come back', async () => {
+    const { sys, port } = await serve({ maxConnections: 20, tcpBufferPoolSize: 20 });
+    const clients = [];
+    for (let i = 0; i < 10; i++) {
+      const s = await connect(port);
+      s.on('error', () => {});
+      sessions.push(s);
+      clients.push(s);
+    }
+    const stalled = await stall(port, 5);
+    await waitFor(() => sys.metrics().pools.tcp_buffers.used === 20, 10_000);
+    const replies = clients.map((s) => request(s, '/'));
+    await waitFor(() => sys.metrics().backpressure.list_size === 10);
+    for (const { client } of stalled) client.resume();
+    for (const r of await Promise.all(replies)) expect(r.status).toBe(200);
+    expect(sys.metrics().backpressure.evicted).toBe(0);
+    for (const { client, id } of stalled) await client.waitEnd(id, 30_000);
+  });
+});
