@@ -12,6 +12,7 @@
 
 #include "valk_common.h"
 #include "valk_diag.h"
+#include "valk_dispatch.h"
 #include "valk_h2_server.h"
 #include "valk_selftest.h"
 #include "valk_slab.h"
@@ -80,6 +81,8 @@ class SystemWrap : public Nan::ObjectWrap {
     Nan::SetPrototypeMethod(tpl, "stop", Stop);
     Nan::SetPrototypeMethod(tpl, "metrics", Metrics);
     Nan::SetPrototypeMethod(tpl, "stats", Stats);
+    Nan::SetPrototypeMethod(tpl, "onRequests", OnRequests);
+    Nan::SetPrototypeMethod(tpl, "respond", Respond);
     constructor.Reset(Nan::GetFunction(tpl).ToLocalChecked());
   }
 
@@ -87,6 +90,8 @@ class SystemWrap : public Nan::ObjectWrap {
   valk_system_t *sys_ = nullptr;
   uv_async_t *async_ = nullptr;
   uint32_t in_flight_ = 0;
+  Nan::Callback on_requests_;                 // fn(batch) for requests to JavaScript
+  std::vector<valk_js_request_t *> requests_; // by token (arena index): with JavaScript now
 
   static void New(const Nan::FunctionCallbackInfo<Value> &info) {
     (new SystemWrap())->Wrap(info.This());
@@ -105,8 +110,118 @@ class SystemWrap : public Nan::ObjectWrap {
     valk_op_t *ops[VALK_OP_RING_SIZE];
     uint32_t n;
     if (self->sys_ == nullptr) return;
+    // Ops first: a LISTEN's answer must reach JavaScript before its server's requests.
     n = valk_system_take_done(self->sys_, ops, VALK_OP_RING_SIZE);
     for (uint32_t i = 0; i < n; i++) self->Finish(reinterpret_cast<PendingOp *>(ops[i]));
+    if (self->sys_ != nullptr) self->DeliverRequests();
+  }
+
+  static Local<Object> RequestObject(const valk_js_request_t *r) {
+    Local<Object> o = Nan::New<Object>();
+    Local<v8::Array> headers = Nan::New<v8::Array>(r->nheaders * 2);
+    for (uint32_t i = 0; i < r->nheaders; i++) {
+      const valk_hdr_t *h = &r->headers[i];
+      Nan::Set(headers, 2 * i, Nan::New(reinterpret_cast<const char *>(h->name), h->name_len).ToLocalChecked());
+      Nan::Set(headers, 2 * i + 1,
+               Nan::New(reinterpret_cast<const char *>(h->value), h->value_len).ToLocalChecked());
+    }
+    SetNumber(o, "token", r->token);
+    SetNumber(o, "serverId", r->server_id);
+    SetNumber(o, "streamId", r->stream_id);
+    Nan::Set(o, Nan::New("method").ToLocalChecked(),
+             Nan::New(reinterpret_cast<const char *>(r->method.value), r->method.value_len).ToLocalChecked());
+    Nan::Set(o, Nan::New("path").ToLocalChecked(),
+             Nan::New(reinterpret_cast<const char *>(r->path.value), r->path.value_len).ToLocalChecked());
+    Nan::Set(o, Nan::New("headers").ToLocalChecked(), headers);
+    Nan::Set(o, Nan::New("body").ToLocalChecked(),
+             Nan::CopyBuffer(reinterpret_cast<const char *>(r->body), r->body_len).ToLocalChecked());
+    SetString(o, "remoteAddress", r->remote);
+    return o;
+  }
+
+  // Moves every waiting request to JavaScript in batches: one call per batch.
+  void DeliverRequests() {
+    valk_js_request_t *batch[256];
+    uint32_t n;
+    if (requests_.empty()) requests_.assign(sys_->arenas.count, nullptr);
+    while ((n = valk_dispatch_take(sys_, batch, 256)) > 0) {
+      Nan::AsyncResource resource("valk-aio:requests");
+      Local<v8::Array> list = Nan::New<v8::Array>(n);
+      for (uint32_t i = 0; i < n; i++) {
+        requests_[batch[i]->token] = batch[i];
+        Nan::Set(list, i, RequestObject(batch[i]));
+      }
+      Local<Value> argv[1] = {list};
+      if (!on_requests_.IsEmpty()) on_requests_.Call(1, argv, &resource);
+      if (sys_ == nullptr) return;
+    }
+  }
+
+  // onRequests(fn): fn(batch) receives requests for JavaScript handlers.
+  static void OnRequests(const Nan::FunctionCallbackInfo<Value> &info) {
+    Self(info)->on_requests_.Reset(info[0].As<v8::Function>());
+  }
+
+  // Copies a string or buffer into the request's arena; false if it does not fit.
+  static bool ArenaCopy(valk_system_t *sys, valk_js_request_t *r, Local<Value> v, const uint8_t **out,
+                        uint32_t *len) {
+    std::string tmp;
+    const char *data;
+    size_t n;
+    if (node::Buffer::HasInstance(v)) {
+      data = node::Buffer::Data(v);
+      n = node::Buffer::Length(v);
+    } else {
+      Nan::Utf8String u(v);
+      tmp.assign(*u ? *u : "", u.length());
+      data = tmp.data();
+      n = tmp.size();
+    }
+    uint8_t *dst = static_cast<uint8_t *>(valk_dispatch_alloc(sys, r, n ? n : 1));
+    if (dst == nullptr) return false;
+    memcpy(dst, data, n);
+    *out = dst;
+    *len = (uint32_t)n;
+    return true;
+  }
+
+  // respond(token, status, [name, value, ...], body: Buffer) -> true, or false
+  // when headers + body did not fit the request's arena: an empty 500 went instead.
+  static void Respond(const Nan::FunctionCallbackInfo<Value> &info) {
+    SystemWrap *self = Self(info);
+    uint32_t token = Nan::To<uint32_t>(info[0]).FromMaybe(UINT32_MAX);
+    if (self->sys_ == nullptr || token >= self->requests_.size() || self->requests_[token] == nullptr)
+      return Nan::ThrowError("valk-aio: respond(): no such request in flight");
+    valk_js_request_t *r = self->requests_[token];
+    Local<v8::Array> headers = info[2].As<v8::Array>();
+    uint32_t n = headers->Length() / 2;
+    bool ok = true;
+    r->status = Nan::To<int32_t>(info[1]).FromMaybe(500);
+    r->resp_nheaders = 0;
+    r->resp_body = nullptr;
+    r->resp_body_len = 0;
+    r->resp_headers = static_cast<valk_hdr_t *>(valk_dispatch_alloc(self->sys_, r, (n ? n : 1) * sizeof(valk_hdr_t)));
+    ok = r->resp_headers != nullptr;
+    for (uint32_t i = 0; ok && i < n; i++) {
+      valk_hdr_t *h = &r->resp_headers[i];
+      ok = ArenaCopy(self->sys_, r, Nan::Get(headers, 2 * i).ToLocalChecked(), &h->name, &h->name_len) &&
+           ArenaCopy(self->sys_, r, Nan::Get(headers, 2 * i + 1).ToLocalChecked(), &h->value, &h->value_len);
+    }
+    if (ok) r->resp_nheaders = n;
+    if (ok && node::Buffer::HasInstance(info[3]) && node::Buffer::Length(info[3]) > 0) {
+      uint32_t len = 0;
+      ok = ArenaCopy(self->sys_, r, info[3], &r->resp_body, &len);
+      r->resp_body_len = len;
+    }
+    if (!ok) {  // did not fit the arena: an empty 500 instead
+      r->status = 500;
+      r->resp_nheaders = 0;
+      r->resp_body = nullptr;
+      r->resp_body_len = 0;
+    }
+    self->requests_[token] = nullptr;
+    valk_dispatch_respond(self->sys_, r);
+    info.GetReturnValue().Set(ok);
   }
 
   void Finish(PendingOp *p) {
@@ -121,6 +236,8 @@ class SystemWrap : public Nan::ObjectWrap {
       SetNumber(out, "port", p->op.u.listen.port);
       argv[1] = out;
     } else if (p->op.type == VALK_OP_STOP) {
+      requests_.clear();
+      on_requests_.Reset();
       Local<Object> out = Nan::New<Object>();
       SetNumber(out, "leakedConnections", p->op.u.stop.leaked_connections);
       SetNumber(out, "leakedTcpBuffers", p->op.u.stop.leaked_tcp_buffers);
@@ -204,6 +321,7 @@ class SystemWrap : public Nan::ObjectWrap {
     snprintf(opts->host, sizeof(opts->host), "%s", host.c_str());
     opts->port = (int)NumberField(o, "port");
     opts->max_response_body_size = (uint64_t)NumberField(o, "maxResponseBodySize");
+    opts->has_handler = Nan::To<bool>(Field(o, "hasHandler")).FromMaybe(false);
     Local<Object> body503 = Field(o, "error503Body").As<Object>();
     opts->error_503_len = node::Buffer::Length(body503);
     opts->error_503_body = static_cast<uint8_t *>(malloc(opts->error_503_len + 1));

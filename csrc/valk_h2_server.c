@@ -438,7 +438,8 @@ static valk_stream_t *valk__stream_new(valk_conn_t *c, int32_t id) {
 static void valk__stream_free(valk_stream_t *st) {
   valk_conn_t *c = st->conn;
   nghttp2_mem *mem = &c->srv->mem;
-  if (st->arena != NULL) valk_arena_release(&c->srv->sys->arenas, st->arena);
+  if (st->js != NULL) st->js->stream = NULL; /* orphaned: its arena goes when the answer comes */
+  else if (st->arena != NULL) valk_arena_release(&c->srv->sys->arenas, st->arena);
   if (st->flags & VALK_STREAM_F_RESPONDED) c->pending_responses--;
   if (st->prev) st->prev->next = st->next;
   else c->streams = st->next;
@@ -456,38 +457,47 @@ static void valk__count_status(valk_server_t *srv, int status) {
 static ssize_t valk__body_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
                                uint32_t *flags, nghttp2_data_source *src, void *ud) {
   valk_stream_t *st = src->ptr;
-  const valk_route_t *r = st->response;
-  size_t n = r->body_len - st->sent;
+  size_t n = st->resp_len - st->sent;
   (void)s;
   (void)id;
   (void)ud;
 
   if (n > length) n = length;
-  memcpy(buf, r->body + st->sent, n);
+  memcpy(buf, st->resp_body + st->sent, n);
   st->sent += n;
-  if (st->sent == r->body_len) *flags |= NGHTTP2_DATA_FLAG_EOF;
+  if (st->sent == st->resp_len) *flags |= NGHTTP2_DATA_FLAG_EOF;
   return (ssize_t)n;
 }
 
-/* Submits route r as the response of st (headers only for HEAD). 0 or an nghttp2 error. */
-static int valk__respond_with(valk_stream_t *st, const valk_route_t *r) {
+/* Submits status, nva and body (headers only for HEAD) on st. 0 or an nghttp2 error. */
+static int valk__submit(valk_stream_t *st, int status, const nghttp2_nv *nva, size_t nvlen,
+                        const uint8_t *body, size_t len) {
   valk_conn_t *c = st->conn;
   nghttp2_data_provider prd;
 
   prd.source.ptr = st;
   prd.read_callback = valk__body_read;
-  st->response = r;
+  st->resp_body = body;
+  st->resp_len = len;
   st->flags |= VALK_STREAM_F_RESPONDED;
   if (!(st->flags & VALK_STREAM_F_REQ_DONE)) st->flags |= VALK_STREAM_F_EARLY;
   c->pending_responses++;
-  valk__count_status(c->srv, r->status);
-  return nghttp2_submit_response(c->session, st->id, r->nva, r->nvlen,
-                                 st->method == VALK_METHOD_HEAD || r->body_len == 0 ? NULL : &prd);
+  valk__count_status(c->srv, status);
+  return nghttp2_submit_response(c->session, st->id, nva, nvlen,
+                                 st->method == VALK_METHOD_HEAD || len == 0 ? NULL : &prd);
 }
 
-/* The request ended: answer it from the route table. */
+/* Submits route r as the response of st. 0 or an nghttp2 error. */
+static int valk__respond_with(valk_stream_t *st, const valk_route_t *r) {
+  return valk__submit(st, r->status, r->nva, r->nvlen, r->body, r->body_len);
+}
+
+static int valk__dispatch_js(valk_stream_t *st);
+
+/* The request ended: answer it from the route table, or hand it to JavaScript. */
 static int valk__respond(valk_stream_t *st) {
   const valk_route_table_t *table = &st->conn->srv->opts->routes;
+  if (st->route < 2 && st->conn->srv->opts->has_handler) return valk__dispatch_js(st);
   const valk_route_t *r = st->route >= 2 ? table->routes[st->route - 2] : table->not_found;
   if (st->route >= 2 && st->method == VALK_METHOD_OTHER) r = table->not_allowed;
   return valk__respond_with(st, r);
@@ -523,7 +533,7 @@ static int valk__body_begin(valk_stream_t *st) {
 
   if (st->content_length >= 0 && (uint64_t)st->content_length > sys->config.max_request_body_size)
     return valk__body_too_large(st);
-  if (st->content_length == 0) return 0; /* END_STREAM comes on an empty DATA frame */
+  if (st->content_length == 0 || st->arena != NULL) return 0; /* no body, or the arena is there */
   st->arena = valk_arena_acquire(&sys->arenas);
   if (st->arena != NULL) return 0;
   VALK_SRV_ADD(srv, responses_overloaded, 1);
@@ -545,6 +555,140 @@ static int valk__body_append(valk_stream_t *st, const uint8_t *data, size_t len)
   return 0;
 }
 
+/* ---- requests for JavaScript (valk_dispatch.h) --------------------------- */
+
+typedef struct valk_hdr_node {
+  valk_hdr_t h;
+  struct valk_hdr_node *next;
+} valk_hdr_node_t;
+
+static uint8_t *valk__arena_dup(valk_system_t *sys, valk_arena_t *a, const uint8_t *p, size_t n) {
+  uint8_t *d = valk_arena_alloc(&sys->arenas, a, n ? n : 1, 1);
+  if (d != NULL && n) memcpy(d, p, n);
+  return d;
+}
+
+/* Copies one request header into the stream's arena, in order. 0 or VALK_ENOMEM. */
+static int valk__hdr_keep(valk_conn_t *c, valk_stream_t *st, const uint8_t *name, size_t namelen,
+                          const uint8_t *value, size_t valuelen) {
+  valk_system_t *sys = c->srv->sys;
+  valk_hdr_node_t *n = valk_arena_alloc(&sys->arenas, st->arena, sizeof(*n), 8);
+  if (n == NULL) return VALK_ENOMEM;
+  n->h.name = valk__arena_dup(sys, st->arena, name, namelen);
+  n->h.value = valk__arena_dup(sys, st->arena, value, valuelen);
+  if (n->h.name == NULL || n->h.value == NULL) return VALK_ENOMEM;
+  n->h.name_len = (uint32_t)namelen;
+  n->h.value_len = (uint32_t)valuelen;
+  n->next = NULL;
+  if (st->hdrs_tail) st->hdrs_tail->next = n;
+  else st->hdrs = n;
+  st->hdrs_tail = n;
+  st->nhdrs++;
+  return 0;
+}
+
+static void valk__peer_name(valk_conn_t *c, char *out, size_t len) {
+  struct sockaddr_storage ss;
+  int sl = sizeof(ss);
+  char ip[64] = "";
+  out[0] = '\0';
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) != 0) return;
+  if (ss.ss_family == AF_INET6) uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
+  else uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
+  snprintf(out, len, "%s", ip);
+}
+
+/* Builds the request in the stream's arena. NULL when it does not fit. */
+static valk_js_request_t *valk__js_request(valk_stream_t *st) {
+  valk_system_t *sys = st->conn->srv->sys;
+  valk_js_request_t *req = valk_arena_alloc(&sys->arenas, st->arena, sizeof(*req), 8);
+  valk_hdr_node_t *n;
+  uint32_t i = 0;
+
+  if (req == NULL) return NULL;
+  memset(req, 0, sizeof(*req));
+  req->headers = valk_arena_alloc(&sys->arenas, st->arena, (st->nhdrs ? st->nhdrs : 1) * sizeof(valk_hdr_t), 8);
+  if (req->headers == NULL) return NULL;
+  for (n = st->hdrs; n != NULL; n = n->next) {
+    if (n->h.name_len == 7 && memcmp(n->h.name, ":method", 7) == 0) req->method = n->h;
+    else if (n->h.name_len == 5 && memcmp(n->h.name, ":path", 5) == 0) req->path = n->h;
+    req->headers[i++] = n->h;
+  }
+  req->nheaders = i;
+  req->server_id = st->conn->srv->id;
+  req->stream_id = st->id;
+  req->token = st->arena->index;
+  req->body = st->body;
+  req->body_len = st->body != NULL ? st->body_len : 0;
+  req->stream = st;
+  req->arena = st->arena;
+  valk__peer_name(st->conn, req->remote, sizeof(req->remote));
+  return req;
+}
+
+/*
+ * The request ended and no route takes it: hand it to JavaScript through the
+ * request ring. No arena, or the ring full: 503 (seed 000 phase 3).
+ */
+static int valk__dispatch_js(valk_stream_t *st) {
+  valk_server_t *srv = st->conn->srv;
+  valk_system_t *sys = srv->sys;
+  valk_js_request_t *req;
+  int rc;
+
+  if (st->arena == NULL && (st->arena = valk_arena_acquire(&sys->arenas)) == NULL) {
+    VALK_SRV_ADD(srv, responses_overloaded, 1);
+    return valk__respond_with(st, srv->opts->routes.overloaded);
+  }
+  req = valk__js_request(st);
+  if (req == NULL) return valk__body_too_large(st); /* headers + body filled the arena */
+  rc = valk_ring_push(&sys->requests, req);
+  if (rc < 0) {
+    VALK_SRV_ADD(srv, requests_queue_full, 1);
+    return valk__respond_with(st, srv->opts->routes.overloaded);
+  }
+  st->js = req; /* the arena is the owner thread's until the answer comes */
+  atomic_fetch_add_explicit(&sys->js_in_flight, 1, memory_order_relaxed);
+  VALK_SRV_ADD(srv, requests_dispatched, 1);
+  if (rc == 1 && sys->notify != NULL) sys->notify(sys->notify_data);
+  return 0;
+}
+
+void valk_h2_js_respond(valk_system_t *sys, valk_js_request_t *req) {
+  valk_stream_t *st = req->stream;
+  nghttp2_nv *nva;
+  char *status, *length;
+  uint32_t i;
+
+  if (st == NULL) { /* the stream died while JavaScript had it */
+    valk_arena_release(&sys->arenas, req->arena);
+    return;
+  }
+  st->js = NULL;
+  nva = valk_arena_alloc(&sys->arenas, st->arena, (2 + req->resp_nheaders) * sizeof(*nva), 8);
+  status = valk_arena_alloc(&sys->arenas, st->arena, 4, 1);
+  length = valk_arena_alloc(&sys->arenas, st->arena, 24, 1);
+  if (nva == NULL || status == NULL || length == NULL || req->status < 100 || req->status > 999) {
+    VALK_SRV_ADD(st->conn->srv, responses_overloaded, 1);
+    valk__respond_with(st, st->conn->srv->opts->routes.overloaded);
+    valk__conn_flush(st->conn);
+    return;
+  }
+  snprintf(status, 4, "%03d", req->status);
+  snprintf(length, 24, "%zu", req->resp_body_len);
+  nva[0] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)status, 7, 3, NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE};
+  nva[1] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)length, 14, strlen(length),
+                        NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE};
+  for (i = 0; i < req->resp_nheaders; i++) {
+    const valk_hdr_t *h = &req->resp_headers[i];
+    nva[2 + i] = (nghttp2_nv){(uint8_t *)h->name, (uint8_t *)h->value, h->name_len, h->value_len,
+                              NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE};
+  }
+  if (valk__submit(st, req->status, nva, 2 + req->resp_nheaders, req->resp_body, req->resp_body_len) != 0)
+    nghttp2_submit_rst_stream(st->conn->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+  valk__conn_flush(st->conn);
+}
+
 /* ---- HTTP/2 callbacks ---------------------------------------------------- */
 
 static int valk__on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
@@ -554,6 +698,8 @@ static int valk__on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, vo
   st = valk__stream_new(c, f->hd.stream_id);
   if (st == NULL) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM */
   nghttp2_session_set_stream_user_data(s, f->hd.stream_id, st);
+  /* A handler needs the headers: they go into an arena (none free: 503 later). */
+  if (c->srv->opts->has_handler) st->arena = valk_arena_acquire(&c->srv->sys->arenas);
   VALK_SRV_ADD(c->srv, streams_total, 1);
   c->streams_open++;
   valk__set_state(c, VALK_CONN_ACTIVE);
@@ -587,6 +733,8 @@ static int valk__on_header(nghttp2_session *s, const nghttp2_frame *f, const uin
   } else if (namelen == 14 && memcmp(name, "content-length", 14) == 0) {
     st->content_length = valk__parse_length(value, valuelen);
   }
+  if (st->arena != NULL && c->srv->opts->has_handler && valk__hdr_keep(c, st, name, namelen, value, valuelen) != 0)
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* the headers do not fit the arena: RST_STREAM */
   return 0;
 }
 

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "valk_dispatch.h"
 #include "valk_route.h"
 #include "valk_system.h"
 
@@ -44,6 +45,7 @@ typedef struct valk_server_opts {
   uint64_t max_response_body_size;
   uint8_t *error_503_body;    /* owned */
   size_t error_503_len;
+  int has_handler;            /* paths without a route go to JavaScript */
 } valk_server_opts_t;
 
 /* Owner thread. NULL on ENOMEM. */
@@ -113,9 +115,13 @@ typedef struct valk_stream {
   int64_t content_length;         /* -1: not declared */
   uint64_t body_len;              /* request body bytes received */
   uint64_t sent;                  /* response body bytes handed to nghttp2 */
-  const valk_route_t *response;   /* what is being sent, once submitted */
-  valk_arena_t *arena;            /* holds the request body; NULL without one */
+  const uint8_t *resp_body;       /* what is being sent, once submitted */
+  size_t resp_len;
+  valk_arena_t *arena;            /* holds the request (headers for JS, body); NULL without one */
   uint8_t *body;                  /* start of the body in the arena */
+  struct valk_hdr_node *hdrs, *hdrs_tail; /* request headers, in the arena (handler servers) */
+  uint32_t nhdrs;
+  valk_js_request_t *js;          /* with JavaScript now: the arena is the request's */
   struct valk_stream *next, *prev;
 } valk_stream_t;
 
@@ -148,6 +154,10 @@ void valk_h2_retry_accepts(valk_system_t *sys);
  * past handshake_timeout_ms, sends GOAWAY to those IDLE past idle_timeout_ms,
  * ends lingering closes after VALK_LINGER_MS. */
 void valk_h2_sweep(valk_system_t *sys);
+
+/* A response came back from JavaScript: submit it, or drop it (and free its
+ * arena) when its stream is gone. */
+void valk_h2_js_respond(valk_system_t *sys, valk_js_request_t *req);
 
 /* nghttp2_mem that counts bytes into the system's h2_memory stats. */
 void valk_h2_mem_init(nghttp2_mem *mem, valk_system_t *sys);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "valk_common.h"
+#include "valk_dispatch.h"
 #include "valk_h2_server.h"
 
 /* ---- owner thread ------------------------------------------------------- */
@@ -30,7 +31,7 @@ static int valk__config_check(const valk_system_config_t *cfg, char *err, size_t
     snprintf(err, err_len, "tcp_buffer_pool_size %u out of range", cfg->tcp_buffer_pool_size);
     return VALK_EINVAL;
   }
-  if (cfg->arena_pool_size < 1 || cfg->arena_size < 4096) {
+  if (cfg->arena_pool_size < 1 || cfg->arena_size < 4096 || cfg->queue_capacity < 1) {
     snprintf(err, err_len, "arena_pool_size and arena_size must be positive");
     return VALK_EINVAL;
   }
@@ -78,6 +79,8 @@ static void valk__system_free_pools(valk_system_t *sys) {
   valk_ip_table_destroy(&sys->ips);
   valk_ring_destroy(&sys->cmds);
   valk_ring_destroy(&sys->done);
+  valk_ring_destroy(&sys->requests);
+  valk_ring_destroy(&sys->responses);
 }
 
 static int valk__system_init_pools(valk_system_t *sys, char *err, size_t err_len) {
@@ -85,6 +88,8 @@ static int valk__system_init_pools(valk_system_t *sys, char *err, size_t err_len
 
   rc = valk_ring_init(&sys->cmds, VALK_OP_RING_SIZE);
   if (rc == 0) rc = valk_ring_init(&sys->done, VALK_OP_RING_SIZE);
+  if (rc == 0) rc = valk_ring_init(&sys->requests, sys->config.queue_capacity);
+  if (rc == 0) rc = valk_ring_init(&sys->responses, sys->config.arena_pool_size);
   if (rc == 0) rc = valk_slab_new(&sys->conn_slab, sizeof(valk_conn_t), sys->config.max_connections);
   if (rc == 0)
     rc = valk_slab_new(&sys->tcp_bufs, sizeof(valk_tcp_buf_t), sys->config.tcp_buffer_pool_size);
@@ -201,7 +206,11 @@ void valk_system_complete(valk_system_t *sys, valk_op_t *op) {
 }
 
 static void valk__system_maybe_finish(valk_system_t *sys) {
-  if (sys->stop_op == NULL || atomic_load(&sys->server_count) > 0) return;
+  /* Requests with JavaScript keep the loop (and wakeup, their way back) alive:
+   * the owner answers every one of them when it stops. */
+  if (sys->stop_op == NULL || atomic_load(&sys->server_count) > 0 ||
+      atomic_load(&sys->js_in_flight) > 0)
+    return;
   if (uv_is_closing((uv_handle_t *)&sys->wakeup)) return;
   uv_close((uv_handle_t *)&sys->wakeup, NULL); /* the loop ends when rejects are closed too */
   uv_close((uv_handle_t *)&sys->sweep, NULL);
@@ -283,8 +292,11 @@ static void valk__dispatch(valk_system_t *sys, valk_op_t *op) {
 static void valk__on_wakeup(uv_async_t *handle) {
   valk_system_t *sys = handle->data;
   valk_op_t *ops[VALK_OP_RING_SIZE];
-  uint32_t n = valk_ring_drain(&sys->cmds, (void **)ops, VALK_OP_RING_SIZE), i;
+  uint32_t n, i;
+  valk_dispatch_drain_responses(sys);
+  n = valk_ring_drain(&sys->cmds, (void **)ops, VALK_OP_RING_SIZE);
   for (i = 0; i < n; i++) valk__dispatch(sys, ops[i]);
+  valk__system_maybe_finish(sys);
 }
 
 /* At stop: every slot not released, logged and handed back in the STOP op. */
@@ -315,6 +327,7 @@ static void valk__system_thread(void *arg) {
   valk_op_t *op;
 
   uv_run(&sys->loop, UV_RUN_DEFAULT);
+  valk_dispatch_discard(sys);
   op = sys->stop_op;
   if (op != NULL) valk__leak_report(sys, op);
   atomic_store(&sys->state, VALK_SYS_STOPPED);

@@ -94,6 +94,8 @@ typedef enum { VALK_REJECT_RST = 0, VALK_REJECT_GOAWAY = 1 } valk_reject_mode_t;
   XX(responses_4xx, "responses with a 4xx status")                             \
   XX(responses_5xx, "responses with a 5xx status")                             \
   XX(responses_overloaded, "503 responses: no arena for the request")          \
+  XX(requests_queue_full, "503 responses: the queue to JavaScript was full")   \
+  XX(requests_dispatched, "requests handed to JavaScript handlers")            \
   XX(responses_too_large, "413 responses: request body over maxRequestBodySize") \
   XX(streams_reset_too_large, "streams reset: body over the limit after the response began") \
   XX(bytes_received, "ciphertext bytes read from sockets")                     \
@@ -167,7 +169,8 @@ typedef struct valk_op {
   } u;
 } valk_op_t;
 
-/* Called on the AIO thread when the done ring goes from empty to non-empty. */
+/* Called on the AIO thread when the done ring or the request ring goes from
+ * empty to non-empty. */
 typedef void (*valk_notify_fn)(void *data);
 
 typedef enum { VALK_SYS_RUNNING = 0, VALK_SYS_STOPPING, VALK_SYS_STOPPED } valk_sys_state_t;
@@ -187,6 +190,9 @@ typedef struct valk_system {
   uv_thread_t thread;
   valk_ring_t cmds;            /* owner pushes, AIO thread drains */
   valk_ring_t done;            /* AIO thread pushes, owner drains */
+  valk_ring_t requests;        /* queue_capacity: AIO thread pushes, owner drains (valk_dispatch.h) */
+  valk_ring_t responses;       /* arena_pool_size: owner pushes, AIO thread drains */
+  VALK_ATOMIC(uint32_t) js_in_flight; /* requests pushed whose response is not drained yet */
   valk_notify_fn notify;
   void *notify_data;
 

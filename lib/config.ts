@@ -199,6 +199,10 @@ export const CONFIG_FIELDS = Object.freeze([
     unit: 'bytes', description: 'Largest response body a handler may return (per server).',
   }),
   field({
+    name: 'handlerTimeoutMs', kind: 'int', scope: 'server', default: 30_000, min: 1, max: 3_600_000,
+    unit: 'ms', description: 'A JavaScript handler that has not answered by then gets a 504 sent for it; its late answer is dropped.',
+  }),
+  field({
     name: 'error503Body', kind: 'string', scope: 'server', default: DEFAULT_ERROR_503_BODY, min: 0, max: 64 * KiB,
     unit: 'text', description: 'Body of the pre-rendered 503 sent when the server is overloaded (per server).',
   }),

@@ -24,6 +24,7 @@ export {
   validateConfig,
 } from './config';
 export { KeyPair, generateSelfSigned } from './tls';
+export { Handler, Request, Response } from './handler';
 export { NativeConstants, NativeMetrics, NativePoolGauges, NativeServerMetrics } from './native';
 
 import { NativeConstants, native } from './native';

@@ -85,6 +85,8 @@ export interface NativeListenOptions {
   routes: NativeRoute[];
   maxResponseBodySize: number;
   error503Body: Buffer;
+  /** Paths without a route go to JavaScript (onRequests). */
+  hasHandler: boolean;
 }
 
 export interface NativeServerInfo {
@@ -158,6 +160,13 @@ export interface NativeSystem {
   stop(cb: (err: Error | null, report?: NativeStopReport) => void): void;
   stats(): NativeStats;
   metrics(): NativeMetrics;
+  /** fn(batch) runs on Node's main thread with the requests waiting for JavaScript. */
+  onRequests(fn: (batch: any[]) => void): void;
+  /**
+   * Answers request token (once). false: headers + body did not fit the
+   * request's arena and an empty 500 was sent instead.
+   */
+  respond(token: number, status: number, headers: string[], body: Buffer): boolean;
 }
 
 export interface NativeSlab {

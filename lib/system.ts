@@ -12,6 +12,8 @@ import {
   resolveConfig,
   resolveServerConfig,
 } from './config';
+import { EventEmitter } from 'node:events';
+import { Handler, HandlerCounters, HandlerDispatcher, HandlerTarget } from './handler';
 import { NativeMetrics, NativeRoute, NativeStats, NativeStopReport, NativeSystem, native } from './native';
 
 /** A static response, answered entirely on the AIO thread. */
@@ -33,8 +35,10 @@ export interface ListenOptions extends ServerConfig {
   key: string | Buffer;
   /** PEM certificate chain, leaf first. */
   cert: string | Buffer;
-  /** path -> static response; any other path gets 404. */
+  /** path -> static response, answered on the AIO thread; routes come first. */
   routes?: Record<string, RouteSpec>;
+  /** Answers every path without a route (without one: 404). Runs on Node's main thread. */
+  handler?: Handler;
 }
 
 export interface StopReport extends NativeStopReport {}
@@ -76,6 +80,8 @@ function toNativeRoute(path: string, spec: RouteSpec, limit: number): NativeRout
   return { path, status, headers, body };
 }
 
+const notFound: Handler = () => ({ status: 404, body: 'not found\n' });
+
 function checkAddress(host: unknown, port: unknown): void {
   if (typeof host !== 'string' || host === '') throw new TypeError('valk-aio: listen: host must be an IP address string');
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
@@ -89,9 +95,15 @@ function pem(value: unknown, name: string): string {
   throw new TypeError(`valk-aio: listen: ${name} must be a PEM string or Buffer`);
 }
 
-/** One listening HTTP/2 server on a system's AIO thread. */
-export class AioServer {
+/**
+ * One listening HTTP/2 server on a system's AIO thread. Emits 'error' when its
+ * handler throws, rejects or answers something invalid (the client got a 500);
+ * without an 'error' listener the error is written to stderr instead.
+ */
+export class AioServer extends EventEmitter implements HandlerTarget {
   private closing?: Promise<void>;
+  /** @internal */
+  readonly counters: HandlerCounters = { handled: 0, errors: 0, timeouts: 0 };
 
   /** @internal */
   constructor(
@@ -103,7 +115,27 @@ export class AioServer {
     readonly port: number,
     /** The per-server limits in force. */
     readonly config: ResolvedServerConfig,
-  ) {}
+    /** @internal */
+    readonly handler: Handler,
+  ) {
+    super();
+  }
+
+  /** @internal */
+  get maxResponseBodySize(): number {
+    return this.config.maxResponseBodySize;
+  }
+
+  /** @internal */
+  get handlerTimeoutMs(): number {
+    return this.config.handlerTimeoutMs;
+  }
+
+  /** @internal */
+  fail(err: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+    else process.stderr.write(`valk-aio: handler on ${this.host}:${this.port}: ${err.stack ?? err.message}\n`);
+  }
 
   /** True once close() has been called or the system stopped. */
   get closed(): boolean {
@@ -127,6 +159,7 @@ export class AioSystem {
   private handle: NativeSystem | undefined;
   private stopping?: Promise<StopReport>;
   private readonly servers = new Set<AioServer>();
+  private dispatcher?: HandlerDispatcher;
 
   /** @internal Use startWithConfig(). */
   constructor(config: ResolvedConfig) {
@@ -143,17 +176,20 @@ export class AioSystem {
   listen(options: ListenOptions): Promise<AioServer> {
     return new Promise((resolve, reject) => {
       const handle = this.liveHandle('listen');
-      const { host = DEFAULT_HOST, port = DEFAULT_PORT, key, cert, routes = {}, ...limits } = options;
+      const { host = DEFAULT_HOST, port = DEFAULT_PORT, key, cert, routes = {}, handler, ...limits } = options;
       checkAddress(host, port);
+      if (handler !== undefined && typeof handler !== 'function') throw new TypeError('valk-aio: listen: handler must be a function');
+      if (handler) this.dispatcher ??= new HandlerDispatcher(handle, (id) => this.serverById(id));
       const server = resolveServerConfig(limits);
       const nativeRoutes = Object.entries(routes).map(([p, r]) => toNativeRoute(p, r, server.maxResponseBodySize));
       handle.listen({
         host, port, key: pem(key, 'key'), cert: pem(cert, 'cert'), routes: nativeRoutes,
         maxResponseBodySize: server.maxResponseBodySize,
         error503Body: Buffer.from(server.error503Body, 'utf8'),
+        hasHandler: handler !== undefined,
       }, (err, info) => {
         if (err || !info) return reject(err ?? new Error('valk-aio: listen failed'));
-        const srv = new AioServer(this, info.id, host, info.port, server);
+        const srv = new AioServer(this, info.id, host, info.port, server, handler ?? notFound);
         this.servers.add(srv);
         resolve(srv);
       });
@@ -168,6 +204,7 @@ export class AioSystem {
   stop(): Promise<StopReport> {
     if (this.stopping) return this.stopping;
     const handle = this.liveHandle('stop');
+    this.dispatcher?.stop(); // every request with JavaScript answered: the AIO thread can end
     this.stopping = new Promise<StopReport>((resolve, reject) => {
       handle.stop((err, report) => {
         this.handle = undefined;
@@ -205,6 +242,11 @@ export class AioSystem {
         else resolve();
       });
     });
+  }
+
+  private serverById(id: number): AioServer | undefined {
+    for (const s of this.servers) if (s.id === id) return s;
+    return undefined;
   }
 
   private liveHandle(what: string): NativeSystem {

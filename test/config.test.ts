@@ -339,8 +339,10 @@ describe('server configuration', () => {
   it('validates like the system fields and refuses system keys', () => {
     expect(resolveServerConfig({ maxResponseBodySize: 1024, error503Body: '' })).toEqual({
       maxResponseBodySize: 1024,
+      handlerTimeoutMs: 30_000,
       error503Body: '',
     });
+    expect(() => resolveServerConfig({ handlerTimeoutMs: 0 })).toThrow(/handlerTimeoutMs: 0 is out of range/);
     expect(() => resolveServerConfig({ maxResponseBodySize: 0 })).toThrow(/maxResponseBodySize: 0 is out of range \(allowed 1 KiB to 1 GiB\)/);
     expect(() => resolveServerConfig({ error503Body: 'x'.repeat(64 * 1024 + 1) })).toThrow(/error503Body: .* long/);
     expect(() => resolveServerConfig({ error503Body: 5 as unknown as string })).toThrow(/is not a string/);

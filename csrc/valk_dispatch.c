@@ -1,0 +1,44 @@
+/*
+ * valk_dispatch.c: the two rings between the AIO thread and JavaScript
+ * handlers. See valk_dispatch.h for who owns a request when.
+ */
+#include "valk_dispatch.h"
+
+#include "valk_h2_server.h"
+#include "valk_system.h"
+
+uint32_t valk_dispatch_take(valk_system_t *sys, valk_js_request_t **out, uint32_t max) {
+  return valk_ring_drain(&sys->requests, (void **)out, max);
+}
+
+void *valk_dispatch_alloc(valk_system_t *sys, valk_js_request_t *req, size_t size) {
+  return valk_arena_alloc(&sys->arenas, req->arena, size, 8);
+}
+
+void valk_dispatch_respond(valk_system_t *sys, valk_js_request_t *req) {
+  /* Never full: it holds arena_pool_size entries and each request holds an arena. */
+  if (valk_ring_push(&sys->responses, req) == 1) uv_async_send(&sys->wakeup);
+}
+
+void valk_dispatch_drain_responses(valk_system_t *sys) {
+  valk_js_request_t *batch[64];
+  uint32_t n, i;
+  while ((n = valk_ring_drain(&sys->responses, (void **)batch, VALK_ARRAY_SIZE(batch))) > 0) {
+    for (i = 0; i < n; i++) {
+      atomic_fetch_sub_explicit(&sys->js_in_flight, 1, memory_order_relaxed);
+      valk_h2_js_respond(sys, batch[i]);
+    }
+  }
+}
+
+void valk_dispatch_discard(valk_system_t *sys) {
+  valk_js_request_t *batch[64];
+  uint32_t n, i;
+  while ((n = valk_ring_drain(&sys->requests, (void **)batch, VALK_ARRAY_SIZE(batch))) > 0 ||
+         (n = valk_ring_drain(&sys->responses, (void **)batch, VALK_ARRAY_SIZE(batch))) > 0) {
+    for (i = 0; i < n; i++) {
+      atomic_fetch_sub_explicit(&sys->js_in_flight, 1, memory_order_relaxed);
+      valk_arena_release(&sys->arenas, batch[i]->arena);
+    }
+  }
+}

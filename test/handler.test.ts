@@ -1,0 +1,188 @@
+// JavaScript handlers (issue #4 §1): requests cross from the AIO thread in
+// batches, answers go back; the failure cases each get the right status and
+// leave no slot or arena behind.
+import * as http2 from 'node:http2';
+import { spawn } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { SystemConfig } from '../lib/config';
+import type { Handler } from '../lib/handler';
+import { AioServer, AioSystem, startWithConfig } from '../lib/system';
+import { CLEAN_STOP, connect, keyPair, request, waitFor } from './helpers';
+
+const systems: AioSystem[] = [];
+const sessions: http2.ClientHttp2Session[] = [];
+
+async function serve(handler: Handler, cfg: SystemConfig = {}, listen: Record<string, unknown> = {}) {
+  const sys = startWithConfig(cfg);
+  systems.push(sys);
+  const srv = await sys.listen({
+    host: '127.0.0.1', port: 0, ...keyPair(), routes: { '/static': { body: 'static\n' } }, handler, ...listen,
+  });
+  return { sys, srv, port: srv.port };
+}
+
+async function session(port: number): Promise<http2.ClientHttp2Session> {
+  const s = await connect(port);
+  s.on('error', () => {});
+  sessions.push(s);
+  return s;
+}
+
+function send(s: http2.ClientHttp2Session, path: string, body?: string) {
+  return new Promise<{ status: number; headers: http2.IncomingHttpHeaders; body: string }>((resolve, reject) => {
+    const req = s.request({ ':path': path, ':method': body === undefined ? 'GET' : 'POST' });
+    let status = 0;
+    let headers: http2.IncomingHttpHeaders = {};
+    const chunks: Buffer[] = [];
+    req.on('response', (h) => { headers = h; status = Number(h[':status']); });
+    req.on('data', (d: Buffer) => chunks.push(d));
+    req.on('end', () => resolve({ status, headers, body: Buffer.concat(chunks).toString('utf8') }));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const errorsOf = (srv: AioServer) => {
+  const errors: Error[] = [];
+  srv.on('error', (e: Error) => errors.push(e));
+  return errors;
+};
+
+afterEach(async () => {
+  for (const s of sessions.splice(0)) s.destroy();
+  for (const sys of systems.splice(0)) {
+    if (sys.running) expect(await sys.stop()).toEqual(CLEAN_STOP);
+  }
+});
+
+describe('JavaScript handlers', () => {
+  it('gets method, path, query, headers, body, remoteAddress, streamId; routes come first', async () => {
+    let seen: Parameters<Handler>[0] | undefined;
+    const { sys, port } = await serve((req) => {
+      seen = req;
+      return { status: 201, headers: { 'x-echo': req.headers['x-test'] ?? '' }, body: Buffer.concat([Buffer.from('got:'), req.body]) };
+    });
+    const s = await session(port);
+    expect((await request(s, '/static')).body).toBe('static\n');
+    const r = await new Promise<{ status: number; echo: unknown; body: string }>((resolve) => {
+      const req = s.request({ ':path': '/api/x?a=1&b=two', ':method': 'PUT', 'x-test': 'yes' });
+      const chunks: Buffer[] = [];
+      let status = 0;
+      let echo: unknown;
+      req.on('response', (h) => { status = Number(h[':status']); echo = h['x-echo']; });
+      req.on('data', (d: Buffer) => chunks.push(d));
+      req.on('end', () => resolve({ status, echo, body: Buffer.concat(chunks).toString() }));
+      req.end('payload');
+    });
+    expect(r).toEqual({ status: 201, echo: 'yes', body: 'got:payload' });
+    expect(seen!.method).toBe('PUT');
+    expect(seen!.path).toBe('/api/x');
+    expect(seen!.query.get('b')).toBe('two');
+    expect(seen!.headers['x-test']).toBe('yes');
+    expect(seen!.headers[':authority']).toBe(`127.0.0.1:${port}`);
+    expect(seen!.remoteAddress).toBe('127.0.0.1');
+    expect(seen!.streamId).toBeGreaterThan(0);
+    expect(sys.metrics().system.requests_dispatched).toBe(1);
+  });
+
+  it('10,000 requests through a handler, 100 at a time, each with its own body', async () => {
+    const { sys, port } = await serve((req) => ({ status: 200, body: `n=${req.query.get('n')}` }), { maxConcurrentStreams: 100 });
+    const s = await session(port);
+    for (let batch = 0; batch < 100; batch++) {
+      const replies = await Promise.all(Array.from({ length: 100 }, (_, i) => send(s, `/n?n=${batch * 100 + i}`)));
+      replies.forEach((r, i) => {
+        expect(r.status).toBe(200);
+        expect(r.body).toBe(`n=${batch * 100 + i}`);
+      });
+    }
+    expect(sys.metrics().system.requests_dispatched).toBe(10_000);
+    expect(sys.metrics().pools.arenas.used).toBe(0);
+  }, 60_000);
+
+  it('a handler that throws or rejects gives 500 and an error event; the server keeps serving', async () => {
+    const { srv, port } = await serve(async (req) => {
+      if (req.path === '/throw') throw new Error('boom');
+      if (req.path === '/reject') return Promise.reject(new Error('nope'));
+      if (req.path === '/bad') return { status: 200, headers: { connection: 'close' } };
+      return { status: 200, body: 'ok' };
+    });
+    const errors = errorsOf(srv);
+    const s = await session(port);
+    expect((await send(s, '/throw')).status).toBe(500);
+    expect((await send(s, '/reject')).status).toBe(500);
+    expect((await send(s, '/bad')).status).toBe(500);
+    expect((await send(s, '/fine')).body).toBe('ok');
+    expect(errors.map((e) => e.message)).toEqual(['boom', 'nope', "response header 'connection' is not allowed"]);
+    expect(srv.counters.errors).toBe(3);
+  });
+
+  it('a handler that never answers is cut off with 504 at handlerTimeoutMs', async () => {
+    const { sys, srv, port } = await serve(() => new Promise(() => {}), {}, { handlerTimeoutMs: 100 });
+    const s = await session(port);
+    expect((await send(s, '/hang')).status).toBe(504);
+    expect(srv.counters.timeouts).toBe(1);
+    await waitFor(() => sys.metrics().pools.arenas.used === 0);
+  });
+
+  it('a client that resets the stream before the answer: the answer is dropped, slot and arena freed', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    const { sys, port } = await serve(async () => {
+      await gate;
+      return { status: 200, body: 'late' };
+    });
+    const s = await session(port);
+    const req = s.request({ ':path': '/slow' });
+    req.on('error', () => {});
+    req.end();
+    await waitFor(() => sys.metrics().system.requests_dispatched === 1);
+    req.close(http2.constants.NGHTTP2_CANCEL);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(sys.metrics().pools.arenas.used).toBe(1); // JavaScript still holds the request
+    release();
+    await waitFor(() => sys.metrics().pools.arenas.used === 0);
+    expect((await send(s, '/after')).status).toBe(200);
+  });
+
+  it('stop answers requests still with JavaScript (503) and reports nothing leaked', async () => {
+    const { sys, port } = await serve(() => new Promise(() => {}));
+    const s = await session(port);
+    const r = send(s, '/pending').catch((e: Error) => e);
+    await waitFor(() => sys.metrics().system.requests_dispatched === 1);
+    expect(await sys.stop()).toEqual(CLEAN_STOP);
+    const got = await r;
+    if (!(got instanceof Error)) expect(got.status).toBe(503);
+  });
+
+  it('queue full: while JavaScript is busy, requests past queueCapacity get 503 with error503Body', async () => {
+    const busy = (ms: number) => { const end = Date.now() + ms; while (Date.now() < end); };
+    const { sys, port } = await serve(() => {
+      busy(200); // a deliberately slow, synchronous handler: the loop cannot take more
+      return { status: 200, body: 'done' };
+    }, { maxConnections: 10, queueCapacity: 16, arenaPoolSize: 200, maxConcurrentStreams: 100 },
+    { error503Body: 'queue full\n', handlerTimeoutMs: 60_000 });
+    // The client is another process: this one is busy.
+    const script = `
+      const http2 = require('node:http2');
+      const s = http2.connect('https://127.0.0.1:${port}', { rejectUnauthorized: false });
+      let n = 0; const out = {};
+      for (let i = 0; i < 60; i++) {
+        const r = s.request({ ':path': '/work' });
+        let st = 0, b = '';
+        r.on('response', (h) => { st = h[':status']; });
+        r.on('data', (d) => { b += d; });
+        r.on('end', () => { const k = st + ':' + b.trim(); out[k] = (out[k] || 0) + 1; if (++n === 60) { console.log(JSON.stringify(out)); s.close(); } });
+        r.end();
+      }`;
+    const child = spawn(process.execPath, ['-e', script], { env: { ...process.env, LD_PRELOAD: '' } });
+    let stdout = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    const exit = new Promise<number | null>((r) => child.on('exit', r));
+    expect(await exit).toBe(0);
+    const out = JSON.parse(stdout) as Record<string, number>;
+    expect(out['503:queue full']).toBeGreaterThan(0);
+    expect((out['200:done'] ?? 0) + out['503:queue full']).toBe(60);
+    expect(sys.metrics().system.requests_queue_full).toBe(out['503:queue full']);
+    expect(sys.metrics().system.responses_overloaded).toBe(0); // not for want of arenas
+  }, 60_000);
+});
