@@ -66,22 +66,35 @@ const FORBIDDEN = new Set(['connection', 'keep-alive', 'proxy-connection', 'tran
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
 const EMPTY = Buffer.alloc(0);
 
-function toRequest(n: NativeRequest): Request {
-  const headers: Record<string, string> = {};
-  for (let i = 0; i < n.headers.length; i += 2) {
-    const name = n.headers[i];
-    headers[name] = name in headers ? `${headers[name]}, ${n.headers[i + 1]}` : n.headers[i + 1];
+/** A request as handlers see it; the query string is parsed on first use. */
+class HandlerRequest implements Request {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: Record<string, string> = {};
+  readonly body: Buffer;
+  readonly remoteAddress: string;
+  readonly streamId: number;
+  private readonly search: string;
+  private parsed?: URLSearchParams;
+
+  constructor(n: NativeRequest) {
+    for (let i = 0; i < n.headers.length; i += 2) {
+      const name = n.headers[i];
+      this.headers[name] = name in this.headers ? `${this.headers[name]}, ${n.headers[i + 1]}` : n.headers[i + 1];
+    }
+    const q = n.path.indexOf('?');
+    this.method = n.method;
+    this.path = q < 0 ? n.path : n.path.slice(0, q);
+    this.search = q < 0 ? '' : n.path.slice(q + 1);
+    this.body = n.body;
+    this.remoteAddress = n.remoteAddress;
+    this.streamId = n.streamId;
   }
-  const q = n.path.indexOf('?');
-  return {
-    method: n.method,
-    path: q < 0 ? n.path : n.path.slice(0, q),
-    query: new URLSearchParams(q < 0 ? '' : n.path.slice(q + 1)),
-    headers,
-    body: n.body,
-    remoteAddress: n.remoteAddress,
-    streamId: n.streamId,
-  };
+
+  get query(): URLSearchParams {
+    this.parsed ??= new URLSearchParams(this.search);
+    return this.parsed;
+  }
 }
 
 function bodyOf(body: unknown): Buffer {
@@ -116,7 +129,9 @@ function toWire(res: unknown, limit: number): [number, string[], Buffer] {
  * once; stop() answers the outstanding ones with 503 so the AIO thread can end.
  */
 export class HandlerDispatcher {
-  private readonly pending = new Map<number, NodeJS.Timeout>();
+  /** token -> its server and deadline (ms), in arrival order. */
+  private readonly pending = new Map<number, { target: HandlerTarget; deadline: number }>();
+  private sweeper?: NodeJS.Timeout;
   private stopping = false;
 
   constructor(
@@ -132,6 +147,30 @@ export class HandlerDispatcher {
   stop(): void {
     this.stopping = true;
     for (const token of [...this.pending.keys()]) this.answer(token, 503, [], EMPTY);
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = undefined;
+  }
+
+  /** One timer for every request (not one each): 504 past handlerTimeoutMs. */
+  private sweep(): void {
+    const now = Date.now();
+    for (const [token, p] of this.pending) {
+      if (p.deadline > now) continue;
+      p.target.counters.timeouts++;
+      this.answer(token, 504, [], EMPTY);
+    }
+    if (this.pending.size === 0 && this.sweeper) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
+  }
+
+  private track(token: number, t: HandlerTarget): void {
+    this.pending.set(token, { target: t, deadline: Date.now() + t.handlerTimeoutMs });
+    if (!this.sweeper) {
+      this.sweeper = setInterval(() => this.sweep(), Math.min(100, Math.max(5, t.handlerTimeoutMs / 4)));
+      this.sweeper.unref();
+    }
   }
 
   private dispatch(n: NativeRequest): void {
@@ -140,33 +179,32 @@ export class HandlerDispatcher {
       this.native.respond(n.token, 503, [], EMPTY);
       return;
     }
-    const timer = setTimeout(() => {
-      t.counters.timeouts++;
-      this.answer(n.token, 504, [], EMPTY);
-    }, t.handlerTimeoutMs);
-    this.pending.set(n.token, timer);
+    this.track(n.token, t);
     let result: Response | Promise<Response>;
     try {
-      result = t.handler(toRequest(n));
+      result = t.handler(new HandlerRequest(n));
     } catch (err) {
       this.failed(t, n.token, err);
       return;
     }
-    Promise.resolve(result).then(
-      (res) => {
-        if (!this.pending.has(n.token)) return; // timed out or stopped: dropped
-        let wire: [number, string[], Buffer];
-        try {
-          wire = toWire(res, t.maxResponseBodySize);
-        } catch (err) {
-          this.failed(t, n.token, err);
-          return;
-        }
-        t.counters.handled++;
-        if (!this.answer(n.token, ...wire)) t.fail(new Error('valk-aio: the response did not fit the request\'s arena: sent 500'));
-      },
-      (err) => this.failed(t, n.token, err),
-    );
+    if (result instanceof Promise) {
+      result.then((res) => this.finish(t, n.token, res), (err) => this.failed(t, n.token, err));
+    } else {
+      this.finish(t, n.token, result);
+    }
+  }
+
+  private finish(t: HandlerTarget, token: number, res: unknown): void {
+    if (!this.pending.has(token)) return; // timed out or stopped: dropped
+    let wire: [number, string[], Buffer];
+    try {
+      wire = toWire(res, t.maxResponseBodySize);
+    } catch (err) {
+      this.failed(t, token, err);
+      return;
+    }
+    t.counters.handled++;
+    if (!this.answer(token, ...wire)) t.fail(new Error("valk-aio: the response did not fit the request's arena: sent 500"));
   }
 
   private failed(t: HandlerTarget, token: number, err: unknown): void {
@@ -178,10 +216,7 @@ export class HandlerDispatcher {
 
   /** Sends the answer if the request is still outstanding. */
   private answer(token: number, status: number, headers: string[], body: Buffer): boolean {
-    const timer = this.pending.get(token);
-    if (timer === undefined) return true;
-    clearTimeout(timer);
-    this.pending.delete(token);
+    if (!this.pending.delete(token)) return true;
     return this.native.respond(token, status, headers, body);
   }
 }

@@ -18,17 +18,19 @@ function intArg(prog, value, name, fallback) {
   return n;
 }
 
-/** Starts a valk-aio system with cfg and serves BODY on `/` at 127.0.0.1:port. */
-async function serveValk(port, cfg) {
+const HEADERS = { 'content-type': 'text/plain' };
+
+/**
+ * Starts a valk-aio system with cfg and serves BODY on `/` at 127.0.0.1:port:
+ * as a static route (answered on the AIO thread), or with mode 'handler' from
+ * a JavaScript handler (every request crosses to Node's thread and back).
+ */
+async function serveValk(port, cfg, mode = 'static') {
   const sys = valk.startWithConfig(cfg);
   const { key, cert } = valk.generateSelfSigned(['localhost', '127.0.0.1']);
-  const srv = await sys.listen({
-    host: '127.0.0.1',
-    port,
-    key,
-    cert,
-    routes: { '/': { status: 200, headers: { 'content-type': 'text/plain' }, body: BODY } },
-  });
+  const answer = mode === 'handler' ? { handler: () => ({ status: 200, headers: HEADERS, body: BODY }) }
+    : { routes: { '/': { status: 200, headers: HEADERS, body: BODY } } };
+  const srv = await sys.listen({ host: '127.0.0.1', port, key, cert, ...answer });
   return { sys, srv };
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Benchmark server: valk-aio serving one static route `/` over HTTP/2 + TLS.
+// Benchmark server: valk-aio serving `/` over HTTP/2 + TLS from a static route,
+// or with MODE=handler from a JavaScript handler.
 //
-// Usage: node bench/servers/valk-static.js [port] [maxConnections]
+// Usage: [MODE=static|handler] node bench/servers/valk-static.js [port] [maxConnections]
 //   port            argv[2] or $PORT           (default 0 = pick a free one)
 //   maxConnections  argv[3] or $MAX_CONNECTIONS (default 1000)
 //
@@ -13,13 +14,11 @@
 const { intArg: intArgOf, serveValk } = require('./common');
 const intArg = (value, name, fallback) => intArgOf('valk-static', value, name, fallback);
 
-
-
 async function main() {
   const port = intArg(process.argv[2] ?? process.env.PORT, 'port', 0);
   const maxConnections = intArg(process.argv[3] ?? process.env.MAX_CONNECTIONS, 'maxConnections', 1000);
 
-  const { sys, srv } = await serveValk(port, { maxConnections });
+  const { sys, srv } = await serveValk(port, { maxConnections }, process.env.MODE === 'handler' ? 'handler' : 'static');
 
   let stopping = false;
   const stop = async (signal) => {
