@@ -23,9 +23,16 @@ fail=0
 for t in "${tests[@]}"; do
   src="$here/$t.c"
   deps=$(sed -n 's|^// sources: ||p' "$src" | head -1)
+  # "// sanitize: thread" builds that test with ThreadSanitizer instead of ASan+UBSan.
+  san=$(sed -n 's|^// sanitize: ||p' "$src" | head -1)
+  tflags=("${flags[@]}")
+  if [[ $san == thread ]]; then
+    tflags=(-std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror -pthread -I "$root/csrc" -I "$here"
+            -I /usr/include/node -fsanitize=thread -fno-omit-frame-pointer)
+  fi
   files=()
   for d in $deps; do files+=("$root/csrc/$d"); done
-  "$cc" "${flags[@]}" -o "$out/$t" "$src" "$here/uv_stub.c" "${files[@]}" -lm
-  if env -u LD_PRELOAD "$out/$t"; then echo "ok $t"; else echo "FAIL $t"; fail=1; fi
+  "$cc" "${tflags[@]}" -o "$out/$t" "$src" "$here/uv_stub.c" "${files[@]}" -lm
+  if env -u LD_PRELOAD TSAN_OPTIONS="halt_on_error=1 exitcode=66" "$out/$t"; then echo "ok $t"; else echo "FAIL $t"; fail=1; fi
 done
 exit $fail
