@@ -92,6 +92,8 @@ class SystemWrap : public Nan::ObjectWrap {
   uint32_t in_flight_ = 0;
   Nan::Callback on_requests_;                 // fn(batch) for requests to JavaScript
   std::vector<valk_js_request_t *> requests_; // by token (arena index): with JavaScript now
+  std::vector<valk_js_request_t *> answered_; // answers given while a batch runs: sent after it
+  bool delivering_ = false;
 
   static void New(const Nan::FunctionCallbackInfo<Value> &info) {
     (new SystemWrap())->Wrap(info.This());
@@ -152,8 +154,14 @@ class SystemWrap : public Nan::ObjectWrap {
         Nan::Set(list, i, RequestObject(batch[i]));
       }
       Local<Value> argv[1] = {list};
+      delivering_ = true;  // answers given during the call (and its microtasks) go out together
       if (!on_requests_.IsEmpty()) on_requests_.Call(1, argv, &resource);
+      delivering_ = false;
       if (sys_ == nullptr) return;
+      if (!answered_.empty()) {
+        valk_dispatch_respond_batch(sys_, answered_.data(), (uint32_t)answered_.size());
+        answered_.clear();
+      }
     }
   }
 
@@ -220,7 +228,8 @@ class SystemWrap : public Nan::ObjectWrap {
       r->resp_body_len = 0;
     }
     self->requests_[token] = nullptr;
-    valk_dispatch_respond(self->sys_, r);
+    if (self->delivering_) self->answered_.push_back(r);
+    else valk_dispatch_respond(self->sys_, r);
     info.GetReturnValue().Set(ok);
   }
 

@@ -20,6 +20,13 @@ void valk_dispatch_respond(valk_system_t *sys, valk_js_request_t *req) {
   if (valk_ring_push(&sys->responses, req) == 1) uv_async_send(&sys->wakeup);
 }
 
+void valk_dispatch_respond_batch(valk_system_t *sys, valk_js_request_t **reqs, uint32_t n) {
+  uint32_t i;
+  int wake = 0;
+  for (i = 0; i < n; i++) wake |= valk_ring_push(&sys->responses, reqs[i]) == 1;
+  if (wake) uv_async_send(&sys->wakeup);
+}
+
 void valk_dispatch_drain_responses(valk_system_t *sys) {
   valk_js_request_t *batch[64];
   uint32_t n, i;

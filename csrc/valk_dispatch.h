@@ -71,6 +71,9 @@ void *valk_dispatch_alloc(struct valk_system *sys, valk_js_request_t *req, size_
 /* Owner thread: hands the response (fields set above) back to the AIO thread. */
 void valk_dispatch_respond(struct valk_system *sys, valk_js_request_t *req);
 
+/* Owner thread: hands n responses back with one wake-up of the AIO thread. */
+void valk_dispatch_respond_batch(struct valk_system *sys, valk_js_request_t **reqs, uint32_t n);
+
 /* AIO thread: submits every response that came back. */
 void valk_dispatch_drain_responses(struct valk_system *sys);
 

@@ -587,15 +587,15 @@ static int valk__hdr_keep(valk_conn_t *c, valk_stream_t *st, const uint8_t *name
   return 0;
 }
 
+/* The peer's address as text: asked of the kernel once per connection. */
 static void valk__peer_name(valk_conn_t *c, char *out, size_t len) {
   struct sockaddr_storage ss;
   int sl = sizeof(ss);
-  char ip[64] = "";
-  out[0] = '\0';
-  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) != 0) return;
-  if (ss.ss_family == AF_INET6) uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
-  else uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
-  snprintf(out, len, "%s", ip);
+  if (c->remote[0] == '\0' && uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
+    if (ss.ss_family == AF_INET6) uv_ip6_name((struct sockaddr_in6 *)&ss, c->remote, sizeof(c->remote));
+    else uv_ip4_name((struct sockaddr_in *)&ss, c->remote, sizeof(c->remote));
+  }
+  snprintf(out, len, "%s", c->remote);
 }
 
 /* Builds the request in the stream's arena. NULL when it does not fit. */

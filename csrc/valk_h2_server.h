@@ -95,6 +95,7 @@ typedef struct valk_conn {
   struct valk_stream *streams;    /* this connection's stream records */
   valk_bp_node_t bp;              /* in the system's backpressure heap when paused */
   struct sockaddr_in6 peer;       /* counted in sys->ips when VALK_CONN_F_IP_COUNTED */
+  char remote[48];                /* the peer's address as text, once a handler needs it */
   uint64_t accepted_ms;
   uint64_t state_change_ms;
   uint64_t progress_ms;           /* last read of data or write completion */
