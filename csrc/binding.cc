@@ -80,7 +80,6 @@ class SystemWrap : public Nan::ObjectWrap {
     Nan::SetPrototypeMethod(tpl, "closeServer", CloseServer);
     Nan::SetPrototypeMethod(tpl, "stop", Stop);
     Nan::SetPrototypeMethod(tpl, "metrics", Metrics);
-    Nan::SetPrototypeMethod(tpl, "stats", Stats);
     Nan::SetPrototypeMethod(tpl, "onRequests", OnRequests);
     Nan::SetPrototypeMethod(tpl, "respond", Respond);
     constructor.Reset(Nan::GetFunction(tpl).ToLocalChecked());
@@ -365,30 +364,6 @@ class SystemWrap : public Nan::ObjectWrap {
     Self(info)->Submit(NewOp(VALK_OP_STOP, info[0]));
   }
 
-  static void SlabGauges(Local<Object> out, const char *prefix, const valk_slab_t *slab) {
-    std::string p(prefix);
-    SetNumber(out, (p + "_total").c_str(), slab->count);
-    SetNumber(out, (p + "_used").c_str(), valk_slab_used(slab));
-    SetNumber(out, (p + "_available").c_str(), valk_slab_available(slab));
-    SetNumber(out, (p + "_overflow").c_str(), (double)valk_slab_overflow(slab));
-  }
-
-  static void Stats(const Nan::FunctionCallbackInfo<Value> &info) {
-    SystemWrap *self = Self(info);
-    if (self->sys_ == nullptr) return Nan::ThrowError(MakeError("system is stopped", VALK_ESTOPPED));
-    valk_system_t *sys = self->sys_;
-    Local<Object> out = Nan::New<Object>();
-#define XX(name, help) SetNumber(out, #name, (double)sys->stats.name.load(std::memory_order_relaxed));
-    VALK_STATS_MAP(XX)
-#undef XX
-    SlabGauges(out, "conn_slab", sys->conn_slab);
-    SlabGauges(out, "tcp_buffers", sys->tcp_bufs);
-    SetNumber(out, "arenas_used", valk_arena_pool_used(&sys->arenas));
-    SetNumber(out, "backpressure_list_size", valk_bp_size(&sys->backpressure));
-    SetNumber(out, "servers", sys->server_count.load());
-    info.GetReturnValue().Set(out);
-  }
-
   static Local<Object> Pool(const valk_slab_t *slab) {
     Local<Object> o = Nan::New<Object>();
     SetNumber(o, "total", slab ? slab->count : 0);
@@ -463,7 +438,7 @@ class SystemWrap : public Nan::ObjectWrap {
     SetNumber(wm, "critical", sys->config.buffer_critical_watermark);
     SetNumber(bp, "list_size", valk_bp_size(&sys->backpressure));
     SetNumber(bp, "list_max", sys->backpressure.capacity);
-    SetNumber(bp, "evicted", (double)sys->backpressure.evicted.load());
+    SetNumber(bp, "evicted", (double)sys->stats.connections_evicted.load(std::memory_order_relaxed));
     SetObject(out, "system", system);
     SetObject(out, "connections", conns);
     SetObject(out, "pools", pools);

@@ -159,7 +159,6 @@ int valk_bp_init(valk_bp_heap_t *h, uint32_t capacity) {
   h->capacity = 0;
   h->next_seq = 0;
   atomic_store_explicit(&h->size, 0, VALK__RELAXED);
-  atomic_store_explicit(&h->evicted, 0, VALK__RELAXED);
   if (capacity == 0 || capacity == VALK_BP_NONE) return VALK_EINVAL;
   h->items = calloc(capacity, sizeof(*h->items));
   if (h->items == NULL) return VALK_ENOMEM;

@@ -114,14 +114,14 @@ typedef struct valk_bp_node {
  * smaller seq (older). seq is unique per push, so the order is total: the
  * top is the highest-priority oldest node, and the lowest-priority newest
  * node is always a leaf. Invariant: items[i]->heap_index == i for i < size.
- * Owner: the AIO thread; size and evicted are atomics any thread may read.
+ * Owner: the AIO thread; size is an atomic any thread may read. Evictions are
+ * the caller's to count.
  */
 typedef struct valk_bp_heap {
   valk_bp_node_t **items;        /* capacity slots, allocated once */
   uint32_t capacity;
   VALK_ATOMIC(uint32_t) size;
   uint64_t next_seq;
-  VALK_ATOMIC(uint64_t) evicted; /* bumped by the caller when it evicts a node */
 } valk_bp_heap_t;
 
 /* 0, VALK_EINVAL (capacity 0 or UINT32_MAX) or VALK_ENOMEM. */
@@ -140,7 +140,7 @@ int valk_bp_contains(const valk_bp_node_t *n);
 /*
  * Adds n with priority and the next seq. O(log n). Returns 0; VALK_EINVAL if n
  * is already in a heap; VALK_EFULL when size == capacity (n not added: the
- * caller evicts valk_bp_lowest, bumps evicted, then pushes again).
+ * caller evicts valk_bp_lowest, counts it, then pushes again).
  */
 int valk_bp_push(valk_bp_heap_t *h, valk_bp_node_t *n, uint32_t priority);
 

@@ -15,16 +15,16 @@ void *valk_dispatch_alloc(valk_system_t *sys, valk_js_request_t *req, size_t siz
   return valk_arena_alloc(&sys->arenas, req->arena, size, 8);
 }
 
-void valk_dispatch_respond(valk_system_t *sys, valk_js_request_t *req) {
-  /* Never full: it holds arena_pool_size entries and each request holds an arena. */
-  if (valk_ring_push(&sys->responses, req) == 1) uv_async_send(&sys->wakeup);
-}
-
 void valk_dispatch_respond_batch(valk_system_t *sys, valk_js_request_t **reqs, uint32_t n) {
   uint32_t i;
   int wake = 0;
+  /* Never full: it holds arena_pool_size entries and each request holds an arena. */
   for (i = 0; i < n; i++) wake |= valk_ring_push(&sys->responses, reqs[i]) == 1;
   if (wake) uv_async_send(&sys->wakeup);
+}
+
+void valk_dispatch_respond(valk_system_t *sys, valk_js_request_t *req) {
+  valk_dispatch_respond_batch(sys, &req, 1);
 }
 
 void valk_dispatch_drain_responses(valk_system_t *sys) {

@@ -221,13 +221,11 @@ static void valk__conn_pause(valk_conn_t *c) {
   if (valk_bp_push(&sys->backpressure, &c->bp, prio) == 0) return;
   low = valk_bp_lowest(&sys->backpressure);
   if (low == NULL || low->priority >= prio) {
-    atomic_fetch_add_explicit(&sys->backpressure.evicted, 1, memory_order_relaxed);
     valk__conn_evict(c);
     return;
   }
   victim = VALK_CONTAINER_OF(low, valk_conn_t, bp);
   valk_bp_remove(&sys->backpressure, low);
-  atomic_fetch_add_explicit(&sys->backpressure.evicted, 1, memory_order_relaxed);
   valk_bp_push(&sys->backpressure, &c->bp, prio);
   valk__conn_evict(victim);
 }

@@ -97,11 +97,12 @@ class HandlerRequest implements Request {
   }
 }
 
-function bodyOf(body: unknown): Buffer {
+/** A route's or a handler's body as bytes (no copy for Buffer/Uint8Array); `where` names it in the error. */
+export function bodyBuffer(body: unknown, where: string): Buffer {
   if (body === undefined || body === null) return EMPTY;
   if (typeof body === 'string') return Buffer.from(body, 'utf8');
   if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  throw new TypeError('body must be a string, Buffer or Uint8Array');
+  throw new TypeError(`valk-aio: ${where}: body must be a string, Buffer or Uint8Array`);
 }
 
 /** Checks a handler's answer; returns [status, flat headers, body] or throws a TypeError/RangeError. */
@@ -119,7 +120,7 @@ function toWire(res: unknown, limit: number): [number, string[], Buffer] {
     if (/[\r\n\0]/.test(v)) throw new TypeError(`response header '${name}' has CR, LF or NUL in its value`);
     flat.push(lower, v);
   }
-  const body = bodyOf(r.body);
+  const body = bodyBuffer(r.body, 'handler response');
   if (body.length > limit) throw new RangeError(`response body of ${body.length} bytes exceeds maxResponseBodySize (${limit})`);
   return [r.status, flat, body];
 }

@@ -158,7 +158,6 @@ export interface NativeSystem {
   closeServer(id: number, cb: (err: Error | null) => void): void;
   /** Stops every server, joins the thread, frees every pool. */
   stop(cb: (err: Error | null, report?: NativeStopReport) => void): void;
-  stats(): NativeStats;
   metrics(): NativeMetrics;
   /** fn(batch) runs on Node's main thread with the requests waiting for JavaScript. */
   onRequests(fn: (batch: any[]) => void): void;

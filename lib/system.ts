@@ -13,7 +13,7 @@ import {
   resolveServerConfig,
 } from './config';
 import { EventEmitter } from 'node:events';
-import { Handler, HandlerCounters, HandlerDispatcher, HandlerTarget } from './handler';
+import { Handler, HandlerCounters, HandlerDispatcher, HandlerTarget, bodyBuffer } from './handler';
 import { NativeMetrics, NativeRoute, NativeStats, NativeStopReport, NativeSystem, native } from './native';
 
 /** A static response, answered entirely on the AIO thread. */
@@ -50,19 +50,12 @@ function stoppedError(what: string): Error {
   return new Error(`valk-aio: ${what}: this system is stopped`);
 }
 
-function toBuffer(body: RouteSpec['body'], path: string): Buffer {
-  if (body === undefined) return Buffer.alloc(0);
-  if (typeof body === 'string') return Buffer.from(body, 'utf8');
-  if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  throw new TypeError(`valk-aio: route '${path}': body must be a string, Buffer or Uint8Array`);
-}
-
 function toNativeRoute(path: string, spec: RouteSpec, limit: number): NativeRoute {
   const status = spec.status ?? 200;
   if (!Number.isInteger(status) || status < 200 || status > 599) {
     throw new RangeError(`valk-aio: route '${path}': status ${status} is not an integer from 200 to 599`);
   }
-  const body = toBuffer(spec.body, path);
+  const body = bodyBuffer(spec.body, `route '${path}'`);
   if (body.length > limit) {
     throw new RangeError(`valk-aio: route '${path}': body of ${body.length} bytes exceeds maxResponseBodySize (${limit})`);
   }
@@ -216,9 +209,18 @@ export class AioSystem {
     return this.stopping;
   }
 
-  /** Raw counters and pool gauges of this system (atomics read from the AIO thread's structs). */
+  /** metrics() flattened: every counter, conn_slab_* and tcp_buffers_* gauges, arenas_used, backpressure_list_size, servers. */
   stats(): NativeStats {
-    return this.liveHandle('stats').stats();
+    const m = this.liveHandle('stats').metrics();
+    const flat: NativeStats = { ...m.system };
+    const pools = [['conn_slab', m.pools.connections], ['tcp_buffers', m.pools.tcp_buffers]] as const;
+    for (const [prefix, pool] of pools) {
+      for (const k of ['total', 'used', 'available', 'overflow'] as const) flat[`${prefix}_${k}`] = pool[k];
+    }
+    flat.arenas_used = m.pools.arenas.used;
+    flat.backpressure_list_size = m.backpressure.list_size;
+    flat.servers = m.servers.length;
+    return flat;
   }
 
   /**

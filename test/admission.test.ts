@@ -10,7 +10,7 @@ import * as tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AioSystem, startWithConfig } from '../lib/system';
 import type { SystemConfig } from '../lib/config';
-import { CLEAN_STOP, connect, get, keyPair, request, waitFor } from './helpers';
+import { CLEAN_STOP, attempt, connect, get, keyPair, request, waitFor } from './helpers';
 import { ErrorCode, RawH2Client } from './h2raw';
 
 const systems: AioSystem[] = [];
@@ -32,20 +32,6 @@ async function open(port: number): Promise<http2.ClientHttp2Session> {
   return s;
 }
 
-/** 'ok' when the server took the connection (a request answered), else 'refused'. */
-async function attempt(port: number): Promise<'ok' | 'refused'> {
-  let s: http2.ClientHttp2Session | undefined;
-  try {
-    s = await connect(port);
-    s.on('error', () => {});
-    const r = await request(s, '/');
-    return r.status === 200 ? 'ok' : 'refused';
-  } catch {
-    return 'refused';
-  } finally {
-    s?.destroy();
-  }
-}
 
 function goawayOf(s: http2.ClientHttp2Session): Promise<{ code: number; last: number; debug: string }> {
   return new Promise((resolve) =>

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { SystemConfig } from '../lib/config';
 import { AioSystem, startWithConfig } from '../lib/system';
 import { RawH2Client } from './h2raw';
-import { CLEAN_STOP, connect, keyPair, request, waitFor } from './helpers';
+import { CLEAN_STOP, attempt, connect, keyPair, request, waitFor } from './helpers';
 
 const BIG = 32 * 1024 * 1024; // far more than the kernel buffers of one loopback connection
 const ROUTES = {
@@ -40,18 +40,6 @@ async function stall(port: number, n: number): Promise<{ client: RawH2Client; id
   return out;
 }
 
-async function attempt(port: number): Promise<'ok' | 'refused'> {
-  let s: http2.ClientHttp2Session | undefined;
-  try {
-    s = await connect(port);
-    s.on('error', () => {});
-    return (await request(s, '/')).status === 200 ? 'ok' : 'refused';
-  } catch {
-    return 'refused';
-  } finally {
-    s?.destroy();
-  }
-}
 
 afterEach(async () => {
   for (const r of raws.splice(0)) r.destroy();

@@ -55,6 +55,20 @@ export async function get(port: number, path: string, method = 'GET'): Promise<R
   }
 }
 
+/** One connection and one GET of `/`: 'ok' when the server answered 200, else 'refused'. */
+export async function attempt(port: number): Promise<'ok' | 'refused'> {
+  let s: http2.ClientHttp2Session | undefined;
+  try {
+    s = await connect(port);
+    s.on('error', () => {});
+    return (await request(s, '/')).status === 200 ? 'ok' : 'refused';
+  } catch {
+    return 'refused';
+  } finally {
+    s?.destroy();
+  }
+}
+
 /** Runs curl; resolves with stdout (rejects on a non-zero exit). */
 export function curl(args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -14,11 +14,10 @@
 //     now       Date.now() (wall clock, ms)
 //     ok        cumulative 2xx responses
 //     bytes     cumulative ciphertext bytes written to sockets (wire)
-//     active    connections holding a slot now (accepted - closed)
+//     active    connections holding a slot now (metrics().connections.active)
 //     accepted  cumulative connections accepted (slot acquired)
 //     rejected  cumulative connections refused (limit + load + per-ip)
 //     rejected_limit, rejected_load, rejected_per_ip: the same by reason
-//     slab_used connection slab slots in use now (when the addon reports it)
 //     rss       process RSS, bytes
 //     src       "metrics" (sys.metrics())
 //     watermark the TCP buffer watermark state; paused: the backpressure list size
@@ -46,7 +45,6 @@ function readCounters(sys) {
     rejected_limit: num(s.connections_rejected),
     rejected_load: num(s.connections_rejected_load),
     rejected_per_ip: num(s.connections_rejected_per_ip),
-    slab_used: m.pools.connections.used,
     watermark: m.watermark.state,
     paused: m.backpressure.list_size,
   };
@@ -73,7 +71,6 @@ async function main() {
         rejected_limit: c.rejected_limit,
         rejected_load: c.rejected_load,
         rejected_per_ip: c.rejected_per_ip,
-        slab_used: c.slab_used,
         rss: process.memoryUsage.rss(),
         src: c.src,
       },
