@@ -50,6 +50,10 @@ void SetNumber(Local<Object> obj, const char *name, double value) {
   Nan::Set(obj, Nan::New(name).ToLocalChecked(), Nan::New(value));
 }
 
+void SetObject(Local<Object> obj, const char *name, Local<Value> value) {
+  Nan::Set(obj, Nan::New(name).ToLocalChecked(), value);
+}
+
 void SetString(Local<Object> obj, const char *name, const char *value) {
   Nan::Set(obj, Nan::New(name).ToLocalChecked(), Nan::New(value ? value : "").ToLocalChecked());
 }
@@ -227,6 +231,7 @@ class SystemWrap : public Nan::ObjectWrap {
       r->resp_body_len = 0;
     }
     self->requests_[token] = nullptr;
+    self->sys_->stats.shard[VALK_SHARD_OWNER].responses_from_js.fetch_add(1, std::memory_order_relaxed);
     if (self->delivering_) self->answered_.push_back(r);
     else valk_dispatch_respond(self->sys_, r);
     info.GetReturnValue().Set(ok);
@@ -349,6 +354,9 @@ class SystemWrap : public Nan::ObjectWrap {
       valk_server_opts_free(opts);
       return;
     }
+    opts->has_js = opts->has_handler;
+    for (uint32_t i = 0; i < opts->routes.count; i++)
+      if (opts->routes.routes[i]->status == VALK_ROUTE_JS) opts->has_js = 1;
     PendingOp *p = NewOp(VALK_OP_LISTEN, info[1]);
     p->op.u.listen.opts = opts;
     self->Submit(p);
@@ -373,10 +381,6 @@ class SystemWrap : public Nan::ObjectWrap {
     return o;
   }
 
-  static void SetObject(Local<Object> obj, const char *name, Local<Value> value) {
-    Nan::Set(obj, Nan::New(name).ToLocalChecked(), value);
-  }
-
   static Local<Object> Arenas(const valk_arena_pool_t *a) {
     Local<Object> o = Nan::New<Object>();
     SetNumber(o, "total", a->count);
@@ -391,6 +395,20 @@ class SystemWrap : public Nan::ObjectWrap {
     return o;
   }
 
+  static double SecondsSince(uint64_t ns) { return ns ? (double)(uv_hrtime() - ns) / 1e9 : 0; }
+
+  // The latency histogram: non-cumulative counts per bucket (the last is
+  // +Inf) and the sum in microseconds; bounds are in constants.
+  static Local<Object> Histogram(const valk_histogram_t *h) {
+    Local<Object> o = Nan::New<Object>();
+    Local<v8::Array> counts = Nan::New<v8::Array>(VALK_LATENCY_BOUNDS + 1);
+    for (uint32_t i = 0; i <= VALK_LATENCY_BOUNDS; i++)
+      Nan::Set(counts, i, Nan::New<v8::Number>((double)VALK_LOAD_RELAXED(&h->counts[i])));
+    SetObject(o, "counts", counts);
+    SetNumber(o, "sum_us", (double)VALK_LOAD_RELAXED(&h->sum_us));
+    return o;
+  }
+
   static Local<v8::Array> Servers(valk_system_t *sys) {
     Local<v8::Array> list = Nan::New<v8::Array>();
     uint32_t n = 0;
@@ -401,13 +419,34 @@ class SystemWrap : public Nan::ObjectWrap {
       Local<Object> o = Nan::New<Object>();
       SetNumber(o, "id", id);
       SetNumber(o, "port", st->port.load(std::memory_order_relaxed));
-      SetNumber(o, "connections_active", st->connections_active.load(std::memory_order_relaxed));
-#define XX(name, help) SetNumber(o, #name, (double)st->name.load(std::memory_order_relaxed));
+      SetNumber(o, "uptime_seconds", SecondsSince(VALK_LOAD_RELAXED(&st->started_ns)));
+#define XX(name, kind, help) SetNumber(o, #name, (double)VALK_LOAD_RELAXED(&st->name));
       VALK_SERVER_STATS_MAP(XX)
 #undef XX
+      SetObject(o, "latency", Histogram(&st->latency));
       Nan::Set(list, n++, o);
     }
     return list;
+  }
+
+  static Local<Object> Loop(valk_system_t *sys) {
+    Local<Object> o = Nan::New<Object>();
+    const valk_loop_stats_t *st = &sys->loop_stats;
+#define XX(name, kind, help) SetNumber(o, #name, (double)VALK_LOAD_RELAXED(&st->name));
+    VALK_LOOP_STATS_MAP(XX)
+#undef XX
+    return o;
+  }
+
+  // The queues between the threads: requests waiting for Node, requests at
+  // JavaScript not answered yet, answers waiting for the AIO thread.
+  static Local<Object> Queue(valk_system_t *sys) {
+    Local<Object> o = Nan::New<Object>();
+    SetNumber(o, "depth", valk_ring_size(&sys->requests));
+    SetNumber(o, "capacity", sys->config.queue_capacity);
+    SetNumber(o, "pending_requests", sys->js_in_flight.load(std::memory_order_relaxed));
+    SetNumber(o, "pending_responses", valk_ring_size(&sys->responses));
+    return o;
   }
 
   // metrics(): the system's counters, pools, watermark state and backpressure
@@ -418,7 +457,7 @@ class SystemWrap : public Nan::ObjectWrap {
     valk_system_t *sys = self->sys_;
     Local<Object> out = Nan::New<Object>(), system = Nan::New<Object>(), conns = Nan::New<Object>();
     Local<Object> pools = Nan::New<Object>(), wm = Nan::New<Object>(), bp = Nan::New<Object>();
-#define XX(name, help) SetNumber(system, #name, (double)sys->stats.name.load(std::memory_order_relaxed));
+#define XX(name, kind, help) SetNumber(system, #name, (double)VALK_STAT_READ(&sys->stats, name));
     VALK_STATS_MAP(XX)
 #undef XX
     uint32_t used = valk_slab_used(sys->conn_slab);
@@ -438,13 +477,17 @@ class SystemWrap : public Nan::ObjectWrap {
     SetNumber(wm, "critical", sys->config.buffer_critical_watermark);
     SetNumber(bp, "list_size", valk_bp_size(&sys->backpressure));
     SetNumber(bp, "list_max", sys->backpressure.capacity);
-    SetNumber(bp, "evicted", (double)sys->stats.connections_evicted.load(std::memory_order_relaxed));
+    SetNumber(bp, "evicted", (double)VALK_STAT_READ(&sys->stats, connections_evicted));
     SetObject(out, "system", system);
     SetObject(out, "connections", conns);
     SetObject(out, "pools", pools);
     SetObject(out, "watermark", wm);
     SetObject(out, "backpressure", bp);
     SetObject(out, "servers", Servers(sys));
+    SetObject(out, "loop", Loop(sys));
+    SetObject(out, "queue", Queue(sys));
+    SetNumber(out, "uptime_seconds", SecondsSince(VALK_LOAD_RELAXED(&sys->loop_stats.started_ns)));
+    SetNumber(out, "server_count", sys->server_count.load(std::memory_order_relaxed));
     info.GetReturnValue().Set(out);
   }
 
@@ -652,6 +695,22 @@ NAN_METHOD(DiagNghttp2Origin) {
   info.GetReturnValue().Set(out);
 }
 
+// Every metric of csrc/valk_metrics.h's maps: name, kind, scope, help.
+Local<v8::Array> MetricsCatalogue() {
+  uint32_t n = 0;
+  const valk_metric_desc_t *d = valk_metrics_catalogue(&n);
+  Local<v8::Array> list = Nan::New<v8::Array>(n);
+  for (uint32_t i = 0; i < n; i++) {
+    Local<Object> o = Nan::New<Object>();
+    SetString(o, "name", d[i].name);
+    SetString(o, "kind", d[i].kind);
+    SetString(o, "scope", d[i].scope);
+    SetString(o, "help", d[i].help);
+    Nan::Set(list, i, o);
+  }
+  return list;
+}
+
 Local<Object> Constants() {
   Local<Object> c = Nan::New<Object>();
   size_t per_item_meta = valk_slab_size(1, 1) - valk_slab_size(1, 0) - valk_slab_item_stride(1);
@@ -664,6 +723,11 @@ Local<Object> Constants() {
   SetNumber(c, "ipTableEntrySize", (double)valk_ip_table_entry_size());
   SetString(c, "nghttp2Version", valk_diag_nghttp2_version());
   SetString(c, "opensslVersion", valk_tls_openssl_version());
+  SetObject(c, "metricsCatalogue", MetricsCatalogue());
+  Local<v8::Array> bounds = Nan::New<v8::Array>(VALK_LATENCY_BOUNDS);
+  for (uint32_t i = 0; i < VALK_LATENCY_BOUNDS; i++)
+    Nan::Set(bounds, i, Nan::New<v8::Number>((double)valk_latency_bounds_us[i]));
+  SetObject(c, "latencyBoundsUs", bounds);
   return c;
 }
 

@@ -17,9 +17,11 @@
 #ifdef __cplusplus
 #include <atomic>
 #define VALK_ATOMIC(T) std::atomic<T>
+#define VALK_LOAD_RELAXED(p) std::atomic_load_explicit((p), std::memory_order_relaxed)
 #else
 #include <stdatomic.h>
 #define VALK_ATOMIC(T) _Atomic(T)
+#define VALK_LOAD_RELAXED(p) atomic_load_explicit((p), memory_order_relaxed)
 #endif
 
 #ifdef __cplusplus

@@ -83,10 +83,10 @@ typedef struct {
 } valk__mem_hdr_t;
 
 static void valk__mem_account(valk_system_t *sys, size_t add, size_t sub) {
-  uint64_t now = atomic_fetch_add_explicit(&sys->stats.h2_memory_bytes, add - sub,
+  uint64_t now = atomic_fetch_add_explicit(&sys->stats.shard[VALK_SHARD_AIO].h2_memory_bytes, add - sub,
                                            memory_order_relaxed) + add - sub;
-  if (now > atomic_load_explicit(&sys->stats.h2_memory_peak, memory_order_relaxed))
-    atomic_store_explicit(&sys->stats.h2_memory_peak, now, memory_order_relaxed);
+  if (now > atomic_load_explicit(&sys->stats.shard[VALK_SHARD_AIO].h2_memory_peak, memory_order_relaxed))
+    atomic_store_explicit(&sys->stats.shard[VALK_SHARD_AIO].h2_memory_peak, now, memory_order_relaxed);
 }
 
 static void *valk__mem_malloc(size_t size, void *ud) {
@@ -425,6 +425,8 @@ static valk_stream_t *valk__stream_new(valk_conn_t *c, int32_t id) {
   st->conn = c;
   st->id = id;
   st->content_length = -1;
+  st->started_ns = uv_hrtime();
+  VALK_SRV_ADD(c->srv, streams_active, 1);
   st->next = c->streams;
   if (c->streams) c->streams->prev = st;
   c->streams = st;
@@ -439,6 +441,7 @@ static void valk__stream_free(valk_stream_t *st) {
   if (st->js != NULL) st->js->stream = NULL; /* orphaned: its arena goes when the answer comes */
   else if (st->arena != NULL) valk_arena_release(&c->srv->sys->arenas, st->arena);
   if (st->flags & VALK_STREAM_F_RESPONDED) c->pending_responses--;
+  VALK_SRV_ADD(c->srv, streams_active, -1);
   if (st->prev) st->prev->next = st->next;
   else c->streams = st->next;
   if (st->next) st->next->prev = st->prev;
@@ -492,12 +495,18 @@ static int valk__respond_with(valk_stream_t *st, const valk_route_t *r) {
 
 static int valk__dispatch_js(valk_stream_t *st);
 
+/* Whether a request for route r (NULL: no route) is answered by JavaScript. */
+static int valk__to_js(const valk_server_t *srv, const valk_route_t *r) {
+  return r != NULL ? r->status == VALK_ROUTE_JS : srv->opts->has_handler;
+}
+
 /* The request ended: answer it from the route table, or hand it to JavaScript. */
 static int valk__respond(valk_stream_t *st) {
   const valk_route_table_t *table = &st->conn->srv->opts->routes;
-  if (st->route < 2 && st->conn->srv->opts->has_handler) return valk__dispatch_js(st);
-  const valk_route_t *r = st->route >= 2 ? table->routes[st->route - 2] : table->not_found;
-  if (st->route >= 2 && st->method == VALK_METHOD_OTHER) r = table->not_allowed;
+  const valk_route_t *r = st->route >= 2 ? table->routes[st->route - 2] : NULL;
+  if (valk__to_js(st->conn->srv, r)) return valk__dispatch_js(st);
+  if (r == NULL) r = table->not_found;
+  else if (st->method == VALK_METHOD_OTHER) r = table->not_allowed;
   return valk__respond_with(st, r);
 }
 
@@ -583,6 +592,15 @@ static int valk__hdr_keep(valk_conn_t *c, valk_stream_t *st, const uint8_t *name
   st->hdrs_tail = n;
   st->nhdrs++;
   return 0;
+}
+
+/* The request turned out to be answered on this thread: its arena goes back
+ * with the headers kept so far (a body takes one again in valk__body_begin). */
+static void valk__hdrs_drop(valk_conn_t *c, valk_stream_t *st) {
+  valk_arena_release(&c->srv->sys->arenas, st->arena);
+  st->arena = NULL;
+  st->hdrs = st->hdrs_tail = NULL;
+  st->nhdrs = 0;
 }
 
 /* The peer's address as text: asked of the kernel once per connection. */
@@ -697,7 +715,7 @@ static int valk__on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, vo
   if (st == NULL) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM */
   nghttp2_session_set_stream_user_data(s, f->hd.stream_id, st);
   /* A handler needs the headers: they go into an arena (none free: 503 later). */
-  if (c->srv->opts->has_handler) st->arena = valk_arena_acquire(&c->srv->sys->arenas);
+  if (c->srv->opts->has_js) st->arena = valk_arena_acquire(&c->srv->sys->arenas);
   VALK_SRV_ADD(c->srv, streams_total, 1);
   c->streams_open++;
   valk__set_state(c, VALK_CONN_ACTIVE);
@@ -724,6 +742,7 @@ static int valk__on_header(nghttp2_session *s, const nghttp2_frame *f, const uin
   if (namelen == 5 && memcmp(name, ":path", 5) == 0) {
     const valk_route_t *r = valk_route_lookup(&c->srv->opts->routes, value, valuelen);
     st->route = (uint16_t)(r != NULL ? 2 + r->index : 1);
+    if (st->arena != NULL && !valk__to_js(c->srv, r)) valk__hdrs_drop(c, st); /* answered here */
   } else if (namelen == 7 && memcmp(name, ":method", 7) == 0) {
     st->method = VALK_METHOD_OTHER;
     if (valuelen == 3 && memcmp(value, "GET", 3) == 0) st->method = VALK_METHOD_GET;
@@ -731,7 +750,7 @@ static int valk__on_header(nghttp2_session *s, const nghttp2_frame *f, const uin
   } else if (namelen == 14 && memcmp(name, "content-length", 14) == 0) {
     st->content_length = valk__parse_length(value, valuelen);
   }
-  if (st->arena != NULL && c->srv->opts->has_handler && valk__hdr_keep(c, st, name, namelen, value, valuelen) != 0)
+  if (st->arena != NULL && c->srv->opts->has_js && valk__hdr_keep(c, st, name, namelen, value, valuelen) != 0)
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* the headers do not fit the arena: RST_STREAM */
   return 0;
 }
@@ -778,8 +797,9 @@ static int valk__on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void 
 static int valk__on_stream_close(nghttp2_session *s, int32_t id, uint32_t error_code, void *ud) {
   valk_conn_t *c = ud;
   valk_stream_t *st = valk__stream(s, id);
-  (void)error_code;
   if (st == NULL) return 0;
+  if (error_code == NGHTTP2_NO_ERROR && (st->flags & VALK_STREAM_F_RESPONDED))
+    valk_histogram_observe(&c->srv->stats->latency, (uv_hrtime() - st->started_ns) / 1000);
   nghttp2_session_set_stream_user_data(s, id, NULL);
   valk__stream_free(st);
   if (c->streams_open > 0 && --c->streams_open == 0) valk__set_state(c, VALK_CONN_IDLE);
@@ -941,7 +961,7 @@ static void valk__on_conn_closed(uv_handle_t *handle) {
   c->state = VALK_CONN_FREE;
   if (c->flags & VALK_CONN_F_ACCEPTED) {
     VALK_SRV_ADD(srv, connections_closed, 1);
-    atomic_fetch_sub_explicit(&srv->stats->connections_active, 1, memory_order_relaxed);
+    VALK_SRV_ADD(srv, connections_active, -1);
   }
   valk_slab_release((c->flags & VALK_CONN_F_GRACEFUL) ? sys->graceful : sys->conn_slab, c);
   if (srv->closing) valk__server_maybe_done(srv);
@@ -1107,8 +1127,8 @@ static void valk__on_connection(uv_stream_t *listener, int status) {
   }
   if (valk__conn_check_ip(c) != 0) return;
   c->flags |= VALK_CONN_F_ACCEPTED;
-  VALK_SRV_ADD(srv, connections_accepted, 1);
-  atomic_fetch_add_explicit(&srv->stats->connections_active, 1, memory_order_relaxed);
+  VALK_SRV_ADD(srv, connections_total, 1);
+  VALK_SRV_ADD(srv, connections_active, 1);
   valk__conn_begin_tls(c);
 }
 
@@ -1247,17 +1267,6 @@ static int valk__server_setup(valk_server_t *srv, char *err, size_t err_len) {
   return 0;
 }
 
-/* Any thread reads the entry: counters first, the id last (a reader that sees
- * the id sees the zeroed counters). */
-static void valk__server_stats_reset(valk_server_stats_t *st, uint32_t id, int port) {
-#define XX(name, help) atomic_store_explicit(&st->name, 0, memory_order_relaxed);
-  VALK_SERVER_STATS_MAP(XX)
-#undef XX
-  atomic_store_explicit(&st->connections_active, 0, memory_order_relaxed);
-  atomic_store_explicit(&st->port, port, memory_order_relaxed);
-  atomic_store_explicit(&st->id, id, memory_order_release);
-}
-
 static int valk__server_slot(valk_system_t *sys) {
   int i;
   for (i = 0; i < VALK_MAX_SERVERS; i++)
@@ -1304,7 +1313,7 @@ void valk_h2_server_listen(valk_system_t *sys, valk_op_t *op) {
   }
   srv->id = ++sys->next_server_id;
   srv->registered = 1;
-  valk__server_stats_reset(srv->stats, srv->id, opts->port);
+  valk_server_stats_reset(srv->stats, srv->id, opts->port);
   sys->servers[slot] = srv;
   atomic_fetch_add(&sys->server_count, 1);
   op->u.listen.server_id = srv->id;

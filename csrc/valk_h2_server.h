@@ -46,6 +46,7 @@ typedef struct valk_server_opts {
   uint8_t *error_503_body;    /* owned */
   size_t error_503_len;
   int has_handler;            /* paths without a route go to JavaScript */
+  int has_js;                 /* has_handler, or a VALK_ROUTE_JS route: streams start with an arena */
 } valk_server_opts_t;
 
 /* Owner thread. NULL on ENOMEM. */
@@ -114,6 +115,7 @@ typedef struct valk_stream {
   uint8_t method;
   uint8_t flags;
   int64_t content_length;         /* -1: not declared */
+  uint64_t started_ns;            /* uv_hrtime() at its first HEADERS frame: latency */
   uint64_t body_len;              /* request body bytes received */
   uint64_t sent;                  /* response body bytes handed to nghttp2 */
   const uint8_t *resp_body;       /* what is being sent, once submitted */

@@ -57,3 +57,11 @@ uint32_t valk_ring_drain(valk_ring_t *ring, void **out, uint32_t max) {
   uv_mutex_unlock(&ring->lock);
   return n;
 }
+
+uint32_t valk_ring_size(valk_ring_t *ring) {
+  uint32_t n;
+  uv_mutex_lock(&ring->lock);
+  n = ring->len;
+  uv_mutex_unlock(&ring->lock);
+  return n;
+}

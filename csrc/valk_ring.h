@@ -38,6 +38,9 @@ void valk_ring_destroy(valk_ring_t *ring);
  */
 int valk_ring_push(valk_ring_t *ring, void *item);
 
+/* Entries waiting now (a snapshot: any thread, takes the lock). */
+uint32_t valk_ring_size(valk_ring_t *ring);
+
 /* Moves up to max entries, oldest first, into out. Returns how many. */
 uint32_t valk_ring_drain(valk_ring_t *ring, void **out, uint32_t max);
 

@@ -51,8 +51,12 @@ typedef struct valk_route_table {
 int valk_route_table_init(valk_route_table_t *table);
 void valk_route_table_free(valk_route_table_t *table);
 
+/* A route's status meaning "answered by JavaScript" (the debug routes): the
+ * request goes to the server's handler like a path without a route. */
+#define VALK_ROUTE_JS 0
+
 /*
- * Adds path -> response. headers is [name0, value0, name1, value1, ...] with
+ * Adds path -> response (status VALK_ROUTE_JS: path -> JavaScript). headers is [name0, value0, name1, value1, ...] with
  * nheaders pairs. Names must be lower-case tokens and not pseudo-headers,
  * connection-specific headers or content-length (set by the server); values
  * must not contain CR, LF or NUL. Returns 0, VALK_EINVAL (reason in err),

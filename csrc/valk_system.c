@@ -50,6 +50,11 @@ static int valk__config_check(const valk_system_config_t *cfg, char *err, size_t
 
 static void valk__on_wakeup(uv_async_t *handle);
 
+static void valk__on_publish(uv_check_t *check) {
+  valk_system_t *sys = check->data;
+  valk_loop_stats_publish(&sys->loop_stats, &sys->loop);
+}
+
 static void valk__on_sweep(uv_timer_t *timer) {
   valk_h2_sweep(timer->data);
 }
@@ -137,6 +142,8 @@ int valk_system_start(valk_system_t **out, const valk_system_config_t *cfg,
   if (rc != 0) goto fail;
   rc = uv_loop_init(&sys->loop);
   if (rc != 0) goto fail;
+  uv_loop_configure(&sys->loop, UV_METRICS_IDLE_TIME);
+  atomic_store(&sys->loop_stats.started_ns, uv_hrtime());
   rc = uv_async_init(&sys->loop, &sys->wakeup, valk__on_wakeup);
   if (rc != 0) {
     uv_loop_close(&sys->loop);
@@ -146,11 +153,16 @@ int valk_system_start(valk_system_t **out, const valk_system_config_t *cfg,
   uv_timer_init(&sys->loop, &sys->sweep);
   sys->sweep.data = sys;
   uv_timer_start(&sys->sweep, valk__on_sweep, valk__sweep_ms(cfg), valk__sweep_ms(cfg));
+  uv_check_init(&sys->loop, &sys->publish);
+  sys->publish.data = sys;
+  uv_check_start(&sys->publish, valk__on_publish);
+  uv_unref((uv_handle_t *)&sys->publish);
   rc = uv_thread_create(&sys->thread, valk__system_thread, sys);
   if (rc != 0) {
     snprintf(err, err_len, "cannot start the AIO thread: %s", uv_strerror(rc));
     uv_close((uv_handle_t *)&sys->wakeup, NULL);
     uv_close((uv_handle_t *)&sys->sweep, NULL);
+    uv_close((uv_handle_t *)&sys->publish, NULL);
     uv_run(&sys->loop, UV_RUN_DEFAULT);
     uv_loop_close(&sys->loop);
     goto fail;
@@ -214,6 +226,7 @@ static void valk__system_maybe_finish(valk_system_t *sys) {
   if (uv_is_closing((uv_handle_t *)&sys->wakeup)) return;
   uv_close((uv_handle_t *)&sys->wakeup, NULL); /* the loop ends when rejects are closed too */
   uv_close((uv_handle_t *)&sys->sweep, NULL);
+  uv_close((uv_handle_t *)&sys->publish, NULL);
 }
 
 void valk_system_server_gone(valk_system_t *sys, struct valk_server *srv) {

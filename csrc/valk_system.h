@@ -22,6 +22,7 @@
 #include "valk_admission.h"
 #include "valk_arena.h"
 #include "valk_common.h"
+#include "valk_metrics.h"
 #include "valk_ring.h"
 #include "valk_slab.h"
 
@@ -68,71 +69,6 @@ typedef enum { VALK_REJECT_RST = 0, VALK_REJECT_GOAWAY = 1 } valk_reject_mode_t;
 /* How long a gracefully closed connection keeps reading (and discarding) after
  * its FIN, so the peer reads our last frames instead of an RST (lingering close). */
 #define VALK_LINGER_MS 1000
-
-/*
- * Counters kept per server and summed per system, one list: the binding's
- * names (and the metrics bridge) come from it. Every refusal carries its
- * reason in its counter: limit (connections_rejected), load, per-ip; timeouts
- * and closes that shed load have their own.
- * Written by the AIO thread only (relaxed atomics), read from any thread.
- */
-#define VALK_SERVER_STATS_MAP(XX)                                              \
-  XX(connections_accepted, "connections accepted (slot acquired)")             \
-  XX(connections_closed, "connections whose slot was released")                \
-  XX(connections_rejected, "connections refused: connection slab exhausted (limit)") \
-  XX(connections_rejected_load, "connections refused: TCP buffers past the watermarks (load)") \
-  XX(connections_rejected_per_ip, "connections refused: maxConnectionsPerIp reached (per-ip)") \
-  XX(connections_rejected_graceful, "refusals answered with TLS + GOAWAY instead of an RST") \
-  XX(connections_failed, "connections closed by a TLS or HTTP/2 failure")      \
-  XX(connections_timed_out, "connections closed by the handshake or idle timeout") \
-  XX(connections_soft_closed, "idle connections closed by the soft limit (GOAWAY NO_ERROR)") \
-  XX(connections_evicted, "paused connections evicted from a full backpressure list") \
-  XX(tls_handshakes, "TLS handshakes completed with ALPN h2")                  \
-  XX(streams_total, "HTTP/2 streams opened by clients")                        \
-  XX(requests_total, "responses submitted")                                    \
-  XX(responses_2xx, "responses with a 2xx status")                             \
-  XX(responses_4xx, "responses with a 4xx status")                             \
-  XX(responses_5xx, "responses with a 5xx status")                             \
-  XX(responses_overloaded, "503 responses: no arena for the request")          \
-  XX(requests_queue_full, "503 responses: the queue to JavaScript was full")   \
-  XX(requests_dispatched, "requests handed to JavaScript handlers")            \
-  XX(responses_too_large, "413 responses: request body over maxRequestBodySize") \
-  XX(streams_reset_too_large, "streams reset: body over the limit after the response began") \
-  XX(bytes_received, "ciphertext bytes read from sockets")                     \
-  XX(bytes_sent, "ciphertext bytes written to sockets")
-
-#define VALK_STATS_MAP(XX)                                                     \
-  VALK_SERVER_STATS_MAP(XX)                                                    \
-  XX(reads_paused, "times a connection stopped reading for lack of TCP buffers") \
-  XX(h2_memory_bytes, "bytes nghttp2 holds now (all sessions)")                \
-  XX(h2_memory_peak, "most bytes nghttp2 held at once")
-
-typedef struct valk_stats {
-#define XX(name, help) VALK_ATOMIC(uint64_t) name;
-  VALK_STATS_MAP(XX)
-#undef XX
-} valk_stats_t;
-
-/* One server's counters, in a fixed table of the system so any thread can read
- * them while the server comes and goes: id 0 means the entry is unused. */
-typedef struct valk_server_stats {
-  VALK_ATOMIC(uint32_t) id;
-  VALK_ATOMIC(int32_t) port;
-  VALK_ATOMIC(uint32_t) connections_active; /* slots held now */
-#define XX(name, help) VALK_ATOMIC(uint64_t) name;
-  VALK_SERVER_STATS_MAP(XX)
-#undef XX
-} valk_server_stats_t;
-
-#define VALK_STAT_ADD(sys, name, n)                                            \
-  atomic_fetch_add_explicit(&(sys)->stats.name, (uint64_t)(n), memory_order_relaxed)
-
-/* A per-server counter and its system total at once (AIO thread). */
-#define VALK_SRV_ADD(srv, name, n)                                             \
-  do {                                                                         \
-    atomic_fetch_add_explicit(&(srv)->stats->name, (uint64_t)(n), memory_order_relaxed); \
-    VALK_STAT_ADD((srv)->sys, name, n);                                        \
-  } while (0)
 
 typedef enum { VALK_OP_LISTEN = 1, VALK_OP_CLOSE_SERVER, VALK_OP_STOP } valk_op_type_t;
 
@@ -183,7 +119,8 @@ typedef struct valk_reject {
 
 typedef struct valk_system {
   valk_system_config_t config; /* immutable after start */
-  valk_stats_t stats;          /* atomics: any thread reads */
+  valk_stats_t stats;          /* per-thread shards: each thread writes its own, any reads */
+  valk_loop_stats_t loop_stats; /* the AIO loop's, published each iteration */
   VALK_ATOMIC(int) state;           /* valk_sys_state_t: any thread reads */
 
   /* Owner <-> AIO thread. */
@@ -200,6 +137,7 @@ typedef struct valk_system {
   uv_loop_t loop;
   uv_async_t wakeup;           /* uv_async_send from any thread */
   uv_timer_t sweep;            /* handshake and idle timeouts, every sweep_ms */
+  uv_check_t publish;          /* copies the loop's metrics into loop_stats (unref'd) */
   valk_slab_t *conn_slab;      /* max_connections items of valk_conn_t */
   valk_slab_t *tcp_bufs;       /* tcp_buffer_pool_size items of valk_tcp_buf_t */
   valk_slab_t *graceful;       /* max_graceful_rejections valk_conn_t, goaway mode only */

@@ -25,7 +25,10 @@ export {
 } from './config';
 export { KeyPair, generateSelfSigned } from './tls';
 export { Handler, Request, Response } from './handler';
-export { NativeConstants, NativeMetrics, NativePoolGauges, NativeServerMetrics } from './native';
+export { AioMetrics, LatencyHistogram, METRICS_SCHEMA_VERSION, MetricField, ServerMetrics, metricFields } from './metrics';
+export { RuntimeMetrics } from './runtime';
+export { PROMETHEUS_CONTENT_TYPE } from './prometheus';
+export { NativeConstants, NativeMetricDesc, NativeMetrics, NativePoolGauges, NativeServerMetrics } from './native';
 
 import { NativeConstants, native } from './native';
 

@@ -35,6 +35,19 @@ export interface NativeConstants {
   nghttp2Version: string;
   /** OpenSSL_version(OPENSSL_VERSION_STRING) as the addon sees it. */
   opensslVersion: string;
+  /** Every metric declared in csrc/valk_metrics.h's lists, in list order. */
+  metricsCatalogue: NativeMetricDesc[];
+  /** The request latency histogram's bucket upper bounds, microseconds (+Inf not included). */
+  latencyBoundsUs: number[];
+}
+
+/** One metric of csrc/valk_metrics.h: the one list C, the binding and TypeScript share. */
+export interface NativeMetricDesc {
+  name: string;
+  kind: 'counter' | 'gauge';
+  /** server: per server and summed in `system`; system: the system's own; loop: the AIO loop's. */
+  scope: 'server' | 'system' | 'loop';
+  help: string;
 }
 
 /**
@@ -115,19 +128,19 @@ export interface NativePoolGauges {
   overflow: number;
 }
 
-/** One server's counters (VALK_SERVER_STATS_MAP in csrc/valk_system.h). */
-export interface NativeServerMetrics extends Record<string, number> {
+/** One server's metrics: every VALK_SERVER_STATS_MAP entry, plus these. */
+export interface NativeServerMetrics {
   id: number;
   port: number;
-  connections_active: number;
-  connections_rejected: number;
-  connections_rejected_load: number;
-  connections_rejected_per_ip: number;
+  uptime_seconds: number;
+  /** Non-cumulative counts per latencyBoundsUs bucket (the last: above every bound), sum in µs. */
+  latency: { counts: number[]; sum_us: number };
+  [metric: string]: number | { counts: number[]; sum_us: number };
 }
 
 /** What metrics() returns: read with atomic loads while the AIO thread runs. */
 export interface NativeMetrics {
-  /** Every counter of VALK_STATS_MAP, summed over the system's servers. */
+  /** Every metric of VALK_STATS_MAP: the servers' summed, then the system's own. */
   system: NativeStats;
   connections: { active: number; max: number; available: number; soft_limit_at: number };
   pools: {
@@ -145,6 +158,11 @@ export interface NativeMetrics {
   watermark: { state: 'normal' | 'high' | 'critical'; usage: number; transitions: number; high: number; critical: number };
   backpressure: { list_size: number; list_max: number; evicted: number };
   servers: NativeServerMetrics[];
+  /** VALK_LOOP_STATS_MAP: the AIO loop, as of its last iteration. */
+  loop: Record<string, number>;
+  queue: { depth: number; capacity: number; pending_requests: number; pending_responses: number };
+  uptime_seconds: number;
+  server_count: number;
 }
 
 /** Raw counters of one system, read with atomic loads from the C side. */

@@ -14,7 +14,10 @@ import {
 } from './config';
 import { EventEmitter } from 'node:events';
 import { Handler, HandlerCounters, HandlerDispatcher, HandlerTarget, bodyBuffer } from './handler';
-import { NativeMetrics, NativeRoute, NativeStats, NativeStopReport, NativeSystem, native } from './native';
+import { NativeRoute, NativeStats, NativeStopReport, NativeSystem, native } from './native';
+import { DEBUG_PATHS, withDebugRoutes } from './debug';
+import { AioMetrics, assembleMetrics, toPrometheus } from './metrics';
+import { RuntimeMonitor, acquireRuntimeMonitor, releaseRuntimeMonitor } from './runtime';
 
 /** A static response, answered entirely on the AIO thread. */
 export interface RouteSpec {
@@ -39,6 +42,12 @@ export interface ListenOptions extends ServerConfig {
   routes?: Record<string, RouteSpec>;
   /** Answers every path without a route (without one: 404). Runs on Node's main thread. */
   handler?: Handler;
+  /**
+   * Serves /debug/metrics (JSON), /debug/metrics/prometheus and /health, on
+   * Node's main thread (paths your routes take stay yours). Default false;
+   * the CLI turns it on for loopback hosts.
+   */
+  debug?: boolean;
 }
 
 export interface StopReport extends NativeStopReport {}
@@ -74,6 +83,11 @@ function toNativeRoute(path: string, spec: RouteSpec, limit: number): NativeRout
 }
 
 const notFound: Handler = () => ({ status: 404, body: 'not found\n' });
+
+/** The debug paths the user's routes leave free, as routes answered by JavaScript (status 0). */
+function debugRoutes(routes: Record<string, RouteSpec>): NativeRoute[] {
+  return DEBUG_PATHS.filter((p) => !(p in routes)).map((path) => ({ path, status: 0, headers: [], body: Buffer.alloc(0) }));
+}
 
 function checkAddress(host: unknown, port: unknown): void {
   if (typeof host !== 'string' || host === '') throw new TypeError('valk-aio: listen: host must be an IP address string');
@@ -151,13 +165,15 @@ export class AioSystem {
   readonly config: ResolvedConfig;
   private handle: NativeSystem | undefined;
   private stopping?: Promise<StopReport>;
-  private readonly servers = new Set<AioServer>();
+  private readonly servers = new Map<number, AioServer>();
   private dispatcher?: HandlerDispatcher;
+  private runtime?: RuntimeMonitor;
 
   /** @internal Use startWithConfig(). */
   constructor(config: ResolvedConfig) {
     this.config = config;
     this.handle = native().createSystem(config);
+    this.runtime = acquireRuntimeMonitor();
   }
 
   /** False once stop() has been called. */
@@ -169,12 +185,15 @@ export class AioSystem {
   listen(options: ListenOptions): Promise<AioServer> {
     return new Promise((resolve, reject) => {
       const handle = this.liveHandle('listen');
-      const { host = DEFAULT_HOST, port = DEFAULT_PORT, key, cert, routes = {}, handler, ...limits } = options;
+      const { host = DEFAULT_HOST, port = DEFAULT_PORT, key, cert, routes = {}, handler, debug = false, ...limits } = options;
       checkAddress(host, port);
       if (handler !== undefined && typeof handler !== 'function') throw new TypeError('valk-aio: listen: handler must be a function');
-      if (handler) this.dispatcher ??= new HandlerDispatcher(handle, (id) => this.serverById(id));
+      if (typeof debug !== 'boolean') throw new TypeError('valk-aio: listen: debug must be a boolean');
+      if (handler || debug) this.dispatcher ??= new HandlerDispatcher(handle, (id) => this.servers.get(id));
       const server = resolveServerConfig(limits);
       const nativeRoutes = Object.entries(routes).map(([p, r]) => toNativeRoute(p, r, server.maxResponseBodySize));
+      if (debug) nativeRoutes.push(...debugRoutes(routes));
+      const answer = debug ? withDebugRoutes(this, handler ?? notFound) : handler ?? notFound;
       handle.listen({
         host, port, key: pem(key, 'key'), cert: pem(cert, 'cert'), routes: nativeRoutes,
         maxResponseBodySize: server.maxResponseBodySize,
@@ -182,8 +201,8 @@ export class AioSystem {
         hasHandler: handler !== undefined,
       }, (err, info) => {
         if (err || !info) return reject(err ?? new Error('valk-aio: listen failed'));
-        const srv = new AioServer(this, info.id, host, info.port, server, handler ?? notFound);
-        this.servers.add(srv);
+        const srv = new AioServer(this, info.id, host, info.port, server, answer);
+        this.servers.set(srv.id, srv);
         resolve(srv);
       });
     });
@@ -201,6 +220,8 @@ export class AioSystem {
     this.stopping = new Promise<StopReport>((resolve, reject) => {
       handle.stop((err, report) => {
         this.handle = undefined;
+        if (this.runtime) releaseRuntimeMonitor(this.runtime);
+        this.runtime = undefined;
         this.servers.clear();
         if (err || !report) return reject(err ?? new Error('valk-aio: stop failed'));
         resolve(report);
@@ -224,31 +245,33 @@ export class AioSystem {
   }
 
   /**
-   * Admission and pool metrics: system counters (every refusal by reason:
-   * connections_rejected = limit, _load, _per_ip), connection slab, TCP
-   * buffers, arenas, the watermark state, the backpressure list and each
-   * server's counters. Cheap: atomic loads, no round trip to the AIO thread.
+   * Every metric of the system as one JSON-ready object: counters summed over
+   * servers (every refusal by reason), pools, watermark, backpressure, the
+   * queues to JavaScript, the AIO loop, each server (with its latency
+   * histogram) and the Node runtime. docs/metrics.md lists every field.
+   * Cheap: atomic loads, no round trip to the AIO thread.
    */
-  metrics(): NativeMetrics {
-    return this.liveHandle('metrics').metrics();
+  metrics(): AioMetrics {
+    const raw = this.liveHandle('metrics').metrics();
+    return assembleMetrics(raw, this.servers, this.runtime!.read());
+  }
+
+  /** metrics() as Prometheus text exposition (version 0.0.4), prefix valk_aio_. */
+  prometheus(): string {
+    return toPrometheus(this.metrics());
   }
 
   /** @internal */
   _closeServer(srv: AioServer): Promise<void> {
-    if (!this.running || !this.servers.has(srv)) return Promise.resolve();
+    if (!this.running || this.servers.get(srv.id) !== srv) return Promise.resolve();
     const handle = this.liveHandle('close');
     return new Promise((resolve, reject) => {
       handle.closeServer(srv.id, (err) => {
-        this.servers.delete(srv);
+        this.servers.delete(srv.id);
         if (err) reject(err);
         else resolve();
       });
     });
-  }
-
-  private serverById(id: number): AioServer | undefined {
-    for (const s of this.servers) if (s.id === id) return s;
-    return undefined;
   }
 
   private liveHandle(what: string): NativeSystem {
