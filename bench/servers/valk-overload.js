@@ -41,7 +41,7 @@ function readCounters(sys) {
     ok: num(s.responses_2xx),
     bytes: num(s.bytes_sent),
     active: m.connections.active,
-    accepted: num(s.connections_accepted),
+    accepted: num(s.connections_total),
     rejected_limit: num(s.connections_rejected),
     rejected_load: num(s.connections_rejected_load),
     rejected_per_ip: num(s.connections_rejected_per_ip),
