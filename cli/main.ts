@@ -54,12 +54,14 @@ function startCommand(cmd: Command, io: CliIO, setCode: (code: number) => void):
     .option('--cert <file>', 'PEM certificate (with --key; neither: a self-signed one for localhost)')
     .option('--key <file>', 'PEM private key (with --cert)')
     .option('--body <text>', "body of '/' (default: hello from valk-aio)")
-    .option('--route <path=body>', 'another static text route (repeatable)', repeatable, [] as string[]);
+    .option('--route <path=body>', 'another static text route (repeatable)', repeatable, [] as string[])
+    .option('--debug', 'serve /debug/metrics, /debug/metrics/prometheus and /health (default: on when --host is loopback)')
+    .option('--no-debug', 'do not serve the debug routes');
   addConfigOptions(cmd, ['system', 'server']);
   return cmd.action(async (opts: Record<string, unknown>) => {
     const { runStart } = await import('./start');
     const { system, server } = collectConfig(opts);
-    const o = opts as { host: string; port: number; cert?: string; key?: string; body?: string; route: string[] };
+    const o = opts as { host: string; port: number; cert?: string; key?: string; body?: string; route: string[]; debug?: boolean };
     setCode(await runStart({ ...o, routes: o.route, system, server }, io));
   });
 }

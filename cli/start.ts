@@ -19,6 +19,8 @@ export interface StartOptions {
   body?: string;
   /** `<path>=<body>` entries from --route. */
   routes: string[];
+  /** --debug / --no-debug; undefined: on when the host is loopback. */
+  debug?: boolean;
   system: SystemConfig;
   server: ServerConfig;
 }
@@ -48,6 +50,11 @@ export function buildRoutes(body: string | undefined, entries: readonly string[]
     routes[routePath] = staticRoute(entry.slice(eq + 1));
   }
   return routes;
+}
+
+/** Whether host is a loopback address (127.0.0.0/8, ::1, localhost). */
+export function isLoopback(host: string): boolean {
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === '::1' || host === 'localhost';
 }
 
 function readPem(flag: string, file: string): string {
@@ -109,13 +116,14 @@ export async function runStart(o: StartOptions, io: CliIO): Promise<number> {
   const config = resolveConfig(o.system);
   const server = resolveServerConfig(o.server);
   const routes = buildRoutes(o.body, o.routes);
+  const debug = o.debug ?? isLoopback(o.host);
   const { key, cert, generatedDir } = await keyPair(o, io);
   const { startWithConfig } = await import('../lib/system');
   const sys = startWithConfig(config);
   const signal = firstSignal();
   let srv;
   try {
-    srv = await sys.listen({ host: o.host, port: o.port, key, cert, routes, ...server });
+    srv = await sys.listen({ host: o.host, port: o.port, key, cert, routes, debug, ...server });
   } catch (err) {
     await sys.stop();
     throw err;
@@ -123,7 +131,12 @@ export async function runStart(o: StartOptions, io: CliIO): Promise<number> {
   const report = reportFor(sys.config, server, derivedFields(o.system));
   io.out(renderHuman(report));
   if (report.footprint) io.out(`memory ceiling: ${formatBytes(report.footprint.total)}\n`);
+  srv.on('error', (err: Error) => io.err(`valk-aio: ${err.message}\n`));
   io.out(`listening on ${urlFor(srv.host, srv.port)}\n`);
+  if (debug) {
+    const base = urlFor(srv.host, srv.port).replace(/\/$/, '');
+    io.out(`metrics: ${base}/debug/metrics (JSON), ${base}/debug/metrics/prometheus, health: ${base}/health\n`);
+  }
   const received = await signal;
   io.out(`${received}: stopping (drain up to ${sys.config.drainTimeoutMs} ms)\n`);
   const stopped = await sys.stop();

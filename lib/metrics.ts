@@ -155,8 +155,8 @@ const FIELDS: readonly MetricField[] = [
   { path: 'servers[].port', type: 'number', unit: '', help: 'the port it listens on' },
   { path: 'servers[].uptime_seconds', type: 'number', unit: 's', help: 'since it began listening',
     prom: { name: `${P}server_uptime_seconds`, type: 'gauge' } },
-  { path: 'servers[].handler_calls', type: 'number', unit: 'count', help: 'requests given to the JavaScript handler (debug routes included)',
-    prom: { name: `${P}handler_calls_total`, type: 'counter' } },
+  { path: 'servers[].handler_answered', type: 'number', unit: 'count', help: 'valid answers from the JavaScript handler (debug routes included)',
+    prom: { name: `${P}handler_answered_total`, type: 'counter' } },
   { path: 'servers[].handler_errors', type: 'number', unit: 'count', help: 'handler throws, rejections and invalid answers (each a 500)',
     prom: { name: `${P}handler_errors_total`, type: 'counter' } },
   { path: 'servers[].handler_timeouts', type: 'number', unit: 'count', help: 'handlers cut off at handlerTimeoutMs (each a 504)',
@@ -190,7 +190,7 @@ const RUNTIME_FIELDS: readonly MetricField[] = [
   { path: 'runtime.gc.minor', type: 'number', unit: 'count', help: 'scavenges' },
   { path: 'runtime.gc.incremental', type: 'number', unit: 'count', help: 'incremental marking steps' },
   { path: 'runtime.gc.weakcb', type: 'number', unit: 'count', help: 'weak callback processing runs' },
-  { path: 'runtime.event_loop.delay_p50_ms', type: 'number', unit: 'ms', help: "Node's event-loop delay, median over the last window (10 s)",
+  { path: 'runtime.event_loop.delay_p50_ms', type: 'number', unit: 'ms', help: "Node's event-loop delay beyond its 10 ms sampling timer, median over the last window (10 s)",
     prom: { name: `${P}nodejs_eventloop_delay_p50_seconds`, type: 'gauge', scale: 1e-3 } },
   { path: 'runtime.event_loop.delay_p99_ms', type: 'number', unit: 'ms', help: "Node's event-loop delay, 99th percentile over the last window",
     prom: { name: `${P}nodejs_eventloop_delay_p99_seconds`, type: 'gauge', scale: 1e-3 } },
@@ -199,6 +199,8 @@ const RUNTIME_FIELDS: readonly MetricField[] = [
   { path: 'runtime.event_loop.delay_mean_ms', type: 'number', unit: 'ms', help: 'the mean event-loop delay in the last window' },
   { path: 'runtime.event_loop.utilization', type: 'number', unit: 'ratio', help: "Node's event-loop utilization over the last window",
     prom: { name: `${P}nodejs_eventloop_utilization_ratio`, type: 'gauge' } },
+  { path: 'runtime.event_loop.window_seconds', type: 'number', unit: 's', help: 'how long a stretch the delay and utilization figures cover' },
+  { path: 'runtime.event_loop.windows_completed', type: 'number', unit: 'count', help: 'windows finished since the monitor started (0: the figures are from the current, partial window)' },
   { path: 'runtime.event_loop.active_seconds_total', type: 'number', unit: 's', help: 'time the event loop was busy',
     prom: { name: `${P}nodejs_eventloop_active_seconds_total`, type: 'counter' } },
   { path: 'runtime.event_loop.idle_seconds_total', type: 'number', unit: 's', help: 'time the event loop was idle',
@@ -259,7 +261,15 @@ let allFields: readonly MetricField[] | undefined;
 
 /** Every documented field of sys.metrics(), in document order. */
 export function metricFields(): readonly MetricField[] {
-  allFields ??= Object.freeze([...FIELDS, ...catalogueFields(native().constants.metricsCatalogue), ...RUNTIME_FIELDS]);
+  if (!allFields) {
+    const c = catalogueFields(native().constants.metricsCatalogue);
+    const under = (list: readonly MetricField[], prefix: string) => list.filter((f) => f.path.startsWith(prefix));
+    const top = FIELDS.filter((f) => !f.path.startsWith('servers'));
+    allFields = Object.freeze([
+      ...top, ...under(c, 'system.'), ...under(c, 'loop.'), ...under(FIELDS, 'servers'), ...under(c, 'servers[].'),
+      ...RUNTIME_FIELDS,
+    ]);
+  }
   return allFields;
 }
 
@@ -293,7 +303,7 @@ export function assembleMetrics(m: NativeMetrics, known: ReadonlyMap<number, Kno
     const c = k?.counters ?? { handled: 0, errors: 0, timeouts: 0 };
     return {
       ...s, key: `${host}:${s.port}`, host, latency: latency(s.latency, bounds),
-      handler_calls: c.handled, handler_errors: c.errors, handler_timeouts: c.timeouts,
+      handler_answered: c.handled, handler_errors: c.errors, handler_timeouts: c.timeouts,
     } as ServerMetrics;
   });
   const { server_count, ...rest } = m;

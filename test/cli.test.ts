@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../cli/main';
 import { CliIO } from '../cli/io';
+import { isLoopback } from '../cli/start';
 import { FootprintSizes } from '../lib/config';
 
 const CLI = process.env.VALK_AIO_CLI ?? path.join(__dirname, '..', 'dist', 'cli', 'main.js');
@@ -248,6 +249,31 @@ describe('valk-aio (compiled bin)', () => {
     expect(out).toMatch(/memory ceiling: \S+ [KMG]iB/);
   }, 30_000);
 
+  it('start on loopback serves the debug routes by default and prints where', async () => {
+    const out = await serveOnce(['--max-connections', '20'], undefined, async (url) => {
+      const m = await get(`${url}debug/metrics`);
+      expect(m.status).toBe(200);
+      expect(JSON.parse(m.body).connections.max).toBe(20);
+      const p = await get(`${url}debug/metrics/prometheus`);
+      expect(p.body).toMatch(/^# HELP valk_aio_/m);
+      expect(JSON.parse((await get(`${url}health`)).body).status).toBe('ok');
+    });
+    expect(out).toMatch(/metrics: https:\/\/127\.0\.0\.1:\d+\/debug\/metrics \(JSON\)/);
+  }, 30_000);
+
+  it('start --no-debug: the debug routes are 404', async () => {
+    const out = await serveOnce(['--no-debug'], undefined, async (url) => {
+      expect((await get(`${url}debug/metrics`)).status).toBe(404);
+      expect((await get(`${url}health`)).status).toBe(404);
+    });
+    expect(out).not.toMatch(/metrics: /);
+  }, 30_000);
+
+  it('isLoopback: 127/8, ::1 and localhost only', () => {
+    for (const h of ['127.0.0.1', '127.1.2.3', '::1', 'localhost']) expect(isLoopback(h), h).toBe(true);
+    for (const h of ['0.0.0.0', '::', '10.0.0.1', '128.0.0.1', 'example.com']) expect(isLoopback(h), h).toBe(false);
+  });
+
   it('start --reject-mode goaway --max-connections-per-ip 4 starts, serves and stops', async () => {
     const out = await serveOnce(['--max-connections', '20', '--reject-mode', 'goaway', '--max-connections-per-ip', '4']);
     expect(out).toMatch(/--reject-mode\s+goaway\n/);
@@ -260,7 +286,7 @@ describe('valk-aio (compiled bin)', () => {
  * Runs `start --port 0 <args>`, GETs / once (expecting 200 and `body` when
  * given), sends SIGTERM, expects exit 0 and a clean stop; returns stdout.
  */
-async function serveOnce(args: string[], body?: string): Promise<string> {
+async function serveOnce(args: string[], body?: string, more?: (url: string) => Promise<void>): Promise<string> {
   const child = spawn(process.execPath, [CLI, 'start', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -277,6 +303,7 @@ async function serveOnce(args: string[], body?: string): Promise<string> {
     const res = await get(url);
     expect(res.status).toBe(200);
     if (body !== undefined) expect(res.body).toBe(body);
+    if (more) await more(url);
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(out).toContain('stopped: 0 leaked connections, 0 leaked TCP buffers');
