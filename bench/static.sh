@@ -18,6 +18,16 @@
 #                  to go quiet (< IDLE_MAX % busy over 1 s); then it runs anyway
 #   IDLE_MAX=10    and says so in the run's note
 #   ALLOW_SANITIZED=1  run even when the addon is a sanitizer build
+#   SERVER_CPUS=0  taskset CPU list for the servers (default 0; e.g. 0,1 to let
+#                  valk-aio's AIO thread and Node's thread run on separate cores)
+#   LOAD_CPUS=1    taskset CPU list for h2load (default 1)
+#
+#   LATENCY=1      1: measured runs write h2load --log-file (one line per request:
+#                  start µs, status, µs until the end of the response) and p50/p99
+#                  of those durations (nearest rank) are printed next to req/s;
+#                  0: no log, p50/p99 n/a. The log costs h2load a write(2) per
+#                  request: where h2load is the limit (valk-aio at -m 10) req/s
+#                  are 10-35% lower with it; Node's runs, server-bound, are not.
 #
 # Expects the package built (`npm run build`): dist/lib/index.js and
 # build/Release/valk_aio.node (or $VALK_AIO_ADDON). Builds nothing. The addon is
@@ -56,6 +66,12 @@ cd "$ROOT" || exit 2
 die() { echo "static.sh: $*" >&2; exit 2; }
 [[ $MODE == static || $MODE == handler ]] || die "MODE must be static or handler, got '$MODE'"
 
+LATENCY=${LATENCY:-1}
+[[ $LATENCY == 0 || $LATENCY == 1 ]] || die "LATENCY must be 0 or 1, got '$LATENCY'"
+SERVER_CPUS=${SERVER_CPUS:-0}
+LOAD_CPUS=${LOAD_CPUS:-1}
+[[ $SERVER_CPUS =~ ^[0-9]+([,-][0-9]+)*$ ]] || die "SERVER_CPUS must be a CPU list such as 0 or 0,1, got '$SERVER_CPUS'"
+[[ $LOAD_CPUS =~ ^[0-9]+([,-][0-9]+)*$ ]] || die "LOAD_CPUS must be a CPU list such as 1, got '$LOAD_CPUS'"
 for v in N C M R WARMUP H2LOAD_TIMEOUT MAX_CONNECTIONS IDLE_WAIT IDLE_MAX; do
   [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer, got '${!v}'"
 done
@@ -86,9 +102,10 @@ fi
 
 NCPU=$(nproc 2>/dev/null || echo 1)
 if command -v taskset >/dev/null 2>&1 && (( NCPU >= 2 )); then
-  PIN_SERVER=(taskset -c 0)
-  PIN_LOAD=(taskset -c 1)
-  PINNING="servers on CPU 0, h2load on CPU 1"
+  PIN_SERVER=(taskset -c "$SERVER_CPUS")
+  PIN_LOAD=(taskset -c "$LOAD_CPUS")
+  PINNING="servers on CPU $SERVER_CPUS, h2load on CPU $LOAD_CPUS"
+  [[ $SERVER_CPUS == 0 && $LOAD_CPUS == 1 ]] || PINNING+=" (NOT the default 0/1)"
 else
   PIN_SERVER=()
   PIN_LOAD=()
@@ -147,6 +164,16 @@ to_us() {
 }
 fmt_ms() { awk -v u="$1" 'BEGIN { if (u == "nan" || u == "") print "n/a"; else printf "%.2f ms", u / 1000 }'; }
 
+# p50 and p99 (nearest rank) of the durations (column 3, µs) of an h2load
+# --log-file, successful requests only (status -1 = failed stream): "p50 p99".
+percentiles() {
+  awk -F'\t' '$2 != -1 { print $3 }' "$1" 2>/dev/null | sort -n | awk '{ a[NR] = $1 } END {
+    if (NR == 0) { print "nan nan"; exit }
+    i50 = int(NR * 0.50); if (i50 < NR * 0.50) i50++; if (i50 < 1) i50 = 1
+    i99 = int(NR * 0.99); if (i99 < NR * 0.99) i99++; if (i99 < 1) i99 = 1
+    printf "%s %s\n", a[i50], a[i99] }'
+}
+
 median() {  # numbers on stdin -> median
   sort -g | awk '{ a[NR] = $1 } END {
     if (NR == 0) { print "nan"; exit }
@@ -155,7 +182,7 @@ median() {  # numbers on stdin -> median
 
 # --- one run -----------------------------------------------------------------
 # run_one <server> <round>: appends one line to $OUT/runs.tsv:
-# server round rps failed errored timeout succeeded 2xx mean_us max_us srv_cpu% h2load_cpu% ok note
+# server round rps failed errored timeout succeeded 2xx mean_us max_us p50_us p99_us srv_cpu% h2load_cpu% ok note
 BAD=0
 run_one() {
   local name=$1 round=$2 script tag port="" line note="" ok=1
@@ -169,7 +196,7 @@ run_one() {
   if [[ -z $port ]]; then
     echo "static.sh: $tag: server did not print READY within 15 s (stderr: $serr)" >&2
     cleanup
-    printf '%s\t%s\tnan\tnan\tnan\tnan\tnan\tnan\tnan\tnan\tnan\tnan\t0\tno READY\n' "$name" "$round" >>"$OUT/runs.tsv"
+    printf '%s\t%s\tnan\tnan\tnan\tnan\tnan\tnan\tnan\tnan\tnan\tnan\tnan\tnan\t0\tno READY\n' "$name" "$round" >>"$OUT/runs.tsv"
     BAD=1
     return
   fi
@@ -190,7 +217,9 @@ run_one() {
   t0=$(date +%s.%N)
   # bash's `time` reports h2load's own user+sys CPU (taskset execs h2load).
   local TIMEFORMAT='%R %U %S'
-  { time timeout "$H2LOAD_TIMEOUT" "${PIN_LOAD[@]}" h2load "${H2LOAD_ARGS[@]}" "$url" >"$OUT/$tag.h2load.txt" 2>&1; } 2>"$OUT/$tag.h2load.time" || rc=$?
+  local logarg=()
+  (( LATENCY )) && logarg=(--log-file="$OUT/$tag.h2load.log")
+  { time timeout "$H2LOAD_TIMEOUT" "${PIN_LOAD[@]}" h2load "${H2LOAD_ARGS[@]}" "${logarg[@]}" "$url" >"$OUT/$tag.h2load.txt" 2>&1; } 2>"$OUT/$tag.h2load.time" || rc=$?
   t1=$(date +%s.%N)
   s1=$(cpu_ticks "$SERVER_PID")
   m1=$(machine_ticks | cut -d' ' -f1)
@@ -239,23 +268,29 @@ run_one() {
   # time for request:   min   max   mean   sd   +/- sd
   read -r _ _ _ _ max mean _ < <(grep -E '^time for request:' "$f") || true
   mean=$(to_us "${mean:-}"); max=$(to_us "${max:-}")
+  local p50=nan p99=nan
+  if (( LATENCY )); then
+    read -r p50 p99 < <(percentiles "$OUT/$tag.h2load.log")
+    gzip -f "$OUT/$tag.h2load.log" 2>/dev/null
+  fi
   : "${rps:=nan}" "${failed:=nan}" "${errored:=nan}" "${tmo:=nan}" "${succ:=nan}" "${s2xx:=nan}"
   [[ $rps == nan ]] && { note+="no h2load summary; "; ok=0; }
   [[ $failed == 0 && $errored == 0 && $tmo == 0 ]] || ok=0
   [[ $succ == "$N" && $s2xx == "$N" ]] || { note+="succeeded=$succ 2xx=$s2xx of $N; "; ok=0; }
   (( ok )) || BAD=1
 
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
-    "$name" "$round" "$rps" "$failed" "$errored" "$tmo" "$succ" "$s2xx" "$mean" "$max" \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+    "$name" "$round" "$rps" "$failed" "$errored" "$tmo" "$succ" "$s2xx" "$mean" "$max" "${p50:-nan}" "${p99:-nan}" \
     "${srvcpu:-nan}" "${h2load_cpu:-nan}" "$ok" "${note%; }" >>"$OUT/runs.tsv"
-  printf '  %-5s round %d: %10s req/s  failed %s errored %s timeout %s  mean %s max %s  cpu server %s%% h2load %s%%  %s\n' \
-    "$name" "$round" "$rps" "$failed" "$errored" "$tmo" "$(fmt_ms "$mean")" "$(fmt_ms "$max")" \
+  printf '  %-5s round %d: %10s req/s  failed %s errored %s timeout %s  p50 %s p99 %s mean %s max %s  cpu server %s%% h2load %s%%  %s\n' \
+    "$name" "$round" "$rps" "$failed" "$errored" "$tmo" "$(fmt_ms "${p50:-nan}")" "$(fmt_ms "${p99:-nan}")" "$(fmt_ms "$mean")" "$(fmt_ms "$max")" \
     "${srvcpu:-?}" "${h2load_cpu:-?}" "${note%; }"
 }
 
 # --- main --------------------------------------------------------------------
-CMDLINE="taskset -c 1 h2load ${H2LOAD_ARGS[*]} https://127.0.0.1:PORT/"
-(( ${#PIN_LOAD[@]} )) || CMDLINE="h2load ${H2LOAD_ARGS[*]} https://127.0.0.1:PORT/"
+LOGOPT=""; (( LATENCY )) && LOGOPT=" --log-file=FILE"
+CMDLINE="taskset -c $LOAD_CPUS h2load ${H2LOAD_ARGS[*]}$LOGOPT https://127.0.0.1:PORT/"
+(( ${#PIN_LOAD[@]} )) || CMDLINE="h2load ${H2LOAD_ARGS[*]}$LOGOPT https://127.0.0.1:PORT/"
 {
   echo "date:     $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
   echo "machine:  $NCPU CPU, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)"
@@ -280,25 +315,31 @@ done
 
 echo
 {
-  printf '| server | req/s (median of %d) | failed | errored | mean latency (median) | max latency (worst) | server CPU | h2load CPU |\n' "$R"
-  printf '|---|---:|---:|---:|---:|---:|---:|---:|\n'
+  printf '| server | req/s (median of %d) | failed | errored | p50 latency (median) | p99 latency (median) | mean latency (median) | max latency (worst) | server CPU | h2load CPU |\n' "$R"
+  printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
   for s in "${ORDER[@]}"; do
     med_rps=$(awk -F'\t' -v s="$s" '$1 == s && $3 != "nan" { print $3 }' "$OUT/runs.tsv" | median)
     sum_failed=$(awk -F'\t' -v s="$s" '$1 == s { if ($4 == "nan") n = "n/a"; else t += $4 } END { print (n == "" ? t + 0 : n) }' "$OUT/runs.tsv")
     sum_err=$(awk -F'\t' -v s="$s" '$1 == s { if ($5 == "nan") n = "n/a"; else t += $5 } END { print (n == "" ? t + 0 : n) }' "$OUT/runs.tsv")
     med_mean=$(awk -F'\t' -v s="$s" '$1 == s && $9 != "nan" { print $9 }' "$OUT/runs.tsv" | median)
     max_max=$(awk -F'\t' -v s="$s" '$1 == s && $10 != "nan" { if ($10 > m) m = $10 } END { print (m == "" ? "nan" : m) }' "$OUT/runs.tsv")
-    med_scpu=$(awk -F'\t' -v s="$s" '$1 == s && $11 != "nan" { print $11 }' "$OUT/runs.tsv" | median)
-    med_hcpu=$(awk -F'\t' -v s="$s" '$1 == s && $12 != "nan" { print $12 }' "$OUT/runs.tsv" | median)
-    printf '| %s | %s | %s | %s | %s | %s | %s%% | %s%% |\n' "$s" "$(printf '%.0f' "$med_rps" 2>/dev/null || echo n/a)" \
-      "$sum_failed" "$sum_err" "$(fmt_ms "$med_mean")" "$(fmt_ms "$max_max")" "$(printf '%.0f' "$med_scpu")" "$(printf '%.0f' "$med_hcpu")"
-    eval "MED_RPS_$s=\$med_rps; MED_MEAN_$s=\$med_mean"
+    med_p50=$(awk -F'\t' -v s="$s" '$1 == s && $11 != "nan" { print $11 }' "$OUT/runs.tsv" | median)
+    med_p99=$(awk -F'\t' -v s="$s" '$1 == s && $12 != "nan" { print $12 }' "$OUT/runs.tsv" | median)
+    med_scpu=$(awk -F'\t' -v s="$s" '$1 == s && $13 != "nan" { print $13 }' "$OUT/runs.tsv" | median)
+    med_hcpu=$(awk -F'\t' -v s="$s" '$1 == s && $14 != "nan" { print $14 }' "$OUT/runs.tsv" | median)
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s%% | %s%% |\n' "$s" "$(printf '%.0f' "$med_rps" 2>/dev/null || echo n/a)" \
+      "$sum_failed" "$sum_err" "$(fmt_ms "$med_p50")" "$(fmt_ms "$med_p99")" "$(fmt_ms "$med_mean")" "$(fmt_ms "$max_max")" \
+      "$(printf '%.0f' "$med_scpu")" "$(printf '%.0f' "$med_hcpu")"
+    eval "MED_RPS_$s=\$med_rps; MED_MEAN_$s=\$med_mean; MED_P50_$s=\$med_p50; MED_P99_$s=\$med_p99"
   done
   if [[ " $SERVERS " == *" valk "* && " $SERVERS " == *" node "* ]]; then
     echo
-    awk -v mode="$MODE" -v goal="$GOAL" -v v="${MED_RPS_valk:-nan}" -v n="${MED_RPS_node:-nan}" -v lv="${MED_MEAN_valk:-nan}" -v ln="${MED_MEAN_node:-nan}" 'BEGIN {
+    awk -v mode="$MODE" -v goal="$GOAL" -v v="${MED_RPS_valk:-nan}" -v n="${MED_RPS_node:-nan}" -v lv="${MED_MEAN_valk:-nan}" -v ln="${MED_MEAN_node:-nan}" \
+      -v p50v="${MED_P50_valk:-nan}" -v p50n="${MED_P50_node:-nan}" -v p99v="${MED_P99_valk:-nan}" -v p99n="${MED_P99_node:-nan}" 'BEGIN {
       if (v + 0 > 0 && n + 0 > 0) printf "ratio valk/node req/s: %.2fx  (goal for the %s path: >= %dx Node'"'"'s http2: %s)\n", v / n, mode, goal, (v / n >= goal ? "met" : "NOT met")
       else print "ratio valk/node req/s: n/a"
+      if (p50v + 0 > 0 && p50n + 0 > 0) printf "ratio node/valk p50 latency: %.2fx\n", p50n / p50v
+      if (p99v + 0 > 0 && p99n + 0 > 0) printf "ratio node/valk p99 latency: %.2fx\n", p99n / p99v
       if (lv + 0 > 0 && ln + 0 > 0) printf "ratio node/valk mean latency: %.2fx\n", ln / lv }'
   fi
 } | tee "$OUT/summary.md"

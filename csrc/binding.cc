@@ -7,6 +7,7 @@
 // SystemWrap::Notify, which the AIO thread calls; it only does uv_async_send.
 #include <nan.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -98,6 +99,23 @@ class SystemWrap : public Nan::ObjectWrap {
   std::vector<valk_js_request_t *> answered_; // answers given while a batch runs: sent after it
   bool delivering_ = false;
 
+  // Strings made for requests, kept for the next ones: header names and the
+  // values that repeat (method, :scheme, :authority, user-agent, the peer's
+  // address, a hot path). Direct-mapped, kStrSlots entries of at most kStrMax
+  // bytes: bounded. A slot's string is replaced only if it was not used since
+  // the last miss on that slot (a second chance), so one-off values such as
+  // unique paths do not push out the hot ones. Node's thread only.
+  static constexpr uint32_t kStrSlots = 512;
+  static constexpr uint32_t kStrMax = 64;
+  struct CachedStr {
+    uint32_t len = UINT32_MAX;
+    bool hot = false;
+    uint8_t bytes[kStrMax];
+    Nan::Persistent<v8::String> str;  // Nan::Persistent does not reset itself
+    ~CachedStr() { str.Reset(); }
+  };
+  std::unique_ptr<CachedStr[]> strs_;  // allocated with the first batch
+
   static void New(const Nan::FunctionCallbackInfo<Value> &info) {
     (new SystemWrap())->Wrap(info.This());
     info.GetReturnValue().Set(info.This());
@@ -121,42 +139,87 @@ class SystemWrap : public Nan::ObjectWrap {
     if (self->sys_ != nullptr) self->DeliverRequests();
   }
 
-  static Local<Object> RequestObject(const valk_js_request_t *r) {
-    Local<Object> o = Nan::New<Object>();
-    Local<v8::Array> headers = Nan::New<v8::Array>(r->nheaders * 2);
-    for (uint32_t i = 0; i < r->nheaders; i++) {
-      const valk_hdr_t *h = &r->headers[i];
-      Nan::Set(headers, 2 * i, Nan::New(reinterpret_cast<const char *>(h->name), h->name_len).ToLocalChecked());
-      Nan::Set(headers, 2 * i + 1,
-               Nan::New(reinterpret_cast<const char *>(h->value), h->value_len).ToLocalChecked());
-    }
-    SetNumber(o, "token", r->token);
-    SetNumber(o, "serverId", r->server_id);
-    SetNumber(o, "streamId", r->stream_id);
-    Nan::Set(o, Nan::New("method").ToLocalChecked(),
-             Nan::New(reinterpret_cast<const char *>(r->method.value), r->method.value_len).ToLocalChecked());
-    Nan::Set(o, Nan::New("path").ToLocalChecked(),
-             Nan::New(reinterpret_cast<const char *>(r->path.value), r->path.value_len).ToLocalChecked());
-    Nan::Set(o, Nan::New("headers").ToLocalChecked(), headers);
-    Nan::Set(o, Nan::New("body").ToLocalChecked(),
-             Nan::CopyBuffer(reinterpret_cast<const char *>(r->body), r->body_len).ToLocalChecked());
-    SetString(o, "remoteAddress", r->remote);
-    return o;
+  // A new string of bytes p (UTF-8; ASCII takes V8's one-byte path).
+  static Local<v8::String> NewStr(v8::Isolate *iso, const uint8_t *p, uint32_t len, bool ascii, bool name) {
+    v8::NewStringType t = name ? v8::NewStringType::kInternalized : v8::NewStringType::kNormal;
+    if (ascii) return v8::String::NewFromOneByte(iso, p, t, (int)len).ToLocalChecked();
+    return v8::String::NewFromUtf8(iso, reinterpret_cast<const char *>(p), t, (int)len).ToLocalChecked();
   }
 
-  // Moves every waiting request to JavaScript in batches: one call per batch.
+  // The string of bytes p, from the cache when it is there. name: a header
+  // name (internalized: JavaScript uses it as a property key).
+  Local<v8::String> Str(v8::Isolate *iso, const uint8_t *p, uint32_t len, bool name) {
+    uint32_t h = 2166136261u ^ len;
+    uint8_t high = 0;
+    if (len > kStrMax) {
+      for (uint32_t i = 0; i < len; i++) high |= p[i];
+      return NewStr(iso, p, len, high < 0x80, name);
+    }
+    for (uint32_t i = 0; i < len; i++) {
+      high |= p[i];
+      h = (h ^ p[i]) * 16777619u;
+    }
+    CachedStr &e = strs_[(h ^ (h >> 15)) & (kStrSlots - 1)];
+    if (e.len == len && memcmp(e.bytes, p, len) == 0) {
+      e.hot = true;
+      return Nan::New(e.str);
+    }
+    Local<v8::String> s = NewStr(iso, p, len, high < 0x80, name);
+    if (e.hot) {
+      e.hot = false;  // second chance: keep the hot one this time
+      return s;
+    }
+    e.len = len;
+    memcpy(e.bytes, p, len);
+    e.str.Reset(s);
+    return s;
+  }
+
+  // Fields of one request in a batch, before its headers (lib/handler.ts reads them).
+  static constexpr uint32_t kReqFields = 8;
+
+  // Appends request r to a batch: token, serverId, streamId, method, path,
+  // remoteAddress, body (a Buffer; undefined when empty), the header count n,
+  // then n (name, value) pairs in order.
+  void AppendRequest(v8::Isolate *iso, std::vector<Local<Value>> &out, const valk_js_request_t *r) {
+    out.push_back(v8::Integer::NewFromUnsigned(iso, r->token));
+    out.push_back(v8::Integer::NewFromUnsigned(iso, r->server_id));
+    out.push_back(v8::Integer::New(iso, r->stream_id));
+    out.push_back(Str(iso, r->method.value, r->method.value_len, false));
+    out.push_back(Str(iso, r->path.value, r->path.value_len, false));
+    out.push_back(Str(iso, reinterpret_cast<const uint8_t *>(r->remote), (uint32_t)strnlen(r->remote, sizeof(r->remote)), false));
+    if (r->body_len > 0)
+      out.push_back(Nan::CopyBuffer(reinterpret_cast<const char *>(r->body), r->body_len).ToLocalChecked());
+    else
+      out.push_back(Nan::Undefined());
+    out.push_back(v8::Integer::NewFromUnsigned(iso, r->nheaders));
+    for (uint32_t i = 0; i < r->nheaders; i++) {
+      const valk_hdr_t *h = &r->headers[i];
+      out.push_back(Str(iso, h->name, h->name_len, true));
+      out.push_back(Str(iso, h->value, h->value_len, false));
+    }
+  }
+
+  // Moves every waiting request to JavaScript in batches: one call per batch,
+  // with one flat array of every request in it (AppendRequest).
   void DeliverRequests() {
     valk_js_request_t *batch[256];
     uint32_t n;
+    v8::Isolate *iso = v8::Isolate::GetCurrent();
     if (requests_.empty()) requests_.assign(sys_->arenas.count, nullptr);
+    if (!strs_) strs_.reset(new CachedStr[kStrSlots]);
     while ((n = valk_dispatch_take(sys_, batch, 256)) > 0) {
+      Nan::HandleScope scope;
       Nan::AsyncResource resource("valk-aio:requests");
-      Local<v8::Array> list = Nan::New<v8::Array>(n);
+      std::vector<Local<Value>> items;
+      size_t total = 0;
+      for (uint32_t i = 0; i < n; i++) total += kReqFields + 2 * (size_t)batch[i]->nheaders;
+      items.reserve(total);
       for (uint32_t i = 0; i < n; i++) {
         requests_[batch[i]->token] = batch[i];
-        Nan::Set(list, i, RequestObject(batch[i]));
+        AppendRequest(iso, items, batch[i]);
       }
-      Local<Value> argv[1] = {list};
+      Local<Value> argv[1] = {v8::Array::New(iso, items.data(), items.size())};
       delivering_ = true;  // answers given during the call (and its microtasks) go out together
       if (!on_requests_.IsEmpty()) on_requests_.Call(1, argv, &resource);
       delivering_ = false;
@@ -173,31 +236,36 @@ class SystemWrap : public Nan::ObjectWrap {
     Self(info)->on_requests_.Reset(info[0].As<v8::Function>());
   }
 
-  // Copies a string or buffer into the request's arena; false if it does not fit.
+  // Copies a buffer, or a string (any other value: as a string) as UTF-8, into
+  // the request's arena, with no copy in between; false if it does not fit.
   static bool ArenaCopy(valk_system_t *sys, valk_js_request_t *r, Local<Value> v, const uint8_t **out,
                         uint32_t *len) {
-    std::string tmp;
-    const char *data;
+    uint8_t *dst;
     size_t n;
     if (node::Buffer::HasInstance(v)) {
-      data = node::Buffer::Data(v);
       n = node::Buffer::Length(v);
+      dst = static_cast<uint8_t *>(valk_dispatch_alloc(sys, r, n ? n : 1));
+      if (dst == nullptr) return false;
+      memcpy(dst, node::Buffer::Data(v), n);
     } else {
-      Nan::Utf8String u(v);
-      tmp.assign(*u ? *u : "", u.length());
-      data = tmp.data();
-      n = tmp.size();
+      v8::Isolate *iso = v8::Isolate::GetCurrent();
+      Local<v8::String> s;
+      if (!(v->IsString() ? Nan::MaybeLocal<v8::String>(v.As<v8::String>()) : Nan::To<v8::String>(v)).ToLocal(&s))
+        return false;
+      n = (size_t)s->Utf8Length(iso);
+      dst = static_cast<uint8_t *>(valk_dispatch_alloc(sys, r, n ? n : 1));
+      if (dst == nullptr) return false;
+      s->WriteUtf8(iso, reinterpret_cast<char *>(dst), (int)n, nullptr,
+                   v8::String::NO_NULL_TERMINATION | v8::String::REPLACE_INVALID_UTF8);
     }
-    uint8_t *dst = static_cast<uint8_t *>(valk_dispatch_alloc(sys, r, n ? n : 1));
-    if (dst == nullptr) return false;
-    memcpy(dst, data, n);
     *out = dst;
     *len = (uint32_t)n;
     return true;
   }
 
-  // respond(token, status, [name, value, ...], body: Buffer) -> true, or false
-  // when headers + body did not fit the request's arena: an empty 500 went instead.
+  // respond(token, status, [name, value, ...], body: Buffer | string) -> true, or
+  // false when headers + body did not fit the request's arena: an empty 500 went
+  // instead. A string body is written into the arena as UTF-8 (one copy).
   static void Respond(const Nan::FunctionCallbackInfo<Value> &info) {
     SystemWrap *self = Self(info);
     uint32_t token = Nan::To<uint32_t>(info[0]).FromMaybe(UINT32_MAX);
@@ -219,7 +287,9 @@ class SystemWrap : public Nan::ObjectWrap {
            ArenaCopy(self->sys_, r, Nan::Get(headers, 2 * i + 1).ToLocalChecked(), &h->value, &h->value_len);
     }
     if (ok) r->resp_nheaders = n;
-    if (ok && node::Buffer::HasInstance(info[3]) && node::Buffer::Length(info[3]) > 0) {
+    bool has_body = node::Buffer::HasInstance(info[3]) ? node::Buffer::Length(info[3]) > 0
+                    : info[3]->IsString() && info[3].As<v8::String>()->Length() > 0;
+    if (ok && has_body) {
       uint32_t len = 0;
       ok = ArenaCopy(self->sys_, r, info[3], &r->resp_body, &len);
       r->resp_body_len = len;
@@ -251,6 +321,7 @@ class SystemWrap : public Nan::ObjectWrap {
     } else if (p->op.type == VALK_OP_STOP) {
       requests_.clear();
       on_requests_.Reset();
+      strs_.reset();  // the cached strings go with the system
       Local<Object> out = Nan::New<Object>();
       SetNumber(out, "leakedConnections", p->op.u.stop.leaked_connections);
       SetNumber(out, "leakedTcpBuffers", p->op.u.stop.leaked_tcp_buffers);

@@ -27,15 +27,18 @@ void valk_dispatch_respond(valk_system_t *sys, valk_js_request_t *req) {
   valk_dispatch_respond_batch(sys, &req, 1);
 }
 
+/* Submits every answer waiting, then flushes each connection they touched
+ * once: one TLS write and one socket write per connection and wake-up where
+ * the answers fit, not one per answer. */
 void valk_dispatch_drain_responses(valk_system_t *sys) {
   valk_js_request_t *batch[64];
+  valk_conn_t *flush = NULL;
   uint32_t n, i;
   while ((n = valk_ring_drain(&sys->responses, (void **)batch, VALK_ARRAY_SIZE(batch))) > 0) {
-    for (i = 0; i < n; i++) {
-      atomic_fetch_sub_explicit(&sys->js_in_flight, 1, memory_order_relaxed);
-      valk_h2_js_respond(sys, batch[i]);
-    }
+    atomic_fetch_sub_explicit(&sys->js_in_flight, n, memory_order_relaxed);
+    for (i = 0; i < n; i++) valk_h2_js_respond(sys, batch[i], &flush);
   }
+  valk_h2_flush_list(flush);
 }
 
 void valk_dispatch_discard(valk_system_t *sys) {

@@ -15,6 +15,13 @@
  *
  * Every in-flight request holds an arena, so at most arena_pool_size are in
  * flight: the response ring has that capacity and a push to it never fails.
+ *
+ * Wake-ups, both ways at most one per batch: the AIO thread wakes Node's loop
+ * once per loop iteration in which a request went onto the empty request ring,
+ * after all of that iteration's reads (valk_h2_server.c, the server's check
+ * handle); the owner thread hands back the answers given while a batch runs
+ * with one valk_dispatch_respond_batch. The AIO thread then submits them all
+ * and flushes each connection once (valk_dispatch_drain_responses).
  */
 #ifndef VALK_DISPATCH_H
 #define VALK_DISPATCH_H
@@ -74,7 +81,8 @@ void valk_dispatch_respond(struct valk_system *sys, valk_js_request_t *req);
 /* Owner thread: hands n responses back with one wake-up of the AIO thread. */
 void valk_dispatch_respond_batch(struct valk_system *sys, valk_js_request_t **reqs, uint32_t n);
 
-/* AIO thread: submits every response that came back. */
+/* AIO thread: submits every response that came back, then flushes each
+ * connection they belong to once (not once per response). */
 void valk_dispatch_drain_responses(struct valk_system *sys);
 
 /* AIO thread, after the loop ended: releases the arenas of requests never

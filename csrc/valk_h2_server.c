@@ -33,7 +33,8 @@ enum {
   VALK_CONN_F_GRACEFUL = 1u << 7,     /* a goaway-mode refusal (graceful slab) */
   VALK_CONN_F_IP_COUNTED = 1u << 8,   /* counted in sys->ips */
   VALK_CONN_F_LINGER = 1u << 9,       /* FIN sent: reading and discarding until EOF */
-  VALK_CONN_F_EVICTING = 1u << 10     /* being shed: never paused again */
+  VALK_CONN_F_EVICTING = 1u << 10,    /* being shed: never paused again */
+  VALK_CONN_F_FLUSH_QUEUED = 1u << 11 /* on a flush list of valk_h2_js_respond */
 };
 
 enum {
@@ -607,11 +608,15 @@ static void valk__hdrs_drop(valk_conn_t *c, valk_stream_t *st) {
 static void valk__peer_name(valk_conn_t *c, char *out, size_t len) {
   struct sockaddr_storage ss;
   int sl = sizeof(ss);
+  size_t n;
   if (c->remote[0] == '\0' && uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
     if (ss.ss_family == AF_INET6) uv_ip6_name((struct sockaddr_in6 *)&ss, c->remote, sizeof(c->remote));
     else uv_ip4_name((struct sockaddr_in *)&ss, c->remote, sizeof(c->remote));
   }
-  snprintf(out, len, "%s", c->remote);
+  n = strnlen(c->remote, sizeof(c->remote) - 1);
+  if (n >= len) n = len - 1;
+  memcpy(out, c->remote, n);
+  out[n] = '\0';
 }
 
 /* Builds the request in the stream's arena. NULL when it does not fit. */
@@ -666,14 +671,67 @@ static int valk__dispatch_js(valk_stream_t *st) {
   st->js = req; /* the arena is the owner thread's until the answer comes */
   atomic_fetch_add_explicit(&sys->js_in_flight, 1, memory_order_relaxed);
   VALK_SRV_ADD(srv, requests_dispatched, 1);
-  if (rc == 1 && sys->notify != NULL) sys->notify(sys->notify_data);
+  if (rc == 1) srv->notify_pending = 1; /* Node's loop is woken after this iteration's reads */
   return 0;
 }
 
-void valk_h2_js_respond(valk_system_t *sys, valk_js_request_t *req) {
+/*
+ * Wakes Node's loop if a request went onto the empty request ring since the
+ * last call. Called once per loop iteration, after all I/O callbacks (check
+ * phase), and when the server closes: the requests of every connection read
+ * in one iteration reach JavaScript with one wake-up and in one batch, and
+ * Node's thread is not woken (and, sharing a core, does not preempt this one)
+ * in the middle of the reads. Node drains the ring until it is empty, so a
+ * request pushed onto a non-empty ring needs no wake-up of its own.
+ */
+static void valk__notify_owner(valk_server_t *srv) {
+  valk_system_t *sys = srv->sys;
+  if (!srv->notify_pending) return;
+  srv->notify_pending = 0;
+  if (sys->notify != NULL) sys->notify(sys->notify_data);
+}
+
+static void valk__on_notify_check(uv_check_t *check) {
+  valk__notify_owner(check->data);
+}
+
+/* Decimal digits of v into out (at least 24 bytes); returns their count. */
+static size_t valk__utoa(uint64_t v, char *out) {
+  char tmp[24];
+  size_t n = 0, i;
+  do {
+    tmp[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  for (i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+  return n;
+}
+
+/* Puts c on *flush unless it is there already. */
+static void valk__flush_later(valk_conn_t *c, valk_conn_t **flush) {
+  if (c->flags & VALK_CONN_F_FLUSH_QUEUED) return;
+  c->flags |= VALK_CONN_F_FLUSH_QUEUED;
+  c->flush_next = *flush;
+  *flush = c;
+}
+
+void valk_h2_flush_list(valk_conn_t *list) {
+  /* Every connection here is alive: a slot is freed only in its close
+   * callback, which never runs inside the drain that built the list. */
+  while (list != NULL) {
+    valk_conn_t *c = list;
+    list = c->flush_next;
+    c->flush_next = NULL;
+    c->flags &= ~VALK_CONN_F_FLUSH_QUEUED;
+    valk__conn_flush(c);
+  }
+}
+
+void valk_h2_js_respond(valk_system_t *sys, valk_js_request_t *req, valk_conn_t **flush) {
   valk_stream_t *st = req->stream;
   nghttp2_nv *nva;
   char *status, *length;
+  size_t length_len;
   uint32_t i;
 
   if (st == NULL) { /* the stream died while JavaScript had it */
@@ -681,19 +739,19 @@ void valk_h2_js_respond(valk_system_t *sys, valk_js_request_t *req) {
     return;
   }
   st->js = NULL;
+  valk__flush_later(st->conn, flush);
   nva = valk_arena_alloc(&sys->arenas, st->arena, (2 + req->resp_nheaders) * sizeof(*nva), 8);
-  status = valk_arena_alloc(&sys->arenas, st->arena, 4, 1);
-  length = valk_arena_alloc(&sys->arenas, st->arena, 24, 1);
-  if (nva == NULL || status == NULL || length == NULL || req->status < 100 || req->status > 999) {
+  status = valk_arena_alloc(&sys->arenas, st->arena, 4 + 24, 1);
+  if (nva == NULL || status == NULL || req->status < 100 || req->status > 999) {
     VALK_SRV_ADD(st->conn->srv, responses_overloaded, 1);
     valk__respond_with(st, st->conn->srv->opts->routes.overloaded);
-    valk__conn_flush(st->conn);
     return;
   }
-  snprintf(status, 4, "%03d", req->status);
-  snprintf(length, 24, "%zu", req->resp_body_len);
+  length = status + 4;
+  valk__utoa((uint64_t)req->status, status); /* three digits: checked above */
+  length_len = valk__utoa((uint64_t)req->resp_body_len, length);
   nva[0] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)status, 7, 3, NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE};
-  nva[1] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)length, 14, strlen(length),
+  nva[1] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)length, 14, length_len,
                         NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE};
   for (i = 0; i < req->resp_nheaders; i++) {
     const valk_hdr_t *h = &req->resp_headers[i];
@@ -702,7 +760,6 @@ void valk_h2_js_respond(valk_system_t *sys, valk_js_request_t *req) {
   }
   if (valk__submit(st, req->status, nva, 2 + req->resp_nheaders, req->resp_body, req->resp_body_len) != 0)
     nghttp2_submit_rst_stream(st->conn->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
-  valk__conn_flush(st->conn);
 }
 
 /* ---- HTTP/2 callbacks ---------------------------------------------------- */
@@ -1192,7 +1249,9 @@ static void valk__server_maybe_done(valk_server_t *srv) {
   if (srv->nconns > 0) return;
   if (!srv->timer_closing) {
     srv->timer_closing = 1;
+    valk__notify_owner(srv); /* the check will not run again */
     uv_close((uv_handle_t *)&srv->drain_timer, valk__on_server_handle_closed);
+    uv_close((uv_handle_t *)&srv->notify_check, valk__on_server_handle_closed);
   }
   if (srv->handles_open > 0) return;
   if (srv->callbacks) nghttp2_session_callbacks_del(srv->callbacks);
@@ -1301,8 +1360,11 @@ void valk_h2_server_listen(valk_system_t *sys, valk_op_t *op) {
   srv->stats = &sys->server_stats[slot];
   uv_tcp_init(&sys->loop, &srv->listener);
   uv_timer_init(&sys->loop, &srv->drain_timer);
-  srv->listener.data = srv->drain_timer.data = srv;
-  srv->handles_open = 2;
+  uv_check_init(&sys->loop, &srv->notify_check);
+  uv_check_start(&srv->notify_check, valk__on_notify_check);
+  uv_unref((uv_handle_t *)&srv->notify_check);
+  srv->listener.data = srv->drain_timer.data = srv->notify_check.data = srv;
+  srv->handles_open = 3;
   op->status = valk__server_setup(srv, op->error, sizeof(op->error));
   if (op->status != 0) {
     srv->closing = 1;

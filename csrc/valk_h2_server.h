@@ -60,13 +60,15 @@ typedef struct valk_server {
   valk_server_opts_t *opts;
   uv_tcp_t listener;
   uv_timer_t drain_timer;
+  uv_check_t notify_check;    /* after each loop iteration's I/O: wakes Node's loop once (unref'd) */
+  int notify_pending;         /* a request went onto an empty request ring this iteration */
   nghttp2_session_callbacks *callbacks;
   nghttp2_option *option;
   nghttp2_mem mem;            /* counts into sys->stats.h2_memory_* */
   valk_server_stats_t *stats; /* this server's entry in sys->server_stats */
   struct valk_conn *conns;    /* doubly linked, intrusive */
   uint32_t nconns;
-  uint32_t handles_open;      /* listener + timer, until their close callbacks */
+  uint32_t handles_open;      /* listener + timer + notify check, until their close callbacks */
   int closing;
   int registered;             /* in sys->servers */
   int timer_closing;
@@ -97,6 +99,8 @@ typedef struct valk_conn {
   valk_bp_node_t bp;              /* in the system's backpressure heap when paused */
   struct sockaddr_in6 peer;       /* counted in sys->ips when VALK_CONN_F_IP_COUNTED */
   char remote[48];                /* the peer's address as text, once a handler needs it */
+  struct valk_conn *flush_next;   /* on a list of connections with answers from JavaScript to
+                                   * send (VALK_CONN_F_FLUSH_QUEUED), see valk_h2_js_respond */
   uint64_t accepted_ms;
   uint64_t state_change_ms;
   uint64_t progress_ms;           /* last read of data or write completion */
@@ -158,9 +162,18 @@ void valk_h2_retry_accepts(valk_system_t *sys);
  * ends lingering closes after VALK_LINGER_MS. */
 void valk_h2_sweep(valk_system_t *sys);
 
-/* A response came back from JavaScript: submit it, or drop it (and free its
- * arena) when its stream is gone. */
-void valk_h2_js_respond(valk_system_t *sys, valk_js_request_t *req);
+/*
+ * A response came back from JavaScript: submit it, or drop it (and free its
+ * arena) when its stream is gone. Its connection is not flushed here but put
+ * once on *flush (a list local to the caller, linked through flush_next):
+ * the answers of a batch that share a connection go out in one flush, so in
+ * as few TLS records and socket writes as fit. The caller must then call
+ * valk_h2_flush_list(*flush) before it returns to the loop.
+ */
+void valk_h2_js_respond(valk_system_t *sys, valk_js_request_t *req, struct valk_conn **flush);
+
+/* Flushes each connection of a list built by valk_h2_js_respond once. */
+void valk_h2_flush_list(struct valk_conn *list);
 
 /* nghttp2_mem that counts bytes into the system's h2_memory stats. */
 void valk_h2_mem_init(nghttp2_mem *mem, valk_system_t *sys);

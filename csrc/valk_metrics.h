@@ -70,7 +70,11 @@ extern "C" {
   XX(reads_paused, counter, "times a connection stopped reading for lack of TCP buffers") \
   XX(h2_memory_bytes, gauge, "bytes nghttp2 holds now (all sessions)")         \
   XX(h2_memory_peak, gauge, "most bytes nghttp2 held at once")                 \
-  XX(responses_from_js, counter, "answers JavaScript handlers gave (Node's thread)")
+  XX(responses_from_js, counter, "answers JavaScript handlers gave (Node's thread)") \
+  XX(sse_streams_active, gauge, "SSE diagnostics streams open now")            \
+  XX(sse_streams_opened, counter, "SSE diagnostics streams opened")            \
+  XX(sse_streams_refused, counter, "SSE requests answered 503: maxSseStreams were open") \
+  XX(sse_events_skipped, counter, "snapshots a slow SSE client never got (only the newest is kept)")
 
 #define VALK_STATS_MAP(XX)                                                     \
   VALK_SERVER_STATS_MAP(XX)                                                    \

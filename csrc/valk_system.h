@@ -105,8 +105,9 @@ typedef struct valk_op {
   } u;
 } valk_op_t;
 
-/* Called on the AIO thread when the done ring or the request ring goes from
- * empty to non-empty. */
+/* Called on the AIO thread when the done ring goes from empty to non-empty,
+ * and once after a loop iteration in which the request ring did (the check
+ * phase: one wake-up for every request read in that iteration). */
 typedef void (*valk_notify_fn)(void *data);
 
 typedef enum { VALK_SYS_RUNNING = 0, VALK_SYS_STOPPING, VALK_SYS_STOPPED } valk_sys_state_t;

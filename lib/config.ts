@@ -183,6 +183,15 @@ export const CONFIG_FIELDS = Object.freeze([
       'connection every few seconds under load.',
   }),
   field({
+    name: 'sseIntervalMs', kind: 'int', scope: 'system', default: 100, min: 10, max: 60_000,
+    unit: 'ms', description: 'How often the memory diagnostics stream (/debug/diagnostics/memory) pushes a snapshot.',
+  }),
+  field({
+    name: 'maxSseStreams', kind: 'int', scope: 'system', default: 100, min: 1, max: 10_000,
+    unit: 'streams', description:
+      'Memory diagnostics streams open at once; one more gets 503. Each holds one event buffer (see `valk-aio config`).',
+  }),
+  field({
     name: 'drainTimeoutMs', kind: 'int', scope: 'system', default: 5000, min: 0, max: 600_000,
     unit: 'ms', description: 'How long stop() and close() wait for connections to drain before closing them.',
   }),

@@ -50,51 +50,113 @@ export interface HandlerCounters {
   timeouts: number;
 }
 
-/** A request as the binding delivers it. */
-interface NativeRequest {
-  token: number;
-  serverId: number;
-  streamId: number;
-  method: string;
-  path: string;
-  headers: string[];
-  body: Buffer;
-  remoteAddress: string;
-}
+/**
+ * A batch as the binding delivers it (csrc/binding.cc, AppendRequest): one flat
+ * array; per request the FIELDS below, then `count` header (name, value) pairs.
+ * No object per request crosses from C++: the request object is built here.
+ */
+type NativeBatch = unknown[];
+const F_TOKEN = 0;
+const F_SERVER = 1;
+const F_STREAM = 2;
+const F_METHOD = 3;
+const F_PATH = 4;
+const F_REMOTE = 5;
+const F_BODY = 6; // a Buffer, or undefined for an empty body
+const F_COUNT = 7;
+const FIELDS = 8;
+
+type NativeRespond = NativeSystem['respond'];
 
 const FORBIDDEN = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'content-length']);
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
+const BAD_VALUE = /[\r\n\0]/;
 const EMPTY = Buffer.alloc(0);
 
-/** A request as handlers see it; the query string is parsed on first use. */
+/**
+ * A request as handlers see it, read from its place in a batch. The headers
+ * object is built and the query string parsed on first use: a handler that
+ * reads neither pays for neither.
+ */
 class HandlerRequest implements Request {
   readonly method: string;
   readonly path: string;
-  readonly headers: Record<string, string> = {};
   readonly body: Buffer;
   readonly remoteAddress: string;
   readonly streamId: number;
   private readonly search: string;
   private parsed?: URLSearchParams;
+  private built?: Record<string, string>;
+  /** Where the header pairs are, until the headers object is built. */
+  private batch?: NativeBatch;
+  private readonly at: number;
 
-  constructor(n: NativeRequest) {
-    for (let i = 0; i < n.headers.length; i += 2) {
-      const name = n.headers[i];
-      this.headers[name] = name in this.headers ? `${this.headers[name]}, ${n.headers[i + 1]}` : n.headers[i + 1];
+  constructor(batch: NativeBatch, at: number) {
+    const path = batch[at + F_PATH] as string;
+    const q = path.indexOf('?');
+    this.method = batch[at + F_METHOD] as string;
+    this.path = q < 0 ? path : path.slice(0, q);
+    this.search = q < 0 ? '' : path.slice(q + 1);
+    this.body = (batch[at + F_BODY] as Buffer | undefined) ?? EMPTY;
+    this.remoteAddress = batch[at + F_REMOTE] as string;
+    this.streamId = batch[at + F_STREAM] as number;
+    this.batch = batch;
+    this.at = at;
+  }
+
+  /** Request headers, names lower-case; repeated ones joined with ', '. */
+  get headers(): Record<string, string> {
+    if (this.built === undefined) {
+      const b = this.batch!;
+      const h: Record<string, string> = {};
+      const first = this.at + FIELDS;
+      const end = first + 2 * (b[this.at + F_COUNT] as number);
+      for (let i = first; i < end; i += 2) {
+        const name = b[i] as string;
+        h[name] = name in h ? `${h[name]}, ${b[i + 1] as string}` : b[i + 1] as string;
+      }
+      this.built = h;
+      this.batch = undefined;
     }
-    const q = n.path.indexOf('?');
-    this.method = n.method;
-    this.path = q < 0 ? n.path : n.path.slice(0, q);
-    this.search = q < 0 ? '' : n.path.slice(q + 1);
-    this.body = n.body;
-    this.remoteAddress = n.remoteAddress;
-    this.streamId = n.streamId;
+    return this.built;
   }
 
   get query(): URLSearchParams {
     this.parsed ??= new URLSearchParams(this.search);
     return this.parsed;
   }
+}
+
+/** Response header names already checked, lower-cased (bounded: at most VALID_NAMES_MAX). */
+const VALID_NAMES = new Map<string, string>();
+const VALID_NAMES_MAX = 1024;
+
+/** name lower-cased, or a TypeError when it may not be sent. */
+function headerName(name: string): string {
+  const known = VALID_NAMES.get(name);
+  if (known !== undefined) return known;
+  const lower = name.toLowerCase();
+  if (!TOKEN.test(lower) || FORBIDDEN.has(lower)) throw new TypeError(`response header '${name}' is not allowed`);
+  if (VALID_NAMES.size < VALID_NAMES_MAX) VALID_NAMES.set(name, lower);
+  return lower;
+}
+
+/**
+ * A handler's body as it goes to the binding: a string stays a string (the
+ * binding writes it into the arena as UTF-8: one copy, no Buffer); bytes as a
+ * Buffer (no copy). Throws a RangeError past limit bytes.
+ */
+function wireBody(body: unknown, limit: number): Buffer | string {
+  let bytes: number;
+  if (typeof body === 'string') {
+    // At most 3 UTF-8 bytes per UTF-16 unit: count them only near the limit.
+    if (body.length * 3 <= limit || (bytes = Buffer.byteLength(body, 'utf8')) <= limit) return body;
+  } else {
+    const b = bodyBuffer(body, 'handler response');
+    if (b.length <= limit) return b;
+    bytes = b.length;
+  }
+  throw new RangeError(`response body of ${bytes} bytes exceeds maxResponseBodySize (${limit})`);
 }
 
 /** A route's or a handler's body as bytes (no copy for Buffer/Uint8Array); `where` names it in the error. */
@@ -106,23 +168,23 @@ export function bodyBuffer(body: unknown, where: string): Buffer {
 }
 
 /** Checks a handler's answer; returns [status, flat headers, body] or throws a TypeError/RangeError. */
-function toWire(res: unknown, limit: number): [number, string[], Buffer] {
+function toWire(res: unknown, limit: number): [number, string[], Buffer | string] {
   if (typeof res !== 'object' || res === null) throw new TypeError('the handler must return { status, headers?, body? }');
   const r = res as Response;
   if (!Number.isInteger(r.status) || r.status < 200 || r.status > 599) {
     throw new RangeError(`status ${String(r.status)} is not an integer from 200 to 599`);
   }
   const flat: string[] = [];
-  for (const [name, value] of Object.entries(r.headers ?? {})) {
-    const lower = name.toLowerCase();
-    const v = String(value);
-    if (!TOKEN.test(lower) || FORBIDDEN.has(lower)) throw new TypeError(`response header '${name}' is not allowed`);
-    if (/[\r\n\0]/.test(v)) throw new TypeError(`response header '${name}' has CR, LF or NUL in its value`);
-    flat.push(lower, v);
+  const headers = r.headers;
+  if (headers !== undefined && headers !== null) {
+    for (const name of Object.keys(headers)) {
+      const lower = headerName(name);
+      const v = String(headers[name]);
+      if (BAD_VALUE.test(v)) throw new TypeError(`response header '${name}' has CR, LF or NUL in its value`);
+      flat.push(lower, v);
+    }
   }
-  const body = bodyBuffer(r.body, 'handler response');
-  if (body.length > limit) throw new RangeError(`response body of ${body.length} bytes exceeds maxResponseBodySize (${limit})`);
-  return [r.status, flat, body];
+  return [r.status, flat, wireBody(r.body, limit)];
 }
 
 /**
@@ -135,12 +197,16 @@ export class HandlerDispatcher {
   private sweeper?: NodeJS.Timeout;
   private stopping = false;
 
+  private readonly respond: NativeRespond;
+
   constructor(
     private readonly native: NativeSystem,
     private readonly target: (serverId: number) => HandlerTarget | undefined,
   ) {
-    native.onRequests((batch: NativeRequest[]) => {
-      for (const n of batch) this.dispatch(n);
+    this.respond = native.respond.bind(native);
+    native.onRequests((batch: NativeBatch) => {
+      const now = Date.now();
+      for (let at = 0; at < batch.length; at += FIELDS + 2 * (batch[at + F_COUNT] as number)) this.dispatch(batch, at, now);
     });
   }
 
@@ -166,38 +232,40 @@ export class HandlerDispatcher {
     }
   }
 
-  private track(token: number, t: HandlerTarget): void {
-    this.pending.set(token, { target: t, deadline: Date.now() + t.handlerTimeoutMs });
+  private track(token: number, t: HandlerTarget, now: number): void {
+    this.pending.set(token, { target: t, deadline: now + t.handlerTimeoutMs });
     if (!this.sweeper) {
       this.sweeper = setInterval(() => this.sweep(), Math.min(100, Math.max(5, t.handlerTimeoutMs / 4)));
       this.sweeper.unref();
     }
   }
 
-  private dispatch(n: NativeRequest): void {
-    const t = this.target(n.serverId);
+  /** Runs the handler for the request at batch[at]; now: Date.now() at the batch's arrival. */
+  private dispatch(batch: NativeBatch, at: number, now: number): void {
+    const token = batch[at + F_TOKEN] as number;
+    const t = this.target(batch[at + F_SERVER] as number);
     if (!t || this.stopping) {
-      this.native.respond(n.token, 503, [], EMPTY);
+      this.respond(token, 503, [], EMPTY);
       return;
     }
-    this.track(n.token, t);
+    this.track(token, t, now);
     let result: Response | Promise<Response>;
     try {
-      result = t.handler(new HandlerRequest(n));
+      result = t.handler(new HandlerRequest(batch, at));
     } catch (err) {
-      this.failed(t, n.token, err);
+      this.failed(t, token, err);
       return;
     }
     if (result instanceof Promise) {
-      result.then((res) => this.finish(t, n.token, res), (err) => this.failed(t, n.token, err));
+      result.then((res) => this.finish(t, token, res), (err) => this.failed(t, token, err));
     } else {
-      this.finish(t, n.token, result);
+      this.finish(t, token, result);
     }
   }
 
   private finish(t: HandlerTarget, token: number, res: unknown): void {
     if (!this.pending.has(token)) return; // timed out or stopped: dropped
-    let wire: [number, string[], Buffer];
+    let wire: [number, string[], Buffer | string];
     try {
       wire = toWire(res, t.maxResponseBodySize);
     } catch (err) {
@@ -216,8 +284,8 @@ export class HandlerDispatcher {
   }
 
   /** Sends the answer if the request is still outstanding. */
-  private answer(token: number, status: number, headers: string[], body: Buffer): boolean {
+  private answer(token: number, status: number, headers: string[], body: Buffer | string): boolean {
     if (!this.pending.delete(token)) return true;
-    return this.native.respond(token, status, headers, body);
+    return this.respond(token, status, headers, body);
   }
 }

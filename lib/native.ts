@@ -80,6 +80,8 @@ export interface NativeSystemConfig {
   /** 'on' | 'off' -> 1 | 0. */
   softLimit: ResolvedConfig['softLimit'];
   softLimitIdleMs: number;
+  sseIntervalMs: number;
+  maxSseStreams: number;
 }
 
 export interface NativeRoute {
@@ -177,13 +179,19 @@ export interface NativeSystem {
   /** Stops every server, joins the thread, frees every pool. */
   stop(cb: (err: Error | null, report?: NativeStopReport) => void): void;
   metrics(): NativeMetrics;
-  /** fn(batch) runs on Node's main thread with the requests waiting for JavaScript. */
-  onRequests(fn: (batch: any[]) => void): void;
+  /**
+   * fn(batch) runs on Node's main thread with the requests waiting for
+   * JavaScript, flat: 8 slots per request (token, server id, stream id,
+   * method, path, remote address, body Buffer or undefined, header count),
+   * then the header names and values (lib/handler.ts reads it).
+   */
+  onRequests(fn: (batch: unknown[]) => void): void;
   /**
    * Answers request token (once). false: headers + body did not fit the
-   * request's arena and an empty 500 was sent instead.
+   * request's arena and an empty 500 was sent instead. A string body is
+   * written into the arena as UTF-8 (one copy).
    */
-  respond(token: number, status: number, headers: string[], body: Buffer): boolean;
+  respond(token: number, status: number, headers: string[], body: Buffer | string): boolean;
 }
 
 export interface NativeSlab {

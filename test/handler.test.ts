@@ -99,6 +99,64 @@ describe('JavaScript handlers', () => {
     expect(sys.metrics().pools.arenas.used).toBe(0);
   }, 60_000);
 
+  it('string bodies go out as UTF-8 with their byte length; bytes and empty bodies too', async () => {
+    const text = 'h\u00e9llo \u2713 \u{1d11e}\n';
+    const { port } = await serve((req) => {
+      if (req.path === '/text') return { status: 200, body: text };
+      if (req.path === '/bytes') return { status: 200, body: new Uint8Array([1, 2, 3]) };
+      if (req.path === '/empty') return { status: 200, body: '' };
+      return { status: 200, body: `body ${req.body.length} ${Buffer.isBuffer(req.body)}` };
+    });
+    const s = await session(port);
+    const t = await send(s, '/text');
+    expect(t.body).toBe(text);
+    expect(Number(t.headers['content-length'])).toBe(Buffer.byteLength(text));
+    const b = await send(s, '/bytes');
+    expect(Buffer.from(b.body, 'utf8')).toEqual(Buffer.from([1, 2, 3]));
+    const e = await send(s, '/empty');
+    expect(e).toMatchObject({ status: 200, body: '' });
+    expect(e.headers['content-length']).toBe('0');
+    expect((await send(s, '/nobody')).body).toBe('body 0 true');
+    expect((await send(s, '/withbody', 'abc')).body).toBe('body 3 true');
+  });
+
+  it('headers read after the handler returned: repeated ones joined, pseudo-headers included', async () => {
+    let seen: Parameters<Handler>[0] | undefined;
+    const { port } = await serve(async (req) => {
+      seen = req;
+      await new Promise((r) => setImmediate(r));
+      return { status: 200, body: `${req.headers['x-rep']}|${req.headers[':method']}|${req.headers[':path']}` };
+    });
+    const s = await session(port);
+    const r = await new Promise<string>((resolve, reject) => {
+      const req = s.request({ ':path': '/h?q=1', 'x-rep': ['a', 'b'] });
+      let body = '';
+      req.on('data', (d: Buffer) => { body += d; });
+      req.on('end', () => resolve(body));
+      req.on('error', reject);
+      req.end();
+    });
+    expect(r).toBe('a, b|GET|/h?q=1');
+    expect(seen!.headers['x-rep']).toBe('a, b');
+    expect(seen!.query.get('q')).toBe('1');
+  });
+
+  it('answers to many connections at once each reach their own stream (one flush per connection)', async () => {
+    const { sys, port } = await serve((req) => ({ status: 200, headers: { 'x-path': req.path }, body: req.path }),
+      { arenaPoolSize: 1000, queueCapacity: 1000 });
+    const clients = await Promise.all(Array.from({ length: 8 }, () => session(port)));
+    // Paths of equal length that differ in one byte, many times over: cached strings must never mix them.
+    const replies = await Promise.all(clients.flatMap((s, c) =>
+      Array.from({ length: 50 }, (_, i) => send(s, `/p/${c}/${String(i).padStart(3, '0')}`).then((r) => ({ r, want: `/p/${c}/${String(i).padStart(3, '0')}` })))));
+    for (const { r, want } of replies) {
+      expect(r.status).toBe(200);
+      expect(r.body).toBe(want);
+      expect(r.headers['x-path']).toBe(want);
+    }
+    expect(sys.metrics().system.requests_dispatched).toBe(400);
+    await waitFor(() => sys.metrics().pools.arenas.used === 0);
+  });
+
   it('a handler that throws or rejects gives 500 and an error event; the server keeps serving', async () => {
     const { srv, port } = await serve(async (req) => {
       if (req.path === '/throw') throw new Error('boom');
