@@ -17,6 +17,7 @@
 #include "valk_h2_server.h"
 #include "valk_selftest.h"
 #include "valk_slab.h"
+#include "valk_snapshot.h"
 #include "valk_system.h"
 #include "valk_tls.h"
 
@@ -35,6 +36,11 @@ constexpr double kConnProtocolStateBytes = 96 * 1024;
 double NumberField(Local<Object> obj, const char *name) {
   Local<Value> v = Nan::Get(obj, Nan::New(name).ToLocalChecked()).ToLocalChecked();
   return Nan::To<double>(v).FromMaybe(0);
+}
+
+// A non-negative finite double as uint64_t; anything else (NaN, negative, huge) is 0.
+uint64_t Unsigned(double v) {
+  return v >= 0 && v < 1.8e19 ? (uint64_t)v : 0;
 }
 
 std::string StringField(Local<Object> obj, const char *name) {
@@ -85,6 +91,7 @@ class SystemWrap : public Nan::ObjectWrap {
     Nan::SetPrototypeMethod(tpl, "closeServer", CloseServer);
     Nan::SetPrototypeMethod(tpl, "stop", Stop);
     Nan::SetPrototypeMethod(tpl, "metrics", Metrics);
+    Nan::SetPrototypeMethod(tpl, "pushRuntime", PushRuntime);
     Nan::SetPrototypeMethod(tpl, "onRequests", OnRequests);
     Nan::SetPrototypeMethod(tpl, "respond", Respond);
     constructor.Reset(Nan::GetFunction(tpl).ToLocalChecked());
@@ -522,6 +529,18 @@ class SystemWrap : public Nan::ObjectWrap {
 
   // metrics(): the system's counters, pools, watermark state and backpressure
   // list, and each server's counters; atomic loads only (any thread may read).
+  // pushRuntime({heap_used, heap_total, ...}): Node's runtime figures for the
+  // diagnostics snapshot (VALK_SSE_RUNTIME_MAP); relaxed stores the AIO thread reads.
+  static void PushRuntime(const Nan::FunctionCallbackInfo<Value> &info) {
+    SystemWrap *self = Self(info);
+    if (self->sys_ == nullptr || !info[0]->IsObject()) return;
+    Local<Object> o = info[0].As<Object>();
+    valk_sse_runtime_t *r = &self->sys_->runtime;
+#define XX(name) r->name.store(Unsigned(NumberField(o, #name)), std::memory_order_relaxed);
+    VALK_SSE_RUNTIME_MAP(XX)
+#undef XX
+  }
+
   static void Metrics(const Nan::FunctionCallbackInfo<Value> &info) {
     SystemWrap *self = Self(info);
     if (self->sys_ == nullptr) return Nan::ThrowError(MakeError("system is stopped", VALK_ESTOPPED));
@@ -590,6 +609,8 @@ class SystemWrap : public Nan::ObjectWrap {
     cfg.soft_limit = StringField(o, "softLimit") == "off" ? 0 : 1;
     cfg.soft_limit_idle_ms = (uint32_t)NumberField(o, "softLimitIdleMs");
     cfg.stream_reset_rate = (uint32_t)NumberField(o, "streamResetRate");
+    cfg.sse_interval_ms = (uint32_t)NumberField(o, "sseIntervalMs");
+    cfg.max_sse_streams = (uint32_t)NumberField(o, "maxSseStreams");
 
     Local<Object> obj = Nan::NewInstance(Nan::New(constructor)).ToLocalChecked();
     SystemWrap *self = Nan::ObjectWrap::Unwrap<SystemWrap>(obj);
@@ -782,6 +803,16 @@ Local<v8::Array> MetricsCatalogue() {
   return list;
 }
 
+// sseEventBytes(maxConnections, tcpBufferPoolSize, arenaPoolSize): the bytes
+// of one diagnostics event buffer for that config (valk_snapshot_max_bytes).
+NAN_METHOD(SseEventBytes) {
+  uint32_t conns = Nan::To<uint32_t>(info[0]).FromMaybe(0);
+  uint32_t pools[4] = {Nan::To<uint32_t>(info[1]).FromMaybe(0), Nan::To<uint32_t>(info[2]).FromMaybe(0),
+                       VALK_MAX_SERVERS, 0};
+  size_t n = valk_snapshot_max_bytes(conns, pools, 4, pools[1], VALK_MAX_OWNERS);
+  info.GetReturnValue().Set(Nan::New<v8::Number>((double)n));
+}
+
 Local<Object> Constants() {
   Local<Object> c = Nan::New<Object>();
   size_t per_item_meta = valk_slab_size(1, 1) - valk_slab_size(1, 0) - valk_slab_item_stride(1);
@@ -814,6 +845,7 @@ NAN_MODULE_INIT(InitAll) {
   Nan::SetMethod(target, "slabStress", SlabStress);
   Nan::SetMethod(target, "generateSelfSigned", GenerateSelfSigned);
   Nan::SetMethod(target, "diagNghttp2Origin", DiagNghttp2Origin);
+  Nan::SetMethod(target, "sseEventBytes", SseEventBytes);
 }
 
 }  // namespace

@@ -14,6 +14,9 @@
  */
 #include "valk_h2_server.h"
 
+#include "valk_owner.h"
+#include "valk_sse.h"
+
 #include <arpa/inet.h>
 #include <openssl/err.h>
 #include <stdlib.h>
@@ -439,6 +442,7 @@ static valk_stream_t *valk__stream_new(valk_conn_t *c, int32_t id) {
 static void valk__stream_free(valk_stream_t *st) {
   valk_conn_t *c = st->conn;
   nghttp2_mem *mem = &c->srv->mem;
+  if (st->sse != NULL) valk_sse_close(c->srv->sys, st->sse);
   if (st->js != NULL) st->js->stream = NULL; /* orphaned: its arena goes when the answer comes */
   else if (st->arena != NULL) valk_arena_release(&c->srv->sys->arenas, st->arena);
   if (st->flags & VALK_STREAM_F_RESPONDED) c->pending_responses--;
@@ -471,27 +475,48 @@ static ssize_t valk__body_read(nghttp2_session *s, int32_t id, uint8_t *buf, siz
   return (ssize_t)n;
 }
 
-/* Submits status, nva and body (headers only for HEAD) on st. 0 or an nghttp2 error. */
-static int valk__submit(valk_stream_t *st, int status, const nghttp2_nv *nva, size_t nvlen,
-                        const uint8_t *body, size_t len) {
+/* Submits status and nva on st with prd as its body (NULL: none). 0 or an nghttp2 error. */
+static int valk__submit_with(valk_stream_t *st, int status, const nghttp2_nv *nva, size_t nvlen,
+                             const nghttp2_data_provider *prd) {
   valk_conn_t *c = st->conn;
-  nghttp2_data_provider prd;
-
-  prd.source.ptr = st;
-  prd.read_callback = valk__body_read;
-  st->resp_body = body;
-  st->resp_len = len;
   st->flags |= VALK_STREAM_F_RESPONDED;
   if (!(st->flags & VALK_STREAM_F_REQ_DONE)) st->flags |= VALK_STREAM_F_EARLY;
   c->pending_responses++;
   valk__count_status(c->srv, status);
-  return nghttp2_submit_response(c->session, st->id, nva, nvlen,
-                                 st->method == VALK_METHOD_HEAD || len == 0 ? NULL : &prd);
+  return nghttp2_submit_response(c->session, st->id, nva, nvlen, prd);
+}
+
+/* Submits status, nva and body (headers only for HEAD) on st. 0 or an nghttp2 error. */
+static int valk__submit(valk_stream_t *st, int status, const nghttp2_nv *nva, size_t nvlen,
+                        const uint8_t *body, size_t len) {
+  nghttp2_data_provider prd;
+  prd.source.ptr = st;
+  prd.read_callback = valk__body_read;
+  st->resp_body = body;
+  st->resp_len = len;
+  return valk__submit_with(st, status, nva, nvlen,
+                           st->method == VALK_METHOD_HEAD || len == 0 ? NULL : &prd);
 }
 
 /* Submits route r as the response of st. 0 or an nghttp2 error. */
 static int valk__respond_with(valk_stream_t *st, const valk_route_t *r) {
   return valk__submit(st, r->status, r->nva, r->nvlen, r->body, r->body_len);
+}
+
+/* The memory diagnostics stream (valk_sse.h): 200 and a body that never ends
+ * by itself, or 503 when maxSseStreams are open. 0 or an nghttp2 error. */
+static int valk__respond_sse(valk_stream_t *st) {
+  valk_server_t *srv = st->conn->srv;
+  nghttp2_data_provider prd;
+  valk_sse_t *sse = valk_sse_open(srv->sys, st, st->last_event_id);
+  if (sse == NULL) {
+    VALK_STAT_ADD(srv->sys, sse_streams_refused, 1);
+    return valk__respond_with(st, srv->opts->routes.overloaded);
+  }
+  st->sse = sse;
+  prd.source.ptr = sse;
+  prd.read_callback = valk_sse_read;
+  return valk__submit_with(st, 200, valk_sse_headers, valk_sse_nheaders, &prd);
 }
 
 static int valk__dispatch_js(valk_stream_t *st);
@@ -506,6 +531,7 @@ static int valk__respond(valk_stream_t *st) {
   const valk_route_table_t *table = &st->conn->srv->opts->routes;
   const valk_route_t *r = st->route >= 2 ? table->routes[st->route - 2] : NULL;
   if (valk__to_js(st->conn->srv, r)) return valk__dispatch_js(st);
+  if (r != NULL && r->status == VALK_ROUTE_SSE && st->method == VALK_METHOD_GET) return valk__respond_sse(st);
   if (r == NULL) r = table->not_found;
   else if (st->method == VALK_METHOD_OTHER) r = table->not_allowed;
   return valk__respond_with(st, r);
@@ -715,6 +741,10 @@ static void valk__flush_later(valk_conn_t *c, valk_conn_t **flush) {
   *flush = c;
 }
 
+void valk_h2_flush_later(valk_conn_t *c, valk_conn_t **list) {
+  valk__flush_later(c, list);
+}
+
 void valk_h2_flush_list(valk_conn_t *list) {
   /* Every connection here is alive: a slot is freed only in its close
    * callback, which never runs inside the drain that built the list. */
@@ -806,6 +836,9 @@ static int valk__on_header(nghttp2_session *s, const nghttp2_frame *f, const uin
     else if (valuelen == 4 && memcmp(value, "HEAD", 4) == 0) st->method = VALK_METHOD_HEAD;
   } else if (namelen == 14 && memcmp(name, "content-length", 14) == 0) {
     st->content_length = valk__parse_length(value, valuelen);
+  } else if (namelen == 13 && memcmp(name, "last-event-id", 13) == 0) {
+    int64_t id = valk__parse_length(value, valuelen);
+    st->last_event_id = id == INT64_MAX ? 0 : (uint64_t)id;
   }
   if (st->arena != NULL && c->srv->opts->has_js && valk__hdr_keep(c, st, name, namelen, value, valuelen) != 0)
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* the headers do not fit the arena: RST_STREAM */
@@ -1184,6 +1217,7 @@ static void valk__on_connection(uv_stream_t *listener, int status) {
   }
   if (valk__conn_check_ip(c) != 0) return;
   c->flags |= VALK_CONN_F_ACCEPTED;
+  c->owner = srv->owner;
   VALK_SRV_ADD(srv, connections_total, 1);
   VALK_SRV_ADD(srv, connections_active, 1);
   valk__conn_begin_tls(c);
@@ -1259,6 +1293,7 @@ static void valk__server_maybe_done(valk_server_t *srv) {
   valk_server_opts_free(srv->opts);
   if (srv->registered) {
     atomic_store(&srv->stats->id, 0);
+    valk_owner_unregister(&sys->owners, srv->owner);
     valk_system_server_gone(sys, srv);
   }
   free(srv);
@@ -1288,6 +1323,7 @@ void valk_h2_server_close(valk_server_t *srv, valk_op_t *op) {
   srv->closing = 1;
   srv->close_op = op;
   uv_close((uv_handle_t *)&srv->listener, valk__on_server_handle_closed);
+  valk_sse_end_server(srv->sys, srv); /* SSE streams never end by themselves: drain would wait */
   for (c = srv->conns; c != NULL; c = c->next) valk__conn_goaway(c);
   if (srv->nconns > 0) {
     uv_timer_start(&srv->drain_timer, valk__on_drain_timeout, srv->sys->config.drain_timeout_ms, 0);
@@ -1375,6 +1411,11 @@ void valk_h2_server_listen(valk_system_t *sys, valk_op_t *op) {
   }
   srv->id = ++sys->next_server_id;
   srv->registered = 1;
+  {
+    char name[16];
+    snprintf(name, sizeof(name), ":%d", opts->port);
+    srv->owner = valk_owner_register(&sys->owners, name, VALK_OWNER_SERVER);
+  }
   valk_server_stats_reset(srv->stats, srv->id, opts->port);
   sys->servers[slot] = srv;
   atomic_fetch_add(&sys->server_count, 1);

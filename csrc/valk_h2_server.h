@@ -74,6 +74,7 @@ typedef struct valk_server {
   int timer_closing;
   int accept_pending;         /* a connection waits in the listener for a reject handle */
   valk_op_t *close_op;        /* the CLOSE_SERVER op to finish, if any */
+  uint8_t owner;              /* its entry in sys->owners (":port"), or VALK_OWNER_OTHER */
 } valk_server_t;
 
 /*
@@ -105,6 +106,7 @@ typedef struct valk_conn {
   uint64_t state_change_ms;
   uint64_t progress_ms;           /* last read of data or write completion */
   uint64_t bytes_sent;
+  uint8_t owner;                  /* its server's owner index (diagnostics snapshot) */
 } valk_conn_t;
 
 /*
@@ -129,6 +131,8 @@ typedef struct valk_stream {
   struct valk_hdr_node *hdrs, *hdrs_tail; /* request headers, in the arena (handler servers) */
   uint32_t nhdrs;
   valk_js_request_t *js;          /* with JavaScript now: the arena is the request's */
+  struct valk_sse *sse;           /* an SSE diagnostics stream (valk_sse.h), or NULL */
+  uint64_t last_event_id;         /* the request's Last-Event-ID (SSE), 0 without one */
   struct valk_stream *next, *prev;
 } valk_stream_t;
 
@@ -174,6 +178,9 @@ void valk_h2_js_respond(valk_system_t *sys, valk_js_request_t *req, struct valk_
 
 /* Flushes each connection of a list built by valk_h2_js_respond once. */
 void valk_h2_flush_list(struct valk_conn *list);
+
+/* Puts c on *list for valk_h2_flush_list (once; AIO thread). */
+void valk_h2_flush_later(struct valk_conn *c, struct valk_conn **list);
 
 /* nghttp2_mem that counts bytes into the system's h2_memory stats. */
 void valk_h2_mem_init(nghttp2_mem *mem, valk_system_t *sys);

@@ -176,7 +176,7 @@ int valk_route_table_add(valk_route_table_t *table, const char *path, int status
     snprintf(err, err_len, "route path '%s' must start with '/' and hold no '?', '#' or spaces", path);
     return VALK_EINVAL;
   }
-  if (status != VALK_ROUTE_JS && (status < 200 || status > 599)) {
+  if (status != VALK_ROUTE_JS && status != VALK_ROUTE_SSE && (status < 200 || status > 599)) {
     snprintf(err, err_len, "route '%s': status %d is not between 200 and 599", path, status);
     return VALK_EINVAL;
   }

@@ -54,6 +54,8 @@ void valk_route_table_free(valk_route_table_t *table);
 /* A route's status meaning "answered by JavaScript" (the debug routes): the
  * request goes to the server's handler like a path without a route. */
 #define VALK_ROUTE_JS 0
+/* ... and "the memory diagnostics stream" (valk_sse.h): answered on the AIO thread. */
+#define VALK_ROUTE_SSE 1
 
 /*
  * Adds path -> response (status VALK_ROUTE_JS: path -> JavaScript). headers is [name0, value0, name1, value1, ...] with

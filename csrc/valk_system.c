@@ -40,6 +40,10 @@ static int valk__config_check(const valk_system_config_t *cfg, char *err, size_t
     snprintf(err, err_len, "watermarks must satisfy 0 < high < critical <= 1");
     return VALK_EINVAL;
   }
+  if (cfg->sse_interval_ms < 1 || cfg->max_sse_streams < 1) {
+    snprintf(err, err_len, "sse_interval_ms and max_sse_streams must be positive");
+    return VALK_EINVAL;
+  }
   if (cfg->backpressure_list_max < 1 || cfg->max_graceful_rejections < 1 || cfg->stream_reset_rate < 1 ||
       cfg->reject_mode > VALK_REJECT_GOAWAY) {
     snprintf(err, err_len, "backpressure_list_max, max_graceful_rejections or reject_mode out of range");
@@ -86,6 +90,7 @@ static void valk__system_free_pools(valk_system_t *sys) {
   valk_ring_destroy(&sys->done);
   valk_ring_destroy(&sys->requests);
   valk_ring_destroy(&sys->responses);
+  valk_sse_free(sys);
 }
 
 static int valk__system_init_pools(valk_system_t *sys, char *err, size_t err_len) {
@@ -104,6 +109,7 @@ static int valk__system_init_pools(valk_system_t *sys, char *err, size_t err_len
     rc = valk_arena_pool_init(&sys->arenas, sys->config.arena_pool_size,
                               (size_t)sys->config.arena_size, VALK_ARENA_KEEP);
   if (rc == 0) rc = valk_bp_init(&sys->backpressure, sys->config.backpressure_list_max);
+  if (rc == 0) rc = valk_sse_init(sys);
   if (rc == 0 && sys->config.max_connections_per_ip > 0)
     rc = valk_ip_table_init(&sys->ips, sys->config.max_connections);
   if (rc != 0) {
@@ -153,6 +159,8 @@ int valk_system_start(valk_system_t **out, const valk_system_config_t *cfg,
   uv_timer_init(&sys->loop, &sys->sweep);
   sys->sweep.data = sys;
   uv_timer_start(&sys->sweep, valk__on_sweep, valk__sweep_ms(cfg), valk__sweep_ms(cfg));
+  uv_timer_init(&sys->loop, &sys->sse_timer);
+  sys->sse_timer.data = sys;
   uv_check_init(&sys->loop, &sys->publish);
   sys->publish.data = sys;
   uv_check_start(&sys->publish, valk__on_publish);
@@ -163,6 +171,7 @@ int valk_system_start(valk_system_t **out, const valk_system_config_t *cfg,
     uv_close((uv_handle_t *)&sys->wakeup, NULL);
     uv_close((uv_handle_t *)&sys->sweep, NULL);
     uv_close((uv_handle_t *)&sys->publish, NULL);
+    uv_close((uv_handle_t *)&sys->sse_timer, NULL);
     uv_run(&sys->loop, UV_RUN_DEFAULT);
     uv_loop_close(&sys->loop);
     goto fail;
@@ -227,6 +236,7 @@ static void valk__system_maybe_finish(valk_system_t *sys) {
   uv_close((uv_handle_t *)&sys->wakeup, NULL); /* the loop ends when rejects are closed too */
   uv_close((uv_handle_t *)&sys->sweep, NULL);
   uv_close((uv_handle_t *)&sys->publish, NULL);
+  uv_close((uv_handle_t *)&sys->sse_timer, NULL);
 }
 
 void valk_system_server_gone(valk_system_t *sys, struct valk_server *srv) {

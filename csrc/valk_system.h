@@ -23,6 +23,8 @@
 #include "valk_arena.h"
 #include "valk_common.h"
 #include "valk_metrics.h"
+#include "valk_owner.h"
+#include "valk_sse.h"
 #include "valk_ring.h"
 #include "valk_slab.h"
 
@@ -62,6 +64,8 @@ typedef struct valk_system_config {
   uint32_t soft_limit;            /* 1: close longest-idle above the high watermark */
   uint32_t soft_limit_idle_ms;    /* idle at least this long to be closed by it */
   uint32_t stream_reset_rate;     /* RST_STREAMs/s a peer may send (burst 10x) */
+  uint32_t sse_interval_ms;       /* memory diagnostics stream: a snapshot every ... */
+  uint32_t max_sse_streams;       /* ... to at most this many streams at once */
 } valk_system_config_t;
 
 typedef enum { VALK_REJECT_RST = 0, VALK_REJECT_GOAWAY = 1 } valk_reject_mode_t;
@@ -131,6 +135,7 @@ typedef struct valk_system {
   valk_ring_t requests;        /* queue_capacity: AIO thread pushes, owner drains (valk_dispatch.h) */
   valk_ring_t responses;       /* arena_pool_size: owner pushes, AIO thread drains */
   VALK_ATOMIC(uint32_t) js_in_flight; /* requests pushed whose response is not drained yet */
+  valk_sse_runtime_t runtime;  /* Node's heap/GC/loop figures: the owner writes, the AIO thread reads */
   valk_notify_fn notify;
   void *notify_data;
 
@@ -139,6 +144,9 @@ typedef struct valk_system {
   uv_async_t wakeup;           /* uv_async_send from any thread */
   uv_timer_t sweep;            /* handshake and idle timeouts, every sweep_ms */
   uv_check_t publish;          /* copies the loop's metrics into loop_stats (unref'd) */
+  uv_timer_t sse_timer;        /* the diagnostics snapshot, while SSE streams are open */
+  valk_sse_state_t sse;        /* the SSE streams and the snapshot scratch */
+  valk_owner_registry_t owners; /* servers (":port") and clients, for the snapshot */
   valk_slab_t *conn_slab;      /* max_connections items of valk_conn_t */
   valk_slab_t *tcp_bufs;       /* tcp_buffer_pool_size items of valk_tcp_buf_t */
   valk_slab_t *graceful;       /* max_graceful_rejections valk_conn_t, goaway mode only */

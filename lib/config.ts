@@ -684,6 +684,8 @@ export interface FootprintSizes {
   readonly connProtocolStateEstimate: number;
   /** Bytes of one per-IP connection-count table entry. */
   readonly ipTableEntrySize: number;
+  /** Bytes of one memory diagnostics event for a config (the addon's bound); absent: 0. */
+  readonly sseEventBytes?: (c: ResolvedConfig) => number;
 }
 
 /**
@@ -722,6 +724,12 @@ export interface Footprint {
    * maxConnectionsPerIp > 0 (the per-IP count table), else + 0.
    */
   readonly admissionTables: number;
+  /**
+   * The memory diagnostics stream: maxSseStreams event buffers and one
+   * encode buffer of sseEventBytes each, plus the snapshot's scratch
+   * (8 bytes per connection slot, 40 per arena, the pools' bitmaps).
+   */
+  readonly diagnostics: number;
   /** The sum: the memory ceiling of the system. */
   readonly total: number;
 }
@@ -735,6 +743,7 @@ export const FOOTPRINT_LABELS: Readonly<Record<Exclude<keyof Footprint, 'total'>
   protocolState: 'TLS + HTTP/2 state (estimate)',
   gracefulRejections: 'graceful rejection slots (goaway mode)',
   admissionTables: 'admission tables (backpressure heap, per-IP counts)',
+  diagnostics: 'memory diagnostics stream (SSE event buffers)',
 });
 
 /** The smallest power of two ≥ n (1 for n ≤ 1). */
@@ -754,7 +763,16 @@ function nativeSizes(): FootprintSizes {
     connProtocolStateEstimate: k.connProtocolStateEstimate,
     // Older addons do not export it (undefined at run time despite the type).
     ipTableEntrySize: k.ipTableEntrySize ?? IP_TABLE_ENTRY_SIZE_FALLBACK,
+    sseEventBytes: (c) => native().sseEventBytes(c.maxConnections, c.tcpBufferPoolSize, c.arenaPoolSize),
   };
+}
+
+/** The diagnostics stream's buffers and scratch (see Footprint.diagnostics). */
+function diagnosticsBytes(c: ResolvedConfig, s: FootprintSizes): number {
+  const event = s.sseEventBytes?.(c) ?? 0;
+  const SSE_SLOT_OVERHEAD = 64; // the stream record in front of each event buffer, slab-aligned
+  const bitmaps = Math.ceil(c.tcpBufferPoolSize / 8) + Math.ceil(c.arenaPoolSize / 8) + 8;
+  return (c.maxSseStreams + 1) * (event + SSE_SLOT_OVERHEAD) + c.maxConnections * 8 + c.arenaPoolSize * 40 + bitmaps;
 }
 
 /**
@@ -773,6 +791,7 @@ export function estimateFootprint(c: ResolvedConfig, sizes?: FootprintSizes): Fo
     gracefulRejections:
       c.rejectMode === 'goaway' ? c.maxGracefulRejections * (s.connSlotSize + s.connProtocolStateEstimate) : 0,
     admissionTables: c.backpressureListMax * BACKPRESSURE_ENTRY_SIZE + ipTable,
+    diagnostics: diagnosticsBytes(c, s),
   };
   const total = Object.values(parts).reduce((a, b) => a + b, 0);
   return Object.freeze({ ...parts, total });

@@ -1,5 +1,6 @@
 // The built-in debug routes a server answers when it listens with
-// `debug: true`: /debug/metrics (sys.metrics() as JSON: the C system, its
+// `debug: true`: the memory diagnostics stream (SSE_PATHS, answered in C),
+// /debug/metrics (sys.metrics() as JSON: the C system, its
 // servers and the Node runtime merged, as the seed's Lisp handler merged
 // three sources), /debug/metrics/prometheus (the same as Prometheus text) and
 // /health. The C side sends these paths to JavaScript (VALK_ROUTE_JS routes);
@@ -43,8 +44,14 @@ const ROUTES: Readonly<Record<string, Route>> = {
   },
 };
 
-/** The debug paths, in the order they are registered with the C route table. */
+/** The debug paths answered by JavaScript, in the order they are registered with the C route table. */
 export const DEBUG_PATHS: readonly string[] = Object.keys(ROUTES);
+
+/**
+ * The memory diagnostics stream (Server-Sent Events, csrc/valk_sse.c),
+ * answered on the AIO thread: the issue's path and seed 001's original name.
+ */
+export const SSE_PATHS: readonly string[] = ['/debug/diagnostics/memory', '/api/diagnostics/memory/stream'];
 
 /**
  * handler with the debug routes in front (paths the user's own static routes

@@ -179,6 +179,8 @@ export interface NativeSystem {
   /** Stops every server, joins the thread, frees every pool. */
   stop(cb: (err: Error | null, report?: NativeStopReport) => void): void;
   metrics(): NativeMetrics;
+  /** Node's runtime figures for the diagnostics snapshot (csrc/valk_sse.h VALK_SSE_RUNTIME_MAP). */
+  pushRuntime(figures: Record<string, number>): void;
   /**
    * fn(batch) runs on Node's main thread with the requests waiting for
    * JavaScript, flat: 8 slots per request (token, server id, stream id,
@@ -209,6 +211,8 @@ export interface NativeBinding {
   constants: NativeConstants;
   createSystem(cfg: NativeSystemConfig): NativeSystem;
   generateSelfSigned(hosts: string[], days: number): { key: string; cert: string };
+  /** Bytes of one diagnostics event buffer (csrc/valk_snapshot.h valk_snapshot_max_bytes). */
+  sseEventBytes(maxConnections: number, tcpBufferPoolSize: number, arenaPoolSize: number): number;
   // Test and diagnostic bindings.
   slabNew(itemSize: number, count: number): NativeSlab;
   slabItemStride(itemSize: number): number;

@@ -15,7 +15,7 @@ import {
 import { EventEmitter } from 'node:events';
 import { Handler, HandlerCounters, HandlerDispatcher, HandlerTarget, bodyBuffer } from './handler';
 import { NativeRoute, NativeStats, NativeStopReport, NativeSystem, native } from './native';
-import { DEBUG_PATHS, withDebugRoutes } from './debug';
+import { DEBUG_PATHS, SSE_PATHS, withDebugRoutes } from './debug';
 import { AioMetrics, assembleMetrics, toPrometheus } from './metrics';
 import { RuntimeMonitor, acquireRuntimeMonitor, releaseRuntimeMonitor } from './runtime';
 
@@ -84,10 +84,19 @@ function toNativeRoute(path: string, spec: RouteSpec, limit: number): NativeRout
 
 const notFound: Handler = () => ({ status: 404, body: 'not found\n' });
 
-/** The debug paths the user's routes leave free, as routes answered by JavaScript (status 0). */
+/** Route statuses the C table reads as "answered by JavaScript" / "the SSE stream" (csrc/valk_route.h). */
+const ROUTE_JS = 0;
+const ROUTE_SSE = 1;
+
+/** The debug paths the user's routes leave free, as routes for JavaScript or for the SSE stream. */
 function debugRoutes(routes: Record<string, RouteSpec>): NativeRoute[] {
-  return DEBUG_PATHS.filter((p) => !(p in routes)).map((path) => ({ path, status: 0, headers: [], body: Buffer.alloc(0) }));
+  const free = (paths: readonly string[], status: number) =>
+    paths.filter((p) => !(p in routes)).map((path) => ({ path, status, headers: [], body: Buffer.alloc(0) }));
+  return [...free(DEBUG_PATHS, ROUTE_JS), ...free(SSE_PATHS, ROUTE_SSE)];
 }
+
+/** How often Node's runtime figures are handed to the AIO thread for the diagnostics snapshot. */
+const RUNTIME_PUSH_MS = 1000;
 
 function checkAddress(host: unknown, port: unknown): void {
   if (typeof host !== 'string' || host === '') throw new TypeError('valk-aio: listen: host must be an IP address string');
@@ -168,12 +177,31 @@ export class AioSystem {
   private readonly servers = new Map<number, AioServer>();
   private dispatcher?: HandlerDispatcher;
   private runtime?: RuntimeMonitor;
+  private pusher?: NodeJS.Timeout;
 
   /** @internal Use startWithConfig(). */
   constructor(config: ResolvedConfig) {
     this.config = config;
     this.handle = native().createSystem(config);
     this.runtime = acquireRuntimeMonitor();
+  }
+
+  /** Hands Node's runtime figures to the AIO thread (for the SSE snapshot) now and every second. */
+  private startRuntimePush(): void {
+    if (this.pusher) return;
+    const push = () => {
+      const r = this.runtime?.read();
+      if (!r || !this.handle) return;
+      this.handle.pushRuntime({
+        heap_used: r.heap_used_bytes, heap_total: r.heap_total_bytes, rss: r.rss_bytes, external: r.external_bytes,
+        gc_count: r.gc.count, gc_pause_us: r.gc.pause_seconds_total * 1e6,
+        loop_delay_us: r.event_loop.delay_p99_ms * 1000, loop_utilization_ppm: r.event_loop.utilization * 1e6,
+        updated_ms: Date.now(),
+      });
+    };
+    push();
+    this.pusher = setInterval(push, RUNTIME_PUSH_MS);
+    this.pusher.unref();
   }
 
   /** False once stop() has been called. */
@@ -201,6 +229,7 @@ export class AioSystem {
         hasHandler: handler !== undefined,
       }, (err, info) => {
         if (err || !info) return reject(err ?? new Error('valk-aio: listen failed'));
+        if (debug) this.startRuntimePush();
         const srv = new AioServer(this, info.id, host, info.port, server, answer);
         this.servers.set(srv.id, srv);
         resolve(srv);
@@ -218,6 +247,8 @@ export class AioSystem {
     const handle = this.liveHandle('stop');
     this.dispatcher?.stop(); // every request with JavaScript answered: the AIO thread can end
     this.stopping = new Promise<StopReport>((resolve, reject) => {
+      clearInterval(this.pusher);
+      this.pusher = undefined;
       handle.stop((err, report) => {
         this.handle = undefined;
         if (this.runtime) releaseRuntimeMonitor(this.runtime);

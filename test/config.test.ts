@@ -395,8 +395,21 @@ describe('estimateFootprint', () => {
     expect(fp.protocolState).toBe(150_000 * 100);
     expect(fp.gracefulRejections).toBe(0); // rejectMode 'rst'
     expect(fp.admissionTables).toBe(1000 * 8); // no per-IP table without maxConnectionsPerIp
-    expect(fp.total).toBe(100_000 + 47_850_000 + 64 * MiB * 200 + 25_600 + 15_000_000 + 8000);
+    // No sseEventBytes in these sizes: the diagnostics part is its scratch only.
+    const scratch = 100 * 8 + 200 * 40 + Math.ceil(1450 / 8) + Math.ceil(200 / 8) + 8 + 101 * 64;
+    expect(fp.diagnostics).toBe(scratch);
+    expect(fp.total).toBe(100_000 + 47_850_000 + 64 * MiB * 200 + 25_600 + 15_000_000 + 8000 + scratch);
     expect(Object.isFrozen(fp)).toBe(true);
+  });
+
+  it('diagnostics: (maxSseStreams + 1) event buffers of the addon\'s bound', () => {
+    const withEvent = { ...sizes, sseEventBytes: () => 20_000 };
+    const a = estimateFootprint(resolveConfig({ maxSseStreams: 10 }), withEvent).diagnostics;
+    const b = estimateFootprint(resolveConfig({ maxSseStreams: 20 }), withEvent).diagnostics;
+    expect(b - a).toBe(10 * (20_000 + 64));
+    const real = estimateFootprint(defaultConfig()).diagnostics; // the addon's own bound
+    expect(real).toBeGreaterThan(101 * native().sseEventBytes(100, 1450, 200));
+    expect(real).toBeLessThan(4 * 1024 * 1024);
   });
 
   it('gracefulRejections: maxGracefulRejections × (slot + protocol state), only in goaway mode', () => {

@@ -1,0 +1,108 @@
+/*
+ * valk_sse.h: the live memory diagnostics stream (issue #5, seeds 001/004):
+ * Server-Sent Events over an HTTP/2 stream that stays open.
+ *
+ * A request for an SSE route gets 200 with `content-type: text/event-stream`
+ * and a deferred nghttp2 data provider. Every sse_interval_ms a timer on the
+ * AIO thread takes one snapshot of the pools (valk_snapshot.h), encodes its
+ * JSON once, and gives each stream the event: a stream whose previous event
+ * has been sent gets it at once (nghttp2_session_resume_data); a stream still
+ * sending (the client's window is exhausted, or its socket is slow) keeps
+ * only a "newer snapshot exists" mark, and takes the newest one when its
+ * event is out: nothing queues. Skipped events show as gaps in the ids and
+ * are counted (sse_events_skipped).
+ *
+ * Ownership: everything here belongs to the AIO thread. The Node runtime
+ * figures come from the owner thread through atomics (valk_sse_runtime_t).
+ * Memory: max_sse_streams slots of one event each (valk_sse_event_cap bytes),
+ * the snapshot scratch (per-slot array of max_connections entries, bitmaps,
+ * arena list) and one encode buffer: all sized once at system start.
+ */
+#ifndef VALK_SSE_H
+#define VALK_SSE_H
+
+#include <nghttp2/nghttp2.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "valk_common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct valk_system;
+struct valk_stream;
+struct valk_server;
+
+#define VALK_SSE_RETRY_MS 1000 /* the `retry:` a stream's first event carries */
+
+/* Node's runtime figures, pushed by the owner thread (relaxed atomics). */
+#define VALK_SSE_RUNTIME_MAP(XX)                                               \
+  XX(heap_used) XX(heap_total) XX(rss) XX(external) XX(gc_count)               \
+  XX(gc_pause_us) XX(loop_delay_us) XX(loop_utilization_ppm) XX(updated_ms)
+
+typedef struct valk_sse_runtime {
+#define XX(name) VALK_ATOMIC(uint64_t) name;
+  VALK_SSE_RUNTIME_MAP(XX)
+#undef XX
+} valk_sse_runtime_t;
+
+/* One open SSE stream: a slot of the system's SSE slab. AIO thread only. */
+typedef struct valk_sse {
+  struct valk_stream *stream;  /* the HTTP/2 stream it answers */
+  struct valk_sse *next, *prev; /* the system's list of open streams */
+  uint64_t id_base;            /* Last-Event-ID the client sent (ids continue from it) */
+  uint64_t seq0;               /* the system's snapshot sequence when it opened */
+  size_t len, sent;            /* the event in buf, and how much of it is out */
+  uint8_t stale;               /* a newer snapshot exists than the one being sent */
+  uint8_t ending;              /* end the stream once the current event is out */
+  uint8_t retry_sent;
+  char buf[];                  /* valk_sse_event_cap(sys) bytes */
+} valk_sse_t;
+
+/* The system's SSE state (inside valk_system_t). AIO thread only. */
+typedef struct valk_sse_state {
+  struct valk_slab *slab;      /* max_sse_streams valk_sse_t + event bytes */
+  valk_sse_t *head;            /* open streams */
+  uint32_t open;
+  size_t event_cap;            /* bytes of one event, header included */
+  char *json;                  /* the last snapshot's JSON (event_cap bytes) */
+  size_t json_len;
+  uint64_t seq;                /* snapshots taken */
+  uint64_t skipped;            /* events streams missed (flow control) */
+  void *scratch;               /* per-slot states, bitmaps, arena list */
+} valk_sse_state_t;
+
+/* AIO thread (or before it starts). Sizes and allocates everything. 0 or VALK_ENOMEM. */
+int valk_sse_init(struct valk_system *sys);
+/* Frees what valk_sse_init allocated (streams must be gone). */
+void valk_sse_free(struct valk_system *sys);
+
+/*
+ * Opens an SSE stream on st (its request is complete); ids continue after
+ * last_event_id (the request's Last-Event-ID, 0 without one). Returns the slot, or NULL when max_sse_streams are open (the caller
+ * answers 503). The caller submits the 200 with valk_sse_headers and a data
+ * provider {source.ptr = the slot, read_callback = valk_sse_read}.
+ */
+valk_sse_t *valk_sse_open(struct valk_system *sys, struct valk_stream *st, uint64_t last_event_id);
+
+/* The stream ended (RST_STREAM, connection close, stop): the slot goes back. */
+void valk_sse_close(struct valk_system *sys, valk_sse_t *sse);
+
+/* Ends every SSE stream of srv (NULL: all) once its current event is out: a
+ * closing server drains without waiting for streams that never end. */
+void valk_sse_end_server(struct valk_system *sys, struct valk_server *srv);
+
+/* nghttp2's data source callback for an SSE stream. */
+ssize_t valk_sse_read(nghttp2_session *session, int32_t stream_id, uint8_t *buf, size_t length,
+                      uint32_t *flags, nghttp2_data_source *source, void *user_data);
+
+/* Response headers of an SSE stream (:status 200, content-type, cache-control). */
+extern const nghttp2_nv valk_sse_headers[];
+extern const size_t valk_sse_nheaders;
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VALK_SSE_H */
