@@ -74,7 +74,10 @@ extern "C" {
   XX(sse_streams_active, gauge, "SSE diagnostics streams open now")            \
   XX(sse_streams_opened, counter, "SSE diagnostics streams opened")            \
   XX(sse_streams_refused, counter, "SSE requests answered 503: maxSseStreams were open") \
-  XX(sse_events_skipped, counter, "snapshots a slow SSE client never got (only the newest is kept)")
+  XX(sse_events_skipped, counter, "snapshots a slow SSE client never got (only the newest is kept)") \
+  XX(sse_snapshot_ns_last, gauge, "nanoseconds the last diagnostics snapshot took to collect and encode (AIO thread)") \
+  XX(sse_snapshot_ns_max, gauge, "the longest diagnostics snapshot so far, nanoseconds") \
+  XX(sse_event_bytes_last, gauge, "bytes of the last diagnostics event's JSON")
 
 #define VALK_STATS_MAP(XX)                                                     \
   VALK_SERVER_STATS_MAP(XX)                                                    \
@@ -146,6 +149,10 @@ typedef struct valk_loop_stats {
 
 /* The AIO thread's counter (system scope). */
 #define VALK_STAT_ADD(sys, name, n) VALK_SHARD_ADD(&(sys)->stats, VALK_SHARD_AIO, name, n)
+
+/* Sets a gauge of the AIO thread's shard. */
+#define VALK_STAT_SET(sys, name, v)                                            \
+  atomic_store_explicit(&(sys)->stats.shard[VALK_SHARD_AIO].name, (uint64_t)(v), memory_order_relaxed)
 
 /* A per-server metric and its system total at once (AIO thread). Gauges go
  * down with a negative n (two's complement: the sum stays right). */

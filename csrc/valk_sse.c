@@ -231,7 +231,13 @@ static void valk__on_tick(uv_timer_t *timer) {
   valk_sse_t *sse;
   valk_conn_t *flush = NULL;
 
-  if (valk__snapshot(sys) != 0 || st->json_len == 0) return;
+  uint64_t t0 = uv_hrtime(), ns;
+  int rc = valk__snapshot(sys);
+  ns = uv_hrtime() - t0;
+  VALK_STAT_SET(sys, sse_snapshot_ns_last, ns);
+  if (ns > VALK_STAT_READ(&sys->stats, sse_snapshot_ns_max)) VALK_STAT_SET(sys, sse_snapshot_ns_max, ns);
+  VALK_STAT_SET(sys, sse_event_bytes_last, st->json_len);
+  if (rc != 0 || st->json_len == 0) return;
   for (sse = st->head; sse != NULL; sse = sse->next) {
     if (sse->ending) continue;
     if (sse->sent < sse->len) { /* still sending: keep only "a newer one exists" */

@@ -16,6 +16,7 @@ import { EventEmitter } from 'node:events';
 import { Handler, HandlerCounters, HandlerDispatcher, HandlerTarget, bodyBuffer } from './handler';
 import { NativeRoute, NativeStats, NativeStopReport, NativeSystem, native } from './native';
 import { DEBUG_PATHS, SSE_PATHS, withDebugRoutes } from './debug';
+import { dashboardRoutes } from './dashboard';
 import { AioMetrics, assembleMetrics, toPrometheus } from './metrics';
 import { RuntimeMonitor, acquireRuntimeMonitor, releaseRuntimeMonitor } from './runtime';
 
@@ -93,6 +94,11 @@ function debugRoutes(routes: Record<string, RouteSpec>): NativeRoute[] {
   const free = (paths: readonly string[], status: number) =>
     paths.filter((p) => !(p in routes)).map((path) => ({ path, status, headers: [], body: Buffer.alloc(0) }));
   return [...free(DEBUG_PATHS, ROUTE_JS), ...free(SSE_PATHS, ROUTE_SSE)];
+}
+
+/** The dashboard's files as static routes, except paths the user's routes take. */
+function dashboard(routes: Record<string, RouteSpec>, limit: number): NativeRoute[] {
+  return Object.entries(dashboardRoutes()).filter(([p]) => !(p in routes)).map(([p, r]) => toNativeRoute(p, r, limit));
 }
 
 /** How often Node's runtime figures are handed to the AIO thread for the diagnostics snapshot. */
@@ -220,7 +226,7 @@ export class AioSystem {
       if (handler || debug) this.dispatcher ??= new HandlerDispatcher(handle, (id) => this.servers.get(id));
       const server = resolveServerConfig(limits);
       const nativeRoutes = Object.entries(routes).map(([p, r]) => toNativeRoute(p, r, server.maxResponseBodySize));
-      if (debug) nativeRoutes.push(...debugRoutes(routes));
+      if (debug) nativeRoutes.push(...debugRoutes(routes), ...dashboard(routes, server.maxResponseBodySize));
       const answer = debug ? withDebugRoutes(this, handler ?? notFound) : handler ?? notFound;
       handle.listen({
         host, port, key: pem(key, 'key'), cert: pem(cert, 'cert'), routes: nativeRoutes,
