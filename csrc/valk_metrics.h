@@ -75,8 +75,8 @@ extern "C" {
   XX(sse_streams_opened, counter, "SSE diagnostics streams opened")            \
   XX(sse_streams_refused, counter, "SSE requests answered 503: maxSseStreams were open") \
   XX(sse_events_skipped, counter, "snapshots a slow SSE client never got (only the newest is kept)") \
-  XX(sse_snapshot_ns_last, gauge, "nanoseconds the last diagnostics snapshot took to collect and encode (AIO thread)") \
-  XX(sse_snapshot_ns_max, gauge, "the longest diagnostics snapshot so far, nanoseconds") \
+  XX(sse_snapshot_last_ns, gauge, "nanoseconds the last diagnostics snapshot took to collect and encode (AIO thread)") \
+  XX(sse_snapshot_max_ns, gauge, "the longest diagnostics snapshot so far, nanoseconds") \
   XX(sse_event_bytes_last, gauge, "bytes of the last diagnostics event's JSON")
 
 #define VALK_STATS_MAP(XX)                                                     \

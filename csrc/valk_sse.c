@@ -234,8 +234,8 @@ static void valk__on_tick(uv_timer_t *timer) {
   uint64_t t0 = uv_hrtime(), ns;
   int rc = valk__snapshot(sys);
   ns = uv_hrtime() - t0;
-  VALK_STAT_SET(sys, sse_snapshot_ns_last, ns);
-  if (ns > VALK_STAT_READ(&sys->stats, sse_snapshot_ns_max)) VALK_STAT_SET(sys, sse_snapshot_ns_max, ns);
+  VALK_STAT_SET(sys, sse_snapshot_last_ns, ns);
+  if (ns > VALK_STAT_READ(&sys->stats, sse_snapshot_max_ns)) VALK_STAT_SET(sys, sse_snapshot_max_ns, ns);
   VALK_STAT_SET(sys, sse_event_bytes_last, st->json_len);
   if (rc != 0 || st->json_len == 0) return;
   for (sse = st->head; sse != NULL; sse = sse->next) {

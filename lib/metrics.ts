@@ -237,7 +237,8 @@ function catalogueFields(catalogue: readonly NativeMetricDesc[]): MetricField[] 
   const out: MetricField[] = [];
   for (const d of catalogue) {
     const seed = SEED_NAMES[d.name];
-    const base = d.scope === 'loop' ? `${P}loop_${d.name.replace(/_ns$/, '_seconds')}` : `${P}${d.name}`;
+    const name = d.name.replace(/_ns$/, '_seconds'); // Prometheus wants base units
+    const base = d.scope === 'loop' ? `${P}loop_${name}` : `${P}${name}`;
     const prom: PromSpec = {
       name: d.kind === 'counter' ? counterName(base) : base,
       type: d.kind,
