@@ -56,12 +56,14 @@ function startCommand(cmd: Command, io: CliIO, setCode: (code: number) => void):
     .option('--body <text>', "body of '/' (default: hello from valk-aio)")
     .option('--route <path=body>', 'another static text route (repeatable)', repeatable, [] as string[])
     .option('--debug', 'serve /debug/metrics, /debug/metrics/prometheus and /health (default: on when --host is loopback)')
-    .option('--no-debug', 'do not serve the debug routes');
+    .option('--no-debug', 'do not serve the debug routes')
+    .addOption(new Option('--admin-port <port>', 'admin listener on 127.0.0.1 (dashboard, metrics, health; outside --max-connections); default: --port + 1, 0 disables')
+      .argParser(intOption('admin-port', 0, 65535)));
   addConfigOptions(cmd, ['system', 'server']);
   return cmd.action(async (opts: Record<string, unknown>) => {
     const { runStart } = await import('./start');
     const { system, server } = collectConfig(opts);
-    const o = opts as { host: string; port: number; cert?: string; key?: string; body?: string; route: string[]; debug?: boolean };
+    const o = opts as { host: string; port: number; cert?: string; key?: string; body?: string; route: string[]; debug?: boolean; adminPort?: number };
     setCode(await runStart({ ...o, routes: o.route, system, server }, io));
   });
 }

@@ -7,6 +7,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ServerConfig, SystemConfig, derivedFields, formatBytes, resolveConfig, resolveServerConfig } from '../lib/config';
 import { CliIO, UsageError } from './io';
+import { isLoopback } from '../lib/system';
+export { isLoopback };
 import { renderHuman, reportFor } from './report';
 
 /** The parsed flags of `valk-aio start`. */
@@ -21,6 +23,8 @@ export interface StartOptions {
   routes: string[];
   /** --debug / --no-debug; undefined: on when the host is loopback. */
   debug?: boolean;
+  /** --admin-port; undefined: port + 1 (any free port when port is 0); 0: none. */
+  adminPort?: number;
   system: SystemConfig;
   server: ServerConfig;
 }
@@ -50,11 +54,6 @@ export function buildRoutes(body: string | undefined, entries: readonly string[]
     routes[routePath] = staticRoute(entry.slice(eq + 1));
   }
   return routes;
-}
-
-/** Whether host is a loopback address (127.0.0.0/8, ::1, localhost). */
-export function isLoopback(host: string): boolean {
-  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === '::1' || host === 'localhost';
 }
 
 function readPem(flag: string, file: string): string {
@@ -132,10 +131,25 @@ export async function runStart(o: StartOptions, io: CliIO): Promise<number> {
   io.out(renderHuman(report));
   if (report.footprint) io.out(`memory ceiling: ${formatBytes(report.footprint.total)}\n`);
   srv.on('error', (err: Error) => io.err(`valk-aio: ${err.message}\n`));
+  const adminPort = o.adminPort ?? (o.port === 0 ? 0 : o.port + 1);
+  let admin;
+  if (o.adminPort !== 0 && adminPort <= 65535) {
+    try {
+      admin = await sys.listenAdmin({ port: adminPort, key, cert });
+    } catch (err) {
+      await sys.stop();
+      throw err;
+    }
+  }
   io.out(`listening on ${urlFor(srv.host, srv.port)}\n`);
   if (debug) {
     const base = urlFor(srv.host, srv.port).replace(/\/$/, '');
     io.out(`metrics: ${base}/debug/metrics (JSON), ${base}/debug/metrics/prometheus, health: ${base}/health\n`);
+  }
+  if (admin) {
+    const base = urlFor(admin.host, admin.port).replace(/\/$/, '');
+    io.out(`dashboard: ${base}/debug/ (admin listener, outside --max-connections: ${base}/debug/metrics, ` +
+      `${base}/debug/diagnostics/memory, ${base}/health)\n`);
   }
   const received = await signal;
   io.out(`${received}: stopping (drain up to ${sys.config.drainTimeoutMs} ms)\n`);

@@ -334,6 +334,7 @@ class SystemWrap : public Nan::ObjectWrap {
       SetNumber(out, "leakedTcpBuffers", p->op.u.stop.leaked_tcp_buffers);
       SetNumber(out, "leakedArenas", p->op.u.stop.leaked_arenas);
       SetNumber(out, "leakedGracefulSlots", p->op.u.stop.leaked_graceful);
+      SetNumber(out, "leakedAdminSlots", p->op.u.stop.leaked_admin);
       uint32_t nslots = p->op.u.stop.leaked_connections < 16 ? p->op.u.stop.leaked_connections : 16;
       Local<v8::Array> slots = Nan::New<v8::Array>(nslots);
       for (uint32_t i = 0; i < nslots; i++) Nan::Set(slots, i, Nan::New(p->op.u.stop.leaked_slots[i]));
@@ -413,6 +414,7 @@ class SystemWrap : public Nan::ObjectWrap {
     opts->port = (int)NumberField(o, "port");
     opts->max_response_body_size = (uint64_t)NumberField(o, "maxResponseBodySize");
     opts->has_handler = Nan::To<bool>(Field(o, "hasHandler")).FromMaybe(false);
+    opts->admin = Nan::To<bool>(Field(o, "admin")).FromMaybe(false);
     Local<Object> body503 = Field(o, "error503Body").As<Object>();
     opts->error_503_len = node::Buffer::Length(body503);
     opts->error_503_body = static_cast<uint8_t *>(malloc(opts->error_503_len + 1));
@@ -558,6 +560,7 @@ class SystemWrap : public Nan::ObjectWrap {
     SetObject(pools, "connections", Pool(sys->conn_slab));
     SetObject(pools, "tcp_buffers", Pool(sys->tcp_bufs));
     SetObject(pools, "graceful_rejections", Pool(sys->graceful));
+    SetObject(pools, "admin_connections", Pool(sys->admin_slab));
     SetObject(pools, "arenas", Arenas(&sys->arenas));
     uint32_t bufs_used = valk_slab_used(sys->tcp_bufs);
     SetString(wm, "state", valk_wm_state_name((valk_wm_state_t)sys->watermark.state.load()));
@@ -611,6 +614,7 @@ class SystemWrap : public Nan::ObjectWrap {
     cfg.stream_reset_rate = (uint32_t)NumberField(o, "streamResetRate");
     cfg.sse_interval_ms = (uint32_t)NumberField(o, "sseIntervalMs");
     cfg.max_sse_streams = (uint32_t)NumberField(o, "maxSseStreams");
+    cfg.admin_max_connections = (uint32_t)NumberField(o, "adminMaxConnections");
 
     Local<Object> obj = Nan::NewInstance(Nan::New(constructor)).ToLocalChecked();
     SystemWrap *self = Nan::ObjectWrap::Unwrap<SystemWrap>(obj);
@@ -803,13 +807,13 @@ Local<v8::Array> MetricsCatalogue() {
   return list;
 }
 
-// sseEventBytes(maxConnections, tcpBufferPoolSize, arenaPoolSize): the bytes
+// sseEventBytes(maxConnections, tcpBufferPoolSize, arenaPoolSize, adminMaxConnections): the bytes
 // of one diagnostics event buffer for that config (valk_snapshot_max_bytes).
 NAN_METHOD(SseEventBytes) {
   uint32_t conns = Nan::To<uint32_t>(info[0]).FromMaybe(0);
-  uint32_t pools[4] = {Nan::To<uint32_t>(info[1]).FromMaybe(0), Nan::To<uint32_t>(info[2]).FromMaybe(0),
-                       VALK_MAX_SERVERS, 0};
-  size_t n = valk_snapshot_max_bytes(conns, pools, 4, pools[1], VALK_MAX_OWNERS);
+  uint32_t pools[5] = {Nan::To<uint32_t>(info[1]).FromMaybe(0), Nan::To<uint32_t>(info[2]).FromMaybe(0),
+                       VALK_MAX_SERVERS, 0, Nan::To<uint32_t>(info[3]).FromMaybe(0)};
+  size_t n = valk_snapshot_max_bytes(conns, pools, 5, pools[1], VALK_MAX_OWNERS);
   info.GetReturnValue().Set(Nan::New<v8::Number>((double)n));
 }
 

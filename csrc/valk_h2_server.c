@@ -37,7 +37,8 @@ enum {
   VALK_CONN_F_IP_COUNTED = 1u << 8,   /* counted in sys->ips */
   VALK_CONN_F_LINGER = 1u << 9,       /* FIN sent: reading and discarding until EOF */
   VALK_CONN_F_EVICTING = 1u << 10,    /* being shed: never paused again */
-  VALK_CONN_F_FLUSH_QUEUED = 1u << 11 /* on a flush list of valk_h2_js_respond */
+  VALK_CONN_F_FLUSH_QUEUED = 1u << 11, /* on a flush list of valk_h2_js_respond */
+  VALK_CONN_F_ADMIN = 1u << 12        /* an admin listener's (sys->admin_slab) */
 };
 
 enum {
@@ -166,7 +167,7 @@ static void valk__set_state(valk_conn_t *c, valk_conn_state_t state) {
   if (c->state == VALK_CONN_IDLE) valk__idle_remove(c);
   c->state = state;
   c->state_change_ms = uv_now(&c->srv->sys->loop);
-  if (state == VALK_CONN_IDLE && !(c->flags & VALK_CONN_F_GRACEFUL)) valk__idle_append(c);
+  if (state == VALK_CONN_IDLE && !(c->flags & (VALK_CONN_F_GRACEFUL | VALK_CONN_F_ADMIN))) valk__idle_append(c);
 }
 
 /* ---- TCP buffers and backpressure (seed 000 phases 2, 4, 5) ------------- */
@@ -1034,6 +1035,14 @@ static void valk__read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *bu
 
 /* ---- connection lifetime ------------------------------------------------ */
 
+/* The slab c came from: the connection slab, the goaway-mode refusals' or the admin listener's. */
+static valk_slab_t *valk__conn_slab_of(const valk_conn_t *c) {
+  valk_system_t *sys = c->srv->sys;
+  if (c->flags & VALK_CONN_F_GRACEFUL) return sys->graceful;
+  if (c->flags & VALK_CONN_F_ADMIN) return sys->admin_slab;
+  return sys->conn_slab;
+}
+
 static void valk__on_conn_closed(uv_handle_t *handle) {
   valk_conn_t *c = handle->data;
   valk_server_t *srv = c->srv;
@@ -1053,7 +1062,7 @@ static void valk__on_conn_closed(uv_handle_t *handle) {
     VALK_SRV_ADD(srv, connections_closed, 1);
     VALK_SRV_ADD(srv, connections_active, -1);
   }
-  valk_slab_release((c->flags & VALK_CONN_F_GRACEFUL) ? sys->graceful : sys->conn_slab, c);
+  valk_slab_release(valk__conn_slab_of(c), c);
   if (srv->closing) valk__server_maybe_done(srv);
   else valk_h2_retry_accepts(sys);
 }
@@ -1189,6 +1198,26 @@ static int valk__conn_check_ip(valk_conn_t *c) {
   return VALK_ELIMIT;
 }
 
+/* The admin listener's accept: its own slab, no watermark, per-IP or soft
+ * limit, so an operator reaches the debug routes while the server sheds load. */
+static void valk__on_admin_connection(valk_server_t *srv, uv_stream_t *listener) {
+  valk_conn_t *c = valk_slab_acquire(srv->sys->admin_slab);
+  if (c == NULL) {
+    if (valk__refuse(srv, listener, VALK_REFUSE_LIMIT) != 0) srv->accept_pending = 1;
+    return;
+  }
+  if (valk__conn_start(c, srv, listener, VALK_CONN_F_ADMIN) != 0) {
+    VALK_SRV_ADD(srv, connections_failed, 1);
+    valk__conn_close(c);
+    return;
+  }
+  c->flags |= VALK_CONN_F_ACCEPTED;
+  c->owner = srv->owner;
+  VALK_SRV_ADD(srv, connections_total, 1);
+  VALK_SRV_ADD(srv, connections_active, 1);
+  valk__conn_begin_tls(c);
+}
+
 static void valk__on_connection(uv_stream_t *listener, int status) {
   valk_server_t *srv = listener->data;
   valk_system_t *sys = srv->sys;
@@ -1197,6 +1226,10 @@ static void valk__on_connection(uv_stream_t *listener, int status) {
 
   if (status < 0) {
     VALK_WARN("accept on %s:%d: %s", srv->opts->host, srv->opts->port, uv_strerror(status));
+    return;
+  }
+  if (srv->opts->admin) {
+    valk__on_admin_connection(srv, listener);
     return;
   }
   valk__soft_limit(sys);

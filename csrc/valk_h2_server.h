@@ -47,6 +47,7 @@ typedef struct valk_server_opts {
   size_t error_503_len;
   int has_handler;            /* paths without a route go to JavaScript */
   int has_js;                 /* has_handler, or a VALK_ROUTE_JS route: streams start with an arena */
+  int admin;                  /* the admin listener: connections from sys->admin_slab, no admission checks */
 } valk_server_opts_t;
 
 /* Owner thread. NULL on ENOMEM. */

@@ -25,7 +25,7 @@ const nghttp2_nv valk_sse_headers[] = {
 };
 const size_t valk_sse_nheaders = VALK_ARRAY_SIZE(valk_sse_headers);
 
-enum { VALK__POOL_TCP, VALK__POOL_ARENAS, VALK__POOL_SERVERS, VALK__POOL_CLIENTS, VALK__NPOOLS };
+enum { VALK__POOL_TCP, VALK__POOL_ARENAS, VALK__POOL_SERVERS, VALK__POOL_CLIENTS, VALK__POOL_ADMIN, VALK__NPOOLS };
 
 /* The snapshot's scratch: sized once from the config. */
 typedef struct valk__scratch {
@@ -40,6 +40,7 @@ static uint32_t valk__pool_total(const valk_system_t *sys, int pool) {
   case VALK__POOL_TCP: return sys->config.tcp_buffer_pool_size;
   case VALK__POOL_ARENAS: return sys->config.arena_pool_size;
   case VALK__POOL_SERVERS: return VALK_MAX_SERVERS;
+  case VALK__POOL_ADMIN: return sys->config.admin_max_connections;
   default: return 0; /* HTTP/2 clients: not yet */
   }
 }
@@ -186,6 +187,9 @@ static int valk__snapshot(valk_system_t *sys) {
     if (sys->servers[i] != NULL) x->bits[VALK__POOL_SERVERS][i / 8] |= (uint8_t)(1u << (i % 8));
   valk__pool(&s, "http_servers", VALK_MAX_SERVERS, 0, x->bits[VALK__POOL_SERVERS]);
   valk__pool(&s, "http_clients", 0, 0, x->bits[VALK__POOL_CLIENTS]);
+  valk_slab_bitmap(sys->admin_slab, x->bits[VALK__POOL_ADMIN], sys->admin_slab->count / 8 + 1);
+  valk__pool(&s, "admin_connections", sys->admin_slab->count, valk_slab_overflow(sys->admin_slab),
+             x->bits[VALK__POOL_ADMIN]);
   for (i = 0; i < VALK_MAX_OWNERS; i++) x->owners[i] = valk_owner_name(&sys->owners, (uint8_t)i);
   s.owners = x->owners;
   s.nowners = VALK_MAX_OWNERS;

@@ -40,8 +40,8 @@ static int valk__config_check(const valk_system_config_t *cfg, char *err, size_t
     snprintf(err, err_len, "watermarks must satisfy 0 < high < critical <= 1");
     return VALK_EINVAL;
   }
-  if (cfg->sse_interval_ms < 1 || cfg->max_sse_streams < 1) {
-    snprintf(err, err_len, "sse_interval_ms and max_sse_streams must be positive");
+  if (cfg->sse_interval_ms < 1 || cfg->max_sse_streams < 1 || cfg->admin_max_connections < 1) {
+    snprintf(err, err_len, "sse_interval_ms, max_sse_streams and admin_max_connections must be positive");
     return VALK_EINVAL;
   }
   if (cfg->backpressure_list_max < 1 || cfg->max_graceful_rejections < 1 || cfg->stream_reset_rate < 1 ||
@@ -83,6 +83,7 @@ static void valk__system_free_pools(valk_system_t *sys) {
   valk_slab_free(sys->conn_slab);
   valk_slab_free(sys->tcp_bufs);
   valk_slab_free(sys->graceful);
+  valk_slab_free(sys->admin_slab);
   valk_arena_pool_destroy(&sys->arenas);
   valk_bp_destroy(&sys->backpressure);
   valk_ip_table_destroy(&sys->ips);
@@ -103,6 +104,8 @@ static int valk__system_init_pools(valk_system_t *sys, char *err, size_t err_len
   if (rc == 0) rc = valk_slab_new(&sys->conn_slab, sizeof(valk_conn_t), sys->config.max_connections);
   if (rc == 0)
     rc = valk_slab_new(&sys->tcp_bufs, sizeof(valk_tcp_buf_t), sys->config.tcp_buffer_pool_size);
+  if (rc == 0)
+    rc = valk_slab_new(&sys->admin_slab, sizeof(valk_conn_t), sys->config.admin_max_connections);
   if (rc == 0 && sys->config.reject_mode == VALK_REJECT_GOAWAY)
     rc = valk_slab_new(&sys->graceful, sizeof(valk_conn_t), sys->config.max_graceful_rejections);
   if (rc == 0)
@@ -331,13 +334,14 @@ static void valk__leak_report(valk_system_t *sys, valk_op_t *op) {
   op->u.stop.leaked_tcp_buffers = valk_slab_used(sys->tcp_bufs);
   op->u.stop.leaked_arenas = valk_arena_pool_used(&sys->arenas);
   op->u.stop.leaked_graceful = sys->graceful ? valk_slab_used(sys->graceful) : 0;
+  op->u.stop.leaked_admin = valk_slab_used(sys->admin_slab);
   if (op->u.stop.leaked_connections > 0 &&
       valk_slab_bitmap(sys->conn_slab, bits, sizeof(bits)) == 0) {
     for (i = 0; i < sys->conn_slab->count && i < sizeof(bits) * 8 && n < 16; i++)
       if (bits[i / 8] & (1u << (i % 8))) op->u.stop.leaked_slots[n++] = i;
   }
   if (op->u.stop.leaked_connections || op->u.stop.leaked_tcp_buffers ||
-      op->u.stop.leaked_arenas || op->u.stop.leaked_graceful)
+      op->u.stop.leaked_arenas || op->u.stop.leaked_graceful || op->u.stop.leaked_admin)
     VALK_WARN("stop: not released: %u connection slots (first at %u), %u TCP buffers, "
               "%u arenas, %u graceful-rejection slots",
               op->u.stop.leaked_connections, n ? op->u.stop.leaked_slots[0] : 0,

@@ -66,6 +66,7 @@ typedef struct valk_system_config {
   uint32_t stream_reset_rate;     /* RST_STREAMs/s a peer may send (burst 10x) */
   uint32_t sse_interval_ms;       /* memory diagnostics stream: a snapshot every ... */
   uint32_t max_sse_streams;       /* ... to at most this many streams at once */
+  uint32_t admin_max_connections; /* the admin listeners' own connection slab */
 } valk_system_config_t;
 
 typedef enum { VALK_REJECT_RST = 0, VALK_REJECT_GOAWAY = 1 } valk_reject_mode_t;
@@ -104,6 +105,7 @@ typedef struct valk_op {
       uint32_t leaked_tcp_buffers; /* out */
       uint32_t leaked_arenas;      /* out */
       uint32_t leaked_graceful;    /* out: goaway-mode rejection slots */
+      uint32_t leaked_admin;       /* out: admin listener connection slots */
       uint32_t leaked_slots[16];   /* out: the first leaked connection slot indices */
     } stop;
   } u;
@@ -150,6 +152,7 @@ typedef struct valk_system {
   valk_slab_t *conn_slab;      /* max_connections items of valk_conn_t */
   valk_slab_t *tcp_bufs;       /* tcp_buffer_pool_size items of valk_tcp_buf_t */
   valk_slab_t *graceful;       /* max_graceful_rejections valk_conn_t, goaway mode only */
+  valk_slab_t *admin_slab;     /* admin_max_connections valk_conn_t: outside max_connections */
   valk_arena_pool_t arenas;    /* arena_pool_size per-stream arenas */
   valk_watermark_t watermark;  /* TCP buffer usage state, with hysteresis */
   valk_bp_heap_t backpressure; /* connections paused for lack of TCP buffers */

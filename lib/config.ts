@@ -192,6 +192,12 @@ export const CONFIG_FIELDS = Object.freeze([
       'Memory diagnostics streams open at once; one more gets 503. Each holds one event buffer (see `valk-aio config`).',
   }),
   field({
+    name: 'adminMaxConnections', kind: 'int', scope: 'system', default: 16, min: 1, max: 1024,
+    unit: 'connections', description:
+      "Connections the admin listener (listenAdmin(), CLI --admin-port) takes at once, from its own slab: outside " +
+      'maxConnections and the load-shedding checks, so the dashboard stays reachable when the server is full.',
+  }),
+  field({
     name: 'drainTimeoutMs', kind: 'int', scope: 'system', default: 5000, min: 0, max: 600_000,
     unit: 'ms', description: 'How long stop() and close() wait for connections to drain before closing them.',
   }),
@@ -763,7 +769,7 @@ function nativeSizes(): FootprintSizes {
     connProtocolStateEstimate: k.connProtocolStateEstimate,
     // Older addons do not export it (undefined at run time despite the type).
     ipTableEntrySize: k.ipTableEntrySize ?? IP_TABLE_ENTRY_SIZE_FALLBACK,
-    sseEventBytes: (c) => native().sseEventBytes(c.maxConnections, c.tcpBufferPoolSize, c.arenaPoolSize),
+    sseEventBytes: (c) => native().sseEventBytes(c.maxConnections, c.tcpBufferPoolSize, c.arenaPoolSize, c.adminMaxConnections),
   };
 }
 

@@ -2,6 +2,7 @@
 export {
   AioServer,
   AioSystem,
+  AdminListenOptions,
   ListenOptions,
   RouteSpec,
   StopReport,

@@ -120,6 +120,7 @@ const FIELDS: readonly MetricField[] = [
   { path: 'pools.tcp_buffers.utilization_pct', type: 'number', unit: '%', help: 'TCP buffers in use / total × 100', seed: 'tcp_buffer_utilization_pct' },
   ...pool('graceful_rejections', 'goaway-mode rejection slab'),
   ...pool('arenas', 'stream arenas'),
+  ...pool('admin_connections', "admin listeners' connection slab"),
   { path: 'pools.arenas.arena_size', type: 'number', unit: 'bytes', help: 'address space reserved per arena' },
   { path: 'pools.arenas.high_water_bytes', type: 'number', unit: 'bytes', help: 'most bytes one arena has held',
     prom: { name: `${P}arena_high_water_bytes`, type: 'gauge' } },

@@ -82,6 +82,7 @@ export interface NativeSystemConfig {
   softLimitIdleMs: number;
   sseIntervalMs: number;
   maxSseStreams: number;
+  adminMaxConnections: number;
 }
 
 export interface NativeRoute {
@@ -102,6 +103,8 @@ export interface NativeListenOptions {
   error503Body: Buffer;
   /** Paths without a route go to JavaScript (onRequests). */
   hasHandler: boolean;
+  /** The admin listener: its own connection slab, no admission checks. */
+  admin: boolean;
 }
 
 export interface NativeServerInfo {
@@ -117,6 +120,8 @@ export interface NativeStopReport {
   leakedArenas: number;
   /** Slots of the goaway-mode rejection slab not released. */
   leakedGracefulSlots: number;
+  /** Slots of the admin listeners' connection slab not released. */
+  leakedAdminSlots: number;
   /** The first (up to 16) connection slot indices not released. */
   leakedSlots: number[];
 }
@@ -149,6 +154,7 @@ export interface NativeMetrics {
     connections: NativePoolGauges;
     tcp_buffers: NativePoolGauges;
     graceful_rejections: NativePoolGauges;
+    admin_connections: NativePoolGauges;
     arenas: NativePoolGauges & {
       arena_size: number;
       high_water_bytes: number;
@@ -212,7 +218,7 @@ export interface NativeBinding {
   createSystem(cfg: NativeSystemConfig): NativeSystem;
   generateSelfSigned(hosts: string[], days: number): { key: string; cert: string };
   /** Bytes of one diagnostics event buffer (csrc/valk_snapshot.h valk_snapshot_max_bytes). */
-  sseEventBytes(maxConnections: number, tcpBufferPoolSize: number, arenaPoolSize: number): number;
+  sseEventBytes(maxConnections: number, tcpBufferPoolSize: number, arenaPoolSize: number, adminMaxConnections: number): number;
   // Test and diagnostic bindings.
   slabNew(itemSize: number, count: number): NativeSlab;
   slabItemStride(itemSize: number): number;

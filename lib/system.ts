@@ -51,6 +51,21 @@ export interface ListenOptions extends ServerConfig {
   debug?: boolean;
 }
 
+/** What listenAdmin() takes: a loopback address and the TLS pair. */
+export interface AdminListenOptions {
+  /** A loopback address (127.0.0.0/8 or ::1). Default 127.0.0.1. */
+  host?: string;
+  /** Port; 0 picks a free one. */
+  port: number;
+  key: string | Buffer;
+  cert: string | Buffer;
+}
+
+/** Whether host is a loopback address (127.0.0.0/8, ::1, localhost). */
+export function isLoopback(host: string): boolean {
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === '::1' || host === 'localhost';
+}
+
 export interface StopReport extends NativeStopReport {}
 
 const DEFAULT_HOST = '127.0.0.1';
@@ -217,8 +232,28 @@ export class AioSystem {
 
   /** Binds host:port and serves HTTP/2 over TLS (ALPN h2) with the given routes. */
   listen(options: ListenOptions): Promise<AioServer> {
+    return this.bind(options, false);
+  }
+
+  /**
+   * The admin listener: the debug routes, the dashboard (/debug/) and /health
+   * on a loopback address, with its own connection slab of
+   * adminMaxConnections, outside maxConnections and the load-shedding checks,
+   * so an operator reaches it while the server is full. No other routes.
+   */
+  async listenAdmin(options: AdminListenOptions): Promise<AioServer> {
+    const { host = DEFAULT_HOST, port, key, cert, ...rest } = options;
+    if (Object.keys(rest).length > 0) throw new TypeError(`valk-aio: listenAdmin: unknown option '${Object.keys(rest)[0]}'`);
+    if (typeof host !== 'string' || !isLoopback(host)) {
+      throw new RangeError(`valk-aio: listenAdmin: host ${String(host)} is not a loopback address (127.0.0.0/8, ::1, localhost): ` +
+        'the admin listener has no authentication');
+    }
+    return this.bind({ host: host === 'localhost' ? '127.0.0.1' : host, port, key, cert, debug: true }, true);
+  }
+
+  private bind(options: ListenOptions, admin: boolean): Promise<AioServer> {
     return new Promise((resolve, reject) => {
-      const handle = this.liveHandle('listen');
+      const handle = this.liveHandle(admin ? 'listenAdmin' : 'listen');
       const { host = DEFAULT_HOST, port = DEFAULT_PORT, key, cert, routes = {}, handler, debug = false, ...limits } = options;
       checkAddress(host, port);
       if (handler !== undefined && typeof handler !== 'function') throw new TypeError('valk-aio: listen: handler must be a function');
@@ -233,6 +268,7 @@ export class AioSystem {
         maxResponseBodySize: server.maxResponseBodySize,
         error503Body: Buffer.from(server.error503Body, 'utf8'),
         hasHandler: handler !== undefined,
+        admin,
       }, (err, info) => {
         if (err || !info) return reject(err ?? new Error('valk-aio: listen failed'));
         if (debug) this.startRuntimePush();

@@ -269,6 +269,33 @@ describe('valk-aio (compiled bin)', () => {
     expect(out).not.toMatch(/metrics: /);
   }, 30_000);
 
+  it('start prints the dashboard URL of its admin listener, which serves /health; --admin-port 0 disables it', async () => {
+    let dashboard = '';
+    const out = await serveOnce([], undefined, async () => {
+      await new Promise((r) => setTimeout(r, 50)); // the dashboard line follows the listening line
+    });
+    dashboard = /dashboard: (https:\/\/127\.0\.0\.1:\d+\/debug\/)/.exec(out)?.[1] ?? '';
+    expect(dashboard).not.toBe('');
+    const none = await serveOnce(['--admin-port', '0'], undefined, async (url) => {
+      expect((await get(`${url}health`)).status).toBe(200); // the main listener still has the debug routes
+    });
+    expect(none).not.toMatch(/dashboard: /);
+  }, 60_000);
+
+  it('the admin listener answers while the process runs', async () => {
+    const child = spawn(process.execPath, [CLI, 'start', '--port', '0', '--max-connections', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      const admin = await waitFor(() => /dashboard: (https:\/\/\S+\/debug\/)/.exec(out)?.[1], () => child.exitCode !== null, () => out);
+      const health = await get(admin.replace(/\/debug\/$/, '/health'));
+      expect(health.status).toBe(200);
+      expect((await get(admin)).body).toMatch(/<html/i);
+    } finally {
+      child.kill('SIGTERM');
+    }
+  }, 30_000);
+
   it('isLoopback: 127/8, ::1 and localhost only', () => {
     for (const h of ['127.0.0.1', '127.1.2.3', '::1', 'localhost']) expect(isLoopback(h), h).toBe(true);
     for (const h of ['0.0.0.0', '::', '10.0.0.1', '128.0.0.1', 'example.com']) expect(isLoopback(h), h).toBe(false);

@@ -92,5 +92,6 @@ export async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
 
 /** The stop report of a system that released everything. */
 export const CLEAN_STOP = Object.freeze({
-  leakedConnections: 0, leakedTcpBuffers: 0, leakedArenas: 0, leakedGracefulSlots: 0, leakedSlots: [] as number[],
+  leakedConnections: 0, leakedTcpBuffers: 0, leakedArenas: 0, leakedGracefulSlots: 0, leakedAdminSlots: 0,
+  leakedSlots: [] as number[],
 });
