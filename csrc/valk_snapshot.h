@@ -202,7 +202,7 @@ typedef struct valk_snapshot {
   uint32_t nowners;
   const valk_snap_arena_t *arenas;  /* arenas in use only */
   uint32_t narenas;
-  uint64_t arena_high_water;        /* most arenas in use at once, global */
+  uint64_t arena_high_water;        /* most bytes any one arena has held (the pool's hwm) */
   valk_snap_runtime_t runtime;      /* pushed from Node */
   uint64_t skipped;                 /* events this client missed (flow control) */
 } valk_snapshot_t;
