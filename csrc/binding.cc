@@ -14,6 +14,7 @@
 #include "valk_common.h"
 #include "valk_diag.h"
 #include "valk_dispatch.h"
+#include "valk_h2_client.h"
 #include "valk_h2_server.h"
 #include "valk_selftest.h"
 #include "valk_slab.h"
@@ -90,6 +91,9 @@ class SystemWrap : public Nan::ObjectWrap {
     Nan::SetPrototypeMethod(tpl, "listen", Listen);
     Nan::SetPrototypeMethod(tpl, "closeServer", CloseServer);
     Nan::SetPrototypeMethod(tpl, "stop", Stop);
+    Nan::SetPrototypeMethod(tpl, "connect", Connect);
+    Nan::SetPrototypeMethod(tpl, "request", Request);
+    Nan::SetPrototypeMethod(tpl, "closeClient", CloseClient);
     Nan::SetPrototypeMethod(tpl, "metrics", Metrics);
     Nan::SetPrototypeMethod(tpl, "pushRuntime", PushRuntime);
     Nan::SetPrototypeMethod(tpl, "onRequests", OnRequests);
@@ -325,6 +329,12 @@ class SystemWrap : public Nan::ObjectWrap {
       SetNumber(out, "id", p->op.u.listen.server_id);
       SetNumber(out, "port", p->op.u.listen.port);
       argv[1] = out;
+    } else if (p->op.type == VALK_OP_CONNECT) {
+      Local<Object> out = Nan::New<Object>();
+      SetNumber(out, "id", p->op.u.connect.client_id);
+      argv[1] = out;
+    } else if (p->op.type == VALK_OP_REQUEST) {
+      argv[1] = Response(p->op.u.request.req);
     } else if (p->op.type == VALK_OP_STOP) {
       requests_.clear();
       on_requests_.Reset();
@@ -346,8 +356,32 @@ class SystemWrap : public Nan::ObjectWrap {
       async_ = nullptr;
       Unref();
     }
+    if (p->op.type == VALK_OP_REQUEST) valk_client_req_free(p->op.u.request.req);
     p->callback.Call(2, argv, &resource);
     delete p;
+  }
+
+  // A client request's answer: {status, headers: [name, value, ...], body: Buffer}.
+  // The body's memory moves into the Buffer (no copy).
+  static Local<Value> Response(valk_client_req_t *req) {
+    Local<Object> out = Nan::New<Object>();
+    Local<v8::Array> hv = Nan::New<v8::Array>(2 * req->resp_nhdrs);
+    const char *p = reinterpret_cast<const char *>(req->resp_hdrs);
+    for (uint32_t i = 0; i < 2 * req->resp_nhdrs; i++) {
+      size_t n = strlen(p);
+      Nan::Set(hv, i, Nan::New<v8::String>(p, (int)n).ToLocalChecked());
+      p += n + 1;
+    }
+    SetNumber(out, "status", req->status);
+    SetObject(out, "headers", hv);
+    if (req->resp_body_len > 0) {
+      SetObject(out, "body", Nan::NewBuffer(reinterpret_cast<char *>(req->resp_body), (uint32_t)req->resp_body_len)
+                                 .ToLocalChecked());
+      req->resp_body = nullptr;  // the Buffer frees it
+    } else {
+      SetObject(out, "body", Nan::NewBuffer(0).ToLocalChecked());
+    }
+    return out;
   }
 
   // Hands op to the AIO thread or calls back at once with the error.
@@ -360,6 +394,8 @@ class SystemWrap : public Nan::ObjectWrap {
       return;
     }
     if (p->op.type == VALK_OP_LISTEN) valk_server_opts_free(p->op.u.listen.opts);
+    if (p->op.type == VALK_OP_CONNECT) valk_client_opts_free(p->op.u.connect.opts);
+    if (p->op.type == VALK_OP_REQUEST) valk_client_req_free(p->op.u.request.req);
     Nan::ThrowError(MakeError(valk_strerror(rc), rc));
     delete p;
   }
@@ -450,6 +486,65 @@ class SystemWrap : public Nan::ObjectWrap {
 
   static void Stop(const Nan::FunctionCallbackInfo<Value> &info) {
     Self(info)->Submit(NewOp(VALK_OP_STOP, info[0]));
+  }
+
+  // connect({host, port, ca, rejectUnauthorized, maxResponseBodySize}, cb): cb(err, {id}).
+  static void Connect(const Nan::FunctionCallbackInfo<Value> &info) {
+    Local<Object> o = info[0].As<Object>();
+    char err[256] = "";
+    valk_client_opts_t *opts = valk_client_opts_new();
+    if (opts == nullptr) return Nan::ThrowError("out of memory");
+    std::string host = StringField(o, "host"), ca = StringField(o, "ca");
+    snprintf(opts->host, sizeof(opts->host), "%s", host.c_str());
+    opts->port = (int)NumberField(o, "port");
+    opts->verify = Nan::To<bool>(Field(o, "rejectUnauthorized")).FromMaybe(true) ? 1 : 0;
+    opts->max_response_body_size = Unsigned(NumberField(o, "maxResponseBodySize"));
+    if (valk_client_tls_ctx_new(&opts->ssl_ctx, ca.data(), ca.size(), opts->verify, err, sizeof(err)) != 0) {
+      valk_client_opts_free(opts);
+      return Nan::ThrowError(MakeError(err, VALK_ETLS));
+    }
+    PendingOp *p = NewOp(VALK_OP_CONNECT, info[1]);
+    p->op.u.connect.opts = opts;
+    Self(info)->Submit(p);
+  }
+
+  // request(clientId, method, path, [name, value, ...], body: Buffer | undefined, cb):
+  // cb(err, {status, headers, body}).
+  static void Request(const Nan::FunctionCallbackInfo<Value> &info) {
+    uint32_t id = Nan::To<uint32_t>(info[0]).FromMaybe(0);
+    Nan::Utf8String method(info[1]), path(info[2]);
+    Local<v8::Array> hv = info[3].As<v8::Array>();
+    std::vector<std::string> strings;
+    std::vector<const char *> ptrs;
+    std::vector<size_t> lens;
+    for (uint32_t i = 0; i < hv->Length(); i++) {
+      Nan::Utf8String s(Nan::Get(hv, i).ToLocalChecked());
+      strings.emplace_back(*s ? *s : "", s.length());
+    }
+    if (strings.size() % 2) strings.pop_back();
+    for (auto &s : strings) {
+      ptrs.push_back(s.data());
+      lens.push_back(s.size());
+    }
+    const uint8_t *body = nullptr;
+    size_t body_len = 0;
+    if (node::Buffer::HasInstance(info[4])) {
+      body = reinterpret_cast<const uint8_t *>(node::Buffer::Data(info[4]));
+      body_len = node::Buffer::Length(info[4]);
+    }
+    valk_client_req_t *req = valk_client_req_new(id, *method, method.length(), *path, path.length(), ptrs.data(),
+                                                 lens.data(), strings.size() / 2, body, body_len);
+    if (req == nullptr) return Nan::ThrowError("out of memory");
+    PendingOp *p = NewOp(VALK_OP_REQUEST, info[5]);
+    p->op.u.request.req = req;
+    Self(info)->Submit(p);
+  }
+
+  // closeClient(clientId, cb): cb(err) once its connection slot is free.
+  static void CloseClient(const Nan::FunctionCallbackInfo<Value> &info) {
+    PendingOp *p = NewOp(VALK_OP_CLIENT_CLOSE, info[1]);
+    p->op.u.client_close.client_id = Nan::To<uint32_t>(info[0]).FromMaybe(0);
+    Self(info)->Submit(p);
   }
 
   static Local<Object> Pool(const valk_slab_t *slab) {
@@ -812,7 +907,7 @@ Local<v8::Array> MetricsCatalogue() {
 NAN_METHOD(SseEventBytes) {
   uint32_t conns = Nan::To<uint32_t>(info[0]).FromMaybe(0);
   uint32_t pools[5] = {Nan::To<uint32_t>(info[1]).FromMaybe(0), Nan::To<uint32_t>(info[2]).FromMaybe(0),
-                       VALK_MAX_SERVERS, 0, Nan::To<uint32_t>(info[3]).FromMaybe(0)};
+                       VALK_MAX_SERVERS, VALK_MAX_CLIENTS, Nan::To<uint32_t>(info[3]).FromMaybe(0)};
   size_t n = valk_snapshot_max_bytes(conns, pools, 5, pools[1], VALK_MAX_OWNERS);
   info.GetReturnValue().Set(Nan::New<v8::Number>((double)n));
 }

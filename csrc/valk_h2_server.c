@@ -39,6 +39,7 @@ enum {
   VALK_CONN_F_EVICTING = 1u << 10,    /* being shed: never paused again */
   VALK_CONN_F_FLUSH_QUEUED = 1u << 11, /* on a flush list of valk_h2_js_respond */
   VALK_CONN_F_ADMIN = 1u << 12        /* an admin listener's (sys->admin_slab) */
+  /* 1u << 13: VALK_CONN_F_CLIENT (valk_h2_server.h) */
 };
 
 enum {
@@ -182,6 +183,14 @@ static void valk__tcp_buf_put(valk_system_t *sys, valk_tcp_buf_t *b) {
   valk_slab_release(sys->tcp_bufs, b);
   valk_watermark_update(&sys->watermark, valk_slab_used(sys->tcp_bufs));
   if (valk_bp_size(&sys->backpressure) > 0) valk_h2_resume_paused(sys);
+}
+
+valk_tcp_buf_t *valk_h2_tcp_buf_get(valk_system_t *sys) {
+  return valk__tcp_buf_get(sys);
+}
+
+void valk_h2_tcp_buf_put(valk_system_t *sys, valk_tcp_buf_t *b) {
+  valk__tcp_buf_put(sys, b);
 }
 
 /* Sheds a connection to relieve load: GOAWAY(overload code, "server

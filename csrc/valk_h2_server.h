@@ -108,7 +108,14 @@ typedef struct valk_conn {
   uint64_t progress_ms;           /* last read of data or write completion */
   uint64_t bytes_sent;
   uint8_t owner;                  /* its server's owner index (diagnostics snapshot) */
+  /* Added for HTTP/2 clients (valk_h2_client.h); keep new fields at the end. */
+  struct valk_client *client;     /* VALK_CONN_F_CLIENT: its client (srv is NULL), else NULL */
 } valk_conn_t;
+
+/* A client connection (valk_h2_client.c): a slot of the connection slab like
+ * an accepted one, but with srv NULL; it never enters the server's lists, the
+ * idle list or the backpressure heap. Same bit space as the server's flags. */
+#define VALK_CONN_F_CLIENT (1u << 13)
 
 /*
  * One request stream. Allocated through the server's counting nghttp2_mem when
@@ -182,6 +189,13 @@ void valk_h2_flush_list(struct valk_conn *list);
 
 /* Puts c on *list for valk_h2_flush_list (once; AIO thread). */
 void valk_h2_flush_later(struct valk_conn *c, struct valk_conn **list);
+
+/* A TCP buffer from the system's slab (NULL when none is free); updates the
+ * watermark. AIO thread. */
+valk_tcp_buf_t *valk_h2_tcp_buf_get(valk_system_t *sys);
+
+/* Returns b to the slab, updates the watermark, resumes paused connections. */
+void valk_h2_tcp_buf_put(valk_system_t *sys, valk_tcp_buf_t *b);
 
 /* nghttp2_mem that counts bytes into the system's h2_memory stats. */
 void valk_h2_mem_init(nghttp2_mem *mem, valk_system_t *sys);

@@ -77,7 +77,11 @@ extern "C" {
   XX(sse_events_skipped, counter, "snapshots a slow SSE client never got (only the newest is kept)") \
   XX(sse_snapshot_last_ns, gauge, "nanoseconds the last diagnostics snapshot took to collect and encode (AIO thread)") \
   XX(sse_snapshot_max_ns, gauge, "the longest diagnostics snapshot so far, nanoseconds") \
-  XX(sse_event_bytes_last, gauge, "bytes of the last diagnostics event's JSON")
+  XX(sse_event_bytes_last, gauge, "bytes of the last diagnostics event's JSON") \
+  XX(client_connections_total, counter, "HTTP/2 client connections opened (connect(): a slot of the connection slab)") \
+  XX(client_connections_failed, counter, "client connections that failed before HTTP/2 was up (connect, TLS, ALPN, timeout)") \
+  XX(client_requests_total, counter, "requests HTTP/2 client connections submitted") \
+  XX(client_requests_failed, counter, "client requests that failed (reset, connection closed, body over maxResponseBodySize)")
 
 #define VALK_STATS_MAP(XX)                                                     \
   VALK_SERVER_STATS_MAP(XX)                                                    \

@@ -40,8 +40,9 @@ static uint32_t valk__pool_total(const valk_system_t *sys, int pool) {
   case VALK__POOL_TCP: return sys->config.tcp_buffer_pool_size;
   case VALK__POOL_ARENAS: return sys->config.arena_pool_size;
   case VALK__POOL_SERVERS: return VALK_MAX_SERVERS;
+  case VALK__POOL_CLIENTS: return VALK_MAX_CLIENTS;
   case VALK__POOL_ADMIN: return sys->config.admin_max_connections;
-  default: return 0; /* HTTP/2 clients: not yet */
+  default: return 0;
   }
 }
 
@@ -186,7 +187,10 @@ static int valk__snapshot(valk_system_t *sys) {
   for (i = 0; i < VALK_MAX_SERVERS; i++)
     if (sys->servers[i] != NULL) x->bits[VALK__POOL_SERVERS][i / 8] |= (uint8_t)(1u << (i % 8));
   valk__pool(&s, "http_servers", VALK_MAX_SERVERS, 0, x->bits[VALK__POOL_SERVERS]);
-  valk__pool(&s, "http_clients", 0, 0, x->bits[VALK__POOL_CLIENTS]);
+  memset(x->bits[VALK__POOL_CLIENTS], 0, VALK_MAX_CLIENTS / 8 + 1);
+  for (i = 0; i < VALK_MAX_CLIENTS; i++)
+    if (sys->clients[i] != NULL) x->bits[VALK__POOL_CLIENTS][i / 8] |= (uint8_t)(1u << (i % 8));
+  valk__pool(&s, "http_clients", VALK_MAX_CLIENTS, 0, x->bits[VALK__POOL_CLIENTS]);
   valk_slab_bitmap(sys->admin_slab, x->bits[VALK__POOL_ADMIN], sys->admin_slab->count / 8 + 1);
   valk__pool(&s, "admin_connections", sys->admin_slab->count, valk_slab_overflow(sys->admin_slab),
              x->bits[VALK__POOL_ADMIN]);

@@ -9,6 +9,7 @@
 
 #include "valk_common.h"
 #include "valk_dispatch.h"
+#include "valk_h2_client.h"
 #include "valk_h2_server.h"
 
 /* ---- owner thread ------------------------------------------------------- */
@@ -61,6 +62,7 @@ static void valk__on_publish(uv_check_t *check) {
 
 static void valk__on_sweep(uv_timer_t *timer) {
   valk_h2_sweep(timer->data);
+  valk_h2_client_sweep(timer->data);
 }
 
 /* Sweep often enough to honour the shorter timeout within a quarter of it. */
@@ -233,7 +235,7 @@ static void valk__system_maybe_finish(valk_system_t *sys) {
   /* Requests with JavaScript keep the loop (and wakeup, their way back) alive:
    * the owner answers every one of them when it stops. */
   if (sys->stop_op == NULL || atomic_load(&sys->server_count) > 0 ||
-      atomic_load(&sys->js_in_flight) > 0)
+      atomic_load(&sys->client_count) > 0 || atomic_load(&sys->js_in_flight) > 0)
     return;
   if (uv_is_closing((uv_handle_t *)&sys->wakeup)) return;
   uv_close((uv_handle_t *)&sys->wakeup, NULL); /* the loop ends when rejects are closed too */
@@ -250,6 +252,10 @@ void valk_system_server_gone(valk_system_t *sys, struct valk_server *srv) {
       atomic_fetch_sub(&sys->server_count, 1);
     }
   }
+  valk__system_maybe_finish(sys);
+}
+
+void valk_system_client_gone(valk_system_t *sys) {
   valk__system_maybe_finish(sys);
 }
 
@@ -285,6 +291,7 @@ static void valk__begin_stop(valk_system_t *sys, valk_op_t *op) {
   sys->stop_op = op;
   for (i = 0; i < VALK_MAX_SERVERS; i++)
     if (sys->servers[i] != NULL) valk_h2_server_close(sys->servers[i], NULL);
+  valk_h2_client_close_all(sys, "system is stopping");
   valk__system_maybe_finish(sys);
 }
 
@@ -306,6 +313,15 @@ static void valk__dispatch(valk_system_t *sys, valk_op_t *op) {
     break;
   case VALK_OP_STOP:
     valk__begin_stop(sys, op);
+    return;
+  case VALK_OP_CONNECT:
+    valk_h2_client_connect(sys, op);
+    return;
+  case VALK_OP_REQUEST:
+    valk_h2_client_request(sys, op);
+    return;
+  case VALK_OP_CLIENT_CLOSE:
+    valk_h2_client_close(sys, op);
     return;
   default:
     op->status = VALK_EINVAL;

@@ -35,6 +35,7 @@ extern "C" {
 /* A TCP buffer holds two TLS records of ciphertext: fixed, not configurable (seed 002). */
 #define VALK_TCP_BUF_SIZE (2 * SSL3_RT_MAX_PACKET_SIZE)
 #define VALK_MAX_SERVERS 16      /* the owner registry's size (seed 001 §11.1.2) */
+#define VALK_MAX_CLIENTS 16      /* HTTP/2 client connections per system (valk_h2_client.h) */
 #define VALK_OP_RING_SIZE 64     /* ops in flight between the owner and one system */
 #define VALK_REJECT_HANDLES 64   /* handles for refusing connections (RST) at once */
 #define VALK_SCRATCH_SIZE 16384  /* one TLS record of plaintext */
@@ -75,9 +76,19 @@ typedef enum { VALK_REJECT_RST = 0, VALK_REJECT_GOAWAY = 1 } valk_reject_mode_t;
  * its FIN, so the peer reads our last frames instead of an RST (lingering close). */
 #define VALK_LINGER_MS 1000
 
-typedef enum { VALK_OP_LISTEN = 1, VALK_OP_CLOSE_SERVER, VALK_OP_STOP } valk_op_type_t;
+typedef enum {
+  VALK_OP_LISTEN = 1,
+  VALK_OP_CLOSE_SERVER,
+  VALK_OP_STOP,
+  VALK_OP_CONNECT,      /* an HTTP/2 client connection (valk_h2_client.h) */
+  VALK_OP_REQUEST,      /* one request on a client connection */
+  VALK_OP_CLIENT_CLOSE  /* closes a client connection */
+} valk_op_type_t;
 
 struct valk_server_opts;
+struct valk_client_opts;
+struct valk_client_req;
+struct valk_client;
 struct valk_server;
 struct valk_conn;
 
@@ -100,6 +111,16 @@ typedef struct valk_op {
     struct {
       uint32_t server_id;
     } close;
+    struct {
+      struct valk_client_opts *opts; /* ownership passes to the AIO thread */
+      uint32_t client_id;            /* out */
+    } connect;
+    struct {
+      struct valk_client_req *req;   /* the submitter's: in (request) and out (response) */
+    } request;
+    struct {
+      uint32_t client_id;
+    } client_close;
     struct {
       uint32_t leaked_connections; /* out: connection slots not released */
       uint32_t leaked_tcp_buffers; /* out */
@@ -163,6 +184,9 @@ typedef struct valk_system {
   struct valk_server *servers[VALK_MAX_SERVERS];
   VALK_ATOMIC(uint32_t) server_count;
   uint32_t next_server_id;
+  struct valk_client *clients[VALK_MAX_CLIENTS]; /* HTTP/2 client connections */
+  VALK_ATOMIC(uint32_t) client_count;
+  uint32_t next_client_id;
   valk_op_t *stop_op;
   valk_reject_t rejects[VALK_REJECT_HANDLES];
   valk_reject_t *reject_free;
@@ -194,6 +218,10 @@ void valk_system_complete(valk_system_t *sys, valk_op_t *op);
 
 /* AIO thread: a server finished closing; forget it (and finish a stop). */
 void valk_system_server_gone(valk_system_t *sys, struct valk_server *srv);
+
+/* AIO thread: a client connection's slot is free and the client forgotten
+ * (finishes a stop that waited for it). */
+void valk_system_client_gone(valk_system_t *sys);
 
 /* AIO thread: refuse the connection pending on listener with an RST. Returns 0,
  * or VALK_ELIMIT when no reject handle is free (the accept stays pending). */

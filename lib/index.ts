@@ -25,6 +25,7 @@ export {
   validateConfig,
 } from './config';
 export { KeyPair, generateSelfSigned } from './tls';
+export { AioClient, ClientRequest, ClientResponse, ConnectOptions } from './client';
 export { Handler, Request, Response } from './handler';
 export { AioMetrics, LatencyHistogram, METRICS_SCHEMA_VERSION, MetricField, ServerMetrics, metricFields } from './metrics';
 export { RuntimeMetrics } from './runtime';

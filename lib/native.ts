@@ -200,6 +200,31 @@ export interface NativeSystem {
    * written into the arena as UTF-8 (one copy).
    */
   respond(token: number, status: number, headers: string[], body: Buffer | string): boolean;
+  /** An HTTP/2 client connection on the AIO thread (csrc/valk_h2_client.h): cb once HTTP/2 is up. */
+  connect(opts: NativeConnectOptions, cb: (err: Error | null, info?: { id: number }) => void): void;
+  /** One request on client id; headers flat [name, value, ...]. */
+  request(id: number, method: string, path: string, headers: string[], body: Buffer | undefined,
+    cb: (err: Error | null, res?: NativeClientResponse) => void): void;
+  /** GOAWAY and close; cb once the client's connection slot is free. */
+  closeClient(id: number, cb: (err: Error | null) => void): void;
+}
+
+/** What connect() hands to C. */
+export interface NativeConnectOptions {
+  /** An IPv4 or IPv6 literal. */
+  host: string;
+  port: number;
+  /** PEM certificates to verify the server against; '' = the system store. */
+  ca: string;
+  rejectUnauthorized: boolean;
+  maxResponseBodySize: number;
+}
+
+/** A client response as C returns it: headers flat [name, value, ...]. */
+export interface NativeClientResponse {
+  status: number;
+  headers: string[];
+  body: Buffer;
 }
 
 export interface NativeSlab {

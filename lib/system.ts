@@ -19,6 +19,7 @@ import { DEBUG_PATHS, SSE_PATHS, withDebugRoutes } from './debug';
 import { dashboardRoutes } from './dashboard';
 import { AioMetrics, assembleMetrics, toPrometheus } from './metrics';
 import { RuntimeMonitor, acquireRuntimeMonitor, releaseRuntimeMonitor } from './runtime';
+import { AioClient, ConnectOptions, resolveConnectOptions } from './client';
 
 /** A static response, answered entirely on the AIO thread. */
 export interface RouteSpec {
@@ -332,6 +333,25 @@ export class AioSystem {
   /** metrics() as Prometheus text exposition (version 0.0.4), prefix valk_aio_. */
   prometheus(): string {
     return toPrometheus(this.metrics());
+  }
+
+  /**
+   * Opens an HTTP/2 client connection (TLS, ALPN h2) on this system's AIO
+   * thread. It takes a slot of the connection slab (maxConnections) and shows
+   * in the diagnostics snapshot as owner "host:port". Resolves once HTTP/2 is
+   * up; rejects on a refused connect, a TLS failure (the certificate does not
+   * verify against ca or the system store) or a server without h2.
+   */
+  connect(options: ConnectOptions): Promise<AioClient> {
+    return new Promise((resolve, reject) => {
+      const handle = this.liveHandle('connect');
+      const opts = resolveConnectOptions(options);
+      handle.connect(opts, (err, info) => {
+        if (err) err.message = `valk-aio: ${err.message}`;
+        if (err || !info) return reject(err ?? new Error('valk-aio: connect failed'));
+        resolve(new AioClient(() => (this.running ? this.handle : undefined), info.id, opts.host, opts.port));
+      });
+    });
   }
 
   /** @internal */

@@ -1,0 +1,852 @@
+/*
+ * valk_h2_client.c: HTTP/2 over TLS client connections. See valk_h2_client.h.
+ *
+ * Invariants (AIO thread):
+ *   - A client in sys->clients holds exactly one connection slot (conn) from
+ *     sys->conn_slab until valk__on_closed releases it and forgets the client.
+ *   - Every request in client->reqs has its op not yet completed; a request's
+ *     op completes exactly once: on its stream's close, or when the connection
+ *     closes (valk__fail), whichever comes first.
+ *   - closed: uv_close was called; nothing is read, written or submitted again.
+ */
+#include "valk_h2_client.h"
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "valk_common.h"
+#include "valk_h2_server.h"
+#include "valk_owner.h"
+#include "valk_tls.h"
+
+#define VALK__MAX_WRITES_IN_FLIGHT 4
+#define VALK__STREAM_WINDOW (1 << 20)
+#define VALK__CONN_WINDOW (16 << 20)
+
+typedef struct valk_client {
+  valk_system_t *sys;
+  uint32_t id;
+  valk_client_opts_t *opts;
+  valk_conn_t *conn;            /* its slot in sys->conn_slab */
+  uv_connect_t connect_req;
+  nghttp2_session_callbacks *callbacks;
+  nghttp2_mem mem;
+  char authority[80];           /* "host:port" (IPv6: "[host]:port") */
+  valk_op_t *connect_op;        /* until HTTP/2 is up */
+  valk_op_t *close_op;          /* CLIENT_CLOSE waiting for the slot to be free */
+  valk_client_req_t *reqs;      /* submitted, op not completed yet */
+  uint32_t writes_in_flight;
+  int handshake_done;
+  int closed;                   /* uv_close called */
+  int want_flush;               /* output waits for a write to end */
+  int close_after_writes;       /* graceful close: uv_close once writes end */
+  int goaway_received;
+  char reason[256];             /* why the connection closed, for requests failed by it */
+} valk_client_t;
+
+static void valk__flush(valk_client_t *cl);
+static void valk__fail(valk_client_t *cl, const char *reason);
+static void valk__fail_reqs(valk_client_t *cl);
+
+/* ---- owner thread: options, TLS context, requests ------------------------ */
+
+valk_client_opts_t *valk_client_opts_new(void) {
+  return calloc(1, sizeof(valk_client_opts_t));
+}
+
+void valk_client_opts_free(valk_client_opts_t *opts) {
+  if (opts == NULL) return;
+  SSL_CTX_free(opts->ssl_ctx);
+  free(opts);
+}
+
+/* Adds every PEM certificate of ca to ctx's store. 0, or VALK_ETLS when none parsed. */
+static int valk__load_ca(SSL_CTX *ctx, const char *ca, size_t ca_len) {
+  BIO *bio = BIO_new_mem_buf(ca, (int)ca_len);
+  X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+  X509 *x;
+  int n = 0;
+  if (bio == NULL) return VALK_ENOMEM;
+  while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+    if (X509_STORE_add_cert(store, x) == 1) n++;
+    X509_free(x);
+  }
+  ERR_clear_error(); /* the end of the input reads as an error */
+  BIO_free(bio);
+  return n > 0 ? 0 : VALK_ETLS;
+}
+
+int valk_client_tls_ctx_new(SSL_CTX **out, const char *ca, size_t ca_len, int verify, char *err,
+                            size_t err_len) {
+  static const unsigned char alpn[] = {2, 'h', '2'};
+  SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+  *out = NULL;
+  if (ctx == NULL) {
+    snprintf(err, err_len, "cannot create a TLS client context");
+    return VALK_ETLS;
+  }
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  if (SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn)) != 0) { /* 0 is success here */
+    snprintf(err, err_len, "cannot set ALPN h2");
+    SSL_CTX_free(ctx);
+    return VALK_ETLS;
+  }
+  SSL_CTX_set_verify(ctx, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+  if (verify && ca_len > 0 && valk__load_ca(ctx, ca, ca_len) != 0) {
+    snprintf(err, err_len, "ca: no PEM certificate could be read");
+    SSL_CTX_free(ctx);
+    return VALK_ETLS;
+  }
+  if (verify && ca_len == 0) SSL_CTX_set_default_verify_paths(ctx);
+  ERR_clear_error();
+  *out = ctx;
+  return 0;
+}
+
+valk_client_req_t *valk_client_req_new(uint32_t client_id, const char *method, size_t method_len,
+                                       const char *path, size_t path_len, const char *const *hdrs,
+                                       const size_t *lens, size_t nhdrs, const uint8_t *body,
+                                       size_t body_len) {
+  valk_client_req_t *req = calloc(1, sizeof(*req));
+  size_t total = method_len + path_len + 8, i;
+  uint8_t *p;
+  for (i = 0; i < 2 * nhdrs; i++) total += lens[i];
+  if (req == NULL) return NULL;
+  req->client_id = client_id;
+  req->nvlen = 4 + nhdrs;
+  req->nva = calloc(req->nvlen, sizeof(nghttp2_nv));
+  req->strings = malloc(total);
+  req->body = body_len > 0 ? malloc(body_len) : NULL;
+  if (req->nva == NULL || req->strings == NULL || (body_len > 0 && req->body == NULL)) {
+    valk_client_req_free(req);
+    return NULL;
+  }
+  if (body_len > 0) memcpy(req->body, body, body_len);
+  req->body_len = body_len;
+  p = req->strings;
+  memcpy(p, method, method_len);
+  req->nva[0] = (nghttp2_nv){(uint8_t *)":method", p, 7, method_len, NGHTTP2_NV_FLAG_NONE};
+  p += method_len;
+  memcpy(p, path, path_len);
+  req->nva[1] = (nghttp2_nv){(uint8_t *)":path", p, 5, path_len, NGHTTP2_NV_FLAG_NONE};
+  p += path_len;
+  req->nva[2] = (nghttp2_nv){(uint8_t *)":scheme", (uint8_t *)"https", 7, 5, NGHTTP2_NV_FLAG_NONE};
+  req->nva[3] = (nghttp2_nv){(uint8_t *)":authority", (uint8_t *)"", 10, 0, NGHTTP2_NV_FLAG_NONE};
+  for (i = 0; i < nhdrs; i++) {
+    nghttp2_nv *nv = &req->nva[4 + i];
+    memcpy(p, hdrs[2 * i], lens[2 * i]);
+    nv->name = p;
+    nv->namelen = lens[2 * i];
+    p += lens[2 * i];
+    memcpy(p, hdrs[2 * i + 1], lens[2 * i + 1]);
+    nv->value = p;
+    nv->valuelen = lens[2 * i + 1];
+    p += lens[2 * i + 1];
+    nv->flags = NGHTTP2_NV_FLAG_NONE;
+  }
+  return req;
+}
+
+void valk_client_req_free(valk_client_req_t *req) {
+  if (req == NULL) return;
+  free(req->nva);
+  free(req->strings);
+  free(req->body);
+  free(req->resp_hdrs);
+  free(req->resp_body);
+  free(req);
+}
+
+/* ---- AIO thread: state, requests' completion ----------------------------- */
+
+static void valk__set_state(valk_client_t *cl, valk_conn_state_t state) {
+  valk_conn_t *c = cl->conn;
+  if (c->state == state || c->state == VALK_CONN_CLOSING) return;
+  c->state = state;
+  c->state_change_ms = uv_now(&cl->sys->loop);
+}
+
+static void valk__op_fail(valk_op_t *op, int status, const char *msg) {
+  op->status = status;
+  snprintf(op->error, sizeof(op->error), "%s", msg);
+}
+
+static void valk__req_unlink(valk_client_t *cl, valk_client_req_t *req) {
+  if (req->prev) req->prev->next = req->next;
+  else cl->reqs = req->next;
+  if (req->next) req->next->prev = req->prev;
+  req->next = req->prev = NULL;
+}
+
+/* Completes req's op (its error set already when req->failed) and forgets it. */
+static void valk__req_done(valk_client_t *cl, valk_client_req_t *req) {
+  valk_op_t *op = req->op;
+  valk__req_unlink(cl, req);
+  if (!req->failed) op->status = 0;
+  else VALK_STAT_ADD(cl->sys, client_requests_failed, 1);
+  valk_system_complete(cl->sys, op);
+  if (cl->reqs == NULL && !cl->closed) valk__set_state(cl, VALK_CONN_IDLE);
+}
+
+/* Marks req failed with msg (the first failure wins). */
+static void valk__req_fail(valk_client_req_t *req, int status, const char *msg) {
+  if (req->failed) return;
+  req->failed = 1;
+  valk__op_fail(req->op, status, msg);
+}
+
+/* ---- AIO thread: connection lifetime ------------------------------------- */
+
+static valk_client_t *valk__find(valk_system_t *sys, uint32_t id) {
+  uint32_t i;
+  for (i = 0; i < VALK_MAX_CLIENTS; i++)
+    if (sys->clients[i] != NULL && sys->clients[i]->id == id) return sys->clients[i];
+  return NULL;
+}
+
+static void valk__forget(valk_client_t *cl) {
+  valk_system_t *sys = cl->sys;
+  uint32_t i;
+  for (i = 0; i < VALK_MAX_CLIENTS; i++)
+    if (sys->clients[i] == cl) sys->clients[i] = NULL;
+  atomic_fetch_sub(&sys->client_count, 1);
+}
+
+/* The socket is closed: release the slot, finish pending ops, free the client. */
+static void valk__on_closed(uv_handle_t *handle) {
+  valk_conn_t *c = handle->data;
+  valk_client_t *cl = c->client;
+  valk_system_t *sys = cl->sys;
+
+  SSL_free(c->ssl);
+  c->state = VALK_CONN_FREE;
+  valk_owner_unregister(&sys->owners, c->owner);
+  valk_slab_release(sys->conn_slab, c);
+  valk__forget(cl);
+  if (cl->connect_op != NULL) {
+    VALK_STAT_ADD(sys, client_connections_failed, 1);
+    valk__op_fail(cl->connect_op, VALK_ETLS, cl->reason);
+    valk_system_complete(sys, cl->connect_op);
+  }
+  if (cl->close_op != NULL) {
+    cl->close_op->status = 0;
+    valk_system_complete(sys, cl->close_op);
+  }
+  if (cl->callbacks) nghttp2_session_callbacks_del(cl->callbacks);
+  valk_client_opts_free(cl->opts);
+  free(cl);
+  valk_h2_retry_accepts(sys); /* a slot came free */
+  valk_system_client_gone(sys);
+}
+
+/* Closes now: every open request fails with reason; the slot frees in the close callback. Idempotent. */
+static void valk__fail(valk_client_t *cl, const char *reason) {
+  valk_conn_t *c = cl->conn;
+  if (cl->closed) return;
+  cl->closed = 1;
+  if (cl->reason[0] == '\0') snprintf(cl->reason, sizeof(cl->reason), "%s", reason);
+  valk__set_state(cl, VALK_CONN_CLOSING);
+  if (c->session != NULL) { /* calls no callback: the list below is what is left */
+    nghttp2_session_del(c->session);
+    c->session = NULL;
+  }
+  valk__fail_reqs(cl);
+  uv_close((uv_handle_t *)&c->tcp, valk__on_closed);
+}
+
+/* A failure with a formatted reason prefixed by the client's authority. */
+static void valk__failf(valk_client_t *cl, const char *what, const char *detail) {
+  char msg[sizeof(cl->reason)];
+  snprintf(msg, sizeof(msg), "client %.80s: %.60s%s%.100s", cl->authority, what, detail ? ": " : "",
+           detail ? detail : "");
+  valk__fail(cl, msg);
+}
+
+/* ---- AIO thread: output ---------------------------------------------------- */
+
+static int valk__tls_write(valk_conn_t *c, const uint8_t *data, size_t len) {
+  while (len > 0) {
+    int n = SSL_write(c->ssl, data, len > INT32_MAX ? INT32_MAX : (int)len);
+    if (n <= 0) {
+      ERR_clear_error();
+      return VALK_ETLS;
+    }
+    data += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+/* Frames from nghttp2 into TLS, gathered up to one record in the write
+ * scratch. Bytes produced, 0 when nghttp2 had nothing, or a negative error. */
+static ssize_t valk__produce(valk_client_t *cl) {
+  valk_conn_t *c = cl->conn;
+  uint8_t *scratch = cl->sys->write_scratch;
+  size_t n = 0, total = 0;
+  for (;;) {
+    const uint8_t *data;
+    ssize_t len = nghttp2_session_mem_send(c->session, &data);
+    if (len < 0) return VALK_EH2;
+    if (len == 0) break;
+    total += (size_t)len;
+    if (n + (size_t)len <= VALK_SCRATCH_SIZE) {
+      memcpy(scratch + n, data, (size_t)len);
+      n += (size_t)len;
+      if (n == VALK_SCRATCH_SIZE) break;
+      continue;
+    }
+    if (valk__tls_write(c, scratch, n) != 0 || valk__tls_write(c, data, (size_t)len) != 0)
+      return VALK_ETLS;
+    return (ssize_t)total;
+  }
+  if (n > 0 && valk__tls_write(c, scratch, n) != 0) return VALK_ETLS;
+  return (ssize_t)total;
+}
+
+static void valk__on_write(uv_write_t *req, int status) {
+  valk_tcp_buf_t *b = VALK_CONTAINER_OF(req, valk_tcp_buf_t, req);
+  valk_client_t *cl = b->conn->client;
+  cl->writes_in_flight--;
+  valk_h2_tcp_buf_put(cl->sys, b);
+  if (cl->closed) return;
+  if (status < 0) {
+    valk__failf(cl, "write failed", uv_strerror(status));
+    return;
+  }
+  if (cl->want_flush) valk__flush(cl);
+  else if (cl->close_after_writes && cl->writes_in_flight == 0) valk__fail(cl, "client closed");
+}
+
+/* Sends one TCP buffer of ciphertext. 0 sent, 1 wait for a write to end, -1 closed. */
+static int valk__send_one(valk_client_t *cl) {
+  valk_conn_t *c = cl->conn;
+  valk_tcp_buf_t *b;
+  uv_buf_t ub;
+  int n;
+  if (cl->writes_in_flight >= VALK__MAX_WRITES_IN_FLIGHT) {
+    cl->want_flush = 1;
+    return 1;
+  }
+  b = valk_h2_tcp_buf_get(cl->sys);
+  if (b == NULL) {
+    valk__failf(cl, "no TCP buffer free to write", NULL);
+    return -1;
+  }
+  n = BIO_read(c->wbio, b->data, (int)sizeof(b->data));
+  b->conn = c;
+  ub = uv_buf_init((char *)b->data, n > 0 ? (unsigned)n : 0);
+  if (n <= 0 || uv_write(&b->req, (uv_stream_t *)&c->tcp, &ub, 1, valk__on_write) != 0) {
+    valk_h2_tcp_buf_put(cl->sys, b);
+    valk__failf(cl, "write failed", NULL);
+    return -1;
+  }
+  cl->writes_in_flight++;
+  return 0;
+}
+
+static void valk__flush(valk_client_t *cl) {
+  valk_conn_t *c = cl->conn;
+  if (cl->closed) return;
+  cl->want_flush = 0;
+  for (;;) {
+    while (c->session != NULL && BIO_ctrl_pending(c->wbio) < VALK_TCP_BUF_SIZE / 2) {
+      ssize_t rc = valk__produce(cl);
+      if (rc < 0) {
+        valk__failf(cl, "HTTP/2 output failed", valk_strerror((int)rc));
+        return;
+      }
+      if (rc == 0) break;
+    }
+    if (BIO_ctrl_pending(c->wbio) == 0) break;
+    if (valk__send_one(cl) != 0) return;
+  }
+  if (cl->close_after_writes && cl->writes_in_flight == 0) valk__fail(cl, "client closed");
+}
+
+/* ---- AIO thread: HTTP/2 callbacks ------------------------------------------ */
+
+static int valk__on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
+                           size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                           void *ud) {
+  valk_client_req_t *req;
+  size_t need;
+  (void)flags;
+  (void)ud;
+  if (f->hd.type != NGHTTP2_HEADERS) return 0;
+  req = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+  if (req == NULL || req->failed) return 0;
+  if (namelen == 7 && memcmp(name, ":status", 7) == 0) {
+    if (f->headers.cat == NGHTTP2_HCAT_RESPONSE || f->headers.cat == NGHTTP2_HCAT_HEADERS) {
+      int st = 0;
+      size_t i;
+      for (i = 0; i < valuelen && i < 3; i++) st = st * 10 + (value[i] - '0');
+      if (st >= 200) req->status = st; /* 1xx: informational, the final one follows */
+    }
+    return 0;
+  }
+  if (req->status == 0) return 0; /* headers of a 1xx response */
+  need = req->resp_hdrs_len + namelen + valuelen + 2;
+  if (need > VALK_CLIENT_MAX_HEADER_BYTES) {
+    valk__req_fail(req, VALK_ELIMIT, "response headers exceed 64 KiB");
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM */
+  }
+  if (need > req->resp_hdrs_cap) {
+    size_t cap = req->resp_hdrs_cap ? req->resp_hdrs_cap * 2 : 1024;
+    uint8_t *p;
+    while (cap < need) cap *= 2;
+    p = realloc(req->resp_hdrs, cap);
+    if (p == NULL) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    req->resp_hdrs = p;
+    req->resp_hdrs_cap = cap;
+  }
+  memcpy(req->resp_hdrs + req->resp_hdrs_len, name, namelen);
+  req->resp_hdrs[req->resp_hdrs_len + namelen] = '\0';
+  memcpy(req->resp_hdrs + req->resp_hdrs_len + namelen + 1, value, valuelen);
+  req->resp_hdrs[need - 1] = '\0';
+  req->resp_hdrs_len = need;
+  req->resp_nhdrs++;
+  return 0;
+}
+
+/* Appends a chunk of the response body within the client's limit: past it
+ * the request fails (VALK_ELIMIT) and its stream is reset (CANCEL). */
+static int valk__body_append(valk_client_t *cl, valk_client_req_t *req, const uint8_t *data,
+                             size_t len, nghttp2_session *s) {
+  uint64_t limit = cl->opts->max_response_body_size;
+  size_t need = req->resp_body_len + len;
+  if (need > limit) {
+    char msg[128];
+    snprintf(msg, sizeof(msg), "response body exceeds maxResponseBodySize (%llu bytes)",
+             (unsigned long long)limit);
+    valk__req_fail(req, VALK_ELIMIT, msg);
+    free(req->resp_body);
+    req->resp_body = NULL;
+    req->resp_body_len = req->resp_body_cap = 0;
+    nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, req->stream_id, NGHTTP2_CANCEL);
+    return 0;
+  }
+  if (need > req->resp_body_cap) {
+    size_t cap = req->resp_body_cap ? req->resp_body_cap * 2 : 16384;
+    uint8_t *p;
+    while (cap < need) cap *= 2;
+    if (cap > limit) cap = (size_t)limit;
+    p = realloc(req->resp_body, cap);
+    if (p == NULL) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    req->resp_body = p;
+    req->resp_body_cap = cap;
+  }
+  memcpy(req->resp_body + req->resp_body_len, data, len);
+  req->resp_body_len = need;
+  return 0;
+}
+
+static int valk__on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data,
+                               size_t len, void *ud) {
+  valk_client_req_t *req = nghttp2_session_get_stream_user_data(s, id);
+  (void)flags;
+  if (req == NULL || req->failed) return 0;
+  return valk__body_append(ud, req, data, len, s);
+}
+
+static int valk__on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
+  valk_client_t *cl = ud;
+  (void)s;
+  if (f->hd.type == NGHTTP2_GOAWAY) cl->goaway_received = 1;
+  return 0;
+}
+
+static int valk__on_stream_close(nghttp2_session *s, int32_t id, uint32_t error_code, void *ud) {
+  valk_client_t *cl = ud;
+  valk_client_req_t *req = nghttp2_session_get_stream_user_data(s, id);
+  if (req == NULL) return 0;
+  nghttp2_session_set_stream_user_data(s, id, NULL);
+  if (error_code != NGHTTP2_NO_ERROR || req->status == 0) {
+    char msg[160];
+    snprintf(msg, sizeof(msg), "client %s: stream reset (%s)", cl->authority,
+             error_code == NGHTTP2_REFUSED_STREAM && cl->goaway_received
+                 ? "refused: the server sent GOAWAY"
+                 : nghttp2_http2_strerror(error_code));
+    valk__req_fail(req, VALK_EH2, msg);
+  }
+  valk__req_done(cl, req);
+  return 0;
+}
+
+static ssize_t valk__body_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
+                               uint32_t *flags, nghttp2_data_source *src, void *ud) {
+  valk_client_req_t *req = src->ptr;
+  size_t n = req->body_len - req->body_sent;
+  (void)s;
+  (void)id;
+  (void)ud;
+  if (n > length) n = length;
+  memcpy(buf, req->body + req->body_sent, n);
+  req->body_sent += n;
+  if (req->body_sent == req->body_len) *flags |= NGHTTP2_DATA_FLAG_EOF;
+  return (ssize_t)n;
+}
+
+static int valk__callbacks_new(nghttp2_session_callbacks **out) {
+  nghttp2_session_callbacks *cb;
+  if (nghttp2_session_callbacks_new(&cb) != 0) return VALK_ENOMEM;
+  nghttp2_session_callbacks_set_on_header_callback(cb, valk__on_header);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, valk__on_data_chunk);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cb, valk__on_frame_recv);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cb, valk__on_stream_close);
+  *out = cb;
+  return 0;
+}
+
+/* ---- AIO thread: input ------------------------------------------------------ */
+
+/* HTTP/2 is up: the session, our SETTINGS, IDLE, and the CONNECT op done. 0 or an error. */
+static int valk__session_start(valk_client_t *cl) {
+  valk_conn_t *c = cl->conn;
+  /* Windows of 1 MiB per stream and 16 MiB per connection: a response body is
+   * bounded by max_response_body_size anyway, and 64 KiB would cost a round
+   * trip per 64 KiB of it. */
+  nghttp2_settings_entry iv[2] = {{NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+                                  {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, VALK__STREAM_WINDOW}};
+  if (nghttp2_session_client_new3(&c->session, cl->callbacks, cl, NULL, &cl->mem) != 0)
+    return VALK_ENOMEM;
+  if (nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, iv, VALK_ARRAY_SIZE(iv)) != 0 ||
+      nghttp2_session_set_local_window_size(c->session, NGHTTP2_FLAG_NONE, 0, VALK__CONN_WINDOW) != 0)
+    return VALK_EH2;
+  valk__set_state(cl, VALK_CONN_IDLE);
+  cl->connect_op->status = 0;
+  cl->connect_op->u.connect.client_id = cl->id;
+  valk_system_complete(cl->sys, cl->connect_op);
+  cl->connect_op = NULL;
+  return 0;
+}
+
+/* Why a handshake failed, into msg. */
+static void valk__handshake_error(valk_client_t *cl, char *msg, size_t len) {
+  long vr = SSL_get_verify_result(cl->conn->ssl);
+  unsigned long e = ERR_peek_error();
+  if (vr != X509_V_OK) {
+    snprintf(msg, len, "certificate verify failed: %s", X509_verify_cert_error_string(vr));
+  } else if (e != 0) {
+    ERR_error_string_n(e, msg, len);
+  } else {
+    snprintf(msg, len, "the server closed the handshake");
+  }
+  ERR_clear_error();
+}
+
+/* 1 when HTTP/2 is up, 0 to wait for bytes, -1 closed. */
+static int valk__handshake(valk_client_t *cl) {
+  valk_conn_t *c = cl->conn;
+  int rc = SSL_do_handshake(c->ssl);
+  char msg[160];
+  if (rc != 1) {
+    int e = SSL_get_error(c->ssl, rc);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+      ERR_clear_error();
+      valk__flush(cl);
+      return cl->closed ? -1 : 0;
+    }
+    valk__handshake_error(cl, msg, sizeof(msg));
+    valk__flush(cl); /* the alert, best effort */
+    valk__failf(cl, "TLS handshake failed", msg);
+    return -1;
+  }
+  cl->handshake_done = 1;
+  if (!valk_tls_alpn_is_h2(c->ssl)) {
+    valk__failf(cl, "the server did not select HTTP/2 (ALPN h2)", NULL);
+    return -1;
+  }
+  if (valk__session_start(cl) != 0) {
+    valk__failf(cl, "cannot start the HTTP/2 session", NULL);
+    return -1;
+  }
+  return 1;
+}
+
+/* Decrypts what is buffered into nghttp2. 0, 1 when the peer sent close_notify, or an error. */
+static int valk__read_plaintext(valk_client_t *cl) {
+  valk_conn_t *c = cl->conn;
+  uint8_t *scratch = cl->sys->read_scratch;
+  for (;;) {
+    int n = SSL_read(c->ssl, scratch, VALK_SCRATCH_SIZE);
+    if (n > 0) {
+      if (nghttp2_session_mem_recv(c->session, scratch, (size_t)n) < 0) return VALK_EH2;
+      if (c->session == NULL || cl->closed) return 0;
+      continue;
+    }
+    switch (SSL_get_error(c->ssl, n)) {
+    case SSL_ERROR_WANT_READ: return 0;
+    case SSL_ERROR_ZERO_RETURN: return 1;
+    default: ERR_clear_error(); return VALK_ETLS;
+    }
+  }
+}
+
+static void valk__on_input(valk_client_t *cl) {
+  valk_conn_t *c = cl->conn;
+  int rc;
+  if (!cl->handshake_done && valk__handshake(cl) != 1) return;
+  if (cl->close_after_writes) return; /* closing: what the server says no longer matters */
+  rc = valk__read_plaintext(cl);
+  if (rc < 0) {
+    valk__failf(cl, rc == VALK_EH2 ? "HTTP/2 protocol error" : "TLS error", NULL);
+    return;
+  }
+  valk__flush(cl);
+  if (cl->closed) return;
+  if (rc == 1) valk__failf(cl, "connection closed by the server", NULL);
+  else if (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session))
+    valk__failf(cl, "connection closed by the server", cl->goaway_received ? "GOAWAY" : NULL);
+}
+
+static void valk__alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
+  valk_conn_t *c = handle->data;
+  valk_tcp_buf_t *b = valk_h2_tcp_buf_get(c->client->sys);
+  (void)suggested;
+  if (b == NULL) {
+    *buf = uv_buf_init(NULL, 0); /* read_cb gets UV_ENOBUFS */
+    return;
+  }
+  b->conn = c;
+  *buf = uv_buf_init((char *)b->data, sizeof(b->data));
+}
+
+static void valk__read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
+  valk_conn_t *c = stream->data;
+  valk_client_t *cl = c->client;
+  if (nread > 0 && !cl->closed) BIO_write(c->rbio, buf->base, (int)nread);
+  if (buf->base != NULL)
+    valk_h2_tcp_buf_put(cl->sys, VALK_CONTAINER_OF((uint8_t *)buf->base, valk_tcp_buf_t, data));
+  if (cl->closed) return;
+  if (nread > 0) valk__on_input(cl);
+  else if (nread == UV_ENOBUFS) valk__failf(cl, "no TCP buffer free to read", NULL);
+  else if (nread == UV_EOF) valk__failf(cl, "connection closed by the server", NULL);
+  else if (nread < 0) valk__failf(cl, "read failed", uv_strerror((int)nread));
+}
+
+/* ---- AIO thread: ops ---------------------------------------------------------- */
+
+/* TCP is up: TLS (client side, SNI-less: hosts are IP literals), reading, ClientHello. */
+static void valk__on_connect(uv_connect_t *creq, int status) {
+  valk_client_t *cl = creq->data;
+  valk_conn_t *c = cl->conn;
+  char msg[120];
+  if (cl->closed) return; /* closed meanwhile (stop): the close callback finishes */
+  if (status < 0) {
+    snprintf(msg, sizeof(msg), "%s (%s)", uv_strerror(status), uv_err_name(status));
+    valk__failf(cl, "connect failed", msg);
+    return;
+  }
+  if (valk_tls_session_new(cl->opts->ssl_ctx, &c->ssl, &c->rbio, &c->wbio) != 0) {
+    valk__failf(cl, "cannot create the TLS session", NULL);
+    return;
+  }
+  SSL_set_connect_state(c->ssl);
+  if (cl->opts->verify) X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), cl->opts->host);
+  if (uv_read_start((uv_stream_t *)&c->tcp, valk__alloc_cb, valk__read_cb) != 0) {
+    valk__failf(cl, "cannot read the socket", NULL);
+    return;
+  }
+  uv_tcp_nodelay(&c->tcp, 1);
+  valk__handshake(cl); /* sends the ClientHello */
+}
+
+static int valk__client_slot(valk_system_t *sys) {
+  int i;
+  for (i = 0; i < VALK_MAX_CLIENTS; i++)
+    if (sys->clients[i] == NULL) return i;
+  return -1;
+}
+
+/* Checks CONNECT can go ahead: the system runs, a client entry and a slot are
+ * free, host parses. 0 and *slot, *addr; else op's error is set. */
+static int valk__connect_check(valk_system_t *sys, valk_op_t *op, int *slot,
+                               struct sockaddr_storage *addr) {
+  valk_client_opts_t *o = op->u.connect.opts;
+  *slot = valk__client_slot(sys);
+  if (atomic_load(&sys->state) != VALK_SYS_RUNNING) {
+    valk__op_fail(op, VALK_ESTOPPED, "system is stopping");
+  } else if (*slot < 0) {
+    valk__op_fail(op, VALK_ELIMIT, "at most 16 client connections per system");
+  } else if (uv_ip4_addr(o->host, o->port, (struct sockaddr_in *)addr) != 0 &&
+             uv_ip6_addr(o->host, o->port, (struct sockaddr_in6 *)addr) != 0) {
+    snprintf(op->error, sizeof(op->error), "host '%s' is not an IPv4 or IPv6 address", o->host);
+    op->status = VALK_EINVAL;
+  } else {
+    return 0;
+  }
+  return op->status;
+}
+
+/* A new client on slot conn c (from the connection slab), registered everywhere. */
+static valk_client_t *valk__client_new(valk_system_t *sys, valk_op_t *op, valk_conn_t *c, int slot) {
+  valk_client_opts_t *o = op->u.connect.opts;
+  valk_client_t *cl = calloc(1, sizeof(*cl));
+  if (cl == NULL) return NULL;
+  if (valk__callbacks_new(&cl->callbacks) != 0) {
+    free(cl);
+    return NULL;
+  }
+  cl->sys = sys;
+  cl->id = ++sys->next_client_id;
+  cl->opts = o;
+  op->u.connect.opts = NULL;
+  cl->conn = c;
+  cl->connect_op = op;
+  cl->connect_req.data = cl;
+  valk_h2_mem_init(&cl->mem, sys);
+  snprintf(cl->authority, sizeof(cl->authority), strchr(o->host, ':') ? "[%s]:%d" : "%s:%d", o->host,
+           o->port);
+  memset(c, 0, sizeof(*c));
+  c->client = cl;
+  c->flags = VALK_CONN_F_CLIENT;
+  c->accepted_ms = c->progress_ms = uv_now(&sys->loop);
+  valk_bp_node_init(&c->bp);
+  c->state = VALK_CONN_CONNECTING;
+  c->state_change_ms = c->accepted_ms;
+  {
+    char name[VALK_OWNER_NAME_MAX];
+    snprintf(name, sizeof(name), "%.50s:%d", o->host, o->port);
+    c->owner = valk_owner_register(&sys->owners, name, VALK_OWNER_CLIENT);
+  }
+  uv_tcp_init(&sys->loop, &c->tcp);
+  c->tcp.data = c;
+  sys->clients[slot] = cl;
+  atomic_fetch_add(&sys->client_count, 1);
+  VALK_STAT_ADD(sys, client_connections_total, 1);
+  return cl;
+}
+
+void valk_h2_client_connect(valk_system_t *sys, valk_op_t *op) {
+  struct sockaddr_storage addr;
+  valk_client_t *cl;
+  valk_conn_t *c = NULL;
+  int slot, rc;
+
+  if (valk__connect_check(sys, op, &slot, &addr) == 0) {
+    c = valk_slab_acquire(sys->conn_slab);
+    if (c == NULL)
+      snprintf(op->error, sizeof(op->error), "connection slab is full (maxConnections %u)",
+               sys->config.max_connections);
+    op->status = c == NULL ? VALK_ELIMIT : 0;
+  }
+  cl = c != NULL ? valk__client_new(sys, op, c, slot) : NULL;
+  if (cl == NULL) {
+    if (c != NULL) {
+      valk_slab_release(sys->conn_slab, c);
+      valk__op_fail(op, VALK_ENOMEM, "out of memory");
+    }
+    valk_client_opts_free(op->u.connect.opts);
+    op->u.connect.opts = NULL;
+    valk_system_complete(sys, op);
+    return;
+  }
+  rc = uv_tcp_connect(&cl->connect_req, &c->tcp, (const struct sockaddr *)&addr, valk__on_connect);
+  if (rc != 0) valk__failf(cl, "connect failed", uv_strerror(rc));
+}
+
+/* A request that never reached a stream: failed and counted. */
+static void valk__req_reject(valk_system_t *sys, valk_op_t *op, int status, const char *msg) {
+  VALK_STAT_ADD(sys, client_requests_failed, 1);
+  valk__op_fail(op, status, msg);
+  valk_system_complete(sys, op);
+}
+
+void valk_h2_client_request(valk_system_t *sys, valk_op_t *op) {
+  valk_client_req_t *req = op->u.request.req;
+  valk_client_t *cl = valk__find(sys, req->client_id);
+  nghttp2_data_provider prd;
+  int32_t id;
+
+  req->op = op;
+  if (cl == NULL || cl->closed || cl->close_after_writes || cl->conn->session == NULL) {
+    valk__req_reject(sys, op, VALK_ESTOPPED, "client connection is closed");
+    return;
+  }
+  if (cl->goaway_received) {
+    valk__req_reject(sys, op, VALK_ESTOPPED, "the server sent GOAWAY: no new requests on this connection");
+    return;
+  }
+  req->nva[3].value = (uint8_t *)cl->authority;
+  req->nva[3].valuelen = strlen(cl->authority);
+  prd.source.ptr = req;
+  prd.read_callback = valk__body_read;
+  id = nghttp2_submit_request(cl->conn->session, NULL, req->nva, req->nvlen,
+                              req->body_len > 0 ? &prd : NULL, req);
+  if (id < 0) {
+    valk__req_reject(sys, op, VALK_EH2, nghttp2_strerror(id));
+    return;
+  }
+  VALK_STAT_ADD(sys, client_requests_total, 1);
+  req->stream_id = id;
+  req->client = cl;
+  req->next = cl->reqs;
+  if (cl->reqs) cl->reqs->prev = req;
+  cl->reqs = req;
+  valk__set_state(cl, VALK_CONN_ACTIVE);
+  valk__flush(cl);
+}
+
+/* Fails every open request with the client's reason (the session is gone: no
+ * callback can touch a request after its op is back with the owner). */
+static void valk__fail_reqs(valk_client_t *cl) {
+  while (cl->reqs != NULL) {
+    valk_client_req_t *req = cl->reqs;
+    valk__req_fail(req, VALK_ESTOPPED, cl->reason);
+    valk__req_done(cl, req);
+  }
+}
+
+void valk_h2_client_close(valk_system_t *sys, valk_op_t *op) {
+  valk_client_t *cl = valk__find(sys, op->u.client_close.client_id);
+  valk_conn_t *c;
+  if (cl == NULL || cl->close_op != NULL) { /* gone already, or closing: nothing to wait for */
+    op->status = 0;
+    valk_system_complete(sys, op);
+    return;
+  }
+  cl->close_op = op;
+  c = cl->conn;
+  if (cl->closed) return;
+  snprintf(cl->reason, sizeof(cl->reason), "client %.80s: closed", cl->authority);
+  if (c->session == NULL) { /* still connecting */
+    valk__fail(cl, cl->reason);
+    return;
+  }
+  valk__set_state(cl, VALK_CONN_CLOSING);
+  cl->close_after_writes = 1;
+  nghttp2_session_terminate_session(c->session, NGHTTP2_NO_ERROR);
+  valk__flush(cl); /* the GOAWAY into TLS; request bodies may still be read here */
+  if (cl->closed) return;
+  nghttp2_session_del(c->session); /* from here no callback runs: the requests can go */
+  c->session = NULL;
+  valk__fail_reqs(cl);
+  if (cl->writes_in_flight == 0 && BIO_ctrl_pending(c->wbio) == 0) valk__fail(cl, cl->reason);
+}
+
+void valk_h2_client_close_all(valk_system_t *sys, const char *reason) {
+  uint32_t i;
+  for (i = 0; i < VALK_MAX_CLIENTS; i++) {
+    valk_client_t *cl = sys->clients[i];
+    char msg[sizeof(cl->reason)];
+    if (cl == NULL) continue;
+    snprintf(msg, sizeof(msg), "client %.80s: %.160s", cl->authority, reason);
+    valk__fail(cl, msg);
+  }
+}
+
+void valk_h2_client_sweep(valk_system_t *sys) {
+  uint64_t now = uv_now(&sys->loop);
+  uint32_t i;
+  for (i = 0; i < VALK_MAX_CLIENTS; i++) {
+    valk_client_t *cl = sys->clients[i];
+    char msg[64];
+    if (cl == NULL || cl->closed || cl->conn->state != VALK_CONN_CONNECTING) continue;
+    if (now - cl->conn->state_change_ms < sys->config.handshake_timeout_ms) continue;
+    snprintf(msg, sizeof(msg), "no TLS handshake within %u ms", sys->config.handshake_timeout_ms);
+    valk__failf(cl, "connect timed out", msg);
+  }
+}
