@@ -267,45 +267,6 @@ static void valk__failf(valk_client_t *cl, const char *what, const char *detail)
 
 /* ---- AIO thread: output ---------------------------------------------------- */
 
-static int valk__tls_write(valk_conn_t *c, const uint8_t *data, size_t len) {
-  while (len > 0) {
-    int n = SSL_write(c->ssl, data, len > INT32_MAX ? INT32_MAX : (int)len);
-    if (n <= 0) {
-      ERR_clear_error();
-      return VALK_ETLS;
-    }
-    data += n;
-    len -= (size_t)n;
-  }
-  return 0;
-}
-
-/* Frames from nghttp2 into TLS, gathered up to one record in the write
- * scratch. Bytes produced, 0 when nghttp2 had nothing, or a negative error. */
-static ssize_t valk__produce(valk_client_t *cl) {
-  valk_conn_t *c = cl->conn;
-  uint8_t *scratch = cl->sys->write_scratch;
-  size_t n = 0, total = 0;
-  for (;;) {
-    const uint8_t *data;
-    ssize_t len = nghttp2_session_mem_send(c->session, &data);
-    if (len < 0) return VALK_EH2;
-    if (len == 0) break;
-    total += (size_t)len;
-    if (n + (size_t)len <= VALK_SCRATCH_SIZE) {
-      memcpy(scratch + n, data, (size_t)len);
-      n += (size_t)len;
-      if (n == VALK_SCRATCH_SIZE) break;
-      continue;
-    }
-    if (valk__tls_write(c, scratch, n) != 0 || valk__tls_write(c, data, (size_t)len) != 0)
-      return VALK_ETLS;
-    return (ssize_t)total;
-  }
-  if (n > 0 && valk__tls_write(c, scratch, n) != 0) return VALK_ETLS;
-  return (ssize_t)total;
-}
-
 static void valk__on_write(uv_write_t *req, int status) {
   valk_tcp_buf_t *b = VALK_CONTAINER_OF(req, valk_tcp_buf_t, req);
   valk_client_t *cl = b->conn->client;
@@ -353,7 +314,7 @@ static void valk__flush(valk_client_t *cl) {
   cl->want_flush = 0;
   for (;;) {
     while (c->session != NULL && BIO_ctrl_pending(c->wbio) < VALK_TCP_BUF_SIZE / 2) {
-      ssize_t rc = valk__produce(cl);
+      ssize_t rc = valk_h2_conn_produce(cl->conn, cl->sys->write_scratch);
       if (rc < 0) {
         valk__failf(cl, "HTTP/2 output failed", valk_strerror((int)rc));
         return;

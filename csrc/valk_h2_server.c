@@ -289,14 +289,8 @@ static int valk__tls_write(valk_conn_t *c, const uint8_t *data, size_t len) {
   return 0;
 }
 
-/*
- * Moves frames from nghttp2 into the TLS layer, up to one record of
- * plaintext gathered in the scratch buffer (a frame that does not fit goes
- * straight to SSL_write). Returns bytes produced, 0 if nghttp2 had nothing,
- * or a negative error.
- */
-static ssize_t valk__conn_produce(valk_conn_t *c) {
-  uint8_t *scratch = c->srv->sys->write_scratch;
+/* See valk_h2_server.h. */
+ssize_t valk_h2_conn_produce(valk_conn_t *c, uint8_t *scratch) {
   size_t n = 0, total = 0;
 
   for (;;) {
@@ -315,7 +309,7 @@ static ssize_t valk__conn_produce(valk_conn_t *c) {
       return VALK_ETLS;
     return (ssize_t)total;
   }
-  if (valk__tls_write(c, scratch, n) != 0) return VALK_ETLS;
+  if (n > 0 && valk__tls_write(c, scratch, n) != 0) return VALK_ETLS;
   return (ssize_t)total;
 }
 
@@ -392,7 +386,7 @@ static void valk__conn_flush(valk_conn_t *c) {
   for (;;) {
     /* Top the TLS output up to about one TCP buffer, then send a buffer. */
     while (c->session != NULL && BIO_ctrl_pending(c->wbio) < VALK_TCP_BUF_SIZE / 2) {
-      ssize_t rc = valk__conn_produce(c);
+      ssize_t rc = valk_h2_conn_produce(c, c->srv->sys->write_scratch);
       if (rc < 0) {
         VALK_SRV_ADD(c->srv, connections_failed, 1);
         valk__conn_close(c);

@@ -187,6 +187,15 @@ void valk_h2_js_respond(valk_system_t *sys, valk_js_request_t *req, struct valk_
 /* Flushes each connection of a list built by valk_h2_js_respond once. */
 void valk_h2_flush_list(struct valk_conn *list);
 
+/*
+ * Moves frames from c's nghttp2 session into its TLS layer, up to one record
+ * of plaintext gathered in scratch (VALK_SCRATCH_SIZE bytes; a frame that does
+ * not fit goes straight to SSL_write). Server and client connections share it.
+ * Returns bytes produced, 0 if nghttp2 had nothing, or VALK_EH2 / VALK_ETLS.
+ * AIO thread.
+ */
+ssize_t valk_h2_conn_produce(struct valk_conn *c, uint8_t *scratch);
+
 /* Puts c on *list for valk_h2_flush_list (once; AIO thread). */
 void valk_h2_flush_later(struct valk_conn *c, struct valk_conn **list);
 
