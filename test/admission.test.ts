@@ -9,6 +9,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AioSystem, startWithConfig } from '../lib/system';
+import type { AioClient } from '../lib/client';
 import type { SystemConfig } from '../lib/config';
 import { CLEAN_STOP, attempt, connect, get, keyPair, request, waitFor } from './helpers';
 import { ErrorCode, RawH2Client } from './h2raw';
@@ -78,6 +79,29 @@ describe('connection limit and rejection metrics (seed 000 phases 0, 1)', () => 
     expect(m.servers[0].connections_rejected).toBe(m.system.connections_rejected);
     expect(m.connections.active).toBe(5);
     expect(m.pools.connections.overflow).toBeGreaterThanOrEqual(1); // the slab's own count
+  });
+
+  it('test_connection_limit_enforced with the addon\'s own client (seed: valk_aio_http2_connect), from a second system', async () => {
+    const { sys, port } = await serve({ maxConnections: 5 });
+    const clientSys = startWithConfig({ maxConnections: 16 });
+    systems.push(clientSys);
+    const ok: AioClient[] = [];
+    const refused: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      try {
+        ok.push(await clientSys.connect({ port, ca: keyPair().cert }));
+      } catch (err) {
+        refused.push((err as Error).message);
+      }
+    }
+    expect(ok.length).toBe(5);
+    expect(refused.length).toBe(3);
+    for (const c of ok) expect((await c.request({ path: '/' })).status).toBe(200);
+    expect(sys.metrics().system.connections_rejected).toBe(3);
+    expect(sys.metrics().connections.active).toBe(5);
+    for (const c of ok) await c.close();
+    await waitFor(() => sys.metrics().connections.active === 0);
+    expect(clientSys.metrics().connections.active).toBe(0);
   });
 
   it('test_rejection_doesnt_affect_active: 10 refusals later the 2 clients still work; active never passes 2', async () => {
