@@ -1,5 +1,5 @@
 # bench/lib.sh: what the benchmark scripts share (sourced, not run).
-# Machine and process CPU from /proc, and waiting for a quiet machine.
+# Machine and process CPU from /proc, waiting for a quiet machine, CPU pinning.
 
 # Busy and total jiffies of the whole machine (first line of /proc/stat).
 machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit }' /proc/stat; }
@@ -30,4 +30,24 @@ wait_ready() {
     sleep 0.1
   done
   echo "$port"
+}
+
+# pin_cpus PROG LOADNAME: PIN_SERVER and PIN_LOAD (taskset prefixes) from
+# SERVER_CPUS / LOAD_CPUS, and PINNING, a sentence for the report. Unpinned,
+# with a warning, on one CPU or without taskset.
+pin_cpus() {
+  local prog=$1 load=$2 ncpu
+  ncpu=$(nproc 2>/dev/null || echo 1)
+  if command -v taskset >/dev/null 2>&1 && (( ncpu >= 2 )); then
+    PIN_SERVER=(taskset -c "$SERVER_CPUS")
+    PIN_LOAD=(taskset -c "$LOAD_CPUS")
+    PINNING="servers on CPU $SERVER_CPUS, $load on CPU $LOAD_CPUS"
+    [[ $SERVER_CPUS == 0 && $LOAD_CPUS == 1 ]] || PINNING+=" (NOT the default 0/1)"
+  else
+    PIN_SERVER=()
+    PIN_LOAD=()
+    if (( ncpu < 2 )); then PINNING="UNPINNED (only $ncpu CPU)"
+    else PINNING="UNPINNED (taskset not found; install util-linux)"; fi
+    echo "$prog: WARNING: running $PINNING; server and $load share cores" >&2
+  fi
 }

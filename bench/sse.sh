@@ -110,18 +110,9 @@ if (( $(ulimit -n) < NEED_FDS )); then
   fi
 fi
 
-NCPU=$(nproc 2>/dev/null || echo 1)
-if command -v taskset >/dev/null 2>&1 && (( NCPU >= 2 )); then
-  PIN_SERVER=(taskset -c "$SERVER_CPUS")
-  PIN_LOAD=(taskset -c "$LOAD_CPUS")
-  PINNING="servers on CPU $SERVER_CPUS, clients on CPU $LOAD_CPUS"
-  [[ $SERVER_CPUS == 0 && $LOAD_CPUS == 1 ]] || PINNING+=" (NOT the default 0/1)"
-else
-  PIN_SERVER=()
-  PIN_LOAD=()
-  PINNING="UNPINNED ($NCPU CPU or no taskset)"
-  echo "sse.sh: WARNING: running $PINNING; server and clients share cores" >&2
-fi
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+pin_cpus sse.sh clients
 
 STAMP=$(date -u +%Y%m%d-%H%M%S)
 OUT="$ROOT/bench/out/sse-$STAMP"
@@ -130,8 +121,6 @@ cp "$ADDON" "$OUT/valk_aio.node" || die "cannot copy $ADDON to $OUT"
 export VALK_AIO_ADDON="$OUT/valk_aio.node"
 ADDON_SHA=$(sha256sum "$VALK_AIO_ADDON" | cut -c1-16)
 
-# shellcheck source=bench/lib.sh
-source "$ROOT/bench/lib.sh"
 
 # --- process bookkeeping -----------------------------------------------------
 # Every process this script starts is in PIDS until stop_pid has reaped it.
@@ -234,7 +223,7 @@ verdict() { if "$@"; then echo met; else echo "**NOT met**"; fi; }
 
 {
   echo "date:     $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-  echo "machine:  $NCPU CPU, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)"
+  echo "machine:  $(nproc 2>/dev/null || echo 1) CPU, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)"
   echo "node:     $(node -v)"
   echo "pinning:  $PINNING"
   echo "parts:    $PARTS; CONNS=$CONNS P1_SECONDS=$P1_SECONDS SAMPLE_MS=$SAMPLE_MS; CLIENTS=$CLIENTS DURATION=$DURATION; RESTARTS=$RESTARTS"

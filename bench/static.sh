@@ -100,22 +100,9 @@ if nm -D "$ADDON" 2>/dev/null | grep -qE '__(asan|ubsan|tsan)_' || ldd "$ADDON" 
   echo "static.sh: WARNING: $ADDON is a sanitizer build; numbers are not representative" >&2
 fi
 
-NCPU=$(nproc 2>/dev/null || echo 1)
-if command -v taskset >/dev/null 2>&1 && (( NCPU >= 2 )); then
-  PIN_SERVER=(taskset -c "$SERVER_CPUS")
-  PIN_LOAD=(taskset -c "$LOAD_CPUS")
-  PINNING="servers on CPU $SERVER_CPUS, h2load on CPU $LOAD_CPUS"
-  [[ $SERVER_CPUS == 0 && $LOAD_CPUS == 1 ]] || PINNING+=" (NOT the default 0/1)"
-else
-  PIN_SERVER=()
-  PIN_LOAD=()
-  if (( NCPU < 2 )); then
-    PINNING="UNPINNED (only $NCPU CPU)"
-  else
-    PINNING="UNPINNED (taskset not found; install util-linux)"
-  fi
-  echo "static.sh: WARNING: running $PINNING; server and h2load share cores" >&2
-fi
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+pin_cpus static.sh h2load
 CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 
 STAMP=$(date -u +%Y%m%d-%H%M%S)
@@ -151,8 +138,6 @@ server_script() {
 }
 
 # machine_ticks, wait_idle, cpu_ticks
-# shellcheck source=bench/lib.sh
-source "$ROOT/bench/lib.sh"
 
 # Latency "123.45us" / "1.23ms" / "1.02s" -> microseconds.
 to_us() {
@@ -293,7 +278,7 @@ CMDLINE="taskset -c $LOAD_CPUS h2load ${H2LOAD_ARGS[*]}$LOGOPT https://127.0.0.1
 (( ${#PIN_LOAD[@]} )) || CMDLINE="h2load ${H2LOAD_ARGS[*]}$LOGOPT https://127.0.0.1:PORT/"
 {
   echo "date:     $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-  echo "machine:  $NCPU CPU, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)"
+  echo "machine:  $(nproc 2>/dev/null || echo 1) CPU, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)"
   echo "node:     $(node -v), openssl $(node -p process.versions.openssl)"
   echo "versions: $(node -e "const i=require('./dist/lib/index.js').nativeInfo(); console.log('nghttp2 ' + i.nghttp2Version + ', openssl ' + i.opensslVersion)" 2>&1)"
   echo "h2load:   $(h2load --version 2>&1 | head -n 1)"
