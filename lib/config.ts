@@ -708,7 +708,7 @@ const BACKPRESSURE_ENTRY_SIZE = 8;
 
 /** Bytes per pool for a resolved configuration; `arenaCeiling` is reserved address space. */
 export interface Footprint {
-  /** connSlotSize × maxConnections. */
+  /** connSlotSize × (maxConnections + adminMaxConnections: the admin listeners' own slab). */
   readonly connectionSlab: number;
   /** tcpBufferSlotSize × tcpBufferPoolSize. */
   readonly tcpBuffers: number;
@@ -716,7 +716,7 @@ export interface Footprint {
   readonly arenaCeiling: number;
   /** queueEntrySize × queueCapacity × 2 (request and response queues). */
   readonly queues: number;
-  /** connProtocolStateEstimate × maxConnections (OpenSSL + nghttp2, outside the pools). */
+  /** connProtocolStateEstimate × (maxConnections + adminMaxConnections) (OpenSSL + nghttp2, outside the pools). */
   readonly protocolState: number;
   /**
    * maxGracefulRejections × (connSlotSize + connProtocolStateEstimate) when
@@ -789,11 +789,11 @@ export function estimateFootprint(c: ResolvedConfig, sizes?: FootprintSizes): Fo
   const s = sizes ?? nativeSizes();
   const ipTable = c.maxConnectionsPerIp > 0 ? nextPowerOfTwo(2 * c.maxConnections) * s.ipTableEntrySize : 0;
   const parts = {
-    connectionSlab: s.connSlotSize * c.maxConnections,
+    connectionSlab: s.connSlotSize * (c.maxConnections + c.adminMaxConnections),
     tcpBuffers: s.tcpBufferSlotSize * c.tcpBufferPoolSize,
     arenaCeiling: c.arenaSize * c.arenaPoolSize,
     queues: s.queueEntrySize * c.queueCapacity * 2,
-    protocolState: s.connProtocolStateEstimate * c.maxConnections,
+    protocolState: s.connProtocolStateEstimate * (c.maxConnections + c.adminMaxConnections),
     gracefulRejections:
       c.rejectMode === 'goaway' ? c.maxGracefulRejections * (s.connSlotSize + s.connProtocolStateEstimate) : 0,
     admissionTables: c.backpressureListMax * BACKPRESSURE_ENTRY_SIZE + ipTable,

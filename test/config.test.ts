@@ -388,17 +388,17 @@ describe('estimateFootprint', () => {
 
   it('multiplies each pool by its item size', () => {
     const fp = estimateFootprint(defaultConfig(), sizes);
-    expect(fp.connectionSlab).toBe(1000 * 100);
+    expect(fp.connectionSlab).toBe(1000 * (100 + 16)); // + the admin listeners' slab
     expect(fp.tcpBuffers).toBe(33_000 * 1450);
     expect(fp.arenaCeiling).toBe(64 * MiB * 200);
     expect(fp.queues).toBe(64 * 200 * 2);
-    expect(fp.protocolState).toBe(150_000 * 100);
+    expect(fp.protocolState).toBe(150_000 * (100 + 16));
     expect(fp.gracefulRejections).toBe(0); // rejectMode 'rst'
     expect(fp.admissionTables).toBe(1000 * 8); // no per-IP table without maxConnectionsPerIp
     // No sseEventBytes in these sizes: the diagnostics part is its scratch only.
     const scratch = 100 * 8 + 200 * 40 + Math.ceil(1450 / 8) + Math.ceil(200 / 8) + 8 + 101 * 64;
     expect(fp.diagnostics).toBe(scratch);
-    expect(fp.total).toBe(100_000 + 47_850_000 + 64 * MiB * 200 + 25_600 + 15_000_000 + 8000 + scratch);
+    expect(fp.total).toBe(116_000 + 47_850_000 + 64 * MiB * 200 + 25_600 + 17_400_000 + 8000 + scratch);
     expect(Object.isFrozen(fp)).toBe(true);
   });
 
@@ -447,7 +447,7 @@ describe('estimateFootprint', () => {
     const fp = estimateFootprint(resolveConfig({ maxConnectionsPerIp: 4 }));
     expect(fp.admissionTables).toBe(1000 * 8 + 256 * entry);
     expect(Number.isFinite(fp.total)).toBe(true);
-    expect(fp.connectionSlab).toBe(k.connSlotSize * 100);
+    expect(fp.connectionSlab).toBe(k.connSlotSize * (100 + 16));
   });
 
   it('follows the configuration', () => {
