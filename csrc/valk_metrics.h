@@ -78,6 +78,7 @@ extern "C" {
   XX(sse_snapshot_last_ns, gauge, "nanoseconds the last diagnostics snapshot took to collect and encode (AIO thread)") \
   XX(sse_snapshot_max_ns, gauge, "the longest diagnostics snapshot so far, nanoseconds") \
   XX(sse_event_bytes_last, gauge, "bytes of the last diagnostics event's JSON") \
+  XX(sse_tick_last_ns, gauge, "nanoseconds the last diagnostics tick took: the snapshot, every stream's copy and the flushes") \
   XX(client_connections_total, counter, "HTTP/2 client connections opened (connect(): a slot of the connection slab)") \
   XX(client_connections_failed, counter, "client connections that failed before HTTP/2 was up (connect, TLS, ALPN, timeout)") \
   XX(client_requests_total, counter, "requests HTTP/2 client connections submitted") \

@@ -233,19 +233,11 @@ static void valk__kick(valk_sse_t *sse, valk_conn_t **flush) {
   valk_h2_flush_later(c, flush);
 }
 
-static void valk__on_tick(uv_timer_t *timer) {
-  valk_system_t *sys = timer->data;
+/* Gives the last snapshot to every stream that is ready for it. */
+static void valk__serve_streams(valk_system_t *sys) {
   valk_sse_state_t *st = &sys->sse;
   valk_sse_t *sse;
   valk_conn_t *flush = NULL;
-
-  uint64_t t0 = uv_hrtime(), ns;
-  int rc = valk__snapshot(sys);
-  ns = uv_hrtime() - t0;
-  VALK_STAT_SET(sys, sse_snapshot_last_ns, ns);
-  if (ns > VALK_STAT_READ(&sys->stats, sse_snapshot_max_ns)) VALK_STAT_SET(sys, sse_snapshot_max_ns, ns);
-  VALK_STAT_SET(sys, sse_event_bytes_last, st->json_len);
-  if (rc != 0 || st->json_len == 0) return;
   for (sse = st->head; sse != NULL; sse = sse->next) {
     if (sse->ending) continue;
     if (sse->sent < sse->len) { /* still sending: keep only "a newer one exists" */
@@ -260,6 +252,18 @@ static void valk__on_tick(uv_timer_t *timer) {
     valk__kick(sse, &flush);
   }
   valk_h2_flush_list(flush);
+}
+
+static void valk__on_tick(uv_timer_t *timer) {
+  valk_system_t *sys = timer->data;
+  uint64_t t0 = uv_hrtime(), ns;
+  int rc = valk__snapshot(sys);
+  ns = uv_hrtime() - t0;
+  VALK_STAT_SET(sys, sse_snapshot_last_ns, ns);
+  if (ns > VALK_STAT_READ(&sys->stats, sse_snapshot_max_ns)) VALK_STAT_SET(sys, sse_snapshot_max_ns, ns);
+  VALK_STAT_SET(sys, sse_event_bytes_last, sys->sse.json_len);
+  if (rc == 0 && sys->sse.json_len > 0) valk__serve_streams(sys);
+  VALK_STAT_SET(sys, sse_tick_last_ns, uv_hrtime() - t0);
 }
 
 valk_sse_t *valk_sse_open(valk_system_t *sys, struct valk_stream *stream, uint64_t last_event_id) {

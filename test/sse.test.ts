@@ -107,13 +107,18 @@ describe('the SSE stream', () => {
     expect((await get(off.port, SSE_PATH)).status).toBe(404);
   });
 
-  it('about ten events a second at the default 100 ms', async () => {
-    const { port } = await serve();
+  it('about ten events a second at the default 100 ms; the tick is timed', async () => {
+    const { sys, port } = await serve();
     const s = openStream(port);
     await waitFor(() => s.state.events.length >= 1);
     const first = s.state.events.length;
     await new Promise((r) => setTimeout(r, 1000));
     expect(s.state.events.length - first).toBeGreaterThanOrEqual(8);
+    const m = sys.metrics().system;
+    expect(m.sse_snapshot_last_ns).toBeGreaterThan(0);
+    expect(m.sse_snapshot_max_ns).toBeGreaterThanOrEqual(m.sse_snapshot_last_ns);
+    expect(m.sse_tick_last_ns).toBeGreaterThanOrEqual(m.sse_snapshot_last_ns);
+    expect(m.sse_event_bytes_last).toBeGreaterThan(500);
   });
 
   it('Last-Event-ID: ids continue after it', async () => {
