@@ -777,8 +777,7 @@ void valk_h2_js_respond(valk_system_t *sys, valk_js_request_t *req, valk_conn_t 
   nva = valk_arena_alloc(&sys->arenas, st->arena, (2 + req->resp_nheaders) * sizeof(*nva), 8);
   status = valk_arena_alloc(&sys->arenas, st->arena, 4 + 24, 1);
   if (nva == NULL || status == NULL || req->status < 100 || req->status > 999) {
-    VALK_SRV_ADD(st->conn->srv, responses_overloaded, 1);
-    valk__respond_with(st, st->conn->srv->opts->routes.overloaded);
+    valk__respond_with(st, st->conn->srv->opts->routes.internal_error); /* the answer did not fit */
     return;
   }
   length = status + 4;

@@ -146,9 +146,10 @@ int valk_route_table_init(valk_route_table_t *table) {
   table->not_found = valk__text_route(404, "not found\n", NULL, NULL);
   table->not_allowed = valk__text_route(405, "method not allowed\n", "allow", "GET, HEAD");
   table->too_large = valk__text_route(413, "request body too large\n", NULL, NULL);
+  table->internal_error = valk__text_route(500, "internal server error\n", NULL, NULL);
   table->overloaded = valk__overload_route((const uint8_t *)overloaded, sizeof(overloaded) - 1);
   if (table->not_found == NULL || table->not_allowed == NULL || table->too_large == NULL ||
-      table->overloaded == NULL) {
+      table->internal_error == NULL || table->overloaded == NULL) {
     valk_route_table_free(table);
     return VALK_ENOMEM;
   }
@@ -161,6 +162,7 @@ void valk_route_table_free(valk_route_table_t *table) {
   valk__route_free(table->not_found);
   valk__route_free(table->not_allowed);
   valk__route_free(table->too_large);
+  valk__route_free(table->internal_error);
   valk__route_free(table->overloaded);
   memset(table, 0, sizeof(*table));
 }

@@ -41,13 +41,14 @@ typedef struct valk_route_table {
   valk_route_t *not_found;      /* 404 */
   valk_route_t *not_allowed;    /* 405, allow: GET, HEAD */
   valk_route_t *too_large;      /* 413: request body over maxRequestBodySize */
+  valk_route_t *internal_error; /* 500: a JavaScript answer that cannot be sent */
   valk_route_t *overloaded;     /* 503 + retry-after: the server's error503Body */
 } valk_route_table_t;
 
 /* Seconds a 503 overload response asks the client to wait (retry-after). */
 #define VALK_RETRY_AFTER "1"
 
-/* An empty table with its 404, 405, 413 and (default body) 503 routes. 0 or VALK_ENOMEM. */
+/* An empty table with its 404, 405, 413, 500 and (default body) 503 routes. 0 or VALK_ENOMEM. */
 int valk_route_table_init(valk_route_table_t *table);
 void valk_route_table_free(valk_route_table_t *table);
 

@@ -182,6 +182,20 @@ describe('JavaScript handlers', () => {
     await waitFor(() => sys.metrics().pools.arenas.used === 0);
   });
 
+  it('an answer larger than the request\'s arena: 500 and an \'error\' event, nothing leaked', async () => {
+    const MiB = 1024 * 1024;
+    const { sys, srv, port } = await serve(() => ({ status: 200, body: Buffer.alloc(2 * MiB, 120) }),
+      { arenaSize: MiB, maxRequestBodySize: MiB }, { maxResponseBodySize: 4 * MiB });
+    const errors: Error[] = [];
+    srv.on('error', (e: Error) => errors.push(e));
+    const s = await session(port);
+    const r = await send(s, '/big');
+    expect(r.status).toBe(500);
+    expect(errors.map((e) => e.message)).toEqual([expect.stringMatching(/did not fit/)]);
+    expect(sys.metrics().system.responses_overloaded).toBe(0); // a 500, not a 503
+    await waitFor(() => sys.metrics().pools.arenas.used === 0);
+  });
+
   it('a client that resets the stream before the answer: the answer is dropped, slot and arena freed', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => { release = r; });
