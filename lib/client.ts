@@ -44,6 +44,8 @@ const DEFAULT_MAX_RESPONSE_BODY = 64 * 1024 * 1024;
 const MAX_RESPONSE_BODY = 1024 * 1024 * 1024;
 /** Requests of one client handed to the AIO thread at once; more wait here (the op ring holds 64). */
 const MAX_IN_FLIGHT = 32;
+/** Requests queued in JavaScript behind those in flight, per client; more are refused (nothing grows without bound). */
+const MAX_WAITING = 1024;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
 const FORBIDDEN = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host']);
@@ -149,6 +151,9 @@ export class AioClient {
       return Promise.reject(err);
     }
     if (this.closed) return Promise.reject(new Error(`valk-aio: client ${this.host}:${this.port} is closed`));
+    if (this.waiting.length >= MAX_WAITING) {
+      return Promise.reject(new Error(`valk-aio: client ${this.host}:${this.port}: ${MAX_WAITING} requests already wait for a slot`));
+    }
     return new Promise((resolve, reject) => {
       this.waiting.push({ wire, resolve, reject });
       this.pump();

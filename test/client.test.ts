@@ -85,6 +85,22 @@ describe('requests against a valk-aio server', () => {
     await client.close();
   });
 
+  it('requests past 32 in flight wait in a bounded queue (1024); more are refused at once', async () => {
+    const sys = system({ queueCapacity: 2048, arenaPoolSize: 2048 });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    const srv = await serve(sys, { handler: async () => { await gate; return { status: 200, body: 'ok' }; } });
+    const client = await sys.connect({ port: srv.port, ca: ca() });
+    const all = Array.from({ length: 32 + 1024 + 3 }, (_, i) => client.request({ path: `/w/${i}` }).then(
+      (r) => r.status, (e: Error) => e.message));
+    const refused = (await Promise.all(all.slice(-3))) as string[];
+    expect(refused.every((m) => /1024 requests already wait/.test(m))).toBe(true);
+    release();
+    const done = await Promise.all(all.slice(0, -3));
+    expect(done.every((x) => x === 200)).toBe(true);
+    await client.close();
+  }, 60_000);
+
   it('a 5 MB response body arrives whole', async () => {
     const sys = system();
     const big = Buffer.alloc(5_000_000);
