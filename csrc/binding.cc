@@ -94,6 +94,7 @@ class SystemWrap : public Nan::ObjectWrap {
     Nan::SetPrototypeMethod(tpl, "connect", Connect);
     Nan::SetPrototypeMethod(tpl, "request", Request);
     Nan::SetPrototypeMethod(tpl, "closeClient", CloseClient);
+    Nan::SetPrototypeMethod(tpl, "clientLive", ClientLive);
     Nan::SetPrototypeMethod(tpl, "metrics", Metrics);
     Nan::SetPrototypeMethod(tpl, "pushRuntime", PushRuntime);
     Nan::SetPrototypeMethod(tpl, "onRequests", OnRequests);
@@ -541,6 +542,16 @@ class SystemWrap : public Nan::ObjectWrap {
   }
 
   // closeClient(clientId, cb): cb(err) once its connection slot is free.
+  // clientLive(id): whether client id still takes requests (atomic loads).
+  static void ClientLive(const Nan::FunctionCallbackInfo<Value> &info) {
+    SystemWrap *self = Self(info);
+    uint32_t id = Nan::To<uint32_t>(info[0]).FromMaybe(0);
+    bool live = false;
+    for (uint32_t i = 0; self->sys_ != nullptr && id != 0 && i < VALK_MAX_CLIENTS; i++)
+      live = live || self->sys_->client_live[i].load(std::memory_order_relaxed) == id;
+    info.GetReturnValue().Set(live);
+  }
+
   static void CloseClient(const Nan::FunctionCallbackInfo<Value> &info) {
     PendingOp *p = NewOp(VALK_OP_CLIENT_CLOSE, info[1]);
     p->op.u.client_close.client_id = Nan::To<uint32_t>(info[0]).FromMaybe(0);

@@ -207,9 +207,19 @@ static valk_client_t *valk__find(valk_system_t *sys, uint32_t id) {
   return NULL;
 }
 
+/* cl takes no more requests: Node's side sees it closed (client_live). */
+static void valk__not_live(valk_client_t *cl) {
+  uint32_t i;
+  for (i = 0; i < VALK_MAX_CLIENTS; i++) {
+    uint32_t expected = cl->id;
+    atomic_compare_exchange_strong(&cl->sys->client_live[i], &expected, 0);
+  }
+}
+
 static void valk__forget(valk_client_t *cl) {
   valk_system_t *sys = cl->sys;
   uint32_t i;
+  valk__not_live(cl);
   for (i = 0; i < VALK_MAX_CLIENTS; i++)
     if (sys->clients[i] == cl) sys->clients[i] = NULL;
   atomic_fetch_sub(&sys->client_count, 1);
@@ -247,6 +257,7 @@ static void valk__fail(valk_client_t *cl, const char *reason) {
   valk_conn_t *c = cl->conn;
   if (cl->closed) return;
   cl->closed = 1;
+  valk__not_live(cl);
   if (cl->reason[0] == '\0') snprintf(cl->reason, sizeof(cl->reason), "%s", reason);
   valk__set_state(cl, VALK_CONN_CLOSING);
   if (c->session != NULL) { /* calls no callback: the list below is what is left */
@@ -415,7 +426,10 @@ static int valk__on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, co
 static int valk__on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
   valk_client_t *cl = ud;
   (void)s;
-  if (f->hd.type == NGHTTP2_GOAWAY) cl->goaway_received = 1;
+  if (f->hd.type == NGHTTP2_GOAWAY) {
+    cl->goaway_received = 1;
+    valk__not_live(cl);
+  }
   return 0;
 }
 
@@ -676,6 +690,7 @@ static valk_client_t *valk__client_new(valk_system_t *sys, valk_op_t *op, valk_c
   uv_tcp_init(&sys->loop, &c->tcp);
   c->tcp.data = c;
   sys->clients[slot] = cl;
+  atomic_store(&sys->client_live[slot], cl->id);
   atomic_fetch_add(&sys->client_count, 1);
   VALK_STAT_ADD(sys, client_connections_total, 1);
   return cl;

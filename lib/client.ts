@@ -133,9 +133,13 @@ export class AioClient {
     readonly port: number,
   ) {}
 
-  /** True once close() has been called or the system stopped. */
+  /**
+   * True once close() has been called, the system stopped, or the connection
+   * ended from the other side (closed, or GOAWAY received): requests would fail.
+   */
   get closed(): boolean {
-    return this.closing !== undefined || this.handle() === undefined;
+    const h = this.handle();
+    return this.closing !== undefined || h === undefined || !h.clientLive(this.id);
   }
 
   /**

@@ -207,6 +207,8 @@ export interface NativeSystem {
     cb: (err: Error | null, res?: NativeClientResponse) => void): void;
   /** GOAWAY and close; cb once the client's connection slot is free. */
   closeClient(id: number, cb: (err: Error | null) => void): void;
+  /** Whether client id still takes requests (false once the connection closed or got GOAWAY). */
+  clientLive(id: number): boolean;
 }
 
 /** What connect() hands to C. */

@@ -275,7 +275,21 @@ describe('failures and cleanup', () => {
     release();
     await closing;
     await waitFor(() => sys.metrics().connections.active === 0);
-    await expect(client.request({ path: '/' })).rejects.toThrow(/client connection is closed/);
+    expect(client.closed).toBe(true); // the other side ended it: closed says so without a request
+    await expect(client.request({ path: '/' })).rejects.toThrow(/is closed/);
+    await client.close();
+  });
+
+  it('closed turns true when an idle client\'s server goes away', async () => {
+    const sys = system();
+    const other = system();
+    const srv = await serve(other);
+    const client = await sys.connect({ port: srv.port, ca: ca() });
+    expect((await client.request({ path: '/' })).status).toBe(200);
+    expect(client.closed).toBe(false);
+    await srv.close();
+    await waitFor(() => client.closed);
+    await waitFor(() => sys.metrics().connections.active === 0);
     await client.close();
   });
 
