@@ -6,6 +6,7 @@
 // its owner "host:port"). Thread: Node's main thread; results come back
 // through the binding's uv_async_t.
 import * as net from 'node:net';
+import { BAD_VALUE, CONNECTION_SPECIFIC, HEADER_NAME, TOKEN } from './headers';
 import { NativeClientResponse, NativeSystem } from './native';
 
 /** What connect() takes. */
@@ -46,9 +47,8 @@ const MAX_RESPONSE_BODY = 1024 * 1024 * 1024;
 const MAX_IN_FLIGHT = 32;
 /** Requests queued in JavaScript behind those in flight, per client; more are refused (nothing grows without bound). */
 const MAX_WAITING = 1024;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
-const FORBIDDEN = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host']);
+/** Connection-specific fields, and host (the client sends :authority). */
+const FORBIDDEN = new Set([...CONNECTION_SPECIFIC, 'host']);
 
 function fail(what: string): TypeError {
   return new TypeError(`valk-aio: client: ${what}`);
@@ -87,7 +87,7 @@ function toWire(req: ClientRequest): [string, string, string[], Buffer | undefin
     if (FORBIDDEN.has(name)) throw fail(`header '${name}' is connection-specific and not allowed in HTTP/2`);
     if (typeof value !== 'string' && typeof value !== 'number') throw fail(`header '${name}' must be a string or number`);
     const v = String(value);
-    if (/[\r\n\x00]/.test(v)) throw fail(`header '${name}' holds CR, LF or NUL`);
+    if (BAD_VALUE.test(v)) throw fail(`header '${name}' holds CR, LF or NUL`);
     flat.push(name, v);
   }
   let buf: Buffer | undefined;

@@ -6,6 +6,7 @@
 // this thread from its arrival until respond() hands it back; every request
 // is answered exactly once: by the handler, by a 500 when it throws, by a 504
 // at handlerTimeoutMs, or by a 503 when the system stops.
+import { BAD_VALUE, CONNECTION_SPECIFIC, HEADER_NAME } from './headers';
 import { NativeSystem } from './native';
 
 /** What a handler receives. */
@@ -68,9 +69,8 @@ const FIELDS = 8;
 
 type NativeRespond = NativeSystem['respond'];
 
-const FORBIDDEN = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'content-length']);
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
-const BAD_VALUE = /[\r\n\0]/;
+/** Connection-specific fields, and content-length (the server sets it). */
+const FORBIDDEN = new Set([...CONNECTION_SPECIFIC, 'content-length']);
 const EMPTY = Buffer.alloc(0);
 
 /**
@@ -136,7 +136,7 @@ function headerName(name: string): string {
   const known = VALID_NAMES.get(name);
   if (known !== undefined) return known;
   const lower = name.toLowerCase();
-  if (!TOKEN.test(lower) || FORBIDDEN.has(lower)) throw new TypeError(`response header '${name}' is not allowed`);
+  if (!HEADER_NAME.test(lower) || FORBIDDEN.has(lower)) throw new TypeError(`response header '${name}' is not allowed`);
   if (VALID_NAMES.size < VALID_NAMES_MAX) VALID_NAMES.set(name, lower);
   return lower;
 }
