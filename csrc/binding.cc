@@ -385,10 +385,16 @@ class SystemWrap : public Nan::ObjectWrap {
     return out;
   }
 
+  // Ops kept free for control (STOP, CLOSE_SERVER, CLIENT_CLOSE, LISTEN,
+  // CONNECT): client requests may fill the rest, never these, so stop() and
+  // close() always get through.
+  static constexpr uint32_t kControlOps = 8;
+
   // Hands op to the AIO thread or calls back at once with the error.
   void Submit(PendingOp *p) {
     int rc = VALK_ESTOPPED;
-    if (sys_ != nullptr && in_flight_ >= VALK_OP_RING_SIZE) rc = VALK_EFULL;
+    uint32_t limit = p->op.type == VALK_OP_REQUEST ? VALK_OP_RING_SIZE - kControlOps : VALK_OP_RING_SIZE;
+    if (sys_ != nullptr && in_flight_ >= limit) rc = VALK_EFULL;
     else if (sys_ != nullptr) rc = valk_system_submit(sys_, &p->op);
     if (rc == 0) {
       in_flight_++;

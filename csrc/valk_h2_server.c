@@ -518,6 +518,7 @@ static int valk__respond_sse(valk_stream_t *st) {
     return valk__respond_with(st, srv->opts->routes.overloaded);
   }
   st->sse = sse;
+  if (srv->closing) sse->ending = 1; /* opened after GOAWAY: ends at once (after the event it has, if any) */
   prd.source.ptr = sse;
   prd.read_callback = valk_sse_read;
   return valk__submit_with(st, 200, valk_sse_headers, valk_sse_nheaders, &prd);
@@ -535,7 +536,11 @@ static int valk__respond(valk_stream_t *st) {
   const valk_route_table_t *table = &st->conn->srv->opts->routes;
   const valk_route_t *r = st->route >= 2 ? table->routes[st->route - 2] : NULL;
   if (valk__to_js(st->conn->srv, r)) return valk__dispatch_js(st);
-  if (r != NULL && r->status == VALK_ROUTE_SSE && st->method == VALK_METHOD_GET) return valk__respond_sse(st);
+  if (r != NULL && r->status == VALK_ROUTE_SSE) {
+    if (st->method == VALK_METHOD_GET) return valk__respond_sse(st);
+    if (st->method == VALK_METHOD_HEAD) return valk__submit_with(st, 200, valk_sse_headers, valk_sse_nheaders, NULL);
+    return valk__respond_with(st, table->not_allowed);
+  }
   if (r == NULL) r = table->not_found;
   else if (st->method == VALK_METHOD_OTHER) r = table->not_allowed;
   return valk__respond_with(st, r);
@@ -820,6 +825,18 @@ static int64_t valk__parse_length(const uint8_t *v, size_t len) {
   return n;
 }
 
+/* An SSE Last-Event-ID: up to 18 decimal digits, else 0 (ignored). */
+static uint64_t valk__parse_event_id(const uint8_t *v, size_t len) {
+  uint64_t n = 0;
+  size_t i;
+  if (len == 0 || len > 18) return 0;
+  for (i = 0; i < len; i++) {
+    if (v[i] < '0' || v[i] > '9') return 0;
+    n = n * 10 + (uint64_t)(v[i] - '0');
+  }
+  return n;
+}
+
 static int valk__on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
                            size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
                            void *ud) {
@@ -840,8 +857,7 @@ static int valk__on_header(nghttp2_session *s, const nghttp2_frame *f, const uin
   } else if (namelen == 14 && memcmp(name, "content-length", 14) == 0) {
     st->content_length = valk__parse_length(value, valuelen);
   } else if (namelen == 13 && memcmp(name, "last-event-id", 13) == 0) {
-    int64_t id = valk__parse_length(value, valuelen);
-    st->last_event_id = id == INT64_MAX ? 0 : (uint64_t)id;
+    st->last_event_id = valk__parse_event_id(value, valuelen);
   }
   if (st->arena != NULL && c->srv->opts->has_js && valk__hdr_keep(c, st, name, namelen, value, valuelen) != 0)
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* the headers do not fit the arena: RST_STREAM */

@@ -207,7 +207,9 @@ export class AioClient {
       try {
         h.closeClient(this.id, (err) => (err ? reject(wrap(err)) : resolve()));
       } catch (err) {
-        resolve(); // the system is stopping: stop() closes the connection
+        // The system is stopping (stop() closes the connection); anything else is a real failure.
+        if (/stopped|stopping/.test((err as Error).message)) resolve();
+        else reject(wrap(err as Error));
       }
     });
     return this.closing;

@@ -289,7 +289,7 @@ export class AioSystem {
     if (this.stopping) return this.stopping;
     const handle = this.liveHandle('stop');
     this.dispatcher?.stop(); // every request with JavaScript answered: the AIO thread can end
-    this.stopping = new Promise<StopReport>((resolve, reject) => {
+    const stopping = new Promise<StopReport>((resolve, reject) => {
       clearInterval(this.pusher);
       this.pusher = undefined;
       handle.stop((err, report) => {
@@ -301,6 +301,9 @@ export class AioSystem {
         resolve(report);
       });
     });
+    this.stopping = stopping;
+    // Not handed over (the op ring was full): a later stop() may try again.
+    stopping.catch(() => { if (this.handle) this.stopping = undefined; });
     return this.stopping;
   }
 

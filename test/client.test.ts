@@ -293,6 +293,26 @@ describe('failures and cleanup', () => {
     await client.close();
   });
 
+  it('control ops always get through: close() and stop() with every request slot in use', async () => {
+    const server = http2.createSecureServer({ ...keyPair() });
+    server.on('stream', () => {}); // never answers
+    server.on('session', (s) => cleanups.push(() => s.destroy()));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+    const port = (server.address() as net.AddressInfo).port;
+    const sys = startWithConfig(); // stopped here, not by afterEach
+    const a = await sys.connect({ port, rejectUnauthorized: false });
+    const b = await sys.connect({ port, rejectUnauthorized: false });
+    const pending = [a, b].flatMap((c) => Array.from({ length: 40 }, (_, i) =>
+      c.request({ path: `/hang/${i}` }).then(() => 'answered', (e: Error) => e.message)));
+    await new Promise((r) => setTimeout(r, 100));
+    await a.close(); // its requests fail; the close itself got through
+    expect(sys.metrics().connections.active).toBe(1);
+    expect(await sys.stop()).toEqual(CLEAN_STOP);
+    const results = await Promise.all(pending);
+    expect(results.every((m) => m !== 'answered')).toBe(true);
+  });
+
   it('stop() with a client open: pending requests fail clearly, 0 leaks', async () => {
     const sys = startWithConfig({ drainTimeoutMs: 100 });
     const srv = await serve(sys, { handler: () => new Promise(() => {}) });

@@ -121,12 +121,24 @@ describe('the SSE stream', () => {
     expect(m.sse_event_bytes_last).toBeGreaterThan(500);
   });
 
-  it('Last-Event-ID: ids continue after it', async () => {
+  it('Last-Event-ID: ids continue after it; one that is not a number is ignored', async () => {
     const { port } = await serve();
     const s = openStream(port, SSE_PATH, { 'last-event-id': '5000' });
     await waitFor(() => s.state.events.length >= 2);
     expect(s.state.events[0].id).toBe(5001);
     expect(s.state.events[1].id).toBe(5002);
+    const bad = openStream(port, SSE_PATH, { 'last-event-id': '-1' });
+    await waitFor(() => bad.state.events.length >= 1);
+    expect(bad.state.events[0].id).toBeLessThan(1000);
+  });
+
+  it('HEAD gets the headers and no body; other methods 405', async () => {
+    const { port } = await serve();
+    const head = await get(port, SSE_PATH, 'HEAD');
+    expect(head.status).toBe(200);
+    expect(head.headers['content-type']).toBe('text/event-stream; charset=utf-8');
+    expect(head.body).toBe('');
+    expect((await get(port, SSE_PATH, 'POST')).status).toBe(405);
   });
 
   it('maxSseStreams: one more gets 503; a closed stream frees its slot', async () => {
