@@ -42,7 +42,7 @@ static void valk__arena_headers_init(valk_arena_pool_t *pool) {
     valk_arena_t *a = valk_slab_at(pool->headers, i);
     a->base = pool->base + (size_t)i * pool->arena_size;
     a->size = pool->arena_size;
-    a->used = 0;
+    atomic_store_explicit(&a->used, 0, VALK__ARENA_RELAXED);
     a->dirty = 0;
     atomic_init(&a->hwm, 0);
     a->index = i;
@@ -91,7 +91,7 @@ void valk_arena_pool_destroy(valk_arena_pool_t *pool) {
 valk_arena_t *valk_arena_acquire(valk_arena_pool_t *pool) {
   valk_arena_t *a = valk_slab_acquire(pool->headers);
 
-  if (a != NULL) a->used = 0;
+  if (a != NULL) atomic_store_explicit(&a->used, 0, VALK__ARENA_RELAXED);
   return a;
 }
 
@@ -120,7 +120,7 @@ void valk_arena_release(valk_arena_pool_t *pool, valk_arena_t *a) {
   /* Trimming before the slab release is safe even on a double release: a
    * free arena's dirty is already <= keep, so trim does nothing. */
   valk__arena_trim(pool, a);
-  a->used = 0;
+  atomic_store_explicit(&a->used, 0, VALK__ARENA_RELAXED);
   rc = valk_slab_release(pool->headers, a);
   if (rc != 0) VALK_ERROR("arena %u release: %s", index, valk_strerror(rc));
 }
@@ -136,33 +136,37 @@ static void valk__arena_grow_dirty(valk_arena_pool_t *pool, valk_arena_t *a, siz
     atomic_store_explicit(&pool->committed_peak, now, VALK__ARENA_RELAXED);
 }
 
+/* The pool's mark may be raised by both threads (an arena with JavaScript is
+ * written on Node's): a compare-and-swap loop, so no raise is lost. */
 static void valk__arena_raise_hwm(valk_arena_pool_t *pool, valk_arena_t *a, size_t used) {
+  uint64_t seen = atomic_load_explicit(&pool->hwm, VALK__ARENA_RELAXED);
   atomic_store_explicit(&a->hwm, used, VALK__ARENA_RELAXED);
-  if (used > atomic_load_explicit(&pool->hwm, VALK__ARENA_RELAXED))
-    atomic_store_explicit(&pool->hwm, used, VALK__ARENA_RELAXED);
+  while (used > seen &&
+         !atomic_compare_exchange_weak_explicit(&pool->hwm, &seen, used, VALK__ARENA_RELAXED, VALK__ARENA_RELAXED)) {
+  }
 }
 
 void *valk_arena_alloc(valk_arena_pool_t *pool, valk_arena_t *a, size_t size, size_t align) {
   uintptr_t at;
-  size_t pad, left, end;
+  size_t pad, left, end, used = atomic_load_explicit(&a->used, VALK__ARENA_RELAXED);
 
   if (align == 0 || (align & (align - 1)) != 0) return NULL;
-  at = (uintptr_t)(a->base + a->used);
+  at = (uintptr_t)(a->base + used);
   pad = (size_t)(-at & (uintptr_t)(align - 1));
-  left = a->size - a->used;
+  left = a->size - used;
   if (VALK_UNLIKELY(pad > left || size > left - pad)) {
     atomic_fetch_add_explicit(&pool->alloc_failures, 1, VALK__ARENA_RELAXED);
     return NULL;
   }
-  end = a->used + pad + size;
-  a->used = end;
+  end = used + pad + size;
+  atomic_store_explicit(&a->used, end, VALK__ARENA_RELAXED);
   if (end > a->dirty) valk__arena_grow_dirty(pool, a, end);
   if (end > atomic_load_explicit(&a->hwm, VALK__ARENA_RELAXED)) valk__arena_raise_hwm(pool, a, end);
   return a->base + end - size;
 }
 
 size_t valk_arena_remaining(const valk_arena_t *a) {
-  return a->size - a->used;
+  return a->size - atomic_load_explicit(&((valk_arena_t *)a)->used, VALK__ARENA_RELAXED);
 }
 
 uint32_t valk_arena_pool_used(const valk_arena_pool_t *pool) {

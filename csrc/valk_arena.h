@@ -58,7 +58,7 @@ extern "C" {
 typedef struct valk_arena {
   uint8_t *base;                     /* start of this arena's reserved range */
   size_t size;                       /* pool->arena_size, so remaining() needs no pool */
-  size_t used;                       /* bump offset */
+  VALK_ATOMIC(size_t) used;          /* bump offset: written by the arena's owner (relaxed), read by the snapshot */
   size_t dirty;                      /* bytes possibly committed: page-rounded max used since last trim */
   VALK_ATOMIC(uint64_t) hwm;         /* most bytes used in one lifetime */
   uint32_t index;                    /* slab index = position in the pool */

@@ -125,9 +125,10 @@ static uint32_t valk__collect_arenas(valk_system_t *sys, valk__scratch_t *x) {
     if (!atomic_load_explicit(&pool->headers->used[i], memory_order_relaxed)) continue;
     a = valk_slab_at(pool->headers, i);
     x->arenas[n].index = i;
-    x->arenas[n].used = a->used;
-    x->arenas[n].capacity = a->size;
+    /* Relaxed loads: the arena may be Node's thread's right now (a request with JavaScript). */
+    x->arenas[n].used = atomic_load_explicit(&a->used, memory_order_relaxed);
     x->arenas[n].high_water = atomic_load_explicit(&a->hwm, memory_order_relaxed);
+    x->arenas[n].capacity = a->size;
     x->arenas[n].overflow = 0;
     n++;
   }
