@@ -44,10 +44,19 @@ typedef struct valk_client {
   int want_flush;               /* output waits for a write to end */
   int close_after_writes;       /* graceful close: uv_close once writes end */
   int goaway_received;
+  int wait_buf;                 /* no TCP buffer was free: reading stopped / output waits (valk_h2_client_resume) */
   char reason[256];             /* why the connection closed, for requests failed by it */
 } valk_client_t;
 
 static void valk__flush(valk_client_t *cl);
+
+/* No TCP buffer was free: the system wakes cl when one comes back
+ * (valk_h2_client_resume). */
+static void valk__wait_buf(valk_client_t *cl) {
+  if (cl->wait_buf) return;
+  cl->wait_buf = 1;
+  cl->sys->clients_waiting++;
+}
 static void valk__fail(valk_client_t *cl, const char *reason);
 static void valk__fail_reqs(valk_client_t *cl);
 
@@ -220,6 +229,7 @@ static void valk__forget(valk_client_t *cl) {
   valk_system_t *sys = cl->sys;
   uint32_t i;
   valk__not_live(cl);
+  if (cl->wait_buf) sys->clients_waiting--;
   for (i = 0; i < VALK_MAX_CLIENTS; i++)
     if (sys->clients[i] == cl) sys->clients[i] = NULL;
   atomic_fetch_sub(&sys->client_count, 1);
@@ -282,6 +292,7 @@ static void valk__on_write(uv_write_t *req, int status) {
   valk_tcp_buf_t *b = VALK_CONTAINER_OF(req, valk_tcp_buf_t, req);
   valk_client_t *cl = b->conn->client;
   cl->writes_in_flight--;
+  b->conn->progress_ms = uv_now(&cl->sys->loop);
   valk_h2_tcp_buf_put(cl->sys, b);
   if (cl->closed) return;
   if (status < 0) {
@@ -303,9 +314,10 @@ static int valk__send_one(valk_client_t *cl) {
     return 1;
   }
   b = valk_h2_tcp_buf_get(cl->sys);
-  if (b == NULL) {
-    valk__failf(cl, "no TCP buffer free to write", NULL);
-    return -1;
+  if (b == NULL) { /* the pool is empty (server load): wait for one, as a server connection would */
+    valk__wait_buf(cl);
+    cl->want_flush = 1;
+    return 1;
   }
   n = BIO_read(c->wbio, b->data, (int)sizeof(b->data));
   b->conn = c;
@@ -596,8 +608,13 @@ static void valk__read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *bu
   if (buf->base != NULL)
     valk_h2_tcp_buf_put(cl->sys, VALK_CONTAINER_OF((uint8_t *)buf->base, valk_tcp_buf_t, data));
   if (cl->closed) return;
-  if (nread > 0) valk__on_input(cl);
-  else if (nread == UV_ENOBUFS) valk__failf(cl, "no TCP buffer free to read", NULL);
+  if (nread > 0) {
+    c->progress_ms = uv_now(&cl->sys->loop);
+    valk__on_input(cl);
+  } else if (nread == UV_ENOBUFS) {
+    uv_read_stop(stream); /* read again when a buffer comes back */
+    valk__wait_buf(cl);
+  }
   else if (nread == UV_EOF) valk__failf(cl, "connection closed by the server", NULL);
   else if (nread < 0) valk__failf(cl, "read failed", uv_strerror((int)nread));
 }
@@ -814,13 +831,41 @@ void valk_h2_client_close_all(valk_system_t *sys, const char *reason) {
   }
 }
 
+void valk_h2_client_resume(valk_system_t *sys) {
+  uint32_t i;
+  for (i = 0; i < VALK_MAX_CLIENTS && sys->clients_waiting > 0; i++) {
+    valk_client_t *cl = sys->clients[i];
+    if (cl == NULL || !cl->wait_buf || valk_slab_available(sys->tcp_bufs) == 0) continue;
+    cl->wait_buf = 0;
+    sys->clients_waiting--;
+    if (cl->closed) continue;
+    uv_read_start((uv_stream_t *)&cl->conn->tcp, valk__alloc_cb, valk__read_cb);
+    valk__flush(cl);
+  }
+}
+
+/* Connected, but neither reading nor writing has moved for idle_timeout_ms
+ * while output waits (a peer that stopped reading, or no TCP buffer): the
+ * connection and its buffers go, as a server connection's would. */
+static int valk__stuck(valk_client_t *cl, uint64_t now) {
+  uint32_t limit = cl->sys->config.idle_timeout_ms;
+  if (limit == 0 || (cl->writes_in_flight == 0 && !cl->wait_buf)) return 0;
+  return now - cl->conn->progress_ms >= limit;
+}
+
 void valk_h2_client_sweep(valk_system_t *sys) {
   uint64_t now = uv_now(&sys->loop);
   uint32_t i;
   for (i = 0; i < VALK_MAX_CLIENTS; i++) {
     valk_client_t *cl = sys->clients[i];
     char msg[64];
-    if (cl == NULL || cl->closed || cl->conn->state != VALK_CONN_CONNECTING) continue;
+    if (cl == NULL || cl->closed) continue;
+    if (valk__stuck(cl, now)) {
+      snprintf(msg, sizeof(msg), "no progress for %u ms", sys->config.idle_timeout_ms);
+      valk__failf(cl, "connection stalled", msg);
+      continue;
+    }
+    if (cl->conn->state != VALK_CONN_CONNECTING) continue;
     if (now - cl->conn->state_change_ms < sys->config.handshake_timeout_ms) continue;
     snprintf(msg, sizeof(msg), "no TLS handshake within %u ms", sys->config.handshake_timeout_ms);
     valk__failf(cl, "connect timed out", msg);

@@ -115,6 +115,10 @@ void valk_h2_client_close_all(valk_system_t *sys, const char *reason);
 /* Closes clients stuck in CONNECTING past handshake_timeout_ms. */
 void valk_h2_client_sweep(valk_system_t *sys);
 
+/* AIO thread, when TCP buffers come back: clients that found none read and
+ * write again. */
+void valk_h2_client_resume(valk_system_t *sys);
+
 #ifdef __cplusplus
 }
 #endif

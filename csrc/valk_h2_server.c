@@ -14,6 +14,7 @@
  */
 #include "valk_h2_server.h"
 
+#include "valk_h2_client.h"
 #include "valk_owner.h"
 #include "valk_sse.h"
 
@@ -182,7 +183,7 @@ static valk_tcp_buf_t *valk__tcp_buf_get(valk_system_t *sys) {
 static void valk__tcp_buf_put(valk_system_t *sys, valk_tcp_buf_t *b) {
   valk_slab_release(sys->tcp_bufs, b);
   valk_watermark_update(&sys->watermark, valk_slab_used(sys->tcp_bufs));
-  if (valk_bp_size(&sys->backpressure) > 0) valk_h2_resume_paused(sys);
+  if (valk_bp_size(&sys->backpressure) > 0 || sys->clients_waiting > 0) valk_h2_resume_paused(sys);
 }
 
 valk_tcp_buf_t *valk_h2_tcp_buf_get(valk_system_t *sys) {
@@ -252,6 +253,7 @@ void valk_h2_resume_paused(valk_system_t *sys) {
    * every threshold and ends this loop. */
   uint32_t total = sys->tcp_bufs->count;
   uint32_t used = valk_slab_used(sys->tcp_bufs);
+  if (sys->clients_waiting > 0) valk_h2_client_resume(sys);
   while (valk_bp_size(&sys->backpressure) > 0) {
     uint32_t need = valk_resume_threshold(used, total, sys->config.min_buffers_per_conn);
     uint32_t now_used;

@@ -186,6 +186,7 @@ typedef struct valk_system {
   uint32_t next_server_id;
   struct valk_client *clients[VALK_MAX_CLIENTS]; /* HTTP/2 client connections */
   VALK_ATOMIC(uint32_t) client_count;
+  uint32_t clients_waiting;    /* clients that found no TCP buffer (AIO thread) */
   VALK_ATOMIC(uint32_t) client_live[VALK_MAX_CLIENTS]; /* ids of clients that can take requests (0: none); any thread reads */
   uint32_t next_client_id;
   valk_op_t *stop_op;

@@ -9,6 +9,7 @@ import { AioSystem, ListenOptions, startWithConfig } from '../lib/system';
 import type { SystemConfig } from '../lib/config';
 import { generateSelfSigned } from '../lib/tls';
 import { CLEAN_STOP, attempt, keyPair, waitFor } from './helpers';
+import { RawH2Client } from './h2raw';
 
 const systems: AioSystem[] = [];
 const cleanups: (() => void | Promise<void>)[] = [];
@@ -312,6 +313,34 @@ describe('failures and cleanup', () => {
     const results = await Promise.all(pending);
     expect(results.every((m) => m !== 'answered')).toBe(true);
   });
+
+  it('no TCP buffer free (server load pins them all): the client waits, then completes when buffers come back', async () => {
+    const ext = http2.createSecureServer({ ...keyPair() });
+    ext.on('stream', (st) => setTimeout(() => { st.respond({ ':status': 200 }); st.end('ok'); }, 800));
+    await new Promise<void>((r) => ext.listen(0, '127.0.0.1', () => r()));
+    cleanups.push(() => new Promise<void>((r) => ext.close(() => r())));
+    const sys = system({ maxConnections: 20, tcpBufferPoolSize: 20 });
+    const srv = await sys.listen({ host: '127.0.0.1', port: 0, ...keyPair(), routes: { '/big': { body: Buffer.alloc(32 << 20, 97) } } });
+    const client = await sys.connect({ port: (ext.address() as net.AddressInfo).port, rejectUnauthorized: false });
+    const pending = client.request({ path: '/slow' });
+    const raws: RawH2Client[] = [];
+    cleanups.push(() => raws.forEach((r) => r.destroy()));
+    while (sys.metrics().pools.tcp_buffers.available > 0 && raws.length < 8) { // readers that stop reading pin buffers
+      const r = await RawH2Client.connect({ port: srv.port });
+      raws.push(r);
+      await r.ping();
+      r.pause();
+      r.request('/big');
+      await new Promise((res) => setTimeout(res, 150));
+    }
+    expect(sys.metrics().pools.tcp_buffers.available).toBe(0);
+    await new Promise((res) => setTimeout(res, 1000)); // the answer arrives while no buffer is free
+    expect(client.closed).toBe(false);
+    raws.forEach((r) => r.destroy());
+    expect((await pending).body.toString()).toBe('ok');
+    expect(sys.metrics().system.client_requests_failed).toBe(0);
+    await client.close();
+  }, 30_000);
 
   it('stop() with a client open: pending requests fail clearly, 0 leaks', async () => {
     const sys = startWithConfig({ drainTimeoutMs: 100 });
