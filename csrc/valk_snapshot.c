@@ -134,6 +134,13 @@ static void valk__w_u64(valk__w_t *w, uint64_t v) {
   valk__w_raw(w, tmp + n, sizeof(tmp) - n);
 }
 
+/* A key (a literal ending in ':') and its number. */
+#define valk__w_key_u64(w, key, v)                                             \
+  do {                                                                         \
+    valk__w_lit((w), (key));                                                   \
+    valk__w_u64((w), (v));                                                     \
+  } while (0)
+
 /* A double as fixed point with 3 decimals, clamped to [0, 1e15]; NaN is 0. */
 static void valk__w_f3(valk__w_t *w, double x) {
   uint64_t milli;
@@ -260,21 +267,16 @@ static void valk__w_slab_head(valk__w_t *w, const char *name, uint32_t total,
                               uint32_t used, uint64_t overflow) {
   valk__w_lit(w, VALK__K_NAME);
   valk__w_str(w, name);
-  valk__w_lit(w, VALK__K_TOTAL);
-  valk__w_u64(w, total);
-  valk__w_lit(w, VALK__K_USED);
-  valk__w_u64(w, used);
-  valk__w_lit(w, VALK__K_OVERFLOW);
-  valk__w_u64(w, overflow);
+  valk__w_key_u64(w, VALK__K_TOTAL, total);
+  valk__w_key_u64(w, VALK__K_USED, used);
+  valk__w_key_u64(w, VALK__K_OVERFLOW, overflow);
 }
 
 static void valk__w_agg(valk__w_t *w, const uint8_t *bits, uint32_t total) {
   uint32_t per, cells, k;
   valk__agg_shape(total, &per, &cells);
-  valk__w_lit(w, VALK__K_AGG);
-  valk__w_u64(w, cells);
-  valk__w_lit(w, VALK__K_AGG_PER);
-  valk__w_u64(w, per);
+  valk__w_key_u64(w, VALK__K_AGG, cells);
+  valk__w_key_u64(w, VALK__K_AGG_PER, per);
   valk__w_lit(w, VALK__K_AGG_USED);
   for (k = 0; k < cells && !w->full; k++) {
     uint32_t lo = k * per, hi = total - lo < per ? total : lo + per;
@@ -378,14 +380,10 @@ static void valk__w_slot_list(valk__w_t *w, const valk_snap_conns_t *c,
 static void valk__w_summary(valk__w_t *w, const valk__conn_sum_t *sum) {
   uint32_t k;
   int first = 1;
-  valk__w_lit(w, VALK__K_SUM_A);
-  valk__w_u64(w, sum->a);
-  valk__w_lit(w, VALK__K_SUM_I);
-  valk__w_u64(w, sum->i);
-  valk__w_lit(w, VALK__K_SUM_C);
-  valk__w_u64(w, sum->c);
-  valk__w_lit(w, VALK__K_SUM_N);
-  valk__w_u64(w, sum->n);
+  valk__w_key_u64(w, VALK__K_SUM_A, sum->a);
+  valk__w_key_u64(w, VALK__K_SUM_I, sum->i);
+  valk__w_key_u64(w, VALK__K_SUM_C, sum->c);
+  valk__w_key_u64(w, VALK__K_SUM_N, sum->n);
   valk__w_lit(w, VALK__K_BY_OWNER);
   for (k = 0; k <= VALK_SNAP_MAX_OWNERS; k++) {
     if (sum->by_owner[k] == 0) continue;
@@ -488,16 +486,11 @@ static uint32_t valk__pick_arenas(const valk_snap_arena_t *ar, uint32_t n, uint3
 }
 
 static void valk__w_arena(valk__w_t *w, const valk_snap_arena_t *a) {
-  valk__w_lit(w, VALK__K_AR_I);
-  valk__w_u64(w, a->index);
-  valk__w_lit(w, VALK__K_AR_USED);
-  valk__w_u64(w, a->used);
-  valk__w_lit(w, VALK__K_AR_CAP);
-  valk__w_u64(w, a->capacity);
-  valk__w_lit(w, VALK__K_AR_HWM);
-  valk__w_u64(w, a->high_water);
-  valk__w_lit(w, VALK__K_AR_OVF);
-  valk__w_u64(w, a->overflow);
+  valk__w_key_u64(w, VALK__K_AR_I, a->index);
+  valk__w_key_u64(w, VALK__K_AR_USED, a->used);
+  valk__w_key_u64(w, VALK__K_AR_CAP, a->capacity);
+  valk__w_key_u64(w, VALK__K_AR_HWM, a->high_water);
+  valk__w_key_u64(w, VALK__K_AR_OVF, a->overflow);
   valk__w_lit(w, VALK__K_AR_END);
 }
 
@@ -509,16 +502,11 @@ static void valk__w_arenas(valk__w_t *w, const valk_snapshot_t *s) {
     cap = valk__add_sat(cap, s->arenas[i].capacity);
     ovf = valk__add_sat(ovf, s->arenas[i].overflow);
   }
-  valk__w_lit(w, VALK__K_ARENAS);
-  valk__w_u64(w, s->arena_high_water);
-  valk__w_lit(w, VALK__K_AR_COUNT);
-  valk__w_u64(w, s->narenas);
-  valk__w_lit(w, VALK__K_AR_SUM_USED);
-  valk__w_u64(w, used);
-  valk__w_lit(w, VALK__K_AR_SUM_CAP);
-  valk__w_u64(w, cap);
-  valk__w_lit(w, VALK__K_AR_SUM_OVF);
-  valk__w_u64(w, ovf);
+  valk__w_key_u64(w, VALK__K_ARENAS, s->arena_high_water);
+  valk__w_key_u64(w, VALK__K_AR_COUNT, s->narenas);
+  valk__w_key_u64(w, VALK__K_AR_SUM_USED, used);
+  valk__w_key_u64(w, VALK__K_AR_SUM_CAP, cap);
+  valk__w_key_u64(w, VALK__K_AR_SUM_OVF, ovf);
   valk__w_lit(w, VALK__K_IN_USE);
   nsel = valk__pick_arenas(s->arenas, s->narenas, sel);
   for (i = 0; i < nsel && !w->full; i++) {
@@ -528,8 +516,7 @@ static void valk__w_arenas(valk__w_t *w, const valk_snapshot_t *s) {
 }
 
 static void valk__w_runtime(valk__w_t *w, const valk_snap_runtime_t *rt) {
-  valk__w_lit(w, VALK__K_RUNTIME);
-  valk__w_u64(w, rt->updated_ms);
+  valk__w_key_u64(w, VALK__K_RUNTIME, rt->updated_ms);
 #define XX(name, type, help)                                                   \
   valk__w_lit(w, VALK__K_RT(name));                                            \
   valk__w_##type(w, rt->name);
@@ -541,10 +528,8 @@ static void valk__w_runtime(valk__w_t *w, const valk_snap_runtime_t *rt) {
 static void valk__w_json(valk__w_t *w, const valk_snapshot_t *s) {
   uint32_t i, nmap = valk__owner_map_len(s->nowners);
   int first = 1;
-  valk__w_lit(w, VALK__K_SEQ);
-  valk__w_u64(w, s->seq);
-  valk__w_lit(w, VALK__K_TS);
-  valk__w_u64(w, s->timestamp_ms);
+  valk__w_key_u64(w, VALK__K_SEQ, s->seq);
+  valk__w_key_u64(w, VALK__K_TS, s->timestamp_ms);
   valk__w_lit(w, VALK__K_SLABS);
   if (s->conns.name != NULL) {
     valk__w_conns(w, &s->conns, nmap);
@@ -562,8 +547,7 @@ static void valk__w_json(valk__w_t *w, const valk_snapshot_t *s) {
   }
   valk__w_arenas(w, s);
   valk__w_runtime(w, &s->runtime);
-  valk__w_lit(w, VALK__K_SKIPPED);
-  valk__w_u64(w, s->skipped);
+  valk__w_key_u64(w, VALK__K_SKIPPED, s->skipped);
   valk__w_lit(w, VALK__K_JSON_END);
 }
 
@@ -574,8 +558,7 @@ static void valk__w_sse_head(valk__w_t *w, const char *event, uint64_t id,
     valk__w_raw(w, event, strlen(event));
     valk__w_lit(w, VALK__K_EOL);
   }
-  valk__w_lit(w, VALK__K_ID);
-  valk__w_u64(w, id);
+  valk__w_key_u64(w, VALK__K_ID, id);
   valk__w_lit(w, VALK__K_EOL);
   if (retry_ms != 0) {
     valk__w_lit(w, VALK__K_RETRY);
