@@ -553,31 +553,12 @@ static int valk__handshake(valk_client_t *cl) {
   return 1;
 }
 
-/* Decrypts what is buffered into nghttp2. 0, 1 when the peer sent close_notify, or an error. */
-static int valk__read_plaintext(valk_client_t *cl) {
-  valk_conn_t *c = cl->conn;
-  uint8_t *scratch = cl->sys->read_scratch;
-  for (;;) {
-    int n = SSL_read(c->ssl, scratch, VALK_SCRATCH_SIZE);
-    if (n > 0) {
-      if (nghttp2_session_mem_recv(c->session, scratch, (size_t)n) < 0) return VALK_EH2;
-      if (c->session == NULL || cl->closed) return 0;
-      continue;
-    }
-    switch (SSL_get_error(c->ssl, n)) {
-    case SSL_ERROR_WANT_READ: return 0;
-    case SSL_ERROR_ZERO_RETURN: return 1;
-    default: ERR_clear_error(); return VALK_ETLS;
-    }
-  }
-}
-
 static void valk__on_input(valk_client_t *cl) {
   valk_conn_t *c = cl->conn;
   int rc;
   if (!cl->handshake_done && valk__handshake(cl) != 1) return;
   if (cl->close_after_writes) return; /* closing: what the server says no longer matters */
-  rc = valk__read_plaintext(cl);
+  rc = valk_h2_conn_read_plaintext(c, cl->sys->read_scratch);
   if (rc < 0) {
     valk__failf(cl, rc == VALK_EH2 ? "HTTP/2 protocol error" : "TLS error", NULL);
     return;

@@ -983,9 +983,8 @@ static int valk__conn_handshake(valk_conn_t *c) {
   return 1;
 }
 
-/* Decrypts everything buffered and feeds it to nghttp2. 0 or a negative error. */
-static int valk__conn_read_plaintext(valk_conn_t *c) {
-  uint8_t *scratch = c->srv->sys->read_scratch;
+/* See valk_h2_server.h. */
+int valk_h2_conn_read_plaintext(valk_conn_t *c, uint8_t *scratch) {
   for (;;) {
     int n = SSL_read(c->ssl, scratch, VALK_SCRATCH_SIZE);
     if (n > 0) {
@@ -996,13 +995,19 @@ static int valk__conn_read_plaintext(valk_conn_t *c) {
     case SSL_ERROR_WANT_READ:
       return 0;
     case SSL_ERROR_ZERO_RETURN:
-      c->flags |= VALK_CONN_F_PEER_CLOSED;
-      return 0;
+      return 1;
     default:
       ERR_clear_error();
       return VALK_ETLS;
     }
   }
+}
+
+/* Decrypts everything buffered and feeds it to nghttp2. 0 or a negative error. */
+static int valk__conn_read_plaintext(valk_conn_t *c) {
+  int rc = valk_h2_conn_read_plaintext(c, c->srv->sys->read_scratch);
+  if (rc == 1) c->flags |= VALK_CONN_F_PEER_CLOSED;
+  return rc < 0 ? rc : 0;
 }
 
 static void valk__conn_on_input(valk_conn_t *c) {

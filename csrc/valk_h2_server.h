@@ -196,6 +196,14 @@ void valk_h2_flush_list(struct valk_conn *list);
  */
 ssize_t valk_h2_conn_produce(struct valk_conn *c, uint8_t *scratch);
 
+/*
+ * Decrypts what c's TLS layer holds into scratch (VALK_SCRATCH_SIZE bytes) and
+ * feeds it to c's nghttp2 session. Returns 0 when it needs more bytes, 1 when
+ * the peer sent close_notify, or VALK_EH2 / VALK_ETLS. Server and client
+ * connections share it. AIO thread.
+ */
+int valk_h2_conn_read_plaintext(struct valk_conn *c, uint8_t *scratch);
+
 /* Puts c on *list for valk_h2_flush_list (once; AIO thread). */
 void valk_h2_flush_later(struct valk_conn *c, struct valk_conn **list);
 
