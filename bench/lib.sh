@@ -1,5 +1,6 @@
 # bench/lib.sh: what the benchmark scripts share (sourced, not run).
-# Machine and process CPU from /proc, waiting for a quiet machine, CPU pinning.
+# Machine and process CPU from /proc, waiting for a quiet machine, CPU pinning,
+# the addon copy a run loads, stopping a process by PID.
 
 # Busy and total jiffies of the whole machine (first line of /proc/stat).
 machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit }' /proc/stat; }
@@ -50,4 +51,47 @@ pin_cpus() {
     else PINNING="UNPINNED (taskset not found; install util-linux)"; fi
     echo "$prog: WARNING: running $PINNING; server and $load share cores" >&2
   fi
+}
+
+# check_addon PROG: ADDON = $VALK_AIO_ADDON or the build's; it must exist and,
+# unless ALLOW_SANITIZED=1, not be a sanitizer build. Calls the caller's die.
+check_addon() {
+  local prog=$1
+  [[ -f dist/lib/index.js ]] || die "dist/lib/index.js missing: run \`npm run build\` first"
+  ADDON=${VALK_AIO_ADDON:-build/Release/valk_aio.node}
+  [[ -f $ADDON ]] || die "$ADDON missing: run \`npm run build\` first"
+  if nm -D "$ADDON" 2>/dev/null | grep -qE '__(asan|ubsan|tsan)_' || ldd "$ADDON" 2>/dev/null | grep -qE 'lib(asan|ubsan|tsan)'; then
+    [[ ${ALLOW_SANITIZED:-} == 1 ]] || die "$ADDON is a sanitizer build; rebuild with \`npm run build\` (or set ALLOW_SANITIZED=1)"
+    echo "$prog: WARNING: $ADDON is a sanitizer build; numbers are not representative" >&2
+  fi
+}
+
+# use_addon_copy DIR: copies ADDON into DIR and makes every server load that
+# copy (VALK_AIO_ADDON), so a rebuild during the run cannot mix builds;
+# ADDON_SHA is its short sha256.
+use_addon_copy() {
+  cp "$ADDON" "$1/valk_aio.node" || die "cannot copy $ADDON to $1"
+  export VALK_AIO_ADDON="$1/valk_aio.node"
+  ADDON_SHA=$(sha256sum "$VALK_AIO_ADDON" | cut -c1-16)
+}
+
+# stop_process PID: SIGTERM, up to 10 s, then SIGKILL; reaps it (it must be
+# this shell's child: never call it in a $(...) subshell). Sets STOP_RC (its
+# exit status), STOP_KILLED (1 when SIGKILL was needed) and STOP_RES
+# ("rc=N" or "killed rc=N").
+stop_process() {
+  local pid=$1
+  STOP_RC=0
+  STOP_KILLED=0
+  STOP_RES="rc=0"
+  [[ -n $pid ]] || return 0
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null; STOP_KILLED=1; fi
+  fi
+  wait "$pid" 2>/dev/null || STOP_RC=$?
+  STOP_RES="rc=$STOP_RC"
+  (( STOP_KILLED )) && STOP_RES="killed $STOP_RES"
+  return 0
 }

@@ -99,33 +99,18 @@ for t in $TOOLS; do
   esac
 done
 command -v node >/dev/null 2>&1 || die "node not found"
-[[ -f dist/lib/index.js ]] || die "dist/lib/index.js missing: run \`npm run build\` first"
-ADDON=${VALK_AIO_ADDON:-build/Release/valk_aio.node}
-[[ -f $ADDON ]] || die "$ADDON missing: run \`npm run build\` first"
-
-NCPU=$(nproc 2>/dev/null || echo 1)
-if command -v taskset >/dev/null 2>&1 && (( NCPU >= 2 )); then
-  PIN_SERVER=(taskset -c 0)
-  PIN_LOAD=(taskset -c 1)
-  PINNING="servers on CPU 0, load tools on CPU 1"
-else
-  PIN_SERVER=()
-  PIN_LOAD=()
-  PINNING="UNPINNED ($NCPU CPU or no taskset)"
-  echo "overload.sh: WARNING: running $PINNING; servers and load tools share cores" >&2
-fi
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+check_addon overload.sh
+SERVER_CPUS=0
+LOAD_CPUS=1
+pin_cpus overload.sh "load tools"
 CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 
 OUT=${OUT:-$(mktemp -d /tmp/valk-overload.XXXXXX)} || die "mktemp failed"
 mkdir -p "$OUT" || die "cannot create $OUT"
 OUT=$(cd "$OUT" && pwd)
-cp "$ADDON" "$OUT/valk_aio.node" || die "cannot copy $ADDON to $OUT"
-export VALK_AIO_ADDON="$OUT/valk_aio.node"
-ADDON_SHA=$(sha256sum "$VALK_AIO_ADDON" | cut -c1-16)
-if nm -D "$VALK_AIO_ADDON" 2>/dev/null | grep -qE '__(asan|ubsan|tsan)_' || ldd "$VALK_AIO_ADDON" 2>/dev/null | grep -qE 'lib(asan|ubsan|tsan)'; then
-  [[ ${ALLOW_SANITIZED:-} == 1 ]] || die "$ADDON is a sanitizer build; rebuild with \`npm run build\` (or set ALLOW_SANITIZED=1)"
-  echo "overload.sh: WARNING: $ADDON is a sanitizer build; numbers are not representative" >&2
-fi
+use_addon_copy "$OUT"
 
 # --- process bookkeeping -----------------------------------------------------
 SERVER_PID=""
@@ -166,8 +151,6 @@ tool_args() {  # tool_args <tool> <url>
 }
 
 # machine_ticks, wait_idle, cpu_ticks
-# shellcheck source=bench/lib.sh
-source "$ROOT/bench/lib.sh"
 # CPU seconds (user + sys) of this shell's waited-for children so far (bash `times`).
 # Sets CHILD_CPU; `times` must run in this shell, not in a $(...) subshell.
 children_cpu() {
@@ -478,7 +461,7 @@ EOF
 HEY_VER=$(dpkg-query -W -f '${Version}' hey 2>/dev/null || echo unknown)
 {
   echo "date:     $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-  echo "machine:  $NCPU CPU, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)"
+  echo "machine:  $(nproc 2>/dev/null || echo 1) CPU, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)"
   echo "node:     $(node -v), openssl $(node -p process.versions.openssl)"
   echo "tools:    $(h2load --version 2>&1 | head -n 1), hey (Debian package) $HEY_VER"
   echo "pinning:  $PINNING"

@@ -25,24 +25,20 @@ PERF_RECORD=${PERF_RECORD:-0}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 2
-command -v perf >/dev/null || { echo "profile-handler.sh: perf not found" >&2; exit 2; }
-OUT="$ROOT/bench/out/profile-$(date -u +%Y%m%d-%H%M%S)"
-mkdir -p "$OUT"
-cp build/Release/valk_aio.node "$OUT/valk_aio.node"
-export VALK_AIO_ADDON="$OUT/valk_aio.node"
-IDLE_WAIT=${IDLE_WAIT:-60}
-IDLE_MAX=${IDLE_MAX:-10}
+die() { echo "profile-handler.sh: $*" >&2; exit 2; }
+command -v perf >/dev/null || die "perf not found"
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
+check_addon profile-handler.sh
+OUT="$ROOT/bench/out/profile-$(date -u +%Y%m%d-%H%M%S)"
+mkdir -p "$OUT" || die "cannot create $OUT"
+use_addon_copy "$OUT"
+IDLE_WAIT=${IDLE_WAIT:-60}
+IDLE_MAX=${IDLE_MAX:-10}
 
 SERVER_PID=""
 cleanup() {
-  if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -TERM "$SERVER_PID" 2>/dev/null
-    for _ in $(seq 1 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$SERVER_PID" 2>/dev/null
-  fi
-  wait "$SERVER_PID" 2>/dev/null
+  stop_process "$SERVER_PID"
   SERVER_PID=""
 }
 trap cleanup EXIT

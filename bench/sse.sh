@@ -75,6 +75,8 @@ GOAL_EVENT_BYTES=4096
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 2
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 die() { echo "sse.sh: $*" >&2; exit 2; }
 for v in DURATION CLIENTS CONNS PARALLEL P1_SECONDS SAMPLE_MS RESTARTS IDLE_WAIT IDLE_MAX; do
@@ -89,13 +91,7 @@ for p in $PARTS; do [[ $p == 1 || $p == 2 || $p == 3 ]] || die "unknown part '$p
 
 # --- prerequisites -----------------------------------------------------------
 command -v node >/dev/null 2>&1 || die "node not found"
-[[ -f dist/lib/index.js ]] || die "dist/lib/index.js missing: run \`npm run build\` first"
-ADDON=${VALK_AIO_ADDON:-build/Release/valk_aio.node}
-[[ -f $ADDON ]] || die "$ADDON missing: run \`npm run build\` first"
-if nm -D "$ADDON" 2>/dev/null | grep -qE '__(asan|ubsan|tsan)_' || ldd "$ADDON" 2>/dev/null | grep -qE 'lib(asan|ubsan|tsan)'; then
-  [[ ${ALLOW_SANITIZED:-} == 1 ]] || die "$ADDON is a sanitizer build; rebuild with \`npm run build\` (or set ALLOW_SANITIZED=1)"
-  echo "sse.sh: WARNING: $ADDON is a sanitizer build; numbers are not representative" >&2
-fi
+check_addon sse.sh
 
 # File descriptors: the idle-connection client holds CONNS sockets, the server
 # as many plus its own.
@@ -110,16 +106,12 @@ if (( $(ulimit -n) < NEED_FDS )); then
   fi
 fi
 
-# shellcheck source=bench/lib.sh
-source "$ROOT/bench/lib.sh"
 pin_cpus sse.sh clients
 
 STAMP=$(date -u +%Y%m%d-%H%M%S)
 OUT="$ROOT/bench/out/sse-$STAMP"
 mkdir -p "$OUT" || die "cannot create $OUT"
-cp "$ADDON" "$OUT/valk_aio.node" || die "cannot copy $ADDON to $OUT"
-export VALK_AIO_ADDON="$OUT/valk_aio.node"
-ADDON_SHA=$(sha256sum "$VALK_AIO_ADDON" | cut -c1-16)
+use_addon_copy "$OUT"
 
 
 # --- process bookkeeping -----------------------------------------------------
@@ -127,23 +119,10 @@ ADDON_SHA=$(sha256sum "$VALK_AIO_ADDON" | cut -c1-16)
 declare -A PIDS=()
 SERVER_PID=""  # read by lib.sh's wait_ready
 
-# stop_pid <pid>: SIGTERM, up to 10 s, then SIGKILL; reaps it. Sets STOP_RES
-# to "rc=N" (its exit status), "killed rc=N" when SIGKILL was needed. Never in
-# a $(...) subshell: the process must be this shell's child.
-STOP_RES=""
+# stop_pid <pid>: stop_process (bench/lib.sh), and the pid leaves PIDS.
 stop_pid() {
-  local pid=$1 killed=0 rc=0
-  STOP_RES="rc=0"
-  [[ -n $pid ]] || return 0
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null; killed=1; fi
-  fi
-  wait "$pid" 2>/dev/null || rc=$?
-  unset "PIDS[$pid]"
-  STOP_RES="rc=$rc"
-  (( killed )) && STOP_RES="killed $STOP_RES"
+  stop_process "$1"
+  [[ -n $1 ]] && unset "PIDS[$1]"
   return 0
 }
 cleanup() {

@@ -62,6 +62,8 @@ export MAX_CONNECTIONS=${MAX_CONNECTIONS:-1000}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 2
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 die() { echo "static.sh: $*" >&2; exit 2; }
 [[ $MODE == static || $MODE == handler ]] || die "MODE must be static or handler, got '$MODE'"
@@ -92,25 +94,15 @@ if ! command -v h2load >/dev/null 2>&1; then
     || die "h2load not found: install it (Debian/Ubuntu: sudo apt-get install nghttp2-client)"
 fi
 command -v node >/dev/null 2>&1 || die "node not found"
-[[ -f dist/lib/index.js ]] || die "dist/lib/index.js missing: run \`npm run build\` first"
-ADDON=${VALK_AIO_ADDON:-build/Release/valk_aio.node}
-[[ -f $ADDON ]] || die "$ADDON missing: run \`npm run build\` first"
-if nm -D "$ADDON" 2>/dev/null | grep -qE '__(asan|ubsan|tsan)_' || ldd "$ADDON" 2>/dev/null | grep -qE 'lib(asan|ubsan|tsan)'; then
-  [[ ${ALLOW_SANITIZED:-} == 1 ]] || die "$ADDON is a sanitizer build; rebuild with \`npm run build\` (or set ALLOW_SANITIZED=1)"
-  echo "static.sh: WARNING: $ADDON is a sanitizer build; numbers are not representative" >&2
-fi
+check_addon static.sh
 
-# shellcheck source=bench/lib.sh
-source "$ROOT/bench/lib.sh"
 pin_cpus static.sh h2load
 CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 
 STAMP=$(date -u +%Y%m%d-%H%M%S)
 OUT="$ROOT/bench/out/static-$STAMP"
 mkdir -p "$OUT" || die "cannot create $OUT"
-cp "$ADDON" "$OUT/valk_aio.node" || die "cannot copy $ADDON to $OUT"
-export VALK_AIO_ADDON="$OUT/valk_aio.node"
-ADDON_SHA=$(sha256sum "$VALK_AIO_ADDON" | cut -c1-16)
+use_addon_copy "$OUT"
 
 H2LOAD_ARGS=(-n "$N" -c "$C" -m "$M")
 [[ -n $T ]] && H2LOAD_ARGS+=(-t "$T")
@@ -118,12 +110,7 @@ H2LOAD_ARGS=(-n "$N" -c "$C" -m "$M")
 # --- process bookkeeping -----------------------------------------------------
 SERVER_PID=""
 cleanup() {
-  if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -TERM "$SERVER_PID" 2>/dev/null
-    for _ in $(seq 1 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$SERVER_PID" 2>/dev/null
-    wait "$SERVER_PID" 2>/dev/null
-  fi
+  stop_process "$SERVER_PID"
   SERVER_PID=""
 }
 trap cleanup EXIT
@@ -222,11 +209,8 @@ run_one() {
   note+="other cpu ${other_cpu}%; "
 
   # Stop the server: SIGTERM, wait up to 10 s, then SIGKILL.
-  local pid=$SERVER_PID killed=0 src=0
-  kill -TERM "$pid" 2>/dev/null
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null; killed=1; fi
-  wait "$pid" 2>/dev/null || src=$?
+  stop_process "$SERVER_PID"
+  local killed=$STOP_KILLED src=$STOP_RC
   SERVER_PID=""
   (( killed )) && { note+="server needed SIGKILL; "; ok=0; }
   (( src != 0 )) && { note+="server exit $src; "; ok=0; }
