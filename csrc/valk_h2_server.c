@@ -89,11 +89,13 @@ typedef struct {
   size_t pad; /* keeps the user's block 16-byte aligned */
 } valk__mem_hdr_t;
 
+/* nghttp2 allocates on the AIO thread only: the shard's single writer. */
 static void valk__mem_account(valk_system_t *sys, size_t add, size_t sub) {
-  uint64_t now = atomic_fetch_add_explicit(&sys->stats.shard[VALK_SHARD_AIO].h2_memory_bytes, add - sub,
-                                           memory_order_relaxed) + add - sub;
-  if (now > atomic_load_explicit(&sys->stats.shard[VALK_SHARD_AIO].h2_memory_peak, memory_order_relaxed))
-    atomic_store_explicit(&sys->stats.shard[VALK_SHARD_AIO].h2_memory_peak, now, memory_order_relaxed);
+  valk_stats_shard_t *st = &sys->stats.shard[VALK_SHARD_AIO];
+  uint64_t now = atomic_load_explicit(&st->h2_memory_bytes, memory_order_relaxed) + add - sub;
+  atomic_store_explicit(&st->h2_memory_bytes, now, memory_order_relaxed);
+  if (now > atomic_load_explicit(&st->h2_memory_peak, memory_order_relaxed))
+    atomic_store_explicit(&st->h2_memory_peak, now, memory_order_relaxed);
 }
 
 static void *valk__mem_malloc(size_t size, void *ud) {

@@ -29,11 +29,6 @@ const valk_metric_desc_t *valk_metrics_catalogue(uint32_t *n) {
 const uint64_t valk_latency_bounds_us[VALK_LATENCY_BOUNDS] = {VALK_LATENCY_BUCKETS_MAP(XX)};
 #undef XX
 
-/* One writer: a load and a store are enough (no read-modify-write needed). */
-static void valk__bump(VALK_ATOMIC(uint64_t) *a, uint64_t n) {
-  atomic_store_explicit(a, atomic_load_explicit(a, memory_order_relaxed) + n, memory_order_relaxed);
-}
-
 void valk_histogram_observe(valk_histogram_t *h, uint64_t us) {
   uint32_t lo = 0, hi = VALK_LATENCY_BOUNDS; /* the first bound >= us; hi = +Inf */
   while (lo < hi) {
@@ -41,8 +36,8 @@ void valk_histogram_observe(valk_histogram_t *h, uint64_t us) {
     if (valk_latency_bounds_us[mid] < us) lo = mid + 1;
     else hi = mid;
   }
-  valk__bump(&h->counts[lo], 1);
-  valk__bump(&h->sum_us, us);
+  VALK_BUMP(&h->counts[lo], 1);
+  VALK_BUMP(&h->sum_us, us);
 }
 
 void valk_server_stats_reset(valk_server_stats_t *st, uint32_t id, int port) {

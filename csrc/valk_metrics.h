@@ -149,8 +149,13 @@ typedef struct valk_loop_stats {
 } __attribute__((aligned(VALK_CACHE_LINE))) valk_loop_stats_t;
 
 /* Adds n to a counter of the given shard (only from the thread owning it). */
-#define VALK_SHARD_ADD(stats, s, name, n)                                      \
-  atomic_fetch_add_explicit(&(stats)->shard[s].name, (uint64_t)(n), memory_order_relaxed)
+/* Adds n to an atomic that has one writer: a relaxed load and store, no
+ * locked read-modify-write (readers on other threads see either value). */
+#define VALK_BUMP(a, n)                                                        \
+  atomic_store_explicit((a), atomic_load_explicit((a), memory_order_relaxed) + (uint64_t)(n), \
+                        memory_order_relaxed)
+
+#define VALK_SHARD_ADD(stats, s, name, n) VALK_BUMP(&(stats)->shard[s].name, n)
 
 /* The AIO thread's counter (system scope). */
 #define VALK_STAT_ADD(sys, name, n) VALK_SHARD_ADD(&(sys)->stats, VALK_SHARD_AIO, name, n)
@@ -163,7 +168,7 @@ typedef struct valk_loop_stats {
  * down with a negative n (two's complement: the sum stays right). */
 #define VALK_SRV_ADD(srv, name, n)                                             \
   do {                                                                         \
-    atomic_fetch_add_explicit(&(srv)->stats->name, (uint64_t)(n), memory_order_relaxed); \
+    VALK_BUMP(&(srv)->stats->name, n);                                         \
     VALK_STAT_ADD((srv)->sys, name, n);                                        \
   } while (0)
 
