@@ -11,7 +11,7 @@ out="${VALK_C_OUT:-$root/build/ctest}"
 cc="${CC:-cc}"
 mkdir -p "$out"
 flags=(-std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror -pthread
-       -I "$root/csrc" -I "$here" -I /usr/include/node)
+       -I "$root/csrc" -I "$here" -I /usr/include/node -I "$root/deps/nghttp2/lib/includes")
 if [[ "${VALK_C_SANITIZE:-1}" != 0 ]]; then
   flags+=(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
 fi
@@ -28,7 +28,7 @@ for t in "${tests[@]}"; do
   tflags=("${flags[@]}")
   if [[ $san == thread ]]; then
     tflags=(-std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror -pthread -I "$root/csrc" -I "$here"
-            -I /usr/include/node -fsanitize=thread -fno-omit-frame-pointer)
+            -I /usr/include/node -I "$root/deps/nghttp2/lib/includes" -fsanitize=thread -fno-omit-frame-pointer)
   fi
   files=()
   for d in $deps; do files+=("$root/csrc/$d"); done
