@@ -7,6 +7,7 @@
 // SystemWrap::Notify, which the AIO thread calls; it only does uv_async_send.
 #include <nan.h>
 
+#include <cassert>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,10 +30,13 @@ using v8::Object;
 using v8::Value;
 
 // Estimates for estimateFootprint(): bytes of one request/response queue entry
-// (a descriptor and its ring slot) and of the TLS + HTTP/2 state OpenSSL and
-// nghttp2 allocate per connection outside the pools (measured; see bench/RESULTS.md).
+// (a descriptor and its ring slot) and of the TLS state OpenSSL allocates per
+// connection outside the pools (its SSL object and record buffers: ~26 KB
+// measured on an idle connection, rounded up). The HTTP/2 state is not an
+// estimate: each connection's is capped at maxSessionMemory (valk_h2_mem.h),
+// and its TLS memory BIOs at VALK_TLS_BIO_MAX (docs/RELIABILITY.md).
 constexpr double kQueueEntryBytes = 64;
-constexpr double kConnProtocolStateBytes = 96 * 1024;
+constexpr double kConnProtocolStateBytes = 48 * 1024;
 
 double NumberField(Local<Object> obj, const char *name) {
   Local<Value> v = Nan::Get(obj, Nan::New(name).ToLocalChecked()).ToLocalChecked();
@@ -190,11 +194,30 @@ class SystemWrap : public Nan::ObjectWrap {
   // Fields of one request in a batch, before its headers (lib/handler.ts reads them).
   static constexpr uint32_t kReqFields = 8;
 
+  // A request's identity as JavaScript holds it: gen x 2^16 + slot (both from
+  // valk_dispatch.h; slot < 2^16, gen < 2^32: exact in a double). A token is
+  // never given twice by one system, so a late or repeated respond() names
+  // a request that is gone, never the one that reuses its slot.
+  static constexpr uint32_t kSlotBits = 16;
+  static double Token(const valk_js_request_t *r) {
+    return (double)r->gen * (double)(1u << kSlotBits) + (double)r->slot;
+  }
+
+  // The request in flight that token names, or nullptr (answered already, or never delivered).
+  valk_js_request_t *InFlight(double token) const {
+    if (!(token >= 0 && token < 9007199254740992.0)) return nullptr;
+    uint64_t t = (uint64_t)token;
+    uint64_t slot = t & ((1u << kSlotBits) - 1);
+    if ((double)t != token || slot >= requests_.size()) return nullptr;
+    valk_js_request_t *r = requests_[slot];
+    return r != nullptr && r->gen == (uint32_t)(t >> kSlotBits) ? r : nullptr;
+  }
+
   // Appends request r to a batch: token, serverId, streamId, method, path,
   // remoteAddress, body (a Buffer; undefined when empty), the header count n,
   // then n (name, value) pairs in order.
   void AppendRequest(v8::Isolate *iso, std::vector<Local<Value>> &out, const valk_js_request_t *r) {
-    out.push_back(v8::Integer::NewFromUnsigned(iso, r->token));
+    out.push_back(Nan::New<v8::Number>(Token(r)));
     out.push_back(v8::Integer::NewFromUnsigned(iso, r->server_id));
     out.push_back(v8::Integer::New(iso, r->stream_id));
     out.push_back(Str(iso, r->method.value, r->method.value_len, false));
@@ -218,7 +241,7 @@ class SystemWrap : public Nan::ObjectWrap {
     valk_js_request_t *batch[256];
     uint32_t n;
     v8::Isolate *iso = v8::Isolate::GetCurrent();
-    if (requests_.empty()) requests_.assign(sys_->arenas.count, nullptr);
+    if (requests_.empty()) requests_.assign(valk_dispatch_slots(sys_), nullptr);
     if (!strs_) strs_.reset(new CachedStr[kStrSlots]);
     while ((n = valk_dispatch_take(sys_, batch, 256)) > 0) {
       Nan::HandleScope scope;
@@ -228,7 +251,8 @@ class SystemWrap : public Nan::ObjectWrap {
       for (uint32_t i = 0; i < n; i++) total += kReqFields + 2 * (size_t)batch[i]->nheaders;
       items.reserve(total);
       for (uint32_t i = 0; i < n; i++) {
-        requests_[batch[i]->token] = batch[i];
+        assert(batch[i]->slot < requests_.size() && requests_[batch[i]->slot] == nullptr);
+        requests_[batch[i]->slot] = batch[i];
         AppendRequest(iso, items, batch[i]);
       }
       Local<Value> argv[1] = {v8::Array::New(iso, items.data(), items.size())};
@@ -278,12 +302,11 @@ class SystemWrap : public Nan::ObjectWrap {
   // respond(token, status, [name, value, ...], body: Buffer | string) -> true, or
   // false when headers + body did not fit the request's arena: an empty 500 went
   // instead. A string body is written into the arena as UTF-8 (one copy).
+  // Throws for a token that names no request in flight (InFlight): nothing is sent.
   static void Respond(const Nan::FunctionCallbackInfo<Value> &info) {
     SystemWrap *self = Self(info);
-    uint32_t token = Nan::To<uint32_t>(info[0]).FromMaybe(UINT32_MAX);
-    if (self->sys_ == nullptr || token >= self->requests_.size() || self->requests_[token] == nullptr)
-      return Nan::ThrowError("valk-aio: respond(): no such request in flight");
-    valk_js_request_t *r = self->requests_[token];
+    valk_js_request_t *r = self->sys_ != nullptr ? self->InFlight(Nan::To<double>(info[0]).FromMaybe(-1)) : nullptr;
+    if (r == nullptr) return Nan::ThrowError("valk-aio: respond(): no such request in flight (answered already?)");
     Local<v8::Array> headers = info[2].As<v8::Array>();
     uint32_t n = headers->Length() / 2;
     bool ok = true;
@@ -312,7 +335,7 @@ class SystemWrap : public Nan::ObjectWrap {
       r->resp_body = nullptr;
       r->resp_body_len = 0;
     }
-    self->requests_[token] = nullptr;
+    self->requests_[r->slot] = nullptr;
     self->sys_->stats.shard[VALK_SHARD_OWNER].responses_from_js.fetch_add(1, std::memory_order_relaxed);
     if (self->delivering_) self->answered_.push_back(r);
     else valk_dispatch_respond(self->sys_, r);
@@ -674,6 +697,7 @@ class SystemWrap : public Nan::ObjectWrap {
     SetObject(pools, "graceful_rejections", Pool(sys->graceful));
     SetObject(pools, "admin_connections", Pool(sys->admin_slab));
     SetObject(pools, "arenas", Arenas(&sys->arenas));
+    SetObject(pools, "admin_arenas", Arenas(&sys->admin_arenas));
     uint32_t bufs_used = valk_slab_used(sys->tcp_bufs);
     SetString(wm, "state", valk_wm_state_name((valk_wm_state_t)sys->watermark.state.load()));
     SetNumber(wm, "usage", sys->tcp_bufs->count ? (double)bufs_used / sys->tcp_bufs->count : 0);
@@ -727,6 +751,15 @@ class SystemWrap : public Nan::ObjectWrap {
     cfg.sse_interval_ms = (uint32_t)NumberField(o, "sseIntervalMs");
     cfg.max_sse_streams = (uint32_t)NumberField(o, "maxSseStreams");
     cfg.admin_max_connections = (uint32_t)NumberField(o, "adminMaxConnections");
+    cfg.max_header_list_size = (uint32_t)NumberField(o, "maxHeaderListSize");
+    cfg.max_header_pairs = (uint32_t)NumberField(o, "maxHeaderPairs");
+    cfg.max_session_memory = Unsigned(NumberField(o, "maxSessionMemory"));
+    cfg.control_frame_rate = (uint32_t)NumberField(o, "controlFrameRate");
+    cfg.settings_timeout_ms = (uint32_t)NumberField(o, "settingsTimeoutMs");
+    cfg.headers_timeout_ms = (uint32_t)NumberField(o, "headersTimeoutMs");
+    cfg.body_timeout_ms = (uint32_t)NumberField(o, "bodyTimeoutMs");
+    cfg.request_timeout_ms = (uint32_t)NumberField(o, "requestTimeoutMs");
+    cfg.send_timeout_ms = (uint32_t)NumberField(o, "sendTimeoutMs");
 
     Local<Object> obj = Nan::NewInstance(Nan::New(constructor)).ToLocalChecked();
     SystemWrap *self = Nan::ObjectWrap::Unwrap<SystemWrap>(obj);
@@ -938,6 +971,7 @@ Local<Object> Constants() {
   SetNumber(c, "tcpBufferSlotSize", (double)(valk_slab_item_stride(sizeof(valk_tcp_buf_t)) + per_item_meta));
   SetNumber(c, "queueEntrySize", kQueueEntryBytes);
   SetNumber(c, "connProtocolStateEstimate", kConnProtocolStateBytes);
+  SetNumber(c, "tlsBufferBound", VALK_TLS_BIO_MAX);
   SetNumber(c, "ipTableEntrySize", (double)valk_ip_table_entry_size());
   SetString(c, "nghttp2Version", valk_diag_nghttp2_version());
   SetString(c, "opensslVersion", valk_tls_openssl_version());

@@ -11,14 +11,19 @@ uint32_t valk_dispatch_take(valk_system_t *sys, valk_js_request_t **out, uint32_
   return valk_ring_drain(&sys->requests, (void **)out, max);
 }
 
+uint32_t valk_dispatch_slots(const valk_system_t *sys) {
+  return sys->arenas.count + sys->admin_arenas.count;
+}
+
 void *valk_dispatch_alloc(valk_system_t *sys, valk_js_request_t *req, size_t size) {
-  return valk_arena_alloc(&sys->arenas, req->arena, size, 8);
+  (void)sys;
+  return valk_arena_alloc(req->pool, req->arena, size, 8);
 }
 
 void valk_dispatch_respond_batch(valk_system_t *sys, valk_js_request_t **reqs, uint32_t n) {
   uint32_t i;
   int wake = 0;
-  /* Never full: it holds arena_pool_size entries and each request holds an arena. */
+  /* Never full: it holds one entry per arena of both pools and each request holds an arena. */
   for (i = 0; i < n; i++) wake |= valk_ring_push(&sys->responses, reqs[i]) == 1;
   if (wake) uv_async_send(&sys->wakeup);
 }
@@ -48,7 +53,7 @@ void valk_dispatch_discard(valk_system_t *sys) {
          (n = valk_ring_drain(&sys->responses, (void **)batch, VALK_ARRAY_SIZE(batch))) > 0) {
     for (i = 0; i < n; i++) {
       atomic_fetch_sub_explicit(&sys->js_in_flight, 1, memory_order_relaxed);
-      valk_arena_release(&sys->arenas, batch[i]->arena);
+      valk_arena_release(batch[i]->pool, batch[i]->arena);
     }
   }
 }

@@ -13,8 +13,17 @@
  * only marks it orphaned (stream = NULL) and releases the arena when the
  * response comes back.
  *
- * Every in-flight request holds an arena, so at most arena_pool_size are in
- * flight: the response ring has that capacity and a push to it never fails.
+ * Every in-flight request holds an arena (of the system's pool, or of the
+ * admin listeners' pool), so at most one per arena is in flight: the response
+ * ring has that capacity and a push to it never fails.
+ *
+ * Identity (docs/RELIABILITY.md, "An answer belongs to exactly one request"):
+ * a request is known to JavaScript by (slot, gen). slot is its arena's place
+ * among both pools: unique among requests in flight, and reused once the
+ * arena is. gen is a per-system counter, new for every request handed over.
+ * The binding accepts an answer only for the (slot, gen) it delivered and
+ * has not yet answered, so a late, duplicate or stale answer can never land
+ * on a request that reuses the slot.
  *
  * Wake-ups, both ways at most one per batch: the AIO thread wakes Node's loop
  * once per loop iteration in which a request went onto the empty request ring,
@@ -30,25 +39,22 @@
 #include <stdint.h>
 
 #include "valk_arena.h"
+#include "valk_reqhdrs.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
+struct valk_conn;
 struct valk_stream;
 struct valk_system;
-
-/* One header: bytes in the request's arena (not NUL-terminated). */
-typedef struct valk_hdr {
-  const uint8_t *name, *value;
-  uint32_t name_len, value_len;
-} valk_hdr_t;
 
 typedef struct valk_js_request {
   /* Written by the AIO thread before the push; read-only afterwards. */
   uint32_t server_id;
   int32_t stream_id;
-  uint32_t token;               /* the arena's index: unique among requests in flight */
+  uint32_t slot;                /* its arena's place in both pools: unique among requests in flight */
+  uint32_t gen;                 /* this hand-over's generation: (slot, gen) is this request for good */
   valk_hdr_t method, path;      /* value/value_len only */
   valk_hdr_t *headers;          /* regular headers, in order */
   uint32_t nheaders;
@@ -63,8 +69,14 @@ typedef struct valk_js_request {
   size_t resp_body_len;
   /* AIO thread only. */
   struct valk_stream *stream;   /* NULL once the stream is gone (orphaned) */
+  valk_arena_pool_t *pool;      /* the pool arena came from */
   valk_arena_t *arena;
+  struct valk_conn *conn;       /* the connection whose arena share it counts in ... */
+  uint64_t conn_uid;            /* ... if that slot still holds the same connection */
 } valk_js_request_t;
+
+/* Slots of valk_js_request_t.slot: the arenas of both pools. Any thread. */
+uint32_t valk_dispatch_slots(const struct valk_system *sys);
 
 /* Owner thread: takes up to max requests waiting for JavaScript. */
 uint32_t valk_dispatch_take(struct valk_system *sys, valk_js_request_t **out, uint32_t max);

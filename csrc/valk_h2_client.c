@@ -670,10 +670,10 @@ static valk_client_t *valk__client_new(valk_system_t *sys, valk_op_t *op, valk_c
   cl->conn = c;
   cl->connect_op = op;
   cl->connect_req.data = cl;
-  valk_h2_mem_init(&cl->mem, sys);
   snprintf(cl->authority, sizeof(cl->authority), strchr(o->host, ':') ? "[%s]:%d" : "%s:%d", o->host,
            o->port);
   memset(c, 0, sizeof(*c));
+  valk_h2_conn_budget_init(c, sys, &cl->mem);
   c->client = cl;
   c->flags = VALK_CONN_F_CLIENT;
   c->accepted_ms = c->progress_ms = uv_now(&sys->loop);

@@ -9,6 +9,16 @@
  * connection that finds no TCP buffer stops reading and waits in the
  * backpressure heap; it resumes by priority once enough buffers are free.
  *
+ * Hostile clients (docs/RELIABILITY.md): every byte and every second a client
+ * can make a connection hold is bounded. Header lists are counted while they
+ * are decoded (431 past maxHeaderListSize / maxHeaderPairs); nghttp2 and the
+ * server's per-stream state draw on the connection's budget
+ * (maxSessionMemory); a connection whose output backs up stops reading;
+ * RST_STREAM frames either way and control frames have a rate; every state a
+ * stream or connection can wait in has a timeout; frames are checked against
+ * RFC 9113 §5.1 before nghttp2 sees them (valk_h2_rules.h); a stream takes an
+ * arena only when it needs one, and a connection only its share of them.
+ *
  * Thread: every function here runs on the AIO thread that owns the server's
  * system, except valk_server_opts_new/free (owner thread, before LISTEN).
  */
@@ -19,12 +29,20 @@
 #include "valk_sse.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <openssl/err.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "valk_common.h"
 #include "valk_tls.h"
+
+/* nghttp2's own (lib/nghttp2_session.h, compiled into the addon from deps/):
+ * a connection error with debug data, after which the session reads nothing
+ * and wants to write nothing once its GOAWAY is out. The public
+ * nghttp2_session_terminate_session2 does the same without the debug data. */
+int nghttp2_session_terminate_session_with_reason(nghttp2_session *session, uint32_t error_code,
+                                                  const char *reason);
 
 enum {
   VALK_CONN_F_CLOSED = 1u << 0,       /* uv_close called; the slot frees in its callback */
@@ -39,18 +57,37 @@ enum {
   VALK_CONN_F_LINGER = 1u << 9,       /* FIN sent: reading and discarding until EOF */
   VALK_CONN_F_EVICTING = 1u << 10,    /* being shed: never paused again */
   VALK_CONN_F_FLUSH_QUEUED = 1u << 11, /* on a flush list of valk_h2_js_respond */
-  VALK_CONN_F_ADMIN = 1u << 12        /* an admin listener's (sys->admin_slab) */
+  VALK_CONN_F_ADMIN = 1u << 12,       /* an admin listener's (sys->admin_slab) */
   /* 1u << 13: VALK_CONN_F_CLIENT (valk_h2_server.h) */
+  VALK_CONN_F_OUT_BLOCKED = 1u << 14, /* reading stopped: its output is past the high-water mark */
+  VALK_CONN_F_SETTINGS_ACKED = 1u << 15, /* the client acknowledged our SETTINGS */
+  VALK_CONN_F_TERMINATED = 1u << 16,  /* a connection error was sent: input is ignored */
+  VALK_CONN_F_OUTPUT_NOW = 1u << 17   /* a callback paused the session: send what it queued first */
 };
 
 enum {
   VALK_STREAM_F_RESPONDED = 1u << 0,  /* a response was submitted */
-  VALK_STREAM_F_EARLY = 1u << 1,      /* ... before the request ended (413, 503) */
-  VALK_STREAM_F_REQ_DONE = 1u << 2    /* END_STREAM received */
+  VALK_STREAM_F_EARLY = 1u << 1,      /* ... before the request ended (408, 413, 431, 503) */
+  VALK_STREAM_F_REQ_DONE = 1u << 2,   /* END_STREAM received */
+  VALK_STREAM_F_HEADERS_DONE = 1u << 3, /* its request header block is complete */
+  VALK_STREAM_F_KEEP = 1u << 4,       /* its headers are kept: JavaScript may answer it */
+  VALK_STREAM_F_HDR_OVER = 1u << 5,   /* a header section went past the limits: the rest is skipped */
+  VALK_STREAM_F_TRAILERS = 1u << 6,   /* the header section being received is the trailers */
+  VALK_STREAM_F_RESET = 1u << 7,      /* RST_STREAM sent or received */
+  VALK_STREAM_F_RESP_DONE = 1u << 8   /* the response's END_STREAM went out */
 };
 
 /* Writes of one connection in flight at once (each one TCP buffer). */
 #define VALK_MAX_WRITES_IN_FLIGHT 4
+
+/* A connection stops reading while more frames than this wait in nghttp2's
+ * outbound queue, or more TLS bytes than VALK_TLS_OUT_HIGH in its write BIO
+ * (both only grow while its writes are blocked); it reads again below half. */
+#define VALK_OUTQ_HIGH(cfg) (4u * (cfg)->max_concurrent_streams + 64u)
+
+/* A connection holding this many arenas may not take one of the last quarter
+ * of the pool: heavy users leave room for light ones (docs/RELIABILITY.md). */
+#define VALK_ARENA_LIGHT 4
 
 enum { VALK_METHOD_OTHER = 0, VALK_METHOD_GET = 1, VALK_METHOD_HEAD = 2 };
 
@@ -82,65 +119,13 @@ void valk_server_opts_free(valk_server_opts_t *opts) {
   free(opts);
 }
 
-/* ---- nghttp2 memory, counted ------------------------------------------- */
+/* ---- nghttp2 memory: the connection's budget ------------------------------ */
 
-typedef struct {
-  size_t size;
-  size_t pad; /* keeps the user's block 16-byte aligned */
-} valk__mem_hdr_t;
-
-/* nghttp2 allocates on the AIO thread only: the shard's single writer. */
-static void valk__mem_account(valk_system_t *sys, size_t add, size_t sub) {
+void valk_h2_conn_budget_init(valk_conn_t *c, valk_system_t *sys, nghttp2_mem *mem) {
   valk_stats_shard_t *st = &sys->stats.shard[VALK_SHARD_AIO];
-  uint64_t now = atomic_load_explicit(&st->h2_memory_bytes, memory_order_relaxed) + add - sub;
-  atomic_store_explicit(&st->h2_memory_bytes, now, memory_order_relaxed);
-  if (now > atomic_load_explicit(&st->h2_memory_peak, memory_order_relaxed))
-    atomic_store_explicit(&st->h2_memory_peak, now, memory_order_relaxed);
-}
-
-static void *valk__mem_malloc(size_t size, void *ud) {
-  valk__mem_hdr_t *h = malloc(sizeof(*h) + size);
-  if (h == NULL) return NULL;
-  h->size = size;
-  valk__mem_account(ud, size, 0);
-  return h + 1;
-}
-
-static void valk__mem_free(void *ptr, void *ud) {
-  valk__mem_hdr_t *h;
-  if (ptr == NULL) return;
-  h = (valk__mem_hdr_t *)ptr - 1;
-  valk__mem_account(ud, 0, h->size);
-  free(h);
-}
-
-static void *valk__mem_calloc(size_t nmemb, size_t size, void *ud) {
-  void *p;
-  if (size != 0 && nmemb > (SIZE_MAX - sizeof(valk__mem_hdr_t)) / size) return NULL;
-  p = valk__mem_malloc(nmemb * size, ud);
-  if (p != NULL) memset(p, 0, nmemb * size);
-  return p;
-}
-
-static void *valk__mem_realloc(void *ptr, size_t size, void *ud) {
-  valk__mem_hdr_t *h, *nh;
-  size_t old;
-  if (ptr == NULL) return valk__mem_malloc(size, ud);
-  h = (valk__mem_hdr_t *)ptr - 1;
-  old = h->size;
-  nh = realloc(h, sizeof(*nh) + size);
-  if (nh == NULL) return NULL;
-  nh->size = size;
-  valk__mem_account(ud, size, old);
-  return nh + 1;
-}
-
-void valk_h2_mem_init(nghttp2_mem *mem, valk_system_t *sys) {
-  mem->mem_user_data = sys;
-  mem->malloc = valk__mem_malloc;
-  mem->free = valk__mem_free;
-  mem->calloc = valk__mem_calloc;
-  mem->realloc = valk__mem_realloc;
+  valk_h2_budget_init(&c->budget, (size_t)sys->config.max_session_memory, &st->h2_memory_bytes,
+                      &st->h2_memory_peak);
+  valk_h2_budget_mem(&c->budget, mem);
 }
 
 /* ---- connection state and the idle list -------------------------------- */
@@ -228,11 +213,12 @@ static void valk__conn_pause(valk_conn_t *c) {
 
   if (c->flags & VALK_CONN_F_EVICTING) return;
   if (!(c->flags & VALK_CONN_F_READ_PAUSED)) {
+    if (!(c->flags & VALK_CONN_F_OUT_BLOCKED)) uv_read_stop((uv_stream_t *)&c->tcp);
     c->flags |= VALK_CONN_F_READ_PAUSED;
-    uv_read_stop((uv_stream_t *)&c->tcp);
     VALK_STAT_ADD(sys, reads_paused, 1);
   }
   if (valk_bp_contains(&c->bp)) return;
+  if (c->writes_in_flight == 0) c->progress_ms = uv_now(&sys->loop); /* a wait for buffers begins */
   prio = valk_bp_priority(c->pending_responses, c->bytes_sent,
                           uv_now(&sys->loop) - c->accepted_ms);
   if (valk_bp_push(&sys->backpressure, &c->bp, prio) == 0) return;
@@ -268,9 +254,41 @@ void valk_h2_resume_paused(valk_system_t *sys) {
     if (used < now_used) used = now_used;
     if (c->flags & VALK_CONN_F_READ_PAUSED) {
       c->flags &= ~VALK_CONN_F_READ_PAUSED;
-      uv_read_start((uv_stream_t *)&c->tcp, valk__alloc_cb, valk__read_cb);
+      if (!(c->flags & VALK_CONN_F_OUT_BLOCKED)) uv_read_start((uv_stream_t *)&c->tcp, valk__alloc_cb, valk__read_cb);
     }
     if (c->flags & VALK_CONN_F_WANT_FLUSH) valk__conn_flush(c);
+  }
+}
+
+/* Whether c's output is past its high-water mark (high) or still above half
+ * of it (!high): frames waiting in nghttp2, or TLS bytes waiting to be sent. */
+static int valk__output_high(const valk_conn_t *c, int high) {
+  size_t frames = c->session != NULL ? nghttp2_session_get_outbound_queue_size(c->session) : 0;
+  size_t tls = BIO_ctrl_pending(c->wbio);
+  size_t fmax = VALK_OUTQ_HIGH(&c->srv->sys->config), tmax = VALK_TLS_OUT_HIGH;
+  if (!high) {
+    fmax /= 2;
+    tmax /= 2;
+  }
+  return frames > fmax || tls > tmax;
+}
+
+/*
+ * Reading follows output (docs/RELIABILITY.md, "A memory budget per connection"): a client
+ * that sends frames the server must answer (PING, SETTINGS, refused streams)
+ * but does not read the answers stops being read once they pile up, and is
+ * read again once they drained to half the mark. Call after each flush.
+ */
+static void valk__conn_check_output(valk_conn_t *c) {
+  if (c->flags & (VALK_CONN_F_CLOSED | VALK_CONN_F_LINGER)) return;
+  if (!(c->flags & VALK_CONN_F_OUT_BLOCKED)) {
+    if (!valk__output_high(c, 1)) return;
+    c->flags |= VALK_CONN_F_OUT_BLOCKED;
+    VALK_SRV_ADD(c->srv, reads_blocked_output, 1);
+    if (!(c->flags & VALK_CONN_F_READ_PAUSED)) uv_read_stop((uv_stream_t *)&c->tcp);
+  } else if (!valk__output_high(c, 0)) {
+    c->flags &= ~VALK_CONN_F_OUT_BLOCKED;
+    if (!(c->flags & VALK_CONN_F_READ_PAUSED)) uv_read_start((uv_stream_t *)&c->tcp, valk__alloc_cb, valk__read_cb);
   }
 }
 
@@ -342,7 +360,7 @@ static int valk__conn_send_one(valk_conn_t *c) {
     valk__conn_close(c);
     return -1;
   }
-  c->writes_in_flight++;
+  if (c->writes_in_flight++ == 0) c->progress_ms = uv_now(&sys->loop); /* a wait for the peer begins */
   c->bytes_sent += (uint64_t)n;
   VALK_SRV_ADD(c->srv, bytes_sent, n);
   return 0;
@@ -409,7 +427,7 @@ static void valk__on_write(uv_write_t *req, int status) {
   valk_conn_t *c = b->conn;
 
   c->writes_in_flight--;
-  c->progress_ms = uv_now(&c->srv->sys->loop);
+  c->progress_ms = uv_now(&c->srv->sys->loop); /* the peer took bytes (sendTimeoutMs) */
   valk__tcp_buf_put(c->srv->sys, b);
   if (c->flags & VALK_CONN_F_CLOSED) return;
   if (status < 0) {
@@ -421,6 +439,7 @@ static void valk__on_write(uv_write_t *req, int status) {
   } else {
     valk__conn_maybe_finish(c);
   }
+  valk__conn_check_output(c);
 }
 
 /* ---- streams: request records, bodies in arenas, responses --------------- */
@@ -429,15 +448,17 @@ static valk_stream_t *valk__stream(nghttp2_session *s, int32_t id) {
   return nghttp2_session_get_stream_user_data(s, id);
 }
 
+/* A stream record from the connection's budget (soft cap): NULL when the
+ * budget is near its end, and the stream is then refused. */
 static valk_stream_t *valk__stream_new(valk_conn_t *c, int32_t id) {
-  nghttp2_mem *mem = &c->srv->mem;
-  valk_stream_t *st = mem->malloc(sizeof(*st), mem->mem_user_data);
+  valk_stream_t *st = valk_h2_budget_alloc(&c->budget, sizeof(*st));
   if (st == NULL) return NULL;
   memset(st, 0, sizeof(*st));
   st->conn = c;
   st->id = id;
   st->content_length = -1;
   st->started_ns = uv_hrtime();
+  st->started_ms = st->input_ms = uv_now(&c->srv->sys->loop);
   VALK_SRV_ADD(c->srv, streams_active, 1);
   st->next = c->streams;
   if (c->streams) c->streams->prev = st;
@@ -445,20 +466,53 @@ static valk_stream_t *valk__stream_new(valk_conn_t *c, int32_t id) {
   return st;
 }
 
-/* Unlinks and frees st, returning its arena. Also used for the streams a
- * connection still has when it closes (nghttp2_session_del calls no callback). */
+/* ---- arenas: only when needed, within the connection's share ------------- */
+
+/*
+ * An arena for st from its server's pool (docs/RELIABILITY.md, "Arenas cannot be hoarded"): a
+ * connection that holds VALK_ARENA_LIGHT or more may not take one of the last
+ * quarter of the pool, so a few connections cannot take every arena and the
+ * clients that hold few keep getting theirs. NULL: none for st (the caller
+ * answers 503; a refusal for the share is counted here).
+ */
+static valk_arena_t *valk__arena_take(valk_stream_t *st) {
+  valk_conn_t *c = st->conn;
+  valk_arena_pool_t *pool = c->srv->arenas;
+  valk_arena_t *a;
+  if (c->arenas >= VALK_ARENA_LIGHT && valk_arena_pool_available(pool) <= pool->count / 4) {
+    VALK_SRV_ADD(c->srv, arenas_refused_share, 1);
+    return NULL;
+  }
+  a = valk_arena_acquire(pool);
+  if (a != NULL) c->arenas++;
+  return a;
+}
+
+/* Gives st's arena back to its pool. */
+static void valk__arena_give(valk_stream_t *st) {
+  valk_conn_t *c = st->conn;
+  assert(st->arena != NULL && st->js == NULL && c->arenas > 0);
+  valk_arena_release(c->srv->arenas, st->arena);
+  c->arenas--;
+  st->arena = NULL;
+  st->body = NULL;
+}
+
+/* Unlinks and frees st, returning its arena and kept headers. Also used for
+ * the streams a connection still has when it closes (nghttp2_session_del
+ * calls no callback). */
 static void valk__stream_free(valk_stream_t *st) {
   valk_conn_t *c = st->conn;
-  nghttp2_mem *mem = &c->srv->mem;
   if (st->sse != NULL) valk_sse_close(c->srv->sys, st->sse);
   if (st->js != NULL) st->js->stream = NULL; /* orphaned: its arena goes when the answer comes */
-  else if (st->arena != NULL) valk_arena_release(&c->srv->sys->arenas, st->arena);
+  else if (st->arena != NULL) valk__arena_give(st);
+  valk_reqhdrs_drop(&st->hdrs, &c->budget);
   if (st->flags & VALK_STREAM_F_RESPONDED) c->pending_responses--;
   VALK_SRV_ADD(c->srv, streams_active, -1);
   if (st->prev) st->prev->next = st->next;
   else c->streams = st->next;
   if (st->next) st->next->prev = st->prev;
-  mem->free(st, mem->mem_user_data);
+  valk_h2_budget_free(&c->budget, st);
 }
 
 static void valk__count_status(valk_server_t *srv, int status) {
@@ -489,6 +543,7 @@ static int valk__submit_with(valk_stream_t *st, int status, const nghttp2_nv *nv
   valk_conn_t *c = st->conn;
   st->flags |= VALK_STREAM_F_RESPONDED;
   if (!(st->flags & VALK_STREAM_F_REQ_DONE)) st->flags |= VALK_STREAM_F_EARLY;
+  st->output_ms = uv_now(&c->srv->sys->loop);
   c->pending_responses++;
   valk__count_status(c->srv, status);
   return nghttp2_submit_response(c->session, st->id, nva, nvlen, prd);
@@ -550,52 +605,61 @@ static int valk__respond(valk_stream_t *st) {
   return valk__respond_with(st, r);
 }
 
-/* The body passed maxRequestBodySize: 413 while no response has begun, else
- * RST_STREAM(CANCEL). Static routes answer only once the request ended, so the
- * second case needs a handler that answers early (issue #4). Returns 0 or an
- * nghttp2 error. */
+/*
+ * The request will not be answered as asked: its arena (body so far) and its
+ * kept headers go back at once, then route r (408, 413, 431, 503) while no
+ * response has begun, else (or with r NULL) RST_STREAM(code). Static routes answer only once
+ * the request ended, so the second case needs a handler that answers early
+ * (issue #4). Returns 0 or an nghttp2 error.
+ */
+static int valk__refuse_request(valk_stream_t *st, const valk_route_t *r, uint32_t code) {
+  valk_conn_t *c = st->conn;
+  if (st->arena != NULL && st->js == NULL) valk__arena_give(st);
+  valk_reqhdrs_drop(&st->hdrs, &c->budget);
+  st->flags &= (uint16_t)~VALK_STREAM_F_KEEP;
+  if ((st->flags & VALK_STREAM_F_RESPONDED) || r == NULL)
+    return nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, st->id, code);
+  return valk__respond_with(st, r);
+}
+
+/* The body passed maxRequestBodySize: 413, or RST_STREAM(CANCEL). 0 or an nghttp2 error. */
 static int valk__body_too_large(valk_stream_t *st) {
   valk_server_t *srv = st->conn->srv;
-  if (st->arena != NULL) { /* the rest of the body is discarded */
-    valk_arena_release(&srv->sys->arenas, st->arena);
-    st->arena = NULL;
-    st->body = NULL;
-  }
-  if (st->flags & VALK_STREAM_F_RESPONDED) {
-    VALK_SRV_ADD(srv, streams_reset_too_large, 1);
-    return nghttp2_submit_rst_stream(st->conn->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
-  }
-  VALK_SRV_ADD(srv, responses_too_large, 1);
-  return valk__respond_with(st, srv->opts->routes.too_large);
+  if (st->flags & VALK_STREAM_F_RESPONDED) VALK_SRV_ADD(srv, streams_reset_too_large, 1);
+  else VALK_SRV_ADD(srv, responses_too_large, 1);
+  return valk__refuse_request(st, srv->opts->routes.too_large, NGHTTP2_CANCEL);
 }
 
-/*
- * The request headers are complete and a body follows: check the declared
- * length, then take an arena for the body. No arena: 503 with the server's
- * error503Body and retry-after (seed 000 phase 3).
- */
-static int valk__body_begin(valk_stream_t *st) {
+/* No arena for st: 503 with the server's error503Body and retry-after (seed 000 phase 3). */
+static int valk__no_arena(valk_stream_t *st) {
   valk_server_t *srv = st->conn->srv;
-  valk_system_t *sys = srv->sys;
+  VALK_SRV_ADD(srv, responses_overloaded, 1);
+  return valk__refuse_request(st, srv->opts->routes.overloaded, NGHTTP2_REFUSED_STREAM);
+}
 
+/* The request headers are complete and a body follows: check the declared length. */
+static int valk__body_begin(valk_stream_t *st) {
+  valk_system_t *sys = st->conn->srv->sys;
   if (st->content_length >= 0 && (uint64_t)st->content_length > sys->config.max_request_body_size)
     return valk__body_too_large(st);
-  if (st->content_length == 0 || st->arena != NULL) return 0; /* no body, or the arena is there */
-  st->arena = valk_arena_acquire(&sys->arenas);
-  if (st->arena != NULL) return 0;
-  VALK_SRV_ADD(srv, responses_overloaded, 1);
-  return valk__respond_with(st, srv->opts->routes.overloaded);
+  return 0;
 }
 
-/* A DATA chunk of the request body: into the stream's arena, within the limit. */
+/* A DATA chunk of the request body: into the stream's arena, taken with the
+ * first byte (docs/RELIABILITY.md: a stream holds an arena only once a body
+ * arrives), within the limit. */
 static int valk__body_append(valk_stream_t *st, const uint8_t *data, size_t len) {
-  valk_system_t *sys = st->conn->srv->sys;
+  valk_conn_t *c = st->conn;
+  valk_system_t *sys = c->srv->sys;
   uint8_t *dst;
 
-  if ((st->flags & VALK_STREAM_F_EARLY) || st->arena == NULL) return 0; /* answered: discard */
+  st->input_ms = uv_now(&sys->loop);
+  if (st->flags & VALK_STREAM_F_EARLY) return 0; /* answered: discard */
+  if (len == 0) return 0;
+  if (st->arena == NULL && (st->arena = valk__arena_take(st)) == NULL) return valk__no_arena(st);
   st->body_len += len;
   if (st->body_len > sys->config.max_request_body_size) return valk__body_too_large(st);
-  dst = valk_arena_alloc(&sys->arenas, st->arena, len, 1);
+  dst = valk_arena_alloc(c->srv->arenas, st->arena, len, 1);
   if (dst == NULL) return valk__body_too_large(st); /* the arena is smaller than the limit */
   if (st->body == NULL) st->body = dst;
   memcpy(dst, data, len);
@@ -603,45 +667,6 @@ static int valk__body_append(valk_stream_t *st, const uint8_t *data, size_t len)
 }
 
 /* ---- requests for JavaScript (valk_dispatch.h) --------------------------- */
-
-typedef struct valk_hdr_node {
-  valk_hdr_t h;
-  struct valk_hdr_node *next;
-} valk_hdr_node_t;
-
-static uint8_t *valk__arena_dup(valk_system_t *sys, valk_arena_t *a, const uint8_t *p, size_t n) {
-  uint8_t *d = valk_arena_alloc(&sys->arenas, a, n ? n : 1, 1);
-  if (d != NULL && n) memcpy(d, p, n);
-  return d;
-}
-
-/* Copies one request header into the stream's arena, in order. 0 or VALK_ENOMEM. */
-static int valk__hdr_keep(valk_conn_t *c, valk_stream_t *st, const uint8_t *name, size_t namelen,
-                          const uint8_t *value, size_t valuelen) {
-  valk_system_t *sys = c->srv->sys;
-  valk_hdr_node_t *n = valk_arena_alloc(&sys->arenas, st->arena, sizeof(*n), 8);
-  if (n == NULL) return VALK_ENOMEM;
-  n->h.name = valk__arena_dup(sys, st->arena, name, namelen);
-  n->h.value = valk__arena_dup(sys, st->arena, value, valuelen);
-  if (n->h.name == NULL || n->h.value == NULL) return VALK_ENOMEM;
-  n->h.name_len = (uint32_t)namelen;
-  n->h.value_len = (uint32_t)valuelen;
-  n->next = NULL;
-  if (st->hdrs_tail) st->hdrs_tail->next = n;
-  else st->hdrs = n;
-  st->hdrs_tail = n;
-  st->nhdrs++;
-  return 0;
-}
-
-/* The request turned out to be answered on this thread: its arena goes back
- * with the headers kept so far (a body takes one again in valk__body_begin). */
-static void valk__hdrs_drop(valk_conn_t *c, valk_stream_t *st) {
-  valk_arena_release(&c->srv->sys->arenas, st->arena);
-  st->arena = NULL;
-  st->hdrs = st->hdrs_tail = NULL;
-  st->nhdrs = 0;
-}
 
 /* The peer's address as text: asked of the kernel once per connection. */
 static void valk__peer_name(valk_conn_t *c, char *out, size_t len) {
@@ -658,31 +683,41 @@ static void valk__peer_name(valk_conn_t *c, char *out, size_t len) {
   out[n] = '\0';
 }
 
-/* Builds the request in the stream's arena. NULL when it does not fit. */
+/* Builds the request in the stream's arena: the kept headers move there.
+ * NULL when it does not fit. */
 static valk_js_request_t *valk__js_request(valk_stream_t *st) {
-  valk_system_t *sys = st->conn->srv->sys;
-  valk_js_request_t *req = valk_arena_alloc(&sys->arenas, st->arena, sizeof(*req), 8);
-  valk_hdr_node_t *n;
-  uint32_t i = 0;
+  valk_conn_t *c = st->conn;
+  valk_arena_pool_t *pool = c->srv->arenas;
+  valk_system_t *sys = c->srv->sys;
+  valk_js_request_t *req = valk_arena_alloc(pool, st->arena, sizeof(*req), 8);
+  uint8_t *bytes;
+  uint32_t i;
 
   if (req == NULL) return NULL;
   memset(req, 0, sizeof(*req));
-  req->headers = valk_arena_alloc(&sys->arenas, st->arena, (st->nhdrs ? st->nhdrs : 1) * sizeof(valk_hdr_t), 8);
-  if (req->headers == NULL) return NULL;
-  for (n = st->hdrs; n != NULL; n = n->next) {
-    if (n->h.name_len == 7 && memcmp(n->h.name, ":method", 7) == 0) req->method = n->h;
-    else if (n->h.name_len == 5 && memcmp(n->h.name, ":path", 5) == 0) req->path = n->h;
-    req->headers[i++] = n->h;
+  req->headers = valk_arena_alloc(pool, st->arena, (st->hdrs.n ? st->hdrs.n : 1) * sizeof(valk_hdr_t), 8);
+  bytes = valk_arena_alloc(pool, st->arena, valk_reqhdrs_bytes(&st->hdrs) + 1, 1);
+  if (req->headers == NULL || bytes == NULL) return NULL;
+  valk_reqhdrs_export(&st->hdrs, bytes, req->headers);
+  req->nheaders = st->hdrs.n;
+  valk_reqhdrs_drop(&st->hdrs, &c->budget);
+  for (i = 0; i < req->nheaders; i++) {
+    const valk_hdr_t *h = &req->headers[i];
+    if (h->name_len == 7 && memcmp(h->name, ":method", 7) == 0) req->method = *h;
+    else if (h->name_len == 5 && memcmp(h->name, ":path", 5) == 0) req->path = *h;
   }
-  req->nheaders = i;
-  req->server_id = st->conn->srv->id;
+  req->server_id = c->srv->id;
   req->stream_id = st->id;
-  req->token = st->arena->index;
+  req->slot = (pool == &sys->admin_arenas ? sys->arenas.count : 0) + st->arena->index;
+  req->gen = ++sys->request_gen;
   req->body = st->body;
   req->body_len = st->body != NULL ? st->body_len : 0;
   req->stream = st;
+  req->pool = pool;
   req->arena = st->arena;
-  valk__peer_name(st->conn, req->remote, sizeof(req->remote));
+  req->conn = c;
+  req->conn_uid = c->uid;
+  valk__peer_name(c, req->remote, sizeof(req->remote));
   return req;
 }
 
@@ -696,10 +731,7 @@ static int valk__dispatch_js(valk_stream_t *st) {
   valk_js_request_t *req;
   int rc;
 
-  if (st->arena == NULL && (st->arena = valk_arena_acquire(&sys->arenas)) == NULL) {
-    VALK_SRV_ADD(srv, responses_overloaded, 1);
-    return valk__respond_with(st, srv->opts->routes.overloaded);
-  }
+  if (st->arena == NULL && (st->arena = valk__arena_take(st)) == NULL) return valk__no_arena(st);
   req = valk__js_request(st);
   if (req == NULL) return valk__body_too_large(st); /* headers + body filled the arena */
   rc = valk_ring_push(&sys->requests, req);
@@ -770,25 +802,53 @@ void valk_h2_flush_list(valk_conn_t *list) {
   }
 }
 
+/* The answer of a request whose stream died while JavaScript had it: its
+ * arena goes back, and out of its connection's share if that connection is
+ * still the one in the slot (uids are never reused). */
+static void valk__js_orphan_done(valk_js_request_t *req) {
+  valk_conn_t *c = req->conn;
+  valk_arena_release(req->pool, req->arena);
+  if (c->uid == req->conn_uid && c->arenas > 0) c->arenas--;
+}
+
+/* Bytes of a response header block as RFC 9113 counts a header list. */
+static size_t valk__resp_headers_size(const valk_js_request_t *req) {
+  size_t n = 7 + 3 + 32 + 14 + 20 + 32; /* :status and content-length */
+  uint32_t i;
+  for (i = 0; i < req->resp_nheaders; i++)
+    n += (size_t)req->resp_headers[i].name_len + req->resp_headers[i].value_len + 32;
+  return n;
+}
+
 void valk_h2_js_respond(valk_system_t *sys, valk_js_request_t *req, valk_conn_t **flush) {
   valk_stream_t *st = req->stream;
+  valk_arena_pool_t *pool = req->pool;
+  const valk_route_table_t *table;
   nghttp2_nv *nva;
   char *status, *length;
   size_t length_len;
   uint32_t i;
 
   if (st == NULL) { /* the stream died while JavaScript had it */
-    valk_arena_release(&sys->arenas, req->arena);
+    valk__js_orphan_done(req);
     return;
   }
+  assert(st->js == req && st->arena == req->arena);
   st->js = NULL;
+  table = &st->conn->srv->opts->routes;
   valk__flush_later(st->conn, flush);
-  nva = valk_arena_alloc(&sys->arenas, st->arena, (2 + req->resp_nheaders) * sizeof(*nva), 8);
-  status = valk_arena_alloc(&sys->arenas, st->arena, 4 + 24, 1);
-  if (nva == NULL || status == NULL || req->status < 100 || req->status > 999) {
-    valk__respond_with(st, st->conn->srv->opts->routes.internal_error); /* the answer did not fit */
+  if (valk__resp_headers_size(req) > VALK_RESP_HEADERS_MAX) {
+    VALK_SRV_ADD(st->conn->srv, responses_refused_headers, 1);
+    valk__respond_with(st, table->internal_error); /* nghttp2 would refuse the block */
     return;
   }
+  nva = valk_arena_alloc(pool, st->arena, (2 + req->resp_nheaders) * sizeof(*nva), 8);
+  status = valk_arena_alloc(pool, st->arena, 4 + 24, 1);
+  if (nva == NULL || status == NULL || req->status < 100 || req->status > 999) {
+    valk__respond_with(st, table->internal_error); /* the answer did not fit */
+    return;
+  }
+  (void)sys;
   length = status + 4;
   valk__utoa((uint64_t)req->status, status); /* three digits: checked above */
   length_len = valk__utoa((uint64_t)req->resp_body_len, length);
@@ -806,15 +866,47 @@ void valk_h2_js_respond(valk_system_t *sys, valk_js_request_t *req, valk_conn_t 
 
 /* ---- HTTP/2 callbacks ---------------------------------------------------- */
 
+/*
+ * A header section went past maxHeaderListSize or maxHeaderPairs
+ * (docs/RELIABILITY.md, "Header limits"). While nothing was answered: 431,
+ * and the session pauses so the 431 is out before the rest of the block is
+ * skipped (skipping queues an RST_STREAM, which drops a response not yet
+ * sent); once answered: RST_STREAM(ENHANCE_YOUR_CALM). Either way the rest of
+ * the block is decoded without callbacks: HPACK decoding only, no copy and no
+ * check per field, so an indexed-field flood costs the limit, not its size.
+ */
+static int valk__headers_too_large(valk_stream_t *st) {
+  valk_conn_t *c = st->conn;
+  int responded = (st->flags & VALK_STREAM_F_RESPONDED) != 0;
+  st->flags |= VALK_STREAM_F_HDR_OVER | VALK_STREAM_F_HEADERS_DONE;
+  VALK_SRV_ADD(c->srv, headers_too_large, 1);
+  if (valk__refuse_request(st, c->srv->opts->routes.headers_too_large, NGHTTP2_ENHANCE_YOUR_CALM) != 0 || responded)
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  c->flags |= VALK_CONN_F_OUTPUT_NOW;
+  return NGHTTP2_ERR_PAUSE;
+}
+
 static int valk__on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
   valk_conn_t *c = ud;
   valk_stream_t *st;
-  if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  if (f->hd.type != NGHTTP2_HEADERS) return 0;
+  if (f->headers.cat != NGHTTP2_HCAT_REQUEST) { /* trailers: counted as a section of their own */
+    st = valk__stream(s, f->hd.stream_id);
+    if (st != NULL) {
+      valk_reqhdrs_section(&st->hdrs);
+      st->flags |= VALK_STREAM_F_TRAILERS;
+    }
+    return 0;
+  }
   st = valk__stream_new(c, f->hd.stream_id);
-  if (st == NULL) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM */
+  if (st == NULL) { /* the connection's budget is near its end: refuse, nghttp2 keeps room to say so */
+    VALK_SRV_ADD(c->srv, streams_refused, 1);
+    nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_REFUSED_STREAM);
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
   nghttp2_session_set_stream_user_data(s, f->hd.stream_id, st);
-  /* A handler needs the headers: they go into an arena (none free: 503 later). */
-  if (c->srv->opts->has_js) st->arena = valk_arena_acquire(&c->srv->sys->arenas);
+  /* A handler may answer it: its headers are kept (from the budget) until it takes an arena. */
+  if (c->srv->opts->has_js) st->flags |= VALK_STREAM_F_KEEP;
   VALK_SRV_ADD(c->srv, streams_total, 1);
   c->streams_open++;
   valk__set_state(c, VALK_CONN_ACTIVE);
@@ -841,19 +933,16 @@ static uint64_t valk__parse_event_id(const uint8_t *v, size_t len) {
   return n;
 }
 
-static int valk__on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
-                           size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
-                           void *ud) {
-  valk_conn_t *c = ud;
-  valk_stream_t *st;
-  (void)flags;
-  if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-  st = valk__stream(s, f->hd.stream_id);
-  if (st == NULL) return 0;
+/* The request fields the AIO thread itself reads. */
+static void valk__header_seen(valk_conn_t *c, valk_stream_t *st, const uint8_t *name, size_t namelen,
+                              const uint8_t *value, size_t valuelen) {
   if (namelen == 5 && memcmp(name, ":path", 5) == 0) {
     const valk_route_t *r = valk_route_lookup(&c->srv->opts->routes, value, valuelen);
     st->route = (uint16_t)(r != NULL ? 2 + r->index : 1);
-    if (st->arena != NULL && !valk__to_js(c->srv, r)) valk__hdrs_drop(c, st); /* answered here */
+    if (!valk__to_js(c->srv, r)) { /* answered here: no headers to keep */
+      st->flags &= (uint16_t)~VALK_STREAM_F_KEEP;
+      valk_reqhdrs_drop(&st->hdrs, &c->budget);
+    }
   } else if (namelen == 7 && memcmp(name, ":method", 7) == 0) {
     st->method = VALK_METHOD_OTHER;
     if (valuelen == 3 && memcmp(value, "GET", 3) == 0) st->method = VALK_METHOD_GET;
@@ -863,8 +952,28 @@ static int valk__on_header(nghttp2_session *s, const nghttp2_frame *f, const uin
   } else if (namelen == 13 && memcmp(name, "last-event-id", 13) == 0) {
     st->last_event_id = valk__parse_event_id(value, valuelen);
   }
-  if (st->arena != NULL && c->srv->opts->has_js && valk__hdr_keep(c, st, name, namelen, value, valuelen) != 0)
-    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* the headers do not fit the arena: RST_STREAM */
+}
+
+static int valk__on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
+                           size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                           void *ud) {
+  valk_conn_t *c = ud;
+  valk_stream_t *st;
+  (void)flags;
+  if (f->hd.type != NGHTTP2_HEADERS) return 0;
+  st = valk__stream(s, f->hd.stream_id);
+  if (st == NULL || (st->flags & VALK_STREAM_F_HDR_OVER)) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  /* Counted before anything is copied or looked at (RFC 9113 §6.5.2). */
+  if (valk_reqhdrs_count(&st->hdrs, &c->srv->hdr_limits, namelen, valuelen) != 0) return valk__headers_too_large(st);
+  if (st->flags & VALK_STREAM_F_TRAILERS) return 0; /* counted, not kept */
+  valk__header_seen(c, st, name, namelen, value, valuelen);
+  if ((st->flags & VALK_STREAM_F_KEEP) && valk_reqhdrs_keep(&st->hdrs, &c->budget, name, namelen, value, valuelen) != 0) {
+    /* The connection's budget is near its end: refuse the stream. */
+    VALK_SRV_ADD(c->srv, streams_refused, 1);
+    st->flags |= VALK_STREAM_F_HDR_OVER | VALK_STREAM_F_HEADERS_DONE;
+    valk__refuse_request(st, NULL, NGHTTP2_REFUSED_STREAM);
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
   return 0;
 }
 
@@ -878,12 +987,27 @@ static int valk__on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, co
 }
 
 static int valk__on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
+  valk_conn_t *c = ud;
   valk_stream_t *st;
   int rc = 0;
-  (void)ud;
-  if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) return 0;
+  if (f->hd.type == NGHTTP2_SETTINGS) {
+    if (f->hd.flags & NGHTTP2_FLAG_ACK) c->flags |= VALK_CONN_F_SETTINGS_ACKED;
+    return 0;
+  }
+  if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA && f->hd.type != NGHTTP2_RST_STREAM) return 0;
   st = valk__stream(s, f->hd.stream_id);
   if (st == NULL) return 0;
+  if (f->hd.type == NGHTTP2_RST_STREAM) {
+    st->flags |= VALK_STREAM_F_RESET;
+    return 0;
+  }
+  if (f->hd.type == NGHTTP2_HEADERS) {
+    st->flags &= (uint16_t)~VALK_STREAM_F_TRAILERS;
+    if (f->headers.cat == NGHTTP2_HCAT_REQUEST) {
+      st->flags |= VALK_STREAM_F_HEADERS_DONE;
+      st->input_ms = uv_now(&c->srv->sys->loop);
+    }
+  }
   if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) {
     st->flags |= VALK_STREAM_F_REQ_DONE;
     if (!(st->flags & VALK_STREAM_F_RESPONDED)) rc = valk__respond(st);
@@ -893,26 +1017,91 @@ static int valk__on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void 
   return rc == 0 ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
 }
 
-/* An early response (413, 503) is complete: ask the client to stop sending
- * the request with RST_STREAM(NO_ERROR) (RFC 9113 §8.1). */
+/* A connection error (docs/RELIABILITY.md): GOAWAY(code, reason), then the
+ * session ignores all input and the connection closes once the GOAWAY is
+ * out. Safe inside nghttp2's callbacks. Returns 1. */
+static int valk__conn_terminate(valk_conn_t *c, uint32_t code, const char *reason) {
+  if (c->flags & VALK_CONN_F_TERMINATED) return 1;
+  c->flags |= VALK_CONN_F_TERMINATED;
+  if (nghttp2_session_terminate_session_with_reason(c->session, code, reason) != 0) valk__conn_close(c);
+  return 1;
+}
+
+/* An RST_STREAM went out: the stream's late frames are to be ignored, and it
+ * counts toward the connection's reset budget (streamResetRate): resets a
+ * client makes the server send count like its own (CVE-2025-8671). */
+static void valk__on_reset_sent(valk_conn_t *c, int32_t id) {
+  valk_stream_t *st = id > 0 ? valk__stream(c->session, id) : NULL;
+  if (st != NULL) st->flags |= VALK_STREAM_F_RESET;
+  if (id > 0) valk_closed_add(&c->closed, id, VALK_CLOSED_RESET);
+  VALK_SRV_ADD(c->srv, resets_sent, 1);
+  if (valk_ratelim_take(&c->resets, uv_now(&c->srv->sys->loop)) != 0 && !(c->flags & VALK_CONN_F_TERMINATED)) {
+    VALK_SRV_ADD(c->srv, connections_reset_flood, 1);
+    valk__conn_terminate(c, NGHTTP2_ENHANCE_YOUR_CALM, "too many stream resets");
+  }
+}
+
+/* GOAWAY codes that say the client broke the protocol. */
+static int valk__is_protocol_error(uint32_t code) {
+  return code == NGHTTP2_PROTOCOL_ERROR || code == NGHTTP2_FLOW_CONTROL_ERROR || code == NGHTTP2_STREAM_CLOSED ||
+         code == NGHTTP2_FRAME_SIZE_ERROR || code == NGHTTP2_COMPRESSION_ERROR;
+}
+
+/* Frames out: send progress (sendTimeoutMs), resets, and an early response
+ * (408, 413, 431, 503) that is complete asks the client to stop sending the
+ * request with RST_STREAM(NO_ERROR) (RFC 9113 §8.1). */
 static int valk__on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
+  valk_conn_t *c = ud;
   valk_stream_t *st;
-  (void)ud;
-  if ((f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) ||
-      !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
+  switch (f->hd.type) {
+  case NGHTTP2_RST_STREAM:
+    valk__on_reset_sent(c, f->hd.stream_id);
+    return 0;
+  case NGHTTP2_GOAWAY:
+    if (valk__is_protocol_error(f->goaway.error_code)) VALK_SRV_ADD(c->srv, connections_protocol_error, 1);
+    return 0;
+  case NGHTTP2_HEADERS:
+  case NGHTTP2_DATA:
+    break;
+  default:
+    return 0;
+  }
+  st = valk__stream(s, f->hd.stream_id);
+  if (st == NULL) return 0;
+  st->output_ms = uv_now(&c->srv->sys->loop);
+  if (!(f->hd.flags & NGHTTP2_FLAG_END_STREAM)) return 0;
+  st->flags |= VALK_STREAM_F_RESP_DONE;
+  if ((st->flags & VALK_STREAM_F_EARLY) && !(st->flags & VALK_STREAM_F_REQ_DONE))
+    nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
+  return 0;
+}
+
+/* A response header block nghttp2 would not send (too large once encoded):
+ * the stream is reset, never left holding its arena. */
+static int valk__on_frame_not_send(nghttp2_session *s, const nghttp2_frame *f, int error, void *ud) {
+  valk_conn_t *c = ud;
+  valk_stream_t *st;
+  if (f->hd.type != NGHTTP2_HEADERS || error == NGHTTP2_ERR_STREAM_CLOSED || error == NGHTTP2_ERR_STREAM_CLOSING ||
+      error == NGHTTP2_ERR_SESSION_CLOSING || error == NGHTTP2_ERR_STREAM_SHUT_WR)
     return 0;
   st = valk__stream(s, f->hd.stream_id);
-  if (st != NULL && (st->flags & VALK_STREAM_F_EARLY) && !(st->flags & VALK_STREAM_F_REQ_DONE))
-    nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
+  if (st == NULL) return 0;
+  VALK_SRV_ADD(c->srv, responses_refused_headers, 1);
+  nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
   return 0;
 }
 
 static int valk__on_stream_close(nghttp2_session *s, int32_t id, uint32_t error_code, void *ud) {
   valk_conn_t *c = ud;
   valk_stream_t *st = valk__stream(s, id);
+  int normal;
   if (st == NULL) return 0;
   if (error_code == NGHTTP2_NO_ERROR && (st->flags & VALK_STREAM_F_RESPONDED))
     valk_histogram_observe(&c->srv->stats->latency, (uv_hrtime() - st->started_ns) / 1000);
+  normal = error_code == NGHTTP2_NO_ERROR && !(st->flags & VALK_STREAM_F_RESET) &&
+           (st->flags & (VALK_STREAM_F_REQ_DONE | VALK_STREAM_F_RESP_DONE)) ==
+               (VALK_STREAM_F_REQ_DONE | VALK_STREAM_F_RESP_DONE);
+  valk_closed_add(&c->closed, id, normal ? VALK_CLOSED_NORMAL : VALK_CLOSED_RESET);
   nghttp2_session_set_stream_user_data(s, id, NULL);
   valk__stream_free(st);
   if (c->streams_open > 0 && --c->streams_open == 0) valk__set_state(c, VALK_CONN_IDLE);
@@ -927,23 +1116,34 @@ static int valk__callbacks_new(nghttp2_session_callbacks **out) {
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, valk__on_data_chunk);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cb, valk__on_frame_recv);
   nghttp2_session_callbacks_set_on_frame_send_callback(cb, valk__on_frame_send);
+  nghttp2_session_callbacks_set_on_frame_not_send_callback(cb, valk__on_frame_not_send);
   nghttp2_session_callbacks_set_on_stream_close_callback(cb, valk__on_stream_close);
   *out = cb;
   return 0;
 }
 
-/* ---- input: TCP -> TLS -> nghttp2 --------------------------------------- */
+/* ---- input: TCP -> TLS -> frame checks -> nghttp2 ------------------------ */
 
 static int valk__conn_session_start(valk_conn_t *c) {
   valk_server_t *srv = c->srv;
-  nghttp2_settings_entry iv[1];
+  const valk_system_config_t *cfg = &srv->sys->config;
+  uint64_t now = uv_now(&srv->sys->loop);
+  nghttp2_settings_entry iv[2];
+  nghttp2_mem mem; /* copied by the session; its user data is c->budget */
 
-  if (nghttp2_session_server_new3(&c->session, srv->callbacks, c, srv->option, &srv->mem) != 0)
+  valk_h2_conn_budget_init(c, srv->sys, &mem);
+  if (nghttp2_session_server_new3(&c->session, srv->callbacks, c, srv->option, &mem) != 0)
     return VALK_ENOMEM;
   iv[0].settings_id = NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS;
-  iv[0].value = (c->flags & VALK_CONN_F_GRACEFUL) ? 0 : srv->sys->config.max_concurrent_streams;
+  iv[0].value = (c->flags & VALK_CONN_F_GRACEFUL) ? 0 : cfg->max_concurrent_streams;
+  iv[1].settings_id = NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE;
+  iv[1].value = cfg->max_header_list_size;
   if (nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, iv, VALK_ARRAY_SIZE(iv)) != 0)
     return VALK_EH2;
+  c->settings_ms = now;
+  valk_frame_scan_init(&c->scan, VALK_CLIENT_PREFACE_LEN);
+  valk_ratelim_init(&c->resets, cfg->stream_reset_rate, 10ull * cfg->stream_reset_rate, now);
+  valk_ratelim_init(&c->controls, cfg->control_frame_rate, 10ull * cfg->control_frame_rate, now);
   return 0;
 }
 
@@ -1005,23 +1205,202 @@ int valk_h2_conn_read_plaintext(valk_conn_t *c, uint8_t *scratch) {
   }
 }
 
-/* Decrypts everything buffered and feeds it to nghttp2. 0 or a negative error. */
+/* Moves what the session has queued into TLS now, without waiting for the
+ * socket: a 431 must be out before the rest of its block is skipped, an
+ * RST_STREAM before the frame it answers reaches the session. At most two
+ * records, and none past VALK_TLS_OUT_HIGH bytes waiting: the write BIO stays
+ * under 2 x VALK_TLS_OUT_HIGH (docs/RELIABILITY.md). 0 or VALK_EH2 / VALK_ETLS. */
+static int valk__produce_now(valk_conn_t *c, int32_t until_closed) {
+  int i;
+  for (i = 0; i < 2; i++) {
+    ssize_t rc;
+    if (until_closed > 0 && valk__stream(c->session, until_closed) == NULL) return 0;
+    if (BIO_ctrl_pending(c->wbio) > VALK_TLS_OUT_HIGH) return 0; /* bounded: the fallback is nghttp2's own reset */
+    rc = valk_h2_conn_produce(c, c->srv->sys->write_scratch);
+    if (rc <= 0) return rc < 0 ? (int)rc : 0;
+  }
+  return 0;
+}
+
+/* Gives p[0 .. n) to the session, going on after a callback paused it to get
+ * a response out first (valk__headers_too_large). 0 or VALK_EH2 / VALK_ETLS. */
+static int valk__session_feed(valk_conn_t *c, const uint8_t *p, size_t n) {
+  do {
+    ssize_t k = nghttp2_session_mem_recv(c->session, p, n);
+    if (k < 0) {
+      c->h2_error = (int32_t)k;
+      return VALK_EH2;
+    }
+    p += k;
+    n -= (size_t)k;
+    if (!(c->flags & VALK_CONN_F_OUTPUT_NOW)) {
+      assert(n == 0); /* only a pause leaves bytes unread */
+      return 0;
+    }
+    c->flags &= ~VALK_CONN_F_OUTPUT_NOW;
+    if (valk__produce_now(c, 0) != 0) return VALK_ETLS;
+    /* The field that paused may have been the block's last: let the session end the block. */
+    if (n == 0 && nghttp2_session_mem_recv(c->session, p, 0) < 0) return VALK_EH2;
+  } while (n > 0);
+  return 0;
+}
+
+/* Frames that cost the server work without carrying a request (the
+ * controlFrameRate budget): SETTINGS and PING (not ACKs), PRIORITY, empty
+ * DATA without END_STREAM, and frame types nghttp2 does not handle. */
+static int valk__is_control_frame(const valk_frame_hd_t *hd) {
+  switch (hd->type) {
+  case VALK_FRAME_SETTINGS:
+  case VALK_FRAME_PING:
+    return !(hd->flags & VALK_FLAG_ACK);
+  case VALK_FRAME_PRIORITY:
+    return 1;
+  case VALK_FRAME_DATA:
+    return hd->length == 0 && !(hd->flags & VALK_FLAG_END_STREAM);
+  default:
+    return hd->type > VALK_FRAME_CONTINUATION;
+  }
+}
+
+/*
+ * DATA or HEADERS on a stream the client already ended: a stream error
+ * STREAM_CLOSED (RFC 9113 §5.1, half-closed (remote)); the connection's other
+ * streams go on. nghttp2 alone would end the connection, so the RST_STREAM
+ * goes out, which closes the stream in the session, before the frame reaches
+ * the session: it then drops the frame as one on a closed stream (counting
+ * DATA in the connection's flow control). 0 or VALK_EH2 / VALK_ETLS.
+ */
+static int valk__stream_closed_error(valk_conn_t *c, valk_stream_t *st) {
+  int32_t id = st->id;
+  VALK_SRV_ADD(c->srv, streams_state_error, 1);
+  if (nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, id, NGHTTP2_STREAM_CLOSED) != 0) return VALK_EH2;
+  return valk__produce_now(c, id);
+}
+
+/*
+ * A frame header from the client, before the session gets its last byte
+ * (valk_h2_rules.h): the flood guards count it, RFC 9113 §5.1 judges it.
+ * Returns 0 to go on, 1 when the connection was terminated (what follows is
+ * dropped), or a negative error.
+ */
+static int valk__frame_check(valk_conn_t *c, const valk_frame_hd_t *hd) {
+  uint64_t now = uv_now(&c->srv->sys->loop);
+  valk_stream_t *st;
+  if (c->flags & VALK_CONN_F_TERMINATED) return 1;
+  if (valk__is_control_frame(hd) && valk_ratelim_take(&c->controls, now) != 0) {
+    VALK_SRV_ADD(c->srv, connections_frame_flood, 1);
+    return valk__conn_terminate(c, NGHTTP2_ENHANCE_YOUR_CALM, "too many control frames");
+  }
+  if (hd->type == VALK_FRAME_RST_STREAM) {
+    VALK_SRV_ADD(c->srv, resets_received, 1);
+    if (valk_ratelim_take(&c->resets, now) != 0) {
+      VALK_SRV_ADD(c->srv, connections_reset_flood, 1);
+      return valk__conn_terminate(c, NGHTTP2_ENHANCE_YOUR_CALM, "too many stream resets");
+    }
+  }
+  st = hd->stream_id > 0 ? valk__stream(c->session, hd->stream_id) : NULL;
+  switch (valk_h2_frame_verdict(&c->closed, c->max_peer_id, hd, st != NULL,
+                                st != NULL && (st->flags & VALK_STREAM_F_REQ_DONE))) {
+  case VALK_VERDICT_STREAM_CLOSED:
+    return valk__stream_closed_error(c, st);
+  case VALK_VERDICT_CONN_CLOSED:
+    return valk__conn_terminate(c, NGHTTP2_STREAM_CLOSED, "frame on a closed stream");
+  case VALK_VERDICT_CONN_PROTOCOL:
+    return valk__conn_terminate(c, NGHTTP2_PROTOCOL_ERROR, "stream id lower than one already used");
+  case VALK_VERDICT_PASS:
+    break;
+  }
+  if (hd->type == VALK_FRAME_HEADERS && (hd->stream_id & 1) && hd->stream_id > c->max_peer_id)
+    c->max_peer_id = hd->stream_id;
+  return 0;
+}
+
+/* Gives n bytes of plaintext to the session, each frame checked first
+ * (valk__frame_check). 0 or a negative error. */
+static int valk__conn_feed(valk_conn_t *c, const uint8_t *p, size_t n) {
+  size_t scanned = 0; /* bytes at p already scanned, not yet given to the session */
+  for (;;) {
+    valk_frame_hd_t hd;
+    size_t k;
+    int rc;
+    if (c->flags & VALK_CONN_F_TERMINATED) return 0; /* the session ignores input now */
+    k = valk_frame_scan(&c->scan, p + scanned, n - scanned, &hd);
+    rc = valk__session_feed(c, p, scanned + k);
+    if (rc != 0) return rc;
+    p += scanned + k;
+    n -= scanned + k;
+    if (n == 0) return 0;
+    rc = valk__frame_check(c, &hd); /* p[0]: the header's last byte, not yet given */
+    if (rc != 0) return rc < 0 ? rc : 0;
+    scanned = 1;
+  }
+}
+
+/* Decrypts everything buffered and gives it to the session. 0 or a negative error. */
 static int valk__conn_read_plaintext(valk_conn_t *c) {
-  int rc = valk_h2_conn_read_plaintext(c, c->srv->sys->read_scratch);
-  if (rc == 1) c->flags |= VALK_CONN_F_PEER_CLOSED;
-  return rc < 0 ? rc : 0;
+  uint8_t *scratch = c->srv->sys->read_scratch;
+  for (;;) {
+    int n = SSL_read(c->ssl, scratch, VALK_SCRATCH_SIZE);
+    if (n > 0) {
+      int rc = valk__conn_feed(c, scratch, (size_t)n);
+      if (rc != 0) return rc;
+      continue;
+    }
+    switch (SSL_get_error(c->ssl, n)) {
+    case SSL_ERROR_WANT_READ:
+      return 0;
+    case SSL_ERROR_ZERO_RETURN:
+      c->flags |= VALK_CONN_F_PEER_CLOSED;
+      return 0;
+    default:
+      ERR_clear_error();
+      return VALK_ETLS;
+    }
+  }
+}
+
+/*
+ * The connection failed (TLS, HTTP/2, or its budget): counted by reason. A
+ * session that failed on what the client sent (nghttp2's fatal checks: too
+ * many CONTINUATIONs, a queue of ACKs the client does not read) says why in
+ * a GOAWAY and closes once it is out, lingering, so the client can read it;
+ * otherwise what nghttp2 queued goes out as far as possible and it closes.
+ * (connections_protocol_error counts the GOAWAY as it goes out.)
+ */
+static void valk__conn_failed(valk_conn_t *c) {
+  uint32_t code = NGHTTP2_PROTOCOL_ERROR;
+  const char *why = "protocol error";
+  VALK_SRV_ADD(c->srv, connections_failed, 1);
+  if (c->budget.hard_refused > 0 || c->h2_error == NGHTTP2_ERR_NOMEM) {
+    VALK_SRV_ADD(c->srv, connections_memory_exceeded, 1);
+    code = 0;
+  } else if (c->h2_error == NGHTTP2_ERR_FLOODED) {
+    VALK_SRV_ADD(c->srv, connections_frame_flood, 1);
+    code = NGHTTP2_ENHANCE_YOUR_CALM;
+    why = "too many frames unanswered";
+  } else if (c->h2_error == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS) {
+    why = "too many CONTINUATION frames";
+  } else if (c->h2_error == 0 || c->h2_error == NGHTTP2_ERR_CALLBACK_FAILURE) {
+    code = 0;
+  }
+  if (code != 0 && c->session != NULL && !(c->flags & VALK_CONN_F_TERMINATED)) {
+    valk__conn_terminate(c, code, why);
+    valk__conn_flush(c); /* the GOAWAY, then close_notify and a lingering close */
+    return;
+  }
+  valk__conn_flush(c); /* best effort */
+  valk__conn_close(c);
 }
 
 static void valk__conn_on_input(valk_conn_t *c) {
   if (c->state == VALK_CONN_CONNECTING && valk__conn_handshake(c) != 1) return;
   if (c->session == NULL || (c->flags & VALK_CONN_F_GRACEFUL)) return;
   if (valk__conn_read_plaintext(c) != 0) {
-    VALK_SRV_ADD(c->srv, connections_failed, 1);
-    valk__conn_flush(c); /* a GOAWAY nghttp2 queued, best effort */
-    valk__conn_close(c);
+    valk__conn_failed(c);
     return;
   }
   valk__conn_flush(c);
+  valk__conn_check_output(c);
 }
 
 static void valk__alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
@@ -1049,7 +1428,6 @@ static void valk__read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *bu
     valk__tcp_buf_put(sys, VALK_CONTAINER_OF((uint8_t *)buf->base, valk_tcp_buf_t, data));
   if (c->flags & VALK_CONN_F_CLOSED) return;
   if (nread > 0) {
-    c->progress_ms = uv_now(&sys->loop);
     VALK_SRV_ADD(c->srv, bytes_received, nread);
     if (!discard) valk__conn_on_input(c);
   } else if (nread == UV_ENOBUFS) {
@@ -1077,6 +1455,7 @@ static void valk__on_conn_closed(uv_handle_t *handle) {
 
   while (c->streams != NULL) valk__stream_free(c->streams);
   if (c->session != NULL) nghttp2_session_del(c->session);
+  assert(c->budget.used == 0); /* everything the connection's HTTP/2 state held is back */
   SSL_free(c->ssl);
   if (c->prev) c->prev->next = c->next;
   else srv->conns = c->next;
@@ -1136,6 +1515,7 @@ static int valk__conn_start(valk_conn_t *c, valk_server_t *srv, uv_stream_t *lis
   srv->conns = c;
   srv->nconns++;
   c->accepted_ms = c->progress_ms = uv_now(&sys->loop);
+  c->uid = ++sys->next_conn_uid;
   valk__set_state(c, VALK_CONN_CONNECTING);
   return uv_accept(listener, (uv_stream_t *)&c->tcp);
 }
@@ -1295,23 +1675,72 @@ void valk_h2_retry_accepts(valk_system_t *sys) {
 
 /* ---- timeouts ----------------------------------------------------------- */
 
+/*
+ * A request that is not coming (docs/RELIABILITY.md, "A time bound on every state"): its
+ * body made no progress for bodyTimeoutMs, or it did not end within
+ * requestTimeoutMs. 408 and its arena back (RST_STREAM(CANCEL) if a response
+ * began).
+ */
+static void valk__request_timed_out(valk_stream_t *st) {
+  VALK_SRV_ADD(st->conn->srv, requests_timed_out, 1);
+  valk__refuse_request(st, st->conn->srv->opts->routes.timed_out, NGHTTP2_CANCEL);
+}
+
+/* The time bounds of c's streams. 1 when the connection was terminated. */
+static int valk__streams_sweep(valk_conn_t *c, uint64_t now, const valk_system_config_t *cfg) {
+  valk_stream_t *st;
+  /* While the server itself does not read, the client cannot make progress. */
+  int reading = !(c->flags & (VALK_CONN_F_READ_PAUSED | VALK_CONN_F_OUT_BLOCKED));
+  for (st = c->streams; st != NULL; st = st->next) {
+    if (!reading) st->input_ms = now;
+    /* An SSE stream between events has nothing to send: it is not stuck. */
+    if (st->sse != NULL && st->sse->sent == st->sse->len && !st->sse->stale) st->output_ms = now;
+    if (!(st->flags & (VALK_STREAM_F_HEADERS_DONE | VALK_STREAM_F_RESET))) {
+      /* HPACK cannot skip half a header block: the connection goes. */
+      if (now - st->started_ms < cfg->headers_timeout_ms) continue;
+      VALK_SRV_ADD(c->srv, connections_headers_timeout, 1);
+      return valk__conn_terminate(c, NGHTTP2_ENHANCE_YOUR_CALM, "request headers timed out");
+    }
+    if (!(st->flags & (VALK_STREAM_F_REQ_DONE | VALK_STREAM_F_RESPONDED | VALK_STREAM_F_RESET))) {
+      if (now - st->input_ms >= cfg->body_timeout_ms || now - st->started_ms >= cfg->request_timeout_ms)
+        valk__request_timed_out(st);
+    } else if ((st->flags & VALK_STREAM_F_RESPONDED) &&
+               !(st->flags & (VALK_STREAM_F_RESP_DONE | VALK_STREAM_F_RESET)) &&
+               now - st->output_ms >= cfg->send_timeout_ms) {
+      /* A response that does not move: the client keeps its window closed. */
+      VALK_SRV_ADD(c->srv, streams_send_timed_out, 1);
+      st->flags |= VALK_STREAM_F_RESET;
+      nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+    }
+  }
+  return 0;
+}
+
 static void valk__conn_sweep(valk_conn_t *c, uint64_t now, const valk_system_config_t *cfg) {
   uint64_t age = now - c->state_change_ms;
   if (c->flags & VALK_CONN_F_CLOSED) return;
   if (c->flags & VALK_CONN_F_LINGER) {
     if (age >= VALK_LINGER_MS) valk__conn_close(c);
-  } else if ((c->writes_in_flight > 0 || valk_bp_contains(&c->bp)) && cfg->idle_timeout_ms > 0 &&
-             now - c->progress_ms >= cfg->idle_timeout_ms) {
+  } else if ((c->writes_in_flight > 0 || valk_bp_contains(&c->bp)) && now - c->progress_ms >= cfg->send_timeout_ms) {
     /* Stuck: its writes do not drain (a peer that stopped reading) or it has
      * waited for TCP buffers that long. It would pin buffers forever. */
-    VALK_SRV_ADD(c->srv, connections_timed_out, 1);
+    VALK_SRV_ADD(c->srv, connections_stalled, 1);
     valk__conn_close(c);
   } else if (c->state == VALK_CONN_CONNECTING && age >= cfg->handshake_timeout_ms) {
     if (!(c->flags & VALK_CONN_F_GRACEFUL)) VALK_SRV_ADD(c->srv, connections_timed_out, 1);
     valk__conn_close(c);
+  } else if (c->session != NULL &&
+             !(c->flags & (VALK_CONN_F_SETTINGS_ACKED | VALK_CONN_F_GRACEFUL | VALK_CONN_F_TERMINATED)) &&
+             now - c->settings_ms >= cfg->settings_timeout_ms) {
+    VALK_SRV_ADD(c->srv, connections_settings_timeout, 1);
+    valk__conn_terminate(c, NGHTTP2_SETTINGS_TIMEOUT, "SETTINGS not acknowledged");
+    valk__conn_flush(c);
   } else if (c->state == VALK_CONN_IDLE && cfg->idle_timeout_ms > 0 && age >= cfg->idle_timeout_ms) {
     VALK_SRV_ADD(c->srv, connections_timed_out, 1);
     valk__conn_goaway(c);
+  } else if (c->streams != NULL && c->session != NULL && !(c->flags & VALK_CONN_F_TERMINATED)) {
+    valk__streams_sweep(c, now, cfg);
+    valk__conn_flush(c);
   }
 }
 
@@ -1405,11 +1834,14 @@ static int valk__server_setup(valk_server_t *srv, char *err, size_t err_len) {
   if (valk__callbacks_new(&srv->callbacks) != 0 || nghttp2_option_new(&srv->option) != 0)
     return VALK_ENOMEM;
   nghttp2_option_set_no_closed_streams(srv->option, 1);
-  /* The rapid-reset guard: nghttp2's default (33/s, burst 1000) closed a Go
+  /* The rapid-reset guard is the server's own (valk__frame_check and
+   * valk__on_reset_sent: resets both ways, streamResetRate): nghttp2's counts
+   * only the client's, and its default (33/s, burst 1000) closed a Go
    * client's connection every few seconds in bench/overload.sh. */
-  nghttp2_option_set_stream_reset_rate_limit(srv->option, 10ull * srv->sys->config.stream_reset_rate,
-                                             srv->sys->config.stream_reset_rate);
-  valk_h2_mem_init(&srv->mem, srv->sys);
+  nghttp2_option_set_stream_reset_rate_limit(srv->option, 1ull << 62, 1);
+  srv->hdr_limits.max_list_size = srv->sys->config.max_header_list_size;
+  srv->hdr_limits.max_pairs = srv->sys->config.max_header_pairs;
+  srv->arenas = opts->admin ? &srv->sys->admin_arenas : &srv->sys->arenas;
   rc = uv_tcp_bind(&srv->listener, (const struct sockaddr *)&addr, 0);
   if (rc == 0) rc = uv_listen((uv_stream_t *)&srv->listener, 511, valk__on_connection);
   if (rc == 0) rc = uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&bound, &len);

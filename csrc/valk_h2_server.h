@@ -20,6 +20,10 @@
 #include <uv.h>
 
 #include "valk_dispatch.h"
+#include "valk_h2_mem.h"
+#include "valk_h2_rules.h"
+#include "valk_ratelim.h"
+#include "valk_reqhdrs.h"
 #include "valk_route.h"
 #include "valk_system.h"
 
@@ -35,6 +39,17 @@ typedef enum {
   VALK_CONN_IDLE,       /* no streams open */
   VALK_CONN_CLOSING     /* GOAWAY sent or close started, until the slot is freed */
 } valk_conn_state_t;
+
+/*
+ * A server connection's TLS memory BIOs hold at most this many bytes
+ * (docs/RELIABILITY.md): the read BIO one socket read (a TCP buffer), drained
+ * before the next; the write BIO what a flush tops up (half a TCP buffer, one
+ * record of frames and one frame of at most 64 KiB) plus what input
+ * processing may put out first (two such rounds, and only below
+ * VALK_TLS_OUT_HIGH), and reading stops while it is past VALK_TLS_OUT_HIGH.
+ */
+#define VALK_TLS_OUT_HIGH (2u * VALK_TCP_BUF_SIZE)
+#define VALK_TLS_BIO_MAX (VALK_TCP_BUF_SIZE + VALK_TLS_OUT_HIGH + 3u * (VALK_SCRATCH_SIZE + 65536u))
 
 /* What the owner builds for LISTEN; the AIO thread owns it from then on. */
 typedef struct valk_server_opts {
@@ -65,8 +80,9 @@ typedef struct valk_server {
   int notify_pending;         /* a request went onto an empty request ring this iteration */
   nghttp2_session_callbacks *callbacks;
   nghttp2_option *option;
-  nghttp2_mem mem;            /* counts into sys->stats.h2_memory_* */
   valk_server_stats_t *stats; /* this server's entry in sys->server_stats */
+  valk_arena_pool_t *arenas;  /* where its streams' arenas come from: sys->arenas, or sys->admin_arenas */
+  valk_hdr_limits_t hdr_limits; /* maxHeaderListSize, maxHeaderPairs */
   struct valk_conn *conns;    /* doubly linked, intrusive */
   uint32_t nconns;
   uint32_t handles_open;      /* listener + timer + notify check, until their close callbacks */
@@ -105,11 +121,22 @@ typedef struct valk_conn {
                                    * send (VALK_CONN_F_FLUSH_QUEUED), see valk_h2_js_respond */
   uint64_t accepted_ms;
   uint64_t state_change_ms;
-  uint64_t progress_ms;           /* last read of data or write completion */
+  uint64_t progress_ms;           /* last write completion: bytes the peer accepted (sendTimeoutMs) */
+  uint64_t settings_ms;           /* when our SETTINGS went out; 0 once acknowledged (settingsTimeoutMs) */
   uint64_t bytes_sent;
+  uint64_t uid;                   /* this connection for good: slots are reused, uids are not */
   uint8_t owner;                  /* its server's owner index (diagnostics snapshot) */
-  /* Added for HTTP/2 clients (valk_h2_client.h); keep new fields at the end. */
+  /* Added for HTTP/2 clients (valk_h2_client.h). */
   struct valk_client *client;     /* VALK_CONN_F_CLIENT: its client (srv is NULL), else NULL */
+  /* Hostile-client bounds (docs/RELIABILITY.md). */
+  valk_h2_budget_t budget;        /* everything its HTTP/2 state allocates (maxSessionMemory) */
+  valk_frame_scan_t scan;         /* frame boundaries of what the client sends */
+  valk_closed_ring_t closed;      /* its recently closed streams (RFC 9113 §5.1) */
+  int32_t max_peer_id;            /* the highest stream id the client opened */
+  uint32_t arenas;                /* arenas its streams (and their requests with JavaScript) hold */
+  valk_ratelim_t resets;          /* RST_STREAM frames sent and received (streamResetRate) */
+  valk_ratelim_t controls;        /* control frames received (controlFrameRate) */
+  int32_t h2_error;               /* the nghttp2 error that failed the session, if any */
 } valk_conn_t;
 
 /* A client connection (valk_h2_client.c): a slot of the connection slab like
@@ -127,17 +154,19 @@ typedef struct valk_stream {
   int32_t id;
   uint16_t route;                 /* 0: no :path yet, 1: no such route, 2+i: route i */
   uint8_t method;
-  uint8_t flags;
+  uint16_t flags;
   int64_t content_length;         /* -1: not declared */
   uint64_t started_ns;            /* uv_hrtime() at its first HEADERS frame: latency */
+  uint64_t started_ms;            /* the loop's time then (headersTimeoutMs, requestTimeoutMs) */
+  uint64_t input_ms;              /* its header block ended or its last DATA came (bodyTimeoutMs) */
+  uint64_t output_ms;             /* its response began or its last frame went out (sendTimeoutMs) */
   uint64_t body_len;              /* request body bytes received */
   uint64_t sent;                  /* response body bytes handed to nghttp2 */
   const uint8_t *resp_body;       /* what is being sent, once submitted */
   size_t resp_len;
-  valk_arena_t *arena;            /* holds the request (headers for JS, body); NULL without one */
+  valk_arena_t *arena;            /* holds the request (body, then headers for JS); NULL without one */
   uint8_t *body;                  /* start of the body in the arena */
-  struct valk_hdr_node *hdrs, *hdrs_tail; /* request headers, in the arena (handler servers) */
-  uint32_t nhdrs;
+  valk_reqhdrs_t hdrs;            /* the header list: counted, and kept for JavaScript until the arena */
   valk_js_request_t *js;          /* with JavaScript now: the arena is the request's */
   struct valk_sse *sse;           /* an SSE diagnostics stream (valk_sse.h), or NULL */
   uint64_t last_event_id;         /* the request's Last-Event-ID (SSE), 0 without one */
@@ -214,8 +243,9 @@ valk_tcp_buf_t *valk_h2_tcp_buf_get(valk_system_t *sys);
 /* Returns b to the slab, updates the watermark, resumes paused connections. */
 void valk_h2_tcp_buf_put(valk_system_t *sys, valk_tcp_buf_t *b);
 
-/* nghttp2_mem that counts bytes into the system's h2_memory stats. */
-void valk_h2_mem_init(nghttp2_mem *mem, valk_system_t *sys);
+/* Sets c's memory budget up (maxSessionMemory, counted into the system's
+ * h2_memory gauges) and mem to draw on it, for c's nghttp2 session. */
+void valk_h2_conn_budget_init(valk_conn_t *c, valk_system_t *sys, nghttp2_mem *mem);
 
 #ifdef __cplusplus
 }

@@ -48,6 +48,13 @@ extern "C" {
   XX(connections_rejected_graceful, counter, "refusals answered with TLS + GOAWAY instead of an RST") \
   XX(connections_failed, counter, "connections closed by a TLS or HTTP/2 failure") \
   XX(connections_timed_out, counter, "connections closed by the handshake or idle timeout") \
+  XX(connections_stalled, counter, "connections closed: their writes, or their wait for TCP buffers, made no progress for sendTimeoutMs") \
+  XX(connections_settings_timeout, counter, "connections closed with GOAWAY(SETTINGS_TIMEOUT): SETTINGS not acknowledged within settingsTimeoutMs") \
+  XX(connections_headers_timeout, counter, "connections closed: a request header block did not complete within headersTimeoutMs") \
+  XX(connections_memory_exceeded, counter, "connections closed: their HTTP/2 state needed more than maxSessionMemory") \
+  XX(connections_reset_flood, counter, "connections closed with GOAWAY(ENHANCE_YOUR_CALM): RST_STREAM frames, sent and received, past streamResetRate") \
+  XX(connections_frame_flood, counter, "connections closed with GOAWAY(ENHANCE_YOUR_CALM): control frames past controlFrameRate, or nghttp2's queue of ACKs full") \
+  XX(connections_protocol_error, counter, "connections closed for a protocol violation (a GOAWAY with an error code, RFC 9113 §5.1 stream states included)") \
   XX(connections_soft_closed, counter, "idle connections closed by the soft limit (GOAWAY NO_ERROR)") \
   XX(connections_evicted, counter, "paused connections evicted from a full backpressure list") \
   XX(tls_handshakes, counter, "TLS handshakes completed with ALPN h2")         \
@@ -62,6 +69,16 @@ extern "C" {
   XX(requests_dispatched, counter, "requests handed to JavaScript handlers")   \
   XX(responses_too_large, counter, "413 responses: request body over maxRequestBodySize") \
   XX(streams_reset_too_large, counter, "streams reset: body over the limit after the response began") \
+  XX(headers_too_large, counter, "request header sections over maxHeaderListSize or maxHeaderPairs (431, or RST_STREAM once answered)") \
+  XX(streams_refused, counter, "streams refused (RST_STREAM REFUSED_STREAM): their connection's memory budget was near maxSessionMemory") \
+  XX(requests_timed_out, counter, "408 responses: a request body idle past bodyTimeoutMs, or a request not ended within requestTimeoutMs") \
+  XX(streams_send_timed_out, counter, "streams reset (CANCEL): their response did not move for sendTimeoutMs (a closed flow-control window)") \
+  XX(streams_state_error, counter, "streams reset (STREAM_CLOSED): DATA or HEADERS after the client ended the stream (RFC 9113 §5.1)") \
+  XX(arenas_refused_share, counter, "503 responses (also in responses_overloaded): the connection held its share of the arena pool (the last quarter is kept for connections holding fewer than 4)") \
+  XX(responses_refused_headers, counter, "answers whose header block was too large to send: 500, or RST_STREAM") \
+  XX(resets_sent, counter, "RST_STREAM frames sent") \
+  XX(resets_received, counter, "RST_STREAM frames received") \
+  XX(reads_blocked_output, counter, "times a connection stopped reading because its output backed up (frames or TLS bytes past the high-water mark)") \
   XX(bytes_received, counter, "ciphertext bytes read from sockets")            \
   XX(bytes_sent, counter, "ciphertext bytes written to sockets")
 

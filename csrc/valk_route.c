@@ -146,9 +146,12 @@ int valk_route_table_init(valk_route_table_t *table) {
   table->not_found = valk__text_route(404, "not found\n", NULL, NULL);
   table->not_allowed = valk__text_route(405, "method not allowed\n", "allow", "GET, HEAD");
   table->too_large = valk__text_route(413, "request body too large\n", NULL, NULL);
+  table->timed_out = valk__text_route(408, "request timeout\n", NULL, NULL);
+  table->headers_too_large = valk__text_route(431, "request header fields too large\n", NULL, NULL);
   table->internal_error = valk__text_route(500, "internal server error\n", NULL, NULL);
   table->overloaded = valk__overload_route((const uint8_t *)overloaded, sizeof(overloaded) - 1);
   if (table->not_found == NULL || table->not_allowed == NULL || table->too_large == NULL ||
+      table->timed_out == NULL || table->headers_too_large == NULL ||
       table->internal_error == NULL || table->overloaded == NULL) {
     valk_route_table_free(table);
     return VALK_ENOMEM;
@@ -162,6 +165,8 @@ void valk_route_table_free(valk_route_table_t *table) {
   valk__route_free(table->not_found);
   valk__route_free(table->not_allowed);
   valk__route_free(table->too_large);
+  valk__route_free(table->timed_out);
+  valk__route_free(table->headers_too_large);
   valk__route_free(table->internal_error);
   valk__route_free(table->overloaded);
   memset(table, 0, sizeof(*table));
@@ -171,7 +176,7 @@ int valk_route_table_add(valk_route_table_t *table, const char *path, int status
                          const char *const *headers, size_t nheaders,
                          const uint8_t *body, size_t body_len, char *err, size_t err_len) {
   valk_route_t *route;
-  size_t i;
+  size_t i, size = 7 + 3 + 32 + 14 + 20 + 32; /* :status and content-length */
   int rc;
 
   if (path[0] != '/' || strpbrk(path, "?# \r\n") != NULL) {
@@ -195,6 +200,12 @@ int valk_route_table_add(valk_route_table_t *table, const char *path, int status
     if (!valk__header_name_ok(headers[2 * i], err, err_len) ||
         !valk__header_value_ok(headers[2 * i], headers[2 * i + 1], err, err_len))
       return VALK_EINVAL;
+    size += strlen(headers[2 * i]) + strlen(headers[2 * i + 1]) + 32;
+  }
+  if (size > VALK_RESP_HEADERS_MAX) {
+    snprintf(err, err_len, "route '%s': headers of %zu bytes exceed %u (name + value + 32 per field)", path, size,
+             VALK_RESP_HEADERS_MAX);
+    return VALK_EINVAL;
   }
   route = valk__route_new(path, status, body, body_len);
   if (route == NULL) return VALK_ENOMEM;

@@ -22,6 +22,13 @@ extern "C" {
 #define VALK_MAX_ROUTES 256
 #define VALK_MAX_ROUTE_HEADERS 32
 
+/* The largest response header block the server submits, counted as RFC 9113
+ * counts a header list (name + value + 32 per field): nghttp2 refuses blocks
+ * over 64 KiB once encoded, and a refusal while encoding ends the connection.
+ * Routes past it are refused at listen; a handler's answer past it gets a 500
+ * (lib/handler.ts checks the same bound). */
+#define VALK_RESP_HEADERS_MAX (60u * 1024)
+
 typedef struct valk_route {
   char *path;
   size_t path_len;
@@ -41,6 +48,8 @@ typedef struct valk_route_table {
   valk_route_t *not_found;      /* 404 */
   valk_route_t *not_allowed;    /* 405, allow: GET, HEAD */
   valk_route_t *too_large;      /* 413: request body over maxRequestBodySize */
+  valk_route_t *timed_out;      /* 408: request not received within bodyTimeoutMs / requestTimeoutMs */
+  valk_route_t *headers_too_large; /* 431: request header list over maxHeaderListSize / maxHeaderPairs */
   valk_route_t *internal_error; /* 500: a JavaScript answer that cannot be sent */
   valk_route_t *overloaded;     /* 503 + retry-after: the server's error503Body */
 } valk_route_table_t;
@@ -48,7 +57,7 @@ typedef struct valk_route_table {
 /* Seconds a 503 overload response asks the client to wait (retry-after). */
 #define VALK_RETRY_AFTER "1"
 
-/* An empty table with its 404, 405, 413, 500 and (default body) 503 routes. 0 or VALK_ENOMEM. */
+/* An empty table with its 404, 405, 408, 413, 431, 500 and (default body) 503 routes. 0 or VALK_ENOMEM. */
 int valk_route_table_init(valk_route_table_t *table);
 void valk_route_table_free(valk_route_table_t *table);
 

@@ -45,6 +45,13 @@ static int valk__config_check(const valk_system_config_t *cfg, char *err, size_t
     snprintf(err, err_len, "sse_interval_ms, max_sse_streams and admin_max_connections must be positive");
     return VALK_EINVAL;
   }
+  if (cfg->max_header_list_size < 1024 || cfg->max_header_pairs < 4 ||
+      cfg->max_session_memory < 4ull * cfg->max_header_list_size || cfg->control_frame_rate < 1 ||
+      cfg->settings_timeout_ms < 1 || cfg->headers_timeout_ms < 1 || cfg->body_timeout_ms < 1 ||
+      cfg->request_timeout_ms < 1 || cfg->send_timeout_ms < 1) {
+    snprintf(err, err_len, "header limits, maxSessionMemory (>= 4 x maxHeaderListSize) or a timeout out of range");
+    return VALK_EINVAL;
+  }
   if (cfg->backpressure_list_max < 1 || cfg->max_graceful_rejections < 1 || cfg->stream_reset_rate < 1 ||
       cfg->reject_mode > VALK_REJECT_GOAWAY) {
     snprintf(err, err_len, "backpressure_list_max, max_graceful_rejections or reject_mode out of range");
@@ -65,10 +72,15 @@ static void valk__on_sweep(uv_timer_t *timer) {
   valk_h2_client_sweep(timer->data);
 }
 
-/* Sweep often enough to honour the shorter timeout within a quarter of it. */
+/* Sweep often enough to honour the shortest timeout within a quarter of it. */
 static uint64_t valk__sweep_ms(const valk_system_config_t *cfg) {
+  uint32_t t[] = {cfg->settings_timeout_ms, cfg->headers_timeout_ms, cfg->body_timeout_ms,
+                  cfg->request_timeout_ms, cfg->send_timeout_ms};
   uint64_t ms = cfg->handshake_timeout_ms;
+  size_t i;
   if (cfg->idle_timeout_ms > 0 && cfg->idle_timeout_ms < ms) ms = cfg->idle_timeout_ms;
+  for (i = 0; i < VALK_ARRAY_SIZE(t); i++)
+    if (t[i] < ms) ms = t[i];
   ms /= 4;
   return ms < 25 ? 25 : ms > 1000 ? 1000 : ms;
 }
@@ -87,6 +99,7 @@ static void valk__system_free_pools(valk_system_t *sys) {
   valk_slab_free(sys->graceful);
   valk_slab_free(sys->admin_slab);
   valk_arena_pool_destroy(&sys->arenas);
+  valk_arena_pool_destroy(&sys->admin_arenas);
   valk_bp_destroy(&sys->backpressure);
   valk_ip_table_destroy(&sys->ips);
   valk_ring_destroy(&sys->cmds);
@@ -102,7 +115,9 @@ static int valk__system_init_pools(valk_system_t *sys, char *err, size_t err_len
   rc = valk_ring_init(&sys->cmds, VALK_OP_RING_SIZE);
   if (rc == 0) rc = valk_ring_init(&sys->done, VALK_OP_RING_SIZE);
   if (rc == 0) rc = valk_ring_init(&sys->requests, sys->config.queue_capacity);
-  if (rc == 0) rc = valk_ring_init(&sys->responses, sys->config.arena_pool_size);
+  if (rc == 0)
+    rc = valk_ring_init(&sys->responses,
+                        sys->config.arena_pool_size + VALK_ADMIN_ARENAS_PER_CONN * sys->config.admin_max_connections);
   if (rc == 0) rc = valk_slab_new(&sys->conn_slab, sizeof(valk_conn_t), sys->config.max_connections);
   if (rc == 0)
     rc = valk_slab_new(&sys->tcp_bufs, sizeof(valk_tcp_buf_t), sys->config.tcp_buffer_pool_size);
@@ -113,6 +128,11 @@ static int valk__system_init_pools(valk_system_t *sys, char *err, size_t err_len
   if (rc == 0)
     rc = valk_arena_pool_init(&sys->arenas, sys->config.arena_pool_size,
                               (size_t)sys->config.arena_size, VALK_ARENA_KEEP);
+  if (rc == 0)
+    rc = valk_arena_pool_init(&sys->admin_arenas, VALK_ADMIN_ARENAS_PER_CONN * sys->config.admin_max_connections,
+                              sys->config.arena_size < VALK_ADMIN_ARENA_SIZE ? (size_t)sys->config.arena_size
+                                                                             : VALK_ADMIN_ARENA_SIZE,
+                              VALK_ARENA_KEEP);
   if (rc == 0) rc = valk_bp_init(&sys->backpressure, sys->config.backpressure_list_max);
   if (rc == 0) rc = valk_sse_init(sys);
   if (rc == 0 && sys->config.max_connections_per_ip > 0)
@@ -348,7 +368,7 @@ static void valk__leak_report(valk_system_t *sys, valk_op_t *op) {
 
   op->u.stop.leaked_connections = valk_slab_used(sys->conn_slab);
   op->u.stop.leaked_tcp_buffers = valk_slab_used(sys->tcp_bufs);
-  op->u.stop.leaked_arenas = valk_arena_pool_used(&sys->arenas);
+  op->u.stop.leaked_arenas = valk_arena_pool_used(&sys->arenas) + valk_arena_pool_used(&sys->admin_arenas);
   op->u.stop.leaked_graceful = sys->graceful ? valk_slab_used(sys->graceful) : 0;
   op->u.stop.leaked_admin = valk_slab_used(sys->admin_slab);
   if (op->u.stop.leaked_connections > 0 &&

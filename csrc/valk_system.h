@@ -40,6 +40,10 @@ extern "C" {
 #define VALK_REJECT_HANDLES 64   /* handles for refusing connections (RST) at once */
 #define VALK_SCRATCH_SIZE 16384  /* one TLS record of plaintext */
 #define VALK_ARENA_KEEP (64 * 1024) /* bytes of a released arena kept committed */
+/* The admin listeners' own arenas (so /health and /debug/metrics answer whatever
+ * the main listener suffers): 2 per admin connection slot, of at most this size. */
+#define VALK_ADMIN_ARENA_SIZE (4u * 1024 * 1024)
+#define VALK_ADMIN_ARENAS_PER_CONN 2
 
 /* The resolved configuration as it crosses into C (lib/config.ts resolves and
  * validates it; valk_system_start re-checks only what would make C unsafe). */
@@ -68,6 +72,16 @@ typedef struct valk_system_config {
   uint32_t sse_interval_ms;       /* memory diagnostics stream: a snapshot every ... */
   uint32_t max_sse_streams;       /* ... to at most this many streams at once */
   uint32_t admin_max_connections; /* the admin listeners' own connection slab */
+  /* Hostile-client bounds (docs/RELIABILITY.md). */
+  uint32_t max_header_list_size;  /* bytes of one request header section, RFC 9113 counting */
+  uint32_t max_header_pairs;      /* fields of one request header section */
+  uint64_t max_session_memory;    /* one connection's HTTP/2 state (valk_h2_mem.h) */
+  uint32_t control_frame_rate;    /* SETTINGS, PING, PRIORITY, empty DATA frames/s a client may send (burst 10x) */
+  uint32_t settings_timeout_ms;   /* our SETTINGS not acknowledged this long: GOAWAY(SETTINGS_TIMEOUT) */
+  uint32_t headers_timeout_ms;    /* a request header block not complete this long: connection closed */
+  uint32_t body_timeout_ms;       /* a request body without DATA this long: 408 */
+  uint32_t request_timeout_ms;    /* a request not ended this long after its first HEADERS: 408 */
+  uint32_t send_timeout_ms;       /* a response, or a connection's writes, not moving this long: reset / closed */
 } valk_system_config_t;
 
 typedef enum { VALK_REJECT_RST = 0, VALK_REJECT_GOAWAY = 1 } valk_reject_mode_t;
@@ -156,7 +170,7 @@ typedef struct valk_system {
   valk_ring_t cmds;            /* owner pushes, AIO thread drains */
   valk_ring_t done;            /* AIO thread pushes, owner drains */
   valk_ring_t requests;        /* queue_capacity: AIO thread pushes, owner drains (valk_dispatch.h) */
-  valk_ring_t responses;       /* arena_pool_size: owner pushes, AIO thread drains */
+  valk_ring_t responses;       /* one entry per arena of both pools: owner pushes, AIO thread drains */
   VALK_ATOMIC(uint32_t) js_in_flight; /* requests pushed whose response is not drained yet */
   valk_sse_runtime_t runtime;  /* Node's heap/GC/loop figures: the owner writes, the AIO thread reads */
   valk_notify_fn notify;
@@ -175,6 +189,9 @@ typedef struct valk_system {
   valk_slab_t *graceful;       /* max_graceful_rejections valk_conn_t, goaway mode only */
   valk_slab_t *admin_slab;     /* admin_max_connections valk_conn_t: outside max_connections */
   valk_arena_pool_t arenas;    /* arena_pool_size per-stream arenas */
+  valk_arena_pool_t admin_arenas; /* the admin listeners' streams' (VALK_ADMIN_ARENAS_PER_CONN x admin_max_connections) */
+  uint32_t request_gen;        /* generation of the last request handed to JavaScript (valk_dispatch.h) */
+  uint64_t next_conn_uid;      /* identity of the last connection accepted (never reused) */
   valk_watermark_t watermark;  /* TCP buffer usage state, with hysteresis */
   valk_bp_heap_t backpressure; /* connections paused for lack of TCP buffers */
   valk_ip_table_t ips;         /* connections per client IP (when limited) */

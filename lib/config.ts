@@ -20,6 +20,8 @@ export type FieldScope = 'system' | 'server';
 export interface DerivationInput {
   readonly maxConnections: number;
   readonly maxConcurrentStreams: number;
+  /** Resolved before maxSessionMemory (table order); absent for the derivations that do not need it. */
+  readonly maxHeaderListSize?: number;
 }
 
 /** How a derived field is computed when it is left undefined. */
@@ -178,9 +180,39 @@ export const CONFIG_FIELDS = Object.freeze([
   field({
     name: 'streamResetRate', kind: 'int', scope: 'system', default: 1000, min: 1, max: 1_000_000,
     unit: 'resets/s', description:
-      'RST_STREAM frames a client may send per second on one connection (bursts of 10 × this) before the connection ' +
-      "gets GOAWAY(INTERNAL_ERROR): the rapid-reset guard (CVE-2023-44487). nghttp2's own 33/s closed a Go client's " +
-      'connection every few seconds under load.',
+      'RST_STREAM frames per second on one connection, those the client sends and those it makes the server send ' +
+      '(bursts of 10 × this), before the connection gets GOAWAY(ENHANCE_YOUR_CALM): the rapid-reset guard ' +
+      "(CVE-2023-44487, and CVE-2025-8671 \"MadeYouReset\"). nghttp2's own 33/s closed a Go client's connection " +
+      'every few seconds under load.',
+  }),
+  field({
+    name: 'controlFrameRate', kind: 'int', scope: 'system', default: 1000, min: 1, max: 1_000_000,
+    unit: 'frames/s', description:
+      'SETTINGS, PING and PRIORITY frames, empty DATA frames and frames of unknown types a client may send per second ' +
+      'on one connection (bursts of 10 × this) before GOAWAY(ENHANCE_YOUR_CALM): floods of frames that cost work ' +
+      'and carry no request.',
+  }),
+  field({
+    name: 'maxHeaderListSize', kind: 'bytes', scope: 'system', default: 64 * KiB, min: 1 * KiB, max: 1 * MiB,
+    unit: 'bytes', description:
+      'Largest request header section (headers, or trailers), counted as RFC 9113 counts it: name + value + 32 ' +
+      'bytes per field; advertised in SETTINGS_MAX_HEADER_LIST_SIZE and checked while decoding, before anything is ' +
+      'copied. Past it: 431, or RST_STREAM once the response began.',
+  }),
+  field({
+    name: 'maxHeaderPairs', kind: 'int', scope: 'system', default: 128, min: 4, max: 10_000,
+    unit: 'fields', description: 'Most fields (pseudo-headers included) in one request header section; past it as for maxHeaderListSize.',
+  }),
+  field({
+    name: 'maxSessionMemory', kind: 'bytes', scope: 'system', min: 256 * KiB, max: 1 * GiB,
+    derive: {
+      formula: 'max(16 KiB × maxConcurrentStreams, 8 × maxHeaderListSize)',
+      compute: (p) => Math.max(16 * KiB * p.maxConcurrentStreams, 8 * (p.maxHeaderListSize ?? 64 * KiB)),
+    },
+    unit: 'bytes', description:
+      "Memory one connection's HTTP/2 state may hold: nghttp2's allocations, stream records and request headers " +
+      'waiting for their body. Past three quarters of it new streams are refused (RST_STREAM REFUSED_STREAM); ' +
+      'an allocation past it closes the connection. Must be at least 4 × maxHeaderListSize.',
   }),
   field({
     name: 'sseIntervalMs', kind: 'int', scope: 'system', default: 100, min: 10, max: 60_000,
@@ -208,6 +240,35 @@ export const CONFIG_FIELDS = Object.freeze([
   field({
     name: 'idleTimeoutMs', kind: 'int', scope: 'system', default: 60_000, min: 0, max: 86_400_000,
     unit: 'ms', description: 'A connection with no open stream for this long gets GOAWAY(NO_ERROR) and is closed; 0 disables.',
+  }),
+  field({
+    name: 'settingsTimeoutMs', kind: 'int', scope: 'system', default: 10_000, min: 100, max: 600_000,
+    unit: 'ms', description: "A client that has not acknowledged the server's SETTINGS by then gets GOAWAY(SETTINGS_TIMEOUT) and is closed.",
+  }),
+  field({
+    name: 'headersTimeoutMs', kind: 'int', scope: 'system', default: 10_000, min: 100, max: 600_000,
+    unit: 'ms', description:
+      'A request header block (HEADERS and its CONTINUATION frames) not complete by then ends its connection with ' +
+      'GOAWAY(ENHANCE_YOUR_CALM): HPACK cannot skip half a block.',
+  }),
+  field({
+    name: 'bodyTimeoutMs', kind: 'int', scope: 'system', default: 10_000, min: 100, max: 3_600_000,
+    unit: 'ms', description:
+      'A request whose body receives no DATA for this long gets 408 and its arena back (RST_STREAM(CANCEL) if its ' +
+      'response began). Not counted while the server itself stops reading the connection.',
+  }),
+  field({
+    name: 'requestTimeoutMs', kind: 'int', scope: 'system', default: 60_000, min: 100, max: 86_400_000,
+    unit: 'ms', description:
+      'A request not complete (END_STREAM) this long after its first HEADERS frame gets 408: trickling a byte at a ' +
+      'time does not keep it alive.',
+  }),
+  field({
+    name: 'sendTimeoutMs', kind: 'int', scope: 'system', default: 30_000, min: 100, max: 3_600_000,
+    unit: 'ms', description:
+      'A response that has not moved for this long (the client keeps its flow-control window closed) is reset ' +
+      '(RST_STREAM(CANCEL)) and its arena freed; a connection whose writes, or whose wait for TCP buffers, make no ' +
+      'progress for this long is closed. Progress is bytes the client accepted: what it sends does not count.',
   }),
   field({
     name: 'maxResponseBodySize', kind: 'bytes', scope: 'server', default: 64 * MiB, min: 1 * KiB, max: 1 * GiB,
@@ -607,6 +668,11 @@ const RELATION_RULES: readonly RelationRule[] = [
     field: 'maxRequestBodySize', floor: () => null, ceilingBelow: () => null, ceiling: (c) => c.arenaSize,
     text: ['must be at most ', { ref: 'arenaSize' }, ' (a request body is kept in one arena)'],
   },
+  {
+    // A request with headers at the limit must fit the connection's budget, with room for nghttp2.
+    field: 'maxSessionMemory', floor: (c) => 4 * c.maxHeaderListSize, ceilingBelow: () => null,
+    text: ['must be at least 4 × ', { ref: 'maxHeaderListSize' }],
+  },
 ];
 
 function relationProblem(rule: RelationRule, c: ResolvedConfig): ConfigError | null {
@@ -687,7 +753,10 @@ export interface FootprintSizes {
   readonly connSlotSize: number;
   readonly tcpBufferSlotSize: number;
   readonly queueEntrySize: number;
+  /** OpenSSL's per-connection state (an estimate). */
   readonly connProtocolStateEstimate: number;
+  /** The bound of a connection's TLS memory BIOs; absent: 0. */
+  readonly tlsBufferBound?: number;
   /** Bytes of one per-IP connection-count table entry. */
   readonly ipTableEntrySize: number;
   /** Bytes of one memory diagnostics event for a config (the addon's bound); absent: 0. */
@@ -716,10 +785,14 @@ export interface Footprint {
   readonly arenaCeiling: number;
   /** queueEntrySize × queueCapacity × 2 (request and response queues). */
   readonly queues: number;
-  /** connProtocolStateEstimate × (maxConnections + adminMaxConnections) (OpenSSL + nghttp2, outside the pools). */
+  /**
+   * (connProtocolStateEstimate + tlsBufferBound + maxSessionMemory) × (maxConnections +
+   * adminMaxConnections): OpenSSL's state (estimate), the TLS buffers' bound and the HTTP/2
+   * state's cap, enforced per connection (docs/RELIABILITY.md): it holds against hostile clients.
+   */
   readonly protocolState: number;
   /**
-   * maxGracefulRejections × (connSlotSize + connProtocolStateEstimate) when
+   * maxGracefulRejections × (connSlotSize + the per-connection state of protocolState) when
    * rejectMode is 'goaway' (each graceful refusal holds a TLS + HTTP/2
    * session outside the slab until its GOAWAY is sent); 0 for 'rst'.
    */
@@ -746,7 +819,7 @@ export const FOOTPRINT_LABELS: Readonly<Record<Exclude<keyof Footprint, 'total'>
   tcpBuffers: 'TCP buffers',
   arenaCeiling: 'arenas (reserved, committed on use)',
   queues: 'queues (request + response)',
-  protocolState: 'TLS + HTTP/2 state (estimate)',
+  protocolState: 'TLS + HTTP/2 state (HTTP/2 capped at maxSessionMemory)',
   gracefulRejections: 'graceful rejection slots (goaway mode)',
   admissionTables: 'admission tables (backpressure heap, per-IP counts)',
   diagnostics: 'memory diagnostics stream (SSE event buffers)',
@@ -767,6 +840,7 @@ function nativeSizes(): FootprintSizes {
     tcpBufferSlotSize: k.tcpBufferSlotSize,
     queueEntrySize: k.queueEntrySize,
     connProtocolStateEstimate: k.connProtocolStateEstimate,
+    tlsBufferBound: k.tlsBufferBound,
     // Older addons do not export it (undefined at run time despite the type).
     ipTableEntrySize: k.ipTableEntrySize ?? IP_TABLE_ENTRY_SIZE_FALLBACK,
     sseEventBytes: (c) => native().sseEventBytes(c.maxConnections, c.tcpBufferPoolSize, c.arenaPoolSize, c.adminMaxConnections),
@@ -788,14 +862,14 @@ function diagnosticsBytes(c: ResolvedConfig, s: FootprintSizes): number {
 export function estimateFootprint(c: ResolvedConfig, sizes?: FootprintSizes): Footprint {
   const s = sizes ?? nativeSizes();
   const ipTable = c.maxConnectionsPerIp > 0 ? nextPowerOfTwo(2 * c.maxConnections) * s.ipTableEntrySize : 0;
+  const perConn = s.connProtocolStateEstimate + (s.tlsBufferBound ?? 0) + c.maxSessionMemory;
   const parts = {
     connectionSlab: s.connSlotSize * (c.maxConnections + c.adminMaxConnections),
     tcpBuffers: s.tcpBufferSlotSize * c.tcpBufferPoolSize,
     arenaCeiling: c.arenaSize * c.arenaPoolSize,
     queues: s.queueEntrySize * c.queueCapacity * 2,
-    protocolState: s.connProtocolStateEstimate * (c.maxConnections + c.adminMaxConnections),
-    gracefulRejections:
-      c.rejectMode === 'goaway' ? c.maxGracefulRejections * (s.connSlotSize + s.connProtocolStateEstimate) : 0,
+    protocolState: perConn * (c.maxConnections + c.adminMaxConnections),
+    gracefulRejections: c.rejectMode === 'goaway' ? c.maxGracefulRejections * (s.connSlotSize + perConn) : 0,
     admissionTables: c.backpressureListMax * BACKPRESSURE_ENTRY_SIZE + ipTable,
     diagnostics: diagnosticsBytes(c, s),
   };

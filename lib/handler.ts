@@ -167,6 +167,16 @@ export function bodyBuffer(body: unknown, where: string): Buffer {
   throw new TypeError(`valk-aio: ${where}: body must be a string, Buffer or Uint8Array`);
 }
 
+/**
+ * The largest response header block a handler may send, counted as RFC 9113
+ * counts a header list (name + value + 32 bytes per field): nghttp2 refuses a
+ * block over 64 KiB once encoded, and such a refusal would end the whole
+ * connection (csrc/valk_h2_server.c checks the same bound, VALK_RESP_HEADERS_MAX).
+ */
+export const MAX_RESPONSE_HEADERS_BYTES = 60 * 1024;
+/** What :status and content-length take of it. */
+const FIXED_HEADERS_BYTES = 7 + 3 + 32 + 14 + 20 + 32;
+
 /** Checks a handler's answer; returns [status, flat headers, body] or throws a TypeError/RangeError. */
 function toWire(res: unknown, limit: number): [number, string[], Buffer | string] {
   if (typeof res !== 'object' || res === null) throw new TypeError('the handler must return { status, headers?, body? }');
@@ -176,13 +186,18 @@ function toWire(res: unknown, limit: number): [number, string[], Buffer | string
   }
   const flat: string[] = [];
   const headers = r.headers;
+  let size = FIXED_HEADERS_BYTES;
   if (headers !== undefined && headers !== null) {
     for (const name of Object.keys(headers)) {
       const lower = headerName(name);
       const v = String(headers[name]);
       if (BAD_VALUE.test(v)) throw new TypeError(`response header '${name}' has CR, LF or NUL in its value`);
       flat.push(lower, v);
+      size += lower.length + Buffer.byteLength(v, 'utf8') + 32;
     }
+  }
+  if (size > MAX_RESPONSE_HEADERS_BYTES) {
+    throw new RangeError(`response headers of ${size} bytes exceed ${MAX_RESPONSE_HEADERS_BYTES} (name + value + 32 per field)`);
   }
   return [r.status, flat, wireBody(r.body, limit)];
 }
@@ -190,6 +205,11 @@ function toWire(res: unknown, limit: number): [number, string[], Buffer | string
 /**
  * Runs handlers for one system. Every request it receives is answered exactly
  * once; stop() answers the outstanding ones with 503 so the AIO thread can end.
+ *
+ * A token names one request for good (the binding's gen x 2^16 + slot, see
+ * csrc/valk_dispatch.h): a handler that answers after its 504, or twice, finds
+ * its token gone from `pending` and its answer is dropped; it can never reach
+ * the request that reuses the slot.
  */
 export class HandlerDispatcher {
   /** token -> its server and deadline (ms), in arrival order. */

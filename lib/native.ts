@@ -25,6 +25,8 @@ export interface NativeConstants {
    * nghttp2 allocate outside the pools (measured, not enforced).
    */
   connProtocolStateEstimate: number;
+  /** The most bytes a server connection's TLS memory BIOs hold (VALK_TLS_BIO_MAX). */
+  tlsBufferBound: number;
   /**
    * Bytes of one entry of the per-IP connection-count table (maxConnectionsPerIp).
    * Addons built before that table do not export it (undefined at run time);
@@ -83,6 +85,15 @@ export interface NativeSystemConfig {
   sseIntervalMs: number;
   maxSseStreams: number;
   adminMaxConnections: number;
+  maxHeaderListSize: number;
+  maxHeaderPairs: number;
+  maxSessionMemory: number;
+  controlFrameRate: number;
+  settingsTimeoutMs: number;
+  headersTimeoutMs: number;
+  bodyTimeoutMs: number;
+  requestTimeoutMs: number;
+  sendTimeoutMs: number;
 }
 
 export interface NativeRoute {

@@ -48,7 +48,7 @@ describe('valk-aio config (in-process main)', () => {
     expect(j.config.tcpBufferPoolSize).toBe(412);
     expect(j.config.arenaPoolSize).toBe(100);
     expect(j.config.queueCapacity).toBe(100);
-    expect(j.derived).toEqual(['tcpBufferPoolSize', 'arenaPoolSize', 'queueCapacity']);
+    expect(j.derived).toEqual(['tcpBufferPoolSize', 'arenaPoolSize', 'queueCapacity', 'maxSessionMemory']);
     expect(j.warnings).toEqual([]);
     expect(j.footprint.tcpBuffers).toBe(33_280 * 412);
     expect(j.footprint.total).toBeGreaterThan(j.footprint.arenaCeiling);
@@ -108,7 +108,7 @@ describe('valk-aio config (in-process main)', () => {
     expect(j.config.backpressureListMax).toBe(1000);
     expect(j.config.softLimitIdleMs).toBe(1000);
     expect(j.warnings).toEqual([]);
-    expect(j.footprint.gracefulRejections).toBe(32 * (1024 + 160_000));
+    expect(j.footprint.gracefulRejections).toBe(32 * (1024 + 160_000 + j.config.maxSessionMemory));
     expect(j.footprint.admissionTables).toBe(1000 * 8 + 256 * 24);
   });
 

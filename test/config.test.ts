@@ -88,7 +88,7 @@ describe('seed 002 configuration', () => {
 
   it('T4 every hard limit: min and max pass, one step outside fails', () => {
     for (const spec of CONFIG_FIELDS.filter((f) => f.scope === 'system' && f.kind !== 'float' && f.kind !== 'enum')) {
-      const base = { ...resolveConfig({ maxConnections: 1, tcpBufferPoolSize: 1_000_000, arenaPoolSize: 10_000, arenaSize: 256 * 1024 * 1024, maxRequestBodySize: 1024 }) };
+      const base = { ...resolveConfig({ maxConnections: 1, tcpBufferPoolSize: 1_000_000, arenaPoolSize: 10_000, arenaSize: 256 * 1024 * 1024, maxRequestBodySize: 1024, maxSessionMemory: 1024 ** 3 }) };
       const at = (v: number) => validateConfig({ ...base, [spec.name]: v } as ResolvedConfig);
       expect(at(spec.min - 1), spec.name).toMatch(new RegExp(`^${spec.name}: `));
       expect(at(spec.max + 1), spec.name).toMatch(new RegExp(`^${spec.name}: `));
@@ -137,9 +137,9 @@ describe('seed 002 configuration', () => {
     expect(errorOf({ maxConnections: 1, queueCapacity: 2 }).field).toBe('queueCapacity');
   });
 
-  it('derivedFields names the pool sizes left undefined', () => {
-    expect(derivedFields()).toEqual(['tcpBufferPoolSize', 'arenaPoolSize', 'queueCapacity']);
-    expect(derivedFields({ tcpBufferPoolSize: 500, queueCapacity: undefined })).toEqual(['arenaPoolSize', 'queueCapacity']);
+  it('derivedFields names the derived fields left undefined', () => {
+    expect(derivedFields()).toEqual(['tcpBufferPoolSize', 'arenaPoolSize', 'queueCapacity', 'maxSessionMemory']);
+    expect(derivedFields({ tcpBufferPoolSize: 500, queueCapacity: undefined, maxSessionMemory: 1 << 20 })).toEqual(['arenaPoolSize', 'queueCapacity']);
   });
 
   it('the result is frozen', () => {
@@ -383,8 +383,11 @@ describe('estimateFootprint', () => {
     tcpBufferSlotSize: 33_000,
     queueEntrySize: 64,
     connProtocolStateEstimate: 150_000,
+    tlsBufferBound: 200_000,
     ipTableEntrySize: 32,
   };
+  /** OpenSSL's estimate + the TLS buffers' bound + maxSessionMemory (derived: 16 KiB × 100 streams). */
+  const PER_CONN = 150_000 + 200_000 + 16 * 1024 * 100;
 
   it('multiplies each pool by its item size', () => {
     const fp = estimateFootprint(defaultConfig(), sizes);
@@ -392,13 +395,13 @@ describe('estimateFootprint', () => {
     expect(fp.tcpBuffers).toBe(33_000 * 1450);
     expect(fp.arenaCeiling).toBe(64 * MiB * 200);
     expect(fp.queues).toBe(64 * 200 * 2);
-    expect(fp.protocolState).toBe(150_000 * (100 + 16));
+    expect(fp.protocolState).toBe(PER_CONN * (100 + 16));
     expect(fp.gracefulRejections).toBe(0); // rejectMode 'rst'
     expect(fp.admissionTables).toBe(1000 * 8); // no per-IP table without maxConnectionsPerIp
     // No sseEventBytes in these sizes: the diagnostics part is its scratch only.
     const scratch = 100 * 8 + 200 * 40 + Math.ceil(1450 / 8) + Math.ceil(200 / 8) + 8 + 101 * 64;
     expect(fp.diagnostics).toBe(scratch);
-    expect(fp.total).toBe(116_000 + 47_850_000 + 64 * MiB * 200 + 25_600 + 17_400_000 + 8000 + scratch);
+    expect(fp.total).toBe(116_000 + 47_850_000 + 64 * MiB * 200 + 25_600 + PER_CONN * 116 + 8000 + scratch);
     expect(Object.isFrozen(fp)).toBe(true);
   });
 
@@ -414,11 +417,20 @@ describe('estimateFootprint', () => {
 
   it('gracefulRejections: maxGracefulRejections × (slot + protocol state), only in goaway mode', () => {
     const goaway = estimateFootprint(resolveConfig({ rejectMode: 'goaway', maxGracefulRejections: 10 }), sizes);
-    expect(goaway.gracefulRejections).toBe(10 * (1000 + 150_000));
-    expect(estimateFootprint(resolveConfig({ rejectMode: 'goaway' }), sizes).gracefulRejections).toBe(32 * 151_000);
+    expect(goaway.gracefulRejections).toBe(10 * (1000 + PER_CONN));
+    expect(estimateFootprint(resolveConfig({ rejectMode: 'goaway' }), sizes).gracefulRejections).toBe(32 * (1000 + PER_CONN));
     expect(estimateFootprint(resolveConfig({ maxGracefulRejections: 10 }), sizes).gracefulRejections).toBe(0);
     const rst = estimateFootprint(defaultConfig(), sizes);
-    expect(goaway.total - rst.total).toBe(10 * 151_000);
+    expect(goaway.total - rst.total).toBe(10 * (1000 + PER_CONN));
+  });
+
+  it('protocolState: the HTTP/2 state counts at its cap, maxSessionMemory, per connection', () => {
+    const small = estimateFootprint(resolveConfig({ maxSessionMemory: 256 * 1024 }), sizes).protocolState;
+    const big = estimateFootprint(resolveConfig({ maxSessionMemory: 4 * MiB }), sizes).protocolState;
+    expect(big - small).toBe((4 * MiB - 256 * 1024) * 116);
+    const real = estimateFootprint(defaultConfig()); // the addon's own sizes
+    expect(real.protocolState).toBe((native().constants.connProtocolStateEstimate + native().constants.tlsBufferBound +
+      defaultConfig().maxSessionMemory) * 116);
   });
 
   it('admissionTables: backpressure heap + per-IP table of nextPowerOfTwo(2 × maxConnections) entries', () => {

@@ -2,37 +2,33 @@
 // http2.createSecureServer — not against valk-aio, and without the addon (the
 // key pair comes from the openssl command). Every listener is on 127.0.0.1.
 import * as crypto from 'node:crypto';
-import * as fs from 'node:fs';
 import * as http2 from 'node:http2';
-import * as os from 'node:os';
-import * as path from 'node:path';
+import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorCode, FrameType, HpackDecoder, RawH2Client, hpackEncodeLiteral, hpackInt, huffmanDecode, huffmanEncode } from './h2raw';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { opensslKeyPair } from './opensslpair';
+import {
+  ErrorCode,
+  Flag,
+  FrameType,
+  HpackDecoder,
+  RawH2Client,
+  encodeFrame,
+  errorCodeName,
+  hpackEncodeIndexedLiteral,
+  hpackEncodeLiteral,
+  hpackIndexedField,
+  hpackInt,
+  huffmanDecode,
+  huffmanEncode,
+} from './h2raw';
 
 let key = '';
 let cert = '';
-let tmp = '';
 
 beforeAll(() => {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'h2raw-'));
-  const k = path.join(tmp, 'key.pem');
-  const c = path.join(tmp, 'cert.pem');
-  // Under the sanitizer run (scripts/sanitize.sh) LD_PRELOAD holds libasan: not for openssl.
-  execFileSync(
-    'openssl',
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', k, '-out', c, '-days', '2',
-      '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'],
-    { env: { ...process.env, LD_PRELOAD: '' }, stdio: 'pipe' },
-  );
-  key = fs.readFileSync(k, 'utf8');
-  cert = fs.readFileSync(c, 'utf8');
-});
-
-afterAll(() => {
-  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  ({ key, cert } = opensslKeyPair());
 });
 
 interface Srv {
@@ -414,5 +410,211 @@ describe('RawH2Client against node:http2', () => {
     c.rstStream(id, ErrorCode.CANCEL);
     await until(() => code !== -1);
     expect(code).toBe(8);
+  });
+});
+
+describe('RawH2Client: the pieces the attacks (test/attacks.ts) use', () => {
+  it('HPACK: literals with incremental indexing enter the dynamic table; indexed fields reference it', () => {
+    const block = hpackEncodeIndexedLiteral([['x-a', 'one'], ['x-b', 'v'.repeat(200)]]);
+    expect(block[0]).toBe(0x40);
+    const d = new HpackDecoder();
+    expect(d.decode(block)).toEqual([['x-a', 'one'], ['x-b', 'v'.repeat(200)]]);
+    expect(d.dynamicTableSize).toBe(3 + 3 + 32 + 3 + 200 + 32);
+    // 62 is the newest entry (x-b), 63 the one before; 2 is :method GET (static).
+    expect(d.decode(Buffer.concat([hpackIndexedField(62), hpackIndexedField(63), hpackIndexedField(2)]))).toEqual([
+      ['x-b', 'v'.repeat(200)], ['x-a', 'one'], [':method', 'GET'],
+    ]);
+    expect(hpackIndexedField(62)).toEqual(Buffer.from([0xbe]));
+    expect(hpackIndexedField(126)).toEqual(Buffer.from([0xfe]));
+    expect(hpackIndexedField(127)).toEqual(Buffer.from([0xff, 0x00]));
+    expect(hpackIndexedField(300)).toEqual(hpackInt(300, 7, 0x80));
+    expect(() => hpackIndexedField(0)).toThrow(RangeError);
+    expect(() => d.decode(hpackIndexedField(64))).toThrow(/out of range/);
+  });
+
+  it('encodeFrame and errorCodeName', () => {
+    expect(encodeFrame(FrameType.PING, Flag.ACK, 0, Buffer.from('12345678'))).toEqual(
+      Buffer.concat([Buffer.from([0, 0, 8, 6, 1, 0, 0, 0, 0]), Buffer.from('12345678')]),
+    );
+    expect(encodeFrame(FrameType.HEADERS, 0x5, 0x80000003).subarray(5).readUInt32BE(0)).toBe(3); // reserved bit cleared
+    expect(errorCodeName(0xb)).toBe('ENHANCE_YOUR_CALM');
+    expect(errorCodeName(0x77)).toBe('UNKNOWN_0x77');
+  });
+
+  it('sendHeaderBlock: a pre-encoded block over HEADERS + CONTINUATIONs, using the server\'s dynamic table', async () => {
+    const seen: http2.IncomingHttpHeaders[] = [];
+    const srv = await serve((s, h) => {
+      seen.push(h);
+      s.respond({ ':status': 200 }, { endStream: true });
+    });
+    const c = await client(srv.port);
+    const first = Buffer.concat([
+      hpackEncodeLiteral([[':method', 'GET'], [':scheme', 'https'], [':path', '/a'], [':authority', 'localhost']]),
+      hpackEncodeIndexedLiteral([['x-entry', 'e'.repeat(100)]]),
+    ]);
+    const id = c.allocStreamId();
+    expect(id).toBe(1);
+    // Split anywhere: HPACK does not care where fragments end.
+    c.sendHeaderBlock(id, first.subarray(0, 10), { endStream: true, continuations: [first.subarray(10, 50), first.subarray(50)] });
+    await c.waitEnd(id);
+    const id2 = c.allocStreamId();
+    const second = Buffer.concat([hpackEncodeLiteral([[':method', 'GET'], [':scheme', 'https'], [':path', '/b'], [':authority', 'localhost']]), hpackIndexedField(62), hpackIndexedField(62)]);
+    c.sendHeaderBlock(id2, second, { endStream: true });
+    await c.waitEnd(id2);
+    expect(seen[0]['x-entry']).toBe('e'.repeat(100));
+    expect(seen[1][':path']).toBe('/b');
+    expect(seen[1]['x-entry']).toBe(`${'e'.repeat(100)}, ${'e'.repeat(100)}`);
+    expect(c.statusCounts.get('200')).toBe(2);
+    expect(c.streamsEnded).toBe(2);
+    const rec = c.streamRecord(id2)!;
+    expect(rec.headersAt).toBeGreaterThan(0);
+    expect(rec.endedAt).toBeGreaterThanOrEqual(rec.headersAt!);
+  });
+
+  it('sendHeaderBlock with endHeaders false, then sendContinuation(..., true), completes the request', async () => {
+    const seen: http2.IncomingHttpHeaders[] = [];
+    const srv = await serve((s, h) => {
+      seen.push(h);
+      s.respond({ ':status': 204 }, { endStream: true });
+    });
+    const c = await client(srv.port);
+    await c.waitUntil('SETTINGS', () => c.settingsReceived);
+    const id = c.allocStreamId();
+    c.sendHeaderBlock(id, hpackEncodeLiteral([[':method', 'GET'], [':scheme', 'https'], [':path', '/slow'], [':authority', 'localhost']]), {
+      endStream: true,
+      endHeaders: false,
+    });
+    await sleep(100);
+    expect(seen).toHaveLength(0); // the block is still open
+    expect(c.sendContinuation(id, hpackIndexedField(16), false)).toBe(true); // accept-encoding: gzip, deflate
+    expect(c.sendContinuation(id, hpackEncodeLiteral([['x-last', '1']]), true)).toBe(true);
+    await c.waitEnd(id);
+    expect(seen[0][':path']).toBe('/slow');
+    expect(seen[0]['accept-encoding']).toBe('gzip, deflate');
+    expect(seen[0]['x-last']).toBe('1');
+    expect(c.framesSentByType.get(FrameType.CONTINUATION)).toBe(2);
+  });
+
+  it('ackSettings false: the server\'s SETTINGS stay unacknowledged; ackPings false: its PINGs unanswered', async () => {
+    const srv = await serve((s) => s.respond({ ':status': 200 }, { endStream: true }));
+    const c = await client(srv.port, { ackSettings: false, ackPings: false });
+    await c.waitUntil('SETTINGS', () => c.settingsReceived && c.settingsAcked);
+    await until(() => srv.sessions.length === 1);
+    await sleep(100);
+    expect(srv.sessions[0].pendingSettingsAck).toBe(true);
+    expect(c.framesSentByType.get(FrameType.SETTINGS)).toBe(1); // ours only, no ACK
+    expect(c.settingsFramesReceived).toBe(1);
+    expect(c.settingsAcksReceived).toBe(1);
+    let acked = false;
+    srv.sessions[0].ping(() => (acked = true));
+    await c.waitUntil('PING', () => c.pingsReceived === 1);
+    await sleep(100);
+    expect(acked).toBe(false);
+    // The default client ACKs both.
+    const d = await client(srv.port);
+    await until(() => srv.sessions.length === 2 && !srv.sessions[1].pendingSettingsAck);
+    await d.ping();
+    expect(d.pingAcksReceived).toBe(1);
+    expect(d.framesSentByType.get(FrameType.SETTINGS)).toBe(2); // ours + the ACK
+  });
+
+  it('nextStreamId can be set, e.g. back to a lower id (nghttp2 ignores an unused one, not a half-closed one)', async () => {
+    const paths: string[] = [];
+    const srv = await serve((s, h) => {
+      paths.push(String(h[':path']));
+      if (h[':path'] !== '/hold') s.respond({ ':status': 200 }, { endStream: true });
+    });
+    const c = await client(srv.port);
+    expect(c.nextStreamId).toBe(1);
+    c.nextStreamId = 7;
+    const id = c.request('/');
+    expect(id).toBe(7);
+    await c.waitEnd(id);
+    expect(c.nextStreamId).toBe(9);
+    const held = c.request('/hold'); // 9: half-closed (remote) on the server, no answer
+    await until(() => paths.length === 2);
+    c.nextStreamId = 3; // lower than 9, never used: ignored
+    c.request('/lower');
+    await sleep(100);
+    expect(paths).toEqual(['/', '/hold']);
+    expect(c.goaways).toHaveLength(0);
+    c.nextStreamId = held; // the id of a stream the server holds half-closed: connection error
+    c.request('/again');
+    const g = await c.waitGoaway();
+    // nghttp2 reports STREAM_CLOSED ("HEADERS: stream closed"); Node's session then sends its own code.
+    expect([ErrorCode.STREAM_CLOSED, ErrorCode.INTERNAL_ERROR]).toContain(g.errorCode);
+    expect(() => (c.nextStreamId = 0)).toThrow(RangeError);
+    expect(() => (c.nextStreamId = 2 ** 31)).toThrow(RangeError);
+  });
+
+  it('counts frames and bytes both ways, RST codes and statuses; forgetClosedStreams drops finished streams', async () => {
+    const srv = await serve((s, h) => {
+      if (h[':path'] === '/reset') s.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      else if (h[':path'] === '/404') s.respond({ ':status': 404 }, { endStream: true });
+      else s.respond({ ':status': 200 }, { endStream: true });
+    });
+    const c = await client(srv.port, { forgetClosedStreams: true });
+    // Preface (24) + SETTINGS (9 + 12) + WINDOW_UPDATE (9 + 4).
+    expect(c.framesSent).toBe(2);
+    expect(c.bytesSent).toBe(24 + 21 + 13);
+    const ids = ['/a', '/404', '/reset', '/b', '/reset'].map((p) => c.request(p));
+    await until(() => c.streamsEnded === 3 && c.rstCounts.get(ErrorCode.REFUSED_STREAM) === 2);
+    expect(Object.fromEntries(c.statusCounts)).toEqual({ '200': 2, '404': 1 });
+    expect(c.framesSentByType.get(FrameType.HEADERS)).toBe(5);
+    expect(c.bytesReceived).toBeGreaterThan(50);
+    expect(c.frameCounts.get(FrameType.RST_STREAM)).toBe(2);
+    for (const id of ids) expect(c.streamRecord(id)).toBeUndefined();
+    // Without the option the records stay.
+    const d = await client(srv.port);
+    const k = d.request('/reset');
+    await d.waitRst(k);
+    expect(d.streamRecord(k)?.rstCode).toBe(ErrorCode.REFUSED_STREAM);
+    expect(d.streamRecord(k)?.rstAt).toBeGreaterThan(0);
+  });
+
+  it('writeRaw, needsDrain, writableLength and waitDrain against a peer that stops reading', async () => {
+    const socks: tls.TLSSocket[] = [];
+    const raw: net.Socket[] = [];
+    const server = tls.createServer({ key, cert, ALPNProtocols: ['h2'] }, (s) => {
+      socks.push(s);
+      s.on('error', () => {});
+      s.pause();
+    });
+    server.on('connection', (s: net.Socket) => raw.push(s));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    closers.push(async () => {
+      for (const s of socks) s.destroy();
+      for (const s of raw) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    });
+    const c = await client((server.address() as { port: number }).port);
+    expect(c.writable).toBe(true);
+    expect(await c.waitDrain(10)).toBe(true); // nothing buffered: at once
+    const ping = encodeFrame(FrameType.PING, 0, 0, Buffer.alloc(8));
+    const chunk = Buffer.concat(Array.from({ length: 4096 }, () => ping)); // 68 KiB
+    const before = c.bytesSent;
+    let writes = 0;
+    let stuck = false;
+    // Write until the kernel's buffers are full too: then no 'drain' comes (bounded: 2,000 x 68 KiB).
+    for (let round = 0; round < 2000 && !stuck; round++) {
+      writes++;
+      if (c.writeRaw(chunk, 4096, FrameType.PING)) continue;
+      expect(c.needsDrain).toBe(true);
+      expect(c.writableLength).toBeGreaterThan(0);
+      stuck = !(await c.waitDrain(100));
+    }
+    expect(stuck).toBe(true);
+    expect(c.needsDrain).toBe(true);
+    expect(c.bytesSent - before).toBe(writes * chunk.length);
+    expect(c.framesSentByType.get(FrameType.PING)).toBe(writes * 4096);
+    await until(() => socks.length === 1);
+    socks[0].resume();
+    expect(await c.waitDrain(10_000)).toBe(true);
+    expect(c.needsDrain).toBe(false);
+    c.destroy();
+    expect(c.writable).toBe(false);
+    expect(c.writeRaw(ping, 1)).toBe(false);
+    expect(await c.waitDrain(10)).toBe(false);
   });
 });

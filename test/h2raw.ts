@@ -5,6 +5,14 @@
 // (no Huffman, no dynamic table); responses are decoded with a full HPACK
 // decoder (Huffman, static and dynamic tables). Every listener in tests is on
 // 127.0.0.1. Self-test: test/h2raw.test.ts.
+//
+// For misbehaving on purpose (test/attacks.ts): pre-encoded header blocks
+// (sendHeaderBlock, sendContinuation, hpackEncodeIndexedLiteral,
+// hpackIndexedField), raw bytes (encodeFrame, writeRaw) with backpressure
+// (needsDrain, writableLength, waitDrain), a settable nextStreamId, SETTINGS
+// and PINGs left unacknowledged (ackSettings, ackPings), counters of what was
+// sent and received (framesSent, bytesSent, rstCounts, statusCounts, ...), and
+// forgetClosedStreams so floods of streams do not grow the client.
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 
@@ -85,6 +93,27 @@ export interface ConnectOptions {
   autoWindowUpdate?: boolean;
   /** Keep DATA payloads for body(); default true (counts are always kept). */
   keepBody?: boolean;
+  /** ACK the server's SETTINGS frames; default true. false: never ACK them (a misbehaving peer). */
+  ackSettings?: boolean;
+  /** Answer the server's PINGs with an ACK; default true (false: e.g. nothing may interrupt a header block in progress). */
+  ackPings?: boolean;
+  /**
+   * Drop a stream's record once it ended (END_STREAM received) or was reset,
+   * so floods of short streams do not grow the client's memory; the
+   * connection-wide counters (rstCounts, statusCounts, ...) keep counting.
+   * Default false.
+   */
+  forgetClosedStreams?: boolean;
+}
+
+/** Options of sendHeaderBlock(). */
+export interface HeaderBlockOptions {
+  /** END_STREAM on the HEADERS frame. Default false. */
+  endStream?: boolean;
+  /** END_HEADERS on the last frame sent (HEADERS or the last CONTINUATION). Default true. */
+  endHeaders?: boolean;
+  /** More fragments of the block, each sent as its own CONTINUATION frame after the HEADERS frame. */
+  continuations?: Buffer[];
 }
 
 export interface RequestOptions {
@@ -116,6 +145,10 @@ export interface StreamRecord {
   /** Each block decoded (undefined where decoding failed; see hpackError). */
   headerLists: (HeaderList | undefined)[];
   rstCode?: number;
+  /** performance.now() when the final response headers, END_STREAM and RST_STREAM arrived. */
+  headersAt?: number;
+  endedAt?: number;
+  rstAt?: number;
   // send side
   sendWindow: number;
   sendQueue: { buf: Buffer; end: boolean }[];
@@ -136,6 +169,8 @@ export class RawH2Client {
   settingsAcked = false;
   /** Every GOAWAY received, in order. */
   readonly goaways: GoawayInfo[] = [];
+  /** performance.now() when each of goaways[] arrived. */
+  readonly goawayTimes: number[] = [];
   /** Frames received per type. */
   readonly frameCounts = new Map<number, number>();
   /** PINGs (non-ACK) received from the server (each answered with an ACK). */
@@ -150,13 +185,38 @@ export class RawH2Client {
   hpackError: string | undefined;
   /** A framing error in what the server sent (e.g. CONTINUATION out of place). */
   protocolError: string | undefined;
+  /**
+   * Frames and bytes handed to the socket (plaintext HTTP/2, preface included
+   * in bytes); what destroy() discards from the socket's buffer counts too.
+   */
+  framesSent = 0;
+  bytesSent = 0;
+  /** Frames written per type (frames written with writeRaw() count as the type given there, if any). */
+  readonly framesSentByType = new Map<number, number>();
+  /** Plaintext bytes read from the socket. */
+  bytesReceived = 0;
+  /** RST_STREAM frames received, per error code (all streams, also forgotten ones). */
+  readonly rstCounts = new Map<number, number>();
+  /** Final (non-1xx) response :status values received, per status (all streams). */
+  readonly statusCounts = new Map<string, number>();
+  /** Streams the server ended (END_STREAM received). */
+  streamsEnded = 0;
+  /** SETTINGS frames (non-ACK) and SETTINGS ACKs received. */
+  settingsFramesReceived = 0;
+  settingsAcksReceived = 0;
+  /** PING ACKs received (answers to our PINGs, whoever sent them). */
+  pingAcksReceived = 0;
+  /** performance.now() when the client was created, and when 'end' / 'close' were seen. */
+  readonly createdAt = performance.now();
+  endedAt: number | undefined;
+  closedAt: number | undefined;
 
   private readonly streams = new Map<number, StreamRecord>();
   private readonly decoder = new HpackDecoder(4096);
   private readonly waiters = new Set<Waiter>();
   private readonly pings = new Map<string, () => void>();
   private inbuf: Buffer = Buffer.alloc(0);
-  private nextStreamId = 1;
+  private streamIdNext = 1;
   private contStream: number | undefined; // header block in progress
   private contPush = false;
   private contFragments: Buffer[] = [];
@@ -179,6 +239,7 @@ export class RawH2Client {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => {
       this.socketEnded = true;
+      this.endedAt ??= performance.now();
       this.notify();
     });
     socket.on('error', (err) => {
@@ -187,6 +248,7 @@ export class RawH2Client {
     });
     socket.on('close', () => {
       this.socketClosed = true;
+      this.closedAt ??= performance.now();
       this.notify();
     });
     // Preface, SETTINGS, connection WINDOW_UPDATE: one write.
@@ -201,8 +263,14 @@ export class RawH2Client {
       sp.writeUInt32BE(v >>> 0, i * 6 + 2);
     });
     const parts = [PREFACE, frame(FrameType.SETTINGS, 0, 0, sp)];
-    if (opts.connectionWindowIncrement > 0) parts.push(frame(FrameType.WINDOW_UPDATE, 0, 0, u32(opts.connectionWindowIncrement)));
-    socket.write(Buffer.concat(parts));
+    this.countSent(FrameType.SETTINGS, 0);
+    if (opts.connectionWindowIncrement > 0) {
+      parts.push(frame(FrameType.WINDOW_UPDATE, 0, 0, u32(opts.connectionWindowIncrement)));
+      this.countSent(FrameType.WINDOW_UPDATE, 0);
+    }
+    const out = Buffer.concat(parts);
+    this.bytesSent += out.length;
+    socket.write(out);
   }
 
   /** Connects with TLS + ALPN h2 (certificate not verified) and sends preface, SETTINGS and WINDOW_UPDATE. */
@@ -216,6 +284,9 @@ export class RawH2Client {
       settings = [],
       autoWindowUpdate = true,
       keepBody = true,
+      ackSettings = true,
+      ackPings = true,
+      forgetClosedStreams = false,
     } = options;
     if (initialWindowSize < 0 || initialWindowSize > MAX_WINDOW) throw new RangeError('initialWindowSize');
     if (connectionWindowIncrement < 0 || connectionWindowIncrement > MAX_WINDOW) throw new RangeError('connectionWindowIncrement');
@@ -250,7 +321,11 @@ export class RawH2Client {
         clearTimeout(timer);
         socket.off('error', onError);
         socket.off('close', onClose);
-        resolve(new RawH2Client(socket, { initialWindowSize, connectionWindowIncrement, timeoutMs, settings, autoWindowUpdate, keepBody }));
+        resolve(
+          new RawH2Client(socket, {
+            initialWindowSize, connectionWindowIncrement, timeoutMs, settings, autoWindowUpdate, keepBody, ackSettings, ackPings, forgetClosedStreams,
+          }),
+        );
       });
     });
   }
@@ -260,15 +335,112 @@ export class RawH2Client {
   /** Writes one raw frame (no checks). Returns false if the socket is no longer writable. */
   sendFrame(type: number, flags: number, streamId: number, payload: Buffer = Buffer.alloc(0)): boolean {
     if (this.socket.destroyed || !this.socket.writable) return false;
-    this.socket.write(frame(type, flags, streamId, payload));
+    const f = frame(type, flags, streamId, payload);
+    this.countSent(type, f.length);
+    this.socket.write(f);
     return true;
+  }
+
+  /**
+   * Writes pre-encoded bytes (e.g. many frames built with encodeFrame()) and
+   * counts them: `frames` frames of type `type` (for framesSentByType; -1:
+   * not counted by type). Returns socket.write()'s answer: false when the
+   * socket's buffer is full (wait with waitDrain()) or the socket is gone.
+   */
+  writeRaw(bytes: Buffer, frames = 0, type = -1): boolean {
+    if (this.socket.destroyed || !this.socket.writable) return false;
+    this.bytesSent += bytes.length;
+    this.framesSent += frames;
+    if (type >= 0 && frames > 0) this.framesSentByType.set(type, (this.framesSentByType.get(type) ?? 0) + frames);
+    return this.socket.write(bytes);
+  }
+
+  /** Bytes written but not yet handed to the kernel (the TLS socket's buffer). */
+  get writableLength(): number {
+    return this.socket.writableLength;
+  }
+
+  /** The socket's buffer is over its high-water mark: wait for 'drain' before writing more. */
+  get needsDrain(): boolean {
+    return this.socket.writableNeedDrain;
+  }
+
+  /** The socket can still be written to. */
+  get writable(): boolean {
+    return !this.socket.destroyed && this.socket.writable;
+  }
+
+  /**
+   * Resolves true once the socket's buffer drained (at once if it needs no
+   * drain), false when the socket closes or timeoutMs pass first. Never rejects.
+   */
+  waitDrain(timeoutMs = this.opts.timeoutMs): Promise<boolean> {
+    if (!this.writable) return Promise.resolve(false);
+    if (!this.socket.writableNeedDrain) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (v: boolean) => {
+        clearTimeout(timer);
+        this.socket.off('drain', onDrain);
+        this.socket.off('close', onClose);
+        resolve(v);
+      };
+      const onDrain = () => done(true);
+      const onClose = () => done(false);
+      const timer = setTimeout(() => done(false), Math.max(0, timeoutMs));
+      this.socket.on('drain', onDrain);
+      this.socket.on('close', onClose);
+    });
+  }
+
+  /** The id the next request() will use (1, 3, 5, ...); settable, e.g. to reuse a lower id. */
+  get nextStreamId(): number {
+    return this.streamIdNext;
+  }
+  set nextStreamId(id: number) {
+    if (!Number.isInteger(id) || id < 1 || id > 0x7fffffff) throw new RangeError(`bad stream id ${id}`);
+    this.streamIdNext = id;
+  }
+
+  /** Takes the next client stream id (and advances it by 2) without sending anything. */
+  allocStreamId(): number {
+    const id = this.streamIdNext;
+    this.streamIdNext += 2;
+    return id;
+  }
+
+  /** The server's SETTINGS_MAX_CONCURRENT_STREAMS (Infinity until it sends one). */
+  get serverMaxConcurrentStreams(): number {
+    return this.serverSettings.get(Setting.MAX_CONCURRENT_STREAMS) ?? Infinity;
+  }
+
+  /**
+   * Sends a pre-encoded header block fragment in a HEADERS frame (at most
+   * 16384 bytes: no automatic splitting), then each of `continuations` in a
+   * CONTINUATION frame; END_HEADERS goes on the last frame unless
+   * endHeaders is false (the block then stays open: sendContinuation()).
+   * The block is not checked, and the client's own HPACK state is not involved.
+   */
+  sendHeaderBlock(streamId: number, block: Buffer, options: HeaderBlockOptions = {}): void {
+    const { endStream = false, endHeaders = true, continuations = [] } = options;
+    const st = this.stream(streamId);
+    const hflags = (endStream ? Flag.END_STREAM : 0) | (endHeaders && continuations.length === 0 ? Flag.END_HEADERS : 0);
+    this.sendFrame(FrameType.HEADERS, hflags, streamId, block);
+    continuations.forEach((frag, i) => {
+      const last = i === continuations.length - 1;
+      this.sendFrame(FrameType.CONTINUATION, last && endHeaders ? Flag.END_HEADERS : 0, streamId, frag);
+    });
+    if (endStream) st.localEnded = true;
+  }
+
+  /** Sends one CONTINUATION frame (no checks: it may follow nothing). */
+  sendContinuation(streamId: number, fragment: Buffer, endHeaders = false): boolean {
+    return this.sendFrame(FrameType.CONTINUATION, endHeaders ? Flag.END_HEADERS : 0, streamId, fragment);
   }
 
   /** Opens the next client stream (1, 3, 5, ...) with a HEADERS block; returns its id. */
   request(path: string, options: RequestOptions = {}): number {
     const { method = 'GET', authority = 'localhost', scheme = 'https', headers = [], endStream = true, rawHeaders } = options;
-    const id = this.nextStreamId;
-    this.nextStreamId += 2;
+    const id = this.allocStreamId();
     const list: HeaderList = rawHeaders ?? [[':method', method], [':scheme', scheme], [':path', path], [':authority', authority], ...headers];
     this.sendHeaders(id, list, endStream);
     return id;
@@ -428,6 +600,11 @@ export class RawH2Client {
     return (this.socketError as NodeJS.ErrnoException | undefined)?.code;
   }
 
+  /** The record of a stream (undefined if unknown or forgotten); read-only use. */
+  streamRecord(streamId: number): Readonly<StreamRecord> | undefined {
+    return this.streams.get(streamId);
+  }
+
   /** The stream ids seen so far (ours and any the server used). */
   streamIds(): number[] {
     return [...this.streams.keys()];
@@ -549,6 +726,17 @@ export class RawH2Client {
 
   // ---- receiving -----------------------------------------------------------------
 
+  private countSent(type: number, bytes: number): void {
+    this.framesSent++;
+    this.bytesSent += bytes;
+    this.framesSentByType.set(type, (this.framesSentByType.get(type) ?? 0) + 1);
+  }
+
+  /** forgetClosedStreams: drops the record of a stream that is done (nothing of ours left to send). */
+  private maybeForget(st: StreamRecord): void {
+    if (this.opts.forgetClosedStreams && (st.ended || st.rstCode !== undefined) && this.contStream !== st.id) this.streams.delete(st.id);
+  }
+
   private notify(): void {
     for (const w of [...this.waiters]) w.check();
   }
@@ -575,6 +763,7 @@ export class RawH2Client {
   }
 
   private onData(chunk: Buffer): void {
+    this.bytesReceived += chunk.length;
     this.inbuf = this.inbuf.length ? Buffer.concat([this.inbuf, chunk]) : chunk;
     let off = 0;
     try {
@@ -607,7 +796,11 @@ export class RawH2Client {
         st.dataBytes += body.length;
         st.dataFrames++;
         if (this.opts.keepBody && body.length) st.chunks.push(body);
-        if (flags & Flag.END_STREAM) st.ended = true;
+        if (flags & Flag.END_STREAM && !st.ended) {
+          st.ended = true;
+          st.endedAt = performance.now();
+          this.streamsEnded++;
+        }
         this.connRecvWindow -= p.length;
         st.recvWindow -= p.length;
         if (this.opts.autoWindowUpdate) {
@@ -621,6 +814,7 @@ export class RawH2Client {
             st.recvWindow = target;
           }
         }
+        this.maybeForget(st);
         break;
       }
       case FrameType.HEADERS: {
@@ -646,13 +840,22 @@ export class RawH2Client {
         break;
       }
       case FrameType.RST_STREAM:
-        if (p.length >= 4) this.stream(sid).rstCode = p.readUInt32BE(0);
+        if (p.length >= 4) {
+          const code = p.readUInt32BE(0);
+          const st = this.stream(sid);
+          st.rstCode = code;
+          st.rstAt ??= performance.now();
+          this.rstCounts.set(code, (this.rstCounts.get(code) ?? 0) + 1);
+          this.maybeForget(st);
+        }
         break;
       case FrameType.SETTINGS: {
         if (flags & Flag.ACK) {
           this.settingsAcked = true;
+          this.settingsAcksReceived++;
           break;
         }
+        this.settingsFramesReceived++;
         for (let i = 0; i + 6 <= p.length; i += 6) {
           const id = p.readUInt16BE(i);
           const v = p.readUInt32BE(i + 2);
@@ -663,12 +866,13 @@ export class RawH2Client {
           this.serverSettings.set(id, v);
         }
         this.settingsReceived = true;
-        this.sendFrame(FrameType.SETTINGS, Flag.ACK, 0);
+        if (this.opts.ackSettings) this.sendFrame(FrameType.SETTINGS, Flag.ACK, 0);
         this.flush();
         break;
       }
       case FrameType.PING:
         if (flags & Flag.ACK) {
+          this.pingAcksReceived++;
           const key = p.toString('hex');
           const f = this.pings.get(key);
           if (f) {
@@ -677,7 +881,7 @@ export class RawH2Client {
           }
         } else {
           this.pingsReceived++;
-          this.sendFrame(FrameType.PING, Flag.ACK, 0, Buffer.from(p));
+          if (this.opts.ackPings) this.sendFrame(FrameType.PING, Flag.ACK, 0, Buffer.from(p));
         }
         break;
       case FrameType.GOAWAY:
@@ -687,6 +891,7 @@ export class RawH2Client {
             errorCode: p.readUInt32BE(4),
             debugData: p.subarray(8).toString('utf8'),
           });
+          this.goawayTimes.push(performance.now());
         }
         break;
       case FrameType.WINDOW_UPDATE: {
@@ -723,9 +928,22 @@ export class RawH2Client {
     }
     if (this.contPush) return;
     const st = this.stream(sid);
+    const hadFinal = finalHeaders(st) !== undefined;
     st.headerBlocks.push(block);
     st.headerLists.push(list);
-    if (this.contEndStream) st.ended = true;
+    if (!hadFinal) {
+      const status = statusOf(st);
+      if (status !== undefined) {
+        this.statusCounts.set(status, (this.statusCounts.get(status) ?? 0) + 1);
+        st.headersAt = performance.now();
+      }
+    }
+    if (this.contEndStream && !st.ended) {
+      st.ended = true;
+      st.endedAt = performance.now();
+      this.streamsEnded++;
+    }
+    this.maybeForget(st);
   }
 
   private flush(): void {
@@ -749,6 +967,17 @@ export class RawH2Client {
       }
     }
   }
+}
+
+/** One HTTP/2 frame: the 9-byte header and the payload (no checks: any length, type, flags). */
+export function encodeFrame(type: number, flags: number, streamId: number, payload: Buffer = Buffer.alloc(0)): Buffer {
+  return frame(type, flags, streamId, payload);
+}
+
+/** The name of an HTTP/2 error code ('PROTOCOL_ERROR'), or 'UNKNOWN_0x..'. */
+export function errorCodeName(code: number): string {
+  for (const [k, v] of Object.entries(ErrorCode)) if (v === code) return k;
+  return `UNKNOWN_0x${code.toString(16)}`;
 }
 
 function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
@@ -819,6 +1048,28 @@ export function hpackEncodeLiteral(headers: HeaderList): Buffer {
   const parts: Buffer[] = [];
   for (const [name, value] of headers) parts.push(Buffer.from([0x00]), hpackString(name), hpackString(value));
   return Buffer.concat(parts);
+}
+
+/**
+ * Encodes a header list as "literal header field with incremental indexing —
+ * new name" (RFC 7541 §6.2.1, first byte 0x40) for every field: the decoder
+ * adds each field to its dynamic table (entry size name + value + 32 octets).
+ * No Huffman; strings as latin1.
+ */
+export function hpackEncodeIndexedLiteral(headers: HeaderList): Buffer {
+  const parts: Buffer[] = [];
+  for (const [name, value] of headers) parts.push(Buffer.from([0x40]), hpackString(name), hpackString(value));
+  return Buffer.concat(parts);
+}
+
+/**
+ * An indexed header field (RFC 7541 §6.1): one byte 0x80|index below 127,
+ * longer (7-bit prefix integer) from 127 on. Index 1..61: the static table,
+ * 62 and up: the dynamic table, newest entry first.
+ */
+export function hpackIndexedField(index: number): Buffer {
+  if (!Number.isInteger(index) || index < 1) throw new RangeError(`bad HPACK index ${index}`);
+  return hpackInt(index, 7, 0x80);
 }
 
 interface HuffTree {
