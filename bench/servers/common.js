@@ -34,4 +34,47 @@ async function serveValk(port, cfg, mode = 'static') {
   return { sys, srv };
 }
 
-module.exports = { BODY, intArg, serveValk, valk };
+/**
+ * Stops sys once on SIGTERM or SIGINT: before() runs first (a last sample),
+ * then sys.stop(); the stop report goes through report() to stdout as one
+ * JSON line. Exit code 0, or 1 (and a message naming prog) when stopping failed.
+ */
+function stopOnSignal(prog, sys, report = (r) => r, before = () => {}) {
+  let stopping = false;
+  const stop = async (signal) => {
+    if (stopping) return;
+    stopping = true;
+    try {
+      before();
+      const out = report(await sys.stop());
+      process.stdout.write(JSON.stringify(out) + '\n');
+      process.exitCode = 0;
+    } catch (err) {
+      console.error(`${prog}: stop after ${signal} failed: ${err && err.stack || err}`);
+      process.exitCode = 1;
+    }
+  };
+  process.on('SIGTERM', () => { stop('SIGTERM'); });
+  process.on('SIGINT', () => { stop('SIGINT'); });
+}
+
+/**
+ * Closes a Node http2 server once on SIGTERM or SIGINT: before() first, then
+ * the server closes, its open sessions are destroyed, and the process exits 0
+ * when the server is closed, or after 5 s at most (never hangs on a stuck session).
+ */
+function closeOnSignal(server, sessions, before = () => {}) {
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    before();
+    server.close(() => process.exit(0));
+    for (const s of sessions) s.destroy();
+    setTimeout(() => process.exit(0), 5000).unref();
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+module.exports = { BODY, closeOnSignal, intArg, serveValk, stopOnSignal, valk };

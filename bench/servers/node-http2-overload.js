@@ -31,6 +31,7 @@
 const http2 = require('node:http2');
 const path = require('node:path');
 const { generateSelfSigned } = require(path.join(__dirname, '..', '..', 'dist', 'lib', 'index.js'));
+const { closeOnSignal } = require('./common');
 
 const BODY = Buffer.from('hello from valk-aio\n', 'utf8');
 const T0 = Date.now();
@@ -133,16 +134,7 @@ server.listen(port, '127.0.0.1', () => {
   sample();
 });
 
-let stopping = false;
-function stop() {
-  if (stopping) return;
-  stopping = true;
+closeOnSignal(server, sessions, () => {
   clearInterval(timer);
   sample();
-  server.close(() => process.exit(0));
-  for (const s of sessions) s.destroy();
-  // Bounded: never hang on a stuck session.
-  setTimeout(() => process.exit(0), 5000).unref();
-}
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+});

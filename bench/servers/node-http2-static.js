@@ -13,6 +13,7 @@
 const http2 = require('node:http2');
 const path = require('node:path');
 const { generateSelfSigned } = require(path.join(__dirname, '..', '..', 'dist', 'lib', 'index.js'));
+const { closeOnSignal } = require('./common');
 
 const BODY = Buffer.from('hello from valk-aio\n', 'utf8');
 
@@ -51,14 +52,4 @@ server.listen(port, '127.0.0.1', () => {
   process.stdout.write(`READY ${server.address().port}\n`);
 });
 
-let stopping = false;
-function stop() {
-  if (stopping) return;
-  stopping = true;
-  server.close(() => process.exit(0));
-  for (const s of sessions) s.destroy();
-  // Bounded: never hang on a stuck session.
-  setTimeout(() => process.exit(0), 5000).unref();
-}
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+closeOnSignal(server, sessions);

@@ -24,7 +24,7 @@
 //   {"stop":{"leakedConnections":0,...,"footprint":<estimateFootprint().total>}}   on SIGTERM/SIGINT
 // then exits 0 (1 if stop() failed). Listens on 127.0.0.1 only.
 'use strict';
-const { intArg: intArgOf, serveValk, valk } = require('./common');
+const { intArg: intArgOf, serveValk, stopOnSignal, valk } = require('./common');
 const intArg = (value, name, fallback) => intArgOf('valk-overload', value, name, fallback);
 
 const T0 = Date.now();
@@ -78,25 +78,9 @@ async function main() {
   };
   const timer = setInterval(sample, 1000);
 
-  let stopping = false;
-  const stop = async (signal) => {
-    if (stopping) return;
-    stopping = true;
-    clearInterval(timer);
-    try {
-      sample();
-      const report = await sys.stop();
-      process.stdout.write(JSON.stringify({
-        stop: { ...report, footprint: valk.estimateFootprint(sys.config).total },
-      }) + '\n');
-      process.exitCode = 0;
-    } catch (err) {
-      console.error(`valk-overload: stop after ${signal} failed: ${err && err.stack || err}`);
-      process.exitCode = 1;
-    }
-  };
-  process.on('SIGTERM', () => { stop('SIGTERM'); });
-  process.on('SIGINT', () => { stop('SIGINT'); });
+  stopOnSignal('valk-overload', sys,
+    (report) => ({ stop: { ...report, footprint: valk.estimateFootprint(sys.config).total } }),
+    () => { clearInterval(timer); sample(); });
 
   process.stdout.write(`READY ${srv.port}\n`);
   sample();

@@ -31,7 +31,7 @@
 //   {"stop":{...stop report...}}        on SIGTERM/SIGINT, then exit 0 (1 if
 //                                       stop() failed)
 'use strict';
-const { intArg: intArgOf, valk, BODY } = require('./common');
+const { intArg: intArgOf, stopOnSignal, valk, BODY } = require('./common');
 const intArg = (value, name, fallback) => intArgOf('valk-sse', value, name, fallback);
 
 // The snapshot timing metrics are sse_snapshot_last_ns / sse_snapshot_max_ns
@@ -104,23 +104,11 @@ async function main() {
     process.stdout.write(JSON.stringify({ metrics: sseCounters(sys) }) + '\n');
   });
 
-  let stopping = false;
-  const stop = async (signal) => {
-    if (stopping) return;
-    stopping = true;
+  let final;
+  stopOnSignal('valk-sse', sys, (report) => ({ stop: { ...report, final } }), () => {
     if (timer) clearInterval(timer);
-    try {
-      const final = sseCounters(sys);
-      const report = await sys.stop();
-      process.stdout.write(JSON.stringify({ stop: { ...report, final } }) + '\n');
-      process.exitCode = 0;
-    } catch (err) {
-      console.error(`valk-sse: stop after ${signal} failed: ${err && err.stack || err}`);
-      process.exitCode = 1;
-    }
-  };
-  process.on('SIGTERM', () => { stop('SIGTERM'); });
-  process.on('SIGINT', () => { stop('SIGINT'); });
+    final = sseCounters(sys);
+  });
 
   process.stdout.write(`READY ${srv.port}\n`);
   process.stdout.write(JSON.stringify({ listening, port: srv.port, config: sys.config }) + '\n');

@@ -11,7 +11,7 @@
 //   {"leakedConnections":0,"leakedTcpBuffers":0}
 // then exits 0 (1 if stop() failed). Listens on 127.0.0.1 only.
 'use strict';
-const { intArg: intArgOf, serveValk } = require('./common');
+const { intArg: intArgOf, serveValk, stopOnSignal } = require('./common');
 const intArg = (value, name, fallback) => intArgOf('valk-static', value, name, fallback);
 
 async function main() {
@@ -20,24 +20,10 @@ async function main() {
 
   const { sys, srv } = await serveValk(port, { maxConnections }, process.env.MODE === 'handler' ? 'handler' : 'static');
 
-  let stopping = false;
-  const stop = async (signal) => {
-    if (stopping) return;
-    stopping = true;
-    try {
-      const report = await sys.stop();
-      process.stdout.write(JSON.stringify({
-        leakedConnections: report.leakedConnections,
-        leakedTcpBuffers: report.leakedTcpBuffers,
-      }) + '\n');
-      process.exitCode = 0;
-    } catch (err) {
-      console.error(`valk-static: stop after ${signal} failed: ${err && err.stack || err}`);
-      process.exitCode = 1;
-    }
-  };
-  process.on('SIGTERM', () => { stop('SIGTERM'); });
-  process.on('SIGINT', () => { stop('SIGINT'); });
+  stopOnSignal('valk-static', sys, (report) => ({
+    leakedConnections: report.leakedConnections,
+    leakedTcpBuffers: report.leakedTcpBuffers,
+  }));
 
   process.stdout.write(`READY ${srv.port}\n`);
 }
