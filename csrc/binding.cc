@@ -972,6 +972,8 @@ Local<Object> Constants() {
   SetNumber(c, "queueEntrySize", kQueueEntryBytes);
   SetNumber(c, "connProtocolStateEstimate", kConnProtocolStateBytes);
   SetNumber(c, "tlsBufferBound", VALK_TLS_BIO_MAX);
+  SetNumber(c, "responseHeadersMax", VALK_RESP_HEADERS_MAX);
+  SetNumber(c, "responseFixedHeadersBytes", VALK_RESP_FIXED_HEADERS_BYTES);
   SetNumber(c, "ipTableEntrySize", (double)valk_ip_table_entry_size());
   SetString(c, "nghttp2Version", valk_diag_nghttp2_version());
   SetString(c, "opensslVersion", valk_tls_openssl_version());

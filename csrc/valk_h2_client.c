@@ -558,7 +558,7 @@ static void valk__on_input(valk_client_t *cl) {
   int rc;
   if (!cl->handshake_done && valk__handshake(cl) != 1) return;
   if (cl->close_after_writes) return; /* closing: what the server says no longer matters */
-  rc = valk_h2_conn_read_plaintext(c, cl->sys->read_scratch);
+  rc = valk_h2_conn_read_plaintext(c, cl->sys->read_scratch, valk_h2_conn_feed_session);
   if (rc < 0) {
     valk__failf(cl, rc == VALK_EH2 ? "HTTP/2 protocol error" : "TLS error", NULL);
     return;

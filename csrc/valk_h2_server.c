@@ -813,7 +813,7 @@ static void valk__js_orphan_done(valk_js_request_t *req) {
 
 /* Bytes of a response header block as RFC 9113 counts a header list. */
 static size_t valk__resp_headers_size(const valk_js_request_t *req) {
-  size_t n = 7 + 3 + 32 + 14 + 20 + 32; /* :status and content-length */
+  size_t n = VALK_RESP_FIXED_HEADERS_BYTES;
   uint32_t i;
   for (i = 0; i < req->resp_nheaders; i++)
     n += (size_t)req->resp_headers[i].name_len + req->resp_headers[i].value_len + 32;
@@ -829,6 +829,7 @@ void valk_h2_js_respond(valk_system_t *sys, valk_js_request_t *req, valk_conn_t 
   size_t length_len;
   uint32_t i;
 
+  (void)sys; /* the answer names its pool and connection itself */
   if (st == NULL) { /* the stream died while JavaScript had it */
     valk__js_orphan_done(req);
     return;
@@ -848,7 +849,6 @@ void valk_h2_js_respond(valk_system_t *sys, valk_js_request_t *req, valk_conn_t 
     valk__respond_with(st, table->internal_error); /* the answer did not fit */
     return;
   }
-  (void)sys;
   length = status + 4;
   valk__utoa((uint64_t)req->status, status); /* three digits: checked above */
   length_len = valk__utoa((uint64_t)req->resp_body_len, length);
@@ -1186,11 +1186,17 @@ static int valk__conn_handshake(valk_conn_t *c) {
 }
 
 /* See valk_h2_server.h. */
-int valk_h2_conn_read_plaintext(valk_conn_t *c, uint8_t *scratch) {
+int valk_h2_conn_feed_session(valk_conn_t *c, const uint8_t *p, size_t n) {
+  return nghttp2_session_mem_recv(c->session, p, n) < 0 ? VALK_EH2 : 0;
+}
+
+/* See valk_h2_server.h. */
+int valk_h2_conn_read_plaintext(valk_conn_t *c, uint8_t *scratch, valk_h2_feed_fn feed) {
   for (;;) {
     int n = SSL_read(c->ssl, scratch, VALK_SCRATCH_SIZE);
     if (n > 0) {
-      if (nghttp2_session_mem_recv(c->session, scratch, (size_t)n) < 0) return VALK_EH2;
+      int rc = feed(c, scratch, (size_t)n);
+      if (rc != 0) return rc;
       continue;
     }
     switch (SSL_get_error(c->ssl, n)) {
@@ -1298,6 +1304,7 @@ static int valk__frame_check(valk_conn_t *c, const valk_frame_hd_t *hd) {
       return valk__conn_terminate(c, NGHTTP2_ENHANCE_YOUR_CALM, "too many stream resets");
     }
   }
+  if (hd->type != VALK_FRAME_DATA && hd->type != VALK_FRAME_HEADERS) return 0; /* §5.1 judges these two only */
   st = hd->stream_id > 0 ? valk__stream(c->session, hd->stream_id) : NULL;
   switch (valk_h2_frame_verdict(&c->closed, c->max_peer_id, hd, st != NULL,
                                 st != NULL && (st->flags & VALK_STREAM_F_REQ_DONE))) {
@@ -1336,27 +1343,12 @@ static int valk__conn_feed(valk_conn_t *c, const uint8_t *p, size_t n) {
   }
 }
 
-/* Decrypts everything buffered and gives it to the session. 0 or a negative error. */
+/* Decrypts everything buffered and gives it to the session, each frame
+ * checked first. 0 or a negative error. */
 static int valk__conn_read_plaintext(valk_conn_t *c) {
-  uint8_t *scratch = c->srv->sys->read_scratch;
-  for (;;) {
-    int n = SSL_read(c->ssl, scratch, VALK_SCRATCH_SIZE);
-    if (n > 0) {
-      int rc = valk__conn_feed(c, scratch, (size_t)n);
-      if (rc != 0) return rc;
-      continue;
-    }
-    switch (SSL_get_error(c->ssl, n)) {
-    case SSL_ERROR_WANT_READ:
-      return 0;
-    case SSL_ERROR_ZERO_RETURN:
-      c->flags |= VALK_CONN_F_PEER_CLOSED;
-      return 0;
-    default:
-      ERR_clear_error();
-      return VALK_ETLS;
-    }
-  }
+  int rc = valk_h2_conn_read_plaintext(c, c->srv->sys->read_scratch, valk__conn_feed);
+  if (rc == 1) c->flags |= VALK_CONN_F_PEER_CLOSED;
+  return rc < 0 ? rc : 0;
 }
 
 /*

@@ -225,13 +225,20 @@ void valk_h2_flush_list(struct valk_conn *list);
  */
 ssize_t valk_h2_conn_produce(struct valk_conn *c, uint8_t *scratch);
 
+/* Gives n bytes of plaintext to c's session; 0 or a negative error. */
+typedef int (*valk_h2_feed_fn)(struct valk_conn *c, const uint8_t *p, size_t n);
+
+/* Feeds plaintext straight to nghttp2_session_mem_recv (client connections). */
+int valk_h2_conn_feed_session(struct valk_conn *c, const uint8_t *p, size_t n);
+
 /*
  * Decrypts what c's TLS layer holds into scratch (VALK_SCRATCH_SIZE bytes) and
- * feeds it to c's nghttp2 session. Returns 0 when it needs more bytes, 1 when
- * the peer sent close_notify, or VALK_EH2 / VALK_ETLS. Server and client
+ * hands it to feed (server connections check each frame first, client ones
+ * feed the session directly). Returns 0 when it needs more bytes, 1 when the
+ * peer sent close_notify, or VALK_EH2 / VALK_ETLS. Server and client
  * connections share it. AIO thread.
  */
-int valk_h2_conn_read_plaintext(struct valk_conn *c, uint8_t *scratch);
+int valk_h2_conn_read_plaintext(struct valk_conn *c, uint8_t *scratch, valk_h2_feed_fn feed);
 
 /* Puts c on *list for valk_h2_flush_list (once; AIO thread). */
 void valk_h2_flush_later(struct valk_conn *c, struct valk_conn **list);

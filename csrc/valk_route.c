@@ -176,7 +176,7 @@ int valk_route_table_add(valk_route_table_t *table, const char *path, int status
                          const char *const *headers, size_t nheaders,
                          const uint8_t *body, size_t body_len, char *err, size_t err_len) {
   valk_route_t *route;
-  size_t i, size = 7 + 3 + 32 + 14 + 20 + 32; /* :status and content-length */
+  size_t i, size = VALK_RESP_FIXED_HEADERS_BYTES;
   int rc;
 
   if (path[0] != '/' || strpbrk(path, "?# \r\n") != NULL) {

@@ -28,6 +28,8 @@ extern "C" {
  * Routes past it are refused at listen; a handler's answer past it gets a 500
  * (lib/handler.ts checks the same bound). */
 #define VALK_RESP_HEADERS_MAX (60u * 1024)
+/* What :status and content-length take of it (3 and at most 20 digits). */
+#define VALK_RESP_FIXED_HEADERS_BYTES (7u + 3u + 32u + 14u + 20u + 32u)
 
 typedef struct valk_route {
   char *path;

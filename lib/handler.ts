@@ -7,7 +7,7 @@
 // is answered exactly once: by the handler, by a 500 when it throws, by a 504
 // at handlerTimeoutMs, or by a 503 when the system stops.
 import { BAD_VALUE, CONNECTION_SPECIFIC, HEADER_NAME } from './headers';
-import { NativeSystem } from './native';
+import { NativeSystem, native } from './native';
 
 /** What a handler receives. */
 export interface Request {
@@ -169,13 +169,17 @@ export function bodyBuffer(body: unknown, where: string): Buffer {
 
 /**
  * The largest response header block a handler may send, counted as RFC 9113
- * counts a header list (name + value + 32 bytes per field): nghttp2 refuses a
- * block over 64 KiB once encoded, and such a refusal would end the whole
- * connection (csrc/valk_h2_server.c checks the same bound, VALK_RESP_HEADERS_MAX).
+ * counts a header list (name + value + 32 bytes per field), and what :status
+ * and content-length take of it: the addon's (csrc/valk_route.h,
+ * VALK_RESP_HEADERS_MAX), which C checks again. nghttp2 refuses a block over
+ * 64 KiB once encoded, and such a refusal would end the whole connection.
  */
-export const MAX_RESPONSE_HEADERS_BYTES = 60 * 1024;
-/** What :status and content-length take of it. */
-const FIXED_HEADERS_BYTES = 7 + 3 + 32 + 14 + 20 + 32;
+let headerBounds: { max: number; fixed: number } | undefined;
+function responseHeaderBounds(): { max: number; fixed: number } {
+  const k = native().constants;
+  headerBounds ??= { max: k.responseHeadersMax, fixed: k.responseFixedHeadersBytes };
+  return headerBounds;
+}
 
 /** Checks a handler's answer; returns [status, flat headers, body] or throws a TypeError/RangeError. */
 function toWire(res: unknown, limit: number): [number, string[], Buffer | string] {
@@ -186,7 +190,8 @@ function toWire(res: unknown, limit: number): [number, string[], Buffer | string
   }
   const flat: string[] = [];
   const headers = r.headers;
-  let size = FIXED_HEADERS_BYTES;
+  const bounds = responseHeaderBounds();
+  let size = bounds.fixed;
   if (headers !== undefined && headers !== null) {
     for (const name of Object.keys(headers)) {
       const lower = headerName(name);
@@ -196,8 +201,8 @@ function toWire(res: unknown, limit: number): [number, string[], Buffer | string
       size += lower.length + Buffer.byteLength(v, 'utf8') + 32;
     }
   }
-  if (size > MAX_RESPONSE_HEADERS_BYTES) {
-    throw new RangeError(`response headers of ${size} bytes exceed ${MAX_RESPONSE_HEADERS_BYTES} (name + value + 32 per field)`);
+  if (size > bounds.max) {
+    throw new RangeError(`response headers of ${size} bytes exceed ${bounds.max} (name + value + 32 per field)`);
   }
   return [r.status, flat, wireBody(r.body, limit)];
 }

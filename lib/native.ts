@@ -27,6 +27,10 @@ export interface NativeConstants {
   connProtocolStateEstimate: number;
   /** The most bytes a server connection's TLS memory BIOs hold (VALK_TLS_BIO_MAX). */
   tlsBufferBound: number;
+  /** The largest response header block the server submits, name + value + 32 per field (VALK_RESP_HEADERS_MAX). */
+  responseHeadersMax: number;
+  /** What :status and content-length take of it (VALK_RESP_FIXED_HEADERS_BYTES). */
+  responseFixedHeadersBytes: number;
   /**
    * Bytes of one entry of the per-IP connection-count table (maxConnectionsPerIp).
    * Addons built before that table do not export it (undefined at run time);
