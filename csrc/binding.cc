@@ -895,7 +895,7 @@ NAN_METHOD(SlabStress) {
   info.GetReturnValue().Set(out);
 }
 
-NAN_METHOD(ConnStructSize) { info.GetReturnValue().Set((double)sizeof(valk_conn_t)); }
+NAN_METHOD(ConnStructSize) { info.GetReturnValue().Set((double)VALK_CONN_SLOT_SIZE); }
 
 NAN_METHOD(GenerateSelfSigned) {
   Local<v8::Array> arr = info[0].As<v8::Array>();
@@ -966,7 +966,7 @@ Local<Object> Constants() {
   Local<Object> c = Nan::New<Object>();
   size_t per_item_meta = valk_slab_size(1, 1) - valk_slab_size(1, 0) - valk_slab_item_stride(1);
   SetNumber(c, "tcpBufferSize", VALK_TCP_BUF_SIZE);
-  SetNumber(c, "connSlotSize", (double)(valk_slab_item_stride(sizeof(valk_conn_t)) + per_item_meta));
+  SetNumber(c, "connSlotSize", (double)(valk_slab_item_stride(VALK_CONN_SLOT_SIZE) + per_item_meta));
   SetNumber(c, "slabItemOverhead", (double)per_item_meta);
   SetNumber(c, "tcpBufferSlotSize", (double)(valk_slab_item_stride(sizeof(valk_tcp_buf_t)) + per_item_meta));
   SetNumber(c, "queueEntrySize", kQueueEntryBytes);

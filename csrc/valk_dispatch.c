@@ -37,7 +37,7 @@ void valk_dispatch_respond(valk_system_t *sys, valk_js_request_t *req) {
  * the answers fit, not one per answer. */
 void valk_dispatch_drain_responses(valk_system_t *sys) {
   valk_js_request_t *batch[64];
-  valk_conn_t *flush = NULL;
+  valk_srv_conn_t *flush = NULL;
   uint32_t n, i;
   while ((n = valk_ring_drain(&sys->responses, (void **)batch, VALK_ARRAY_SIZE(batch))) > 0) {
     atomic_fetch_sub_explicit(&sys->js_in_flight, n, memory_order_relaxed);

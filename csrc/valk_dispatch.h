@@ -45,7 +45,7 @@
 extern "C" {
 #endif
 
-struct valk_conn;
+struct valk_srv_conn;
 struct valk_stream;
 struct valk_system;
 
@@ -71,7 +71,7 @@ typedef struct valk_js_request {
   struct valk_stream *stream;   /* NULL once the stream is gone (orphaned) */
   valk_arena_pool_t *pool;      /* the pool arena came from */
   valk_arena_t *arena;
-  struct valk_conn *conn;       /* the connection whose arena share it counts in ... */
+  struct valk_srv_conn *conn;   /* the connection whose arena share it counts in ... */
   uint64_t conn_uid;            /* ... if that slot still holds the same connection */
 } valk_js_request_t;
 

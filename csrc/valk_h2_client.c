@@ -7,10 +7,12 @@
  *   - Every request in client->reqs has its op not yet completed; a request's
  *     op completes exactly once: on its stream's close, or when the connection
  *     closes (valk__fail), whichever comes first.
- *   - closed: uv_close was called; nothing is read, written or submitted again.
+ *   - Its connection's VALK_CONN_F_CLOSED: uv_close was called; nothing is
+ *     read, written or submitted again.
  */
 #include "valk_h2_client.h"
 
+#include <assert.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -18,11 +20,10 @@
 #include <string.h>
 
 #include "valk_common.h"
-#include "valk_h2_server.h"
+#include "valk_conn.h"
 #include "valk_owner.h"
 #include "valk_tls.h"
 
-#define VALK__MAX_WRITES_IN_FLIGHT 4
 #define VALK__STREAM_WINDOW (1 << 20)
 #define VALK__CONN_WINDOW (16 << 20)
 
@@ -30,7 +31,7 @@ typedef struct valk_client {
   valk_system_t *sys;
   uint32_t id;
   valk_client_opts_t *opts;
-  valk_conn_t *conn;            /* its slot in sys->conn_slab */
+  valk_conn_t *conn;            /* its slot in sys->conn_slab (data: this client) */
   uv_connect_t connect_req;
   nghttp2_session_callbacks *callbacks;
   nghttp2_mem mem;
@@ -38,25 +39,13 @@ typedef struct valk_client {
   valk_op_t *connect_op;        /* until HTTP/2 is up */
   valk_op_t *close_op;          /* CLIENT_CLOSE waiting for the slot to be free */
   valk_client_req_t *reqs;      /* submitted, op not completed yet */
-  uint32_t writes_in_flight;
   int handshake_done;
-  int closed;                   /* uv_close called */
-  int want_flush;               /* output waits for a write to end */
   int close_after_writes;       /* graceful close: uv_close once writes end */
   int goaway_received;
-  int wait_buf;                 /* no TCP buffer was free: reading stopped / output waits (valk_h2_client_resume) */
   char reason[256];             /* why the connection closed, for requests failed by it */
 } valk_client_t;
 
 static void valk__flush(valk_client_t *cl);
-
-/* No TCP buffer was free: the system wakes cl when one comes back
- * (valk_h2_client_resume). */
-static void valk__wait_buf(valk_client_t *cl) {
-  if (cl->wait_buf) return;
-  cl->wait_buf = 1;
-  cl->sys->clients_waiting++;
-}
 static void valk__fail(valk_client_t *cl, const char *reason);
 static void valk__fail_reqs(valk_client_t *cl);
 
@@ -171,6 +160,11 @@ void valk_client_req_free(valk_client_req_t *req) {
 
 /* ---- AIO thread: state, requests' completion ----------------------------- */
 
+/* uv_close was called on cl's connection: nothing more happens on it. */
+static int valk__closed(const valk_client_t *cl) {
+  return (cl->conn->flags & VALK_CONN_F_CLOSED) != 0;
+}
+
 static void valk__set_state(valk_client_t *cl, valk_conn_state_t state) {
   valk_conn_t *c = cl->conn;
   if (c->state == state || c->state == VALK_CONN_CLOSING) return;
@@ -196,8 +190,8 @@ static void valk__req_done(valk_client_t *cl, valk_client_req_t *req) {
   valk__req_unlink(cl, req);
   if (!req->failed) op->status = 0;
   else VALK_STAT_ADD(cl->sys, client_requests_failed, 1);
-  valk_system_complete(cl->sys, op);
-  if (cl->reqs == NULL && !cl->closed) valk__set_state(cl, VALK_CONN_IDLE);
+  valk_op_complete(cl->sys, op);
+  if (cl->reqs == NULL && !valk__closed(cl)) valk__set_state(cl, VALK_CONN_IDLE);
 }
 
 /* Marks req failed with msg (the first failure wins). */
@@ -229,16 +223,15 @@ static void valk__forget(valk_client_t *cl) {
   valk_system_t *sys = cl->sys;
   uint32_t i;
   valk__not_live(cl);
-  if (cl->wait_buf) sys->clients_waiting--;
   for (i = 0; i < VALK_MAX_CLIENTS; i++)
     if (sys->clients[i] == cl) sys->clients[i] = NULL;
   atomic_fetch_sub(&sys->client_count, 1);
 }
 
 /* The socket is closed: release the slot, finish pending ops, free the client. */
-static void valk__on_closed(uv_handle_t *handle) {
-  valk_conn_t *c = handle->data;
-  valk_client_t *cl = c->client;
+/* ops->closed: release the slot, finish pending ops, free the client. */
+static void valk__on_closed(valk_conn_t *c) {
+  valk_client_t *cl = c->data;
   valk_system_t *sys = cl->sys;
 
   SSL_free(c->ssl);
@@ -249,33 +242,36 @@ static void valk__on_closed(uv_handle_t *handle) {
   if (cl->connect_op != NULL) {
     VALK_STAT_ADD(sys, client_connections_failed, 1);
     valk__op_fail(cl->connect_op, VALK_ETLS, cl->reason);
-    valk_system_complete(sys, cl->connect_op);
+    valk_op_complete(sys, cl->connect_op);
   }
   if (cl->close_op != NULL) {
     cl->close_op->status = 0;
-    valk_system_complete(sys, cl->close_op);
+    valk_op_complete(sys, cl->close_op);
   }
   if (cl->callbacks) nghttp2_session_callbacks_del(cl->callbacks);
   valk_client_opts_free(cl->opts);
   free(cl);
-  valk_h2_retry_accepts(sys); /* a slot came free */
-  valk_system_client_gone(sys);
+  sys->hooks.slot_freed(sys); /* pending accepts may go on */
+  sys->hooks.client_gone(sys);
 }
 
 /* Closes now: every open request fails with reason; the slot frees in the close callback. Idempotent. */
 static void valk__fail(valk_client_t *cl, const char *reason) {
-  valk_conn_t *c = cl->conn;
-  if (cl->closed) return;
-  cl->closed = 1;
+  if (valk__closed(cl)) return;
+  if (cl->reason[0] == '\0' && reason != cl->reason) snprintf(cl->reason, sizeof(cl->reason), "%s", reason);
+  valk_conn_close(cl->conn);
+}
+
+/* ops->closing: the requests fail with the client's reason. */
+static void valk__on_closing(valk_conn_t *c) {
+  valk_client_t *cl = c->data;
   valk__not_live(cl);
-  if (cl->reason[0] == '\0') snprintf(cl->reason, sizeof(cl->reason), "%s", reason);
   valk__set_state(cl, VALK_CONN_CLOSING);
   if (c->session != NULL) { /* calls no callback: the list below is what is left */
     nghttp2_session_del(c->session);
     c->session = NULL;
   }
   valk__fail_reqs(cl);
-  uv_close((uv_handle_t *)&c->tcp, valk__on_closed);
 }
 
 /* A failure with a formatted reason prefixed by the client's authority. */
@@ -288,66 +284,39 @@ static void valk__failf(valk_client_t *cl, const char *what, const char *detail)
 
 /* ---- AIO thread: output ---------------------------------------------------- */
 
-static void valk__on_write(uv_write_t *req, int status) {
-  valk_tcp_buf_t *b = VALK_CONTAINER_OF(req, valk_tcp_buf_t, req);
-  valk_client_t *cl = b->conn->client;
-  cl->writes_in_flight--;
-  b->conn->progress_ms = uv_now(&cl->sys->loop);
-  valk_h2_tcp_buf_put(cl->sys, b);
-  if (cl->closed) return;
-  if (status < 0) {
-    valk__failf(cl, "write failed", uv_strerror(status));
-    return;
-  }
-  if (cl->want_flush) valk__flush(cl);
-  else if (cl->close_after_writes && cl->writes_in_flight == 0) valk__fail(cl, "client closed");
-}
-
-/* Sends one TCP buffer of ciphertext. 0 sent, 1 wait for a write to end, -1 closed. */
-static int valk__send_one(valk_client_t *cl) {
-  valk_conn_t *c = cl->conn;
-  valk_tcp_buf_t *b;
-  uv_buf_t ub;
-  int n;
-  if (cl->writes_in_flight >= VALK__MAX_WRITES_IN_FLIGHT) {
-    cl->want_flush = 1;
-    return 1;
-  }
-  b = valk_h2_tcp_buf_get(cl->sys);
-  if (b == NULL) { /* the pool is empty (server load): wait for one, as a server connection would */
-    valk__wait_buf(cl);
-    cl->want_flush = 1;
-    return 1;
-  }
-  n = BIO_read(c->wbio, b->data, (int)sizeof(b->data));
-  b->conn = c;
-  ub = uv_buf_init((char *)b->data, n > 0 ? (unsigned)n : 0);
-  if (n <= 0 || uv_write(&b->req, (uv_stream_t *)&c->tcp, &ub, 1, valk__on_write) != 0) {
-    valk_h2_tcp_buf_put(cl->sys, b);
-    valk__failf(cl, "write failed", NULL);
-    return -1;
-  }
-  cl->writes_in_flight++;
-  return 0;
-}
-
 static void valk__flush(valk_client_t *cl) {
-  valk_conn_t *c = cl->conn;
-  if (cl->closed) return;
-  cl->want_flush = 0;
-  for (;;) {
-    while (c->session != NULL && BIO_ctrl_pending(c->wbio) < VALK_TCP_BUF_SIZE / 2) {
-      ssize_t rc = valk_h2_conn_produce(cl->conn, cl->sys->write_scratch);
-      if (rc < 0) {
-        valk__failf(cl, "HTTP/2 output failed", valk_strerror((int)rc));
-        return;
-      }
-      if (rc == 0) break;
-    }
-    if (BIO_ctrl_pending(c->wbio) == 0) break;
-    if (valk__send_one(cl) != 0) return;
+  valk_conn_flush(cl->conn);
+}
+
+/* ops->drained: a graceful close ends once the GOAWAY is out. */
+static void valk__on_drained(valk_conn_t *c) {
+  valk_client_t *cl = c->data;
+  if (cl->close_after_writes && c->writes_in_flight == 0) valk__fail(cl, "client closed");
+}
+
+/* ops->no_buffer: the pool is empty (server load): wait for a buffer, as a
+ * server connection would, but without a priority (valk_conn_resume wakes
+ * the waiting list first). */
+static void valk__on_no_buffer(valk_conn_t *c, int reading) {
+  if (reading) valk_conn_pause_reading(c);
+  valk_conn_wait(c);
+}
+
+/* ops->error: the connection fails with what went wrong. */
+static void valk__on_io_error(valk_conn_t *c, valk_conn_err_t what, int status) {
+  valk_client_t *cl = c->data;
+  switch (what) {
+  case VALK_CONN_EREAD:
+    if (status == UV_EOF) valk__failf(cl, "connection closed by the server", NULL);
+    else valk__failf(cl, "read failed", uv_strerror(status));
+    break;
+  case VALK_CONN_EWRITE:
+    valk__failf(cl, "write failed", status < 0 ? uv_strerror(status) : NULL);
+    break;
+  case VALK_CONN_EOUTPUT:
+    valk__failf(cl, "HTTP/2 output failed", valk_strerror(status));
+    break;
   }
-  if (cl->close_after_writes && cl->writes_in_flight == 0) valk__fail(cl, "client closed");
 }
 
 /* ---- AIO thread: HTTP/2 callbacks ------------------------------------------ */
@@ -505,39 +474,20 @@ static int valk__session_start(valk_client_t *cl) {
   valk__set_state(cl, VALK_CONN_IDLE);
   cl->connect_op->status = 0;
   cl->connect_op->u.connect.client_id = cl->id;
-  valk_system_complete(cl->sys, cl->connect_op);
+  valk_op_complete(cl->sys, cl->connect_op);
   cl->connect_op = NULL;
   return 0;
-}
-
-/* Why a handshake failed, into msg. */
-static void valk__handshake_error(valk_client_t *cl, char *msg, size_t len) {
-  long vr = SSL_get_verify_result(cl->conn->ssl);
-  unsigned long e = ERR_peek_error();
-  if (vr != X509_V_OK) {
-    snprintf(msg, len, "certificate verify failed: %s", X509_verify_cert_error_string(vr));
-  } else if (e != 0) {
-    ERR_error_string_n(e, msg, len);
-  } else {
-    snprintf(msg, len, "the server closed the handshake");
-  }
-  ERR_clear_error();
 }
 
 /* 1 when HTTP/2 is up, 0 to wait for bytes, -1 closed. */
 static int valk__handshake(valk_client_t *cl) {
   valk_conn_t *c = cl->conn;
-  int rc = SSL_do_handshake(c->ssl);
   char msg[160];
+  int rc = valk_conn_handshake(c, msg, sizeof(msg));
+  if (rc == 0) return 0;
+  if (rc == VALK_ESTOPPED) return -1;
   if (rc != 1) {
-    int e = SSL_get_error(c->ssl, rc);
-    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-      ERR_clear_error();
-      valk__flush(cl);
-      return cl->closed ? -1 : 0;
-    }
-    valk__handshake_error(cl, msg, sizeof(msg));
-    valk__flush(cl); /* the alert, best effort */
+    if (msg[0] == '\0') snprintf(msg, sizeof(msg), "the server closed the handshake");
     valk__failf(cl, "TLS handshake failed", msg);
     return -1;
   }
@@ -558,47 +508,34 @@ static void valk__on_input(valk_client_t *cl) {
   int rc;
   if (!cl->handshake_done && valk__handshake(cl) != 1) return;
   if (cl->close_after_writes) return; /* closing: what the server says no longer matters */
-  rc = valk_h2_conn_read_plaintext(c, cl->sys->read_scratch, valk_h2_conn_feed_session);
+  rc = valk_conn_read_plaintext(c, valk_conn_feed_session);
   if (rc < 0) {
     valk__failf(cl, rc == VALK_EH2 ? "HTTP/2 protocol error" : "TLS error", NULL);
     return;
   }
   valk__flush(cl);
-  if (cl->closed) return;
+  if (valk__closed(cl)) return;
   if (rc == 1) valk__failf(cl, "connection closed by the server", NULL);
   else if (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session))
     valk__failf(cl, "connection closed by the server", cl->goaway_received ? "GOAWAY" : NULL);
 }
 
-static void valk__alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
-  valk_conn_t *c = handle->data;
-  valk_tcp_buf_t *b = valk_h2_tcp_buf_get(c->client->sys);
-  (void)suggested;
-  if (b == NULL) {
-    *buf = uv_buf_init(NULL, 0); /* read_cb gets UV_ENOBUFS */
-    return;
-  }
-  b->conn = c;
-  *buf = uv_buf_init((char *)b->data, sizeof(b->data));
+/* ops->input: ciphertext arrived; the server made progress. */
+static void valk__on_conn_input(valk_conn_t *c) {
+  valk_client_t *cl = c->data;
+  c->progress_ms = uv_now(&cl->sys->loop);
+  valk__on_input(cl);
 }
 
-static void valk__read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
-  valk_conn_t *c = stream->data;
-  valk_client_t *cl = c->client;
-  if (nread > 0 && !cl->closed) BIO_write(c->rbio, buf->base, (int)nread);
-  if (buf->base != NULL)
-    valk_h2_tcp_buf_put(cl->sys, VALK_CONTAINER_OF((uint8_t *)buf->base, valk_tcp_buf_t, data));
-  if (cl->closed) return;
-  if (nread > 0) {
-    c->progress_ms = uv_now(&cl->sys->loop);
-    valk__on_input(cl);
-  } else if (nread == UV_ENOBUFS) {
-    uv_read_stop(stream); /* read again when a buffer comes back */
-    valk__wait_buf(cl);
-  }
-  else if (nread == UV_EOF) valk__failf(cl, "connection closed by the server", NULL);
-  else if (nread < 0) valk__failf(cl, "read failed", uv_strerror((int)nread));
-}
+static const valk_conn_ops_t valk__conn_ops = {
+    .input = valk__on_conn_input,
+    .no_buffer = valk__on_no_buffer,
+    .drained = valk__on_drained,
+    .wrote = NULL,
+    .error = valk__on_io_error,
+    .closing = valk__on_closing,
+    .closed = valk__on_closed,
+};
 
 /* ---- AIO thread: ops ---------------------------------------------------------- */
 
@@ -607,22 +544,20 @@ static void valk__on_connect(uv_connect_t *creq, int status) {
   valk_client_t *cl = creq->data;
   valk_conn_t *c = cl->conn;
   char msg[120];
-  if (cl->closed) return; /* closed meanwhile (stop): the close callback finishes */
+  int rc;
+  if (valk__closed(cl)) return; /* closed meanwhile (stop): the close callback finishes */
   if (status < 0) {
     snprintf(msg, sizeof(msg), "%s (%s)", uv_strerror(status), uv_err_name(status));
     valk__failf(cl, "connect failed", msg);
     return;
   }
-  if (valk_tls_session_new(cl->opts->ssl_ctx, &c->ssl, &c->rbio, &c->wbio) != 0) {
-    valk__failf(cl, "cannot create the TLS session", NULL);
+  rc = valk_conn_start_tls(c, cl->opts->ssl_ctx);
+  if (rc != 0) {
+    valk__failf(cl, rc == VALK_ETLS ? "cannot create the TLS session" : "cannot read the socket", NULL);
     return;
   }
   SSL_set_connect_state(c->ssl);
   if (cl->opts->verify) X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), cl->opts->host);
-  if (uv_read_start((uv_stream_t *)&c->tcp, valk__alloc_cb, valk__read_cb) != 0) {
-    valk__failf(cl, "cannot read the socket", NULL);
-    return;
-  }
   uv_tcp_nodelay(&c->tcp, 1);
   valk__handshake(cl); /* sends the ClientHello */
 }
@@ -658,6 +593,7 @@ static int valk__connect_check(valk_system_t *sys, valk_op_t *op, int *slot,
 static valk_client_t *valk__client_new(valk_system_t *sys, valk_op_t *op, valk_conn_t *c, int slot) {
   valk_client_opts_t *o = op->u.connect.opts;
   valk_client_t *cl = calloc(1, sizeof(*cl));
+  int rc;
   if (cl == NULL) return NULL;
   if (valk__callbacks_new(&cl->callbacks) != 0) {
     free(cl);
@@ -672,21 +608,15 @@ static valk_client_t *valk__client_new(valk_system_t *sys, valk_op_t *op, valk_c
   cl->connect_req.data = cl;
   snprintf(cl->authority, sizeof(cl->authority), strchr(o->host, ':') ? "[%s]:%d" : "%s:%d", o->host,
            o->port);
-  memset(c, 0, sizeof(*c));
-  valk_h2_conn_budget_init(c, sys, &cl->mem);
-  c->client = cl;
-  c->flags = VALK_CONN_F_CLIENT;
-  c->accepted_ms = c->progress_ms = uv_now(&sys->loop);
-  valk_bp_node_init(&c->bp);
-  c->state = VALK_CONN_CONNECTING;
-  c->state_change_ms = c->accepted_ms;
+  rc = valk_conn_init(c, &sys->io, &valk__conn_ops, 0);
+  assert(rc == 0); /* uv_tcp_init on a running loop without flags */
+  valk_conn_budget_init(c, &cl->mem);
+  c->data = cl;
   {
     char name[VALK_OWNER_NAME_MAX];
     snprintf(name, sizeof(name), "%.50s:%d", o->host, o->port);
     c->owner = valk_owner_register(&sys->owners, name, VALK_OWNER_CLIENT);
   }
-  uv_tcp_init(&sys->loop, &c->tcp);
-  c->tcp.data = c;
   sys->clients[slot] = cl;
   atomic_store(&sys->client_live[slot], cl->id);
   atomic_fetch_add(&sys->client_count, 1);
@@ -715,7 +645,7 @@ void valk_h2_client_connect(valk_system_t *sys, valk_op_t *op) {
     }
     valk_client_opts_free(op->u.connect.opts);
     op->u.connect.opts = NULL;
-    valk_system_complete(sys, op);
+    valk_op_complete(sys, op);
     return;
   }
   rc = uv_tcp_connect(&cl->connect_req, &c->tcp, (const struct sockaddr *)&addr, valk__on_connect);
@@ -726,7 +656,7 @@ void valk_h2_client_connect(valk_system_t *sys, valk_op_t *op) {
 static void valk__req_reject(valk_system_t *sys, valk_op_t *op, int status, const char *msg) {
   VALK_STAT_ADD(sys, client_requests_failed, 1);
   valk__op_fail(op, status, msg);
-  valk_system_complete(sys, op);
+  valk_op_complete(sys, op);
 }
 
 void valk_h2_client_request(valk_system_t *sys, valk_op_t *op) {
@@ -736,7 +666,7 @@ void valk_h2_client_request(valk_system_t *sys, valk_op_t *op) {
   int32_t id;
 
   req->op = op;
-  if (cl == NULL || cl->closed || cl->close_after_writes || cl->conn->session == NULL) {
+  if (cl == NULL || valk__closed(cl) || cl->close_after_writes || cl->conn->session == NULL) {
     valk__req_reject(sys, op, VALK_ESTOPPED, "client connection is closed");
     return;
   }
@@ -779,12 +709,12 @@ void valk_h2_client_close(valk_system_t *sys, valk_op_t *op) {
   valk_conn_t *c;
   if (cl == NULL || cl->close_op != NULL) { /* gone already, or closing: nothing to wait for */
     op->status = 0;
-    valk_system_complete(sys, op);
+    valk_op_complete(sys, op);
     return;
   }
   cl->close_op = op;
   c = cl->conn;
-  if (cl->closed) return;
+  if (valk__closed(cl)) return;
   snprintf(cl->reason, sizeof(cl->reason), "client %.80s: closed", cl->authority);
   if (c->session == NULL) { /* still connecting */
     valk__fail(cl, cl->reason);
@@ -794,11 +724,11 @@ void valk_h2_client_close(valk_system_t *sys, valk_op_t *op) {
   cl->close_after_writes = 1;
   nghttp2_session_terminate_session(c->session, NGHTTP2_NO_ERROR);
   valk__flush(cl); /* the GOAWAY into TLS; request bodies may still be read here */
-  if (cl->closed) return;
+  if (valk__closed(cl)) return;
   nghttp2_session_del(c->session); /* from here no callback runs: the requests can go */
   c->session = NULL;
   valk__fail_reqs(cl);
-  if (cl->writes_in_flight == 0 && BIO_ctrl_pending(c->wbio) == 0) valk__fail(cl, cl->reason);
+  if (c->writes_in_flight == 0 && BIO_ctrl_pending(c->wbio) == 0) valk__fail(cl, cl->reason);
 }
 
 void valk_h2_client_close_all(valk_system_t *sys, const char *reason) {
@@ -812,25 +742,12 @@ void valk_h2_client_close_all(valk_system_t *sys, const char *reason) {
   }
 }
 
-void valk_h2_client_resume(valk_system_t *sys) {
-  uint32_t i;
-  for (i = 0; i < VALK_MAX_CLIENTS && sys->clients_waiting > 0; i++) {
-    valk_client_t *cl = sys->clients[i];
-    if (cl == NULL || !cl->wait_buf || valk_slab_available(sys->tcp_bufs) == 0) continue;
-    cl->wait_buf = 0;
-    sys->clients_waiting--;
-    if (cl->closed) continue;
-    uv_read_start((uv_stream_t *)&cl->conn->tcp, valk__alloc_cb, valk__read_cb);
-    valk__flush(cl);
-  }
-}
-
 /* Connected, but neither reading nor writing has moved for idle_timeout_ms
  * while output waits (a peer that stopped reading, or no TCP buffer): the
  * connection and its buffers go, as a server connection's would. */
 static int valk__stuck(valk_client_t *cl, uint64_t now) {
   uint32_t limit = cl->sys->config.idle_timeout_ms;
-  if (limit == 0 || (cl->writes_in_flight == 0 && !cl->wait_buf)) return 0;
+  if (limit == 0 || (cl->conn->writes_in_flight == 0 && !(cl->conn->flags & VALK_CONN_F_WAITING))) return 0;
   return now - cl->conn->progress_ms >= limit;
 }
 
@@ -840,7 +757,7 @@ void valk_h2_client_sweep(valk_system_t *sys) {
   for (i = 0; i < VALK_MAX_CLIENTS; i++) {
     valk_client_t *cl = sys->clients[i];
     char msg[64];
-    if (cl == NULL || cl->closed) continue;
+    if (cl == NULL || valk__closed(cl)) continue;
     if (valk__stuck(cl, now)) {
       snprintf(msg, sizeof(msg), "no progress for %u ms", sys->config.idle_timeout_ms);
       valk__failf(cl, "connection stalled", msg);

@@ -1,12 +1,14 @@
 /*
  * valk_h2_client.h: HTTP/2 over TLS client connections on an AIO system's loop.
  *
- * A client connection is a valk_conn_t in the system's connection slab, like
- * an accepted one (it counts against max_connections and shows in the
- * diagnostics snapshot with its owner "host:port"), flagged
- * VALK_CONN_F_CLIENT, with srv NULL and client set. Its bytes flow the same
- * way: socket -> TCP buffer (system slab) -> rbio -> SSL_read -> nghttp2, and
- * nghttp2 -> SSL_write -> wbio -> TCP buffer -> uv_write.
+ * A client connection is a connection-layer valk_conn_t (valk_conn.h) in the
+ * system's connection slab, like an accepted one (it counts against
+ * max_connections and shows in the diagnostics snapshot with its owner
+ * "host:port"), with data pointing at its valk_client. Its bytes flow through
+ * the same layer as a server connection's: socket -> TCP buffer (system
+ * slab) -> rbio -> SSL_read -> nghttp2, and nghttp2 -> SSL_write -> wbio ->
+ * TCP buffer -> uv_write. Without a TCP buffer it waits on the layer's
+ * waiting list, woken before the server's paused connections.
  *
  * States: CONNECTING (TCP connect + TLS handshake), IDLE (no request open),
  * ACTIVE (requests open), CLOSING (until the slot is released). The slot is
@@ -114,10 +116,6 @@ void valk_h2_client_close_all(valk_system_t *sys, const char *reason);
 
 /* Closes clients stuck in CONNECTING past handshake_timeout_ms. */
 void valk_h2_client_sweep(valk_system_t *sys);
-
-/* AIO thread, when TCP buffers come back: clients that found none read and
- * write again. */
-void valk_h2_client_resume(valk_system_t *sys);
 
 #ifdef __cplusplus
 }

@@ -24,9 +24,7 @@
  */
 #include "valk_h2_server.h"
 
-#include "valk_h2_client.h"
 #include "valk_owner.h"
-#include "valk_sse.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
@@ -44,25 +42,19 @@
 int nghttp2_session_terminate_session_with_reason(nghttp2_session *session, uint32_t error_code,
                                                   const char *reason);
 
+/* The server's connection flags, above the connection layer's (valk_conn.h). */
 enum {
-  VALK_CONN_F_CLOSED = 1u << 0,       /* uv_close called; the slot frees in its callback */
-  VALK_CONN_F_ACCEPTED = 1u << 1,     /* admitted: counted in accepted/closed and the gauge */
-  VALK_CONN_F_READ_PAUSED = 1u << 2,  /* reading stopped: no TCP buffer was free */
-  VALK_CONN_F_WANT_FLUSH = 1u << 3,   /* output waits for a TCP buffer or a write to end */
-  VALK_CONN_F_TLS_SHUTDOWN = 1u << 4, /* close_notify queued: close when writes end */
-  VALK_CONN_F_GOAWAY = 1u << 5,       /* graceful close started */
-  VALK_CONN_F_PEER_CLOSED = 1u << 6,  /* the peer sent close_notify */
-  VALK_CONN_F_GRACEFUL = 1u << 7,     /* a goaway-mode refusal (graceful slab) */
-  VALK_CONN_F_IP_COUNTED = 1u << 8,   /* counted in sys->ips */
-  VALK_CONN_F_LINGER = 1u << 9,       /* FIN sent: reading and discarding until EOF */
-  VALK_CONN_F_EVICTING = 1u << 10,    /* being shed: never paused again */
-  VALK_CONN_F_FLUSH_QUEUED = 1u << 11, /* on a flush list of valk_h2_js_respond */
-  VALK_CONN_F_ADMIN = 1u << 12,       /* an admin listener's (sys->admin_slab) */
-  /* 1u << 13: VALK_CONN_F_CLIENT (valk_h2_server.h) */
-  VALK_CONN_F_OUT_BLOCKED = 1u << 14, /* reading stopped: its output is past the high-water mark */
-  VALK_CONN_F_SETTINGS_ACKED = 1u << 15, /* the client acknowledged our SETTINGS */
-  VALK_CONN_F_TERMINATED = 1u << 16,  /* a connection error was sent: input is ignored */
-  VALK_CONN_F_OUTPUT_NOW = 1u << 17   /* a callback paused the session: send what it queued first */
+  VALK_SRV_F_ACCEPTED = VALK_CONN_F_KIND << 0,     /* admitted: counted in accepted/closed and the gauge */
+  VALK_SRV_F_TLS_SHUTDOWN = VALK_CONN_F_KIND << 1, /* close_notify queued: close when writes end */
+  VALK_SRV_F_GOAWAY = VALK_CONN_F_KIND << 2,       /* graceful close started */
+  VALK_SRV_F_GRACEFUL = VALK_CONN_F_KIND << 3,     /* a goaway-mode refusal (graceful slab) */
+  VALK_SRV_F_IP_COUNTED = VALK_CONN_F_KIND << 4,   /* counted in sys->ips */
+  VALK_SRV_F_EVICTING = VALK_CONN_F_KIND << 5,     /* being shed: never paused again */
+  VALK_SRV_F_FLUSH_QUEUED = VALK_CONN_F_KIND << 6, /* on a flush list of valk_h2_js_respond */
+  VALK_SRV_F_ADMIN = VALK_CONN_F_KIND << 7,        /* an admin listener's (sys->admin_slab) */
+  VALK_SRV_F_SETTINGS_ACKED = VALK_CONN_F_KIND << 8, /* the client acknowledged our SETTINGS */
+  VALK_SRV_F_TERMINATED = VALK_CONN_F_KIND << 9,   /* a connection error was sent: input is ignored */
+  VALK_SRV_F_OUTPUT_NOW = VALK_CONN_F_KIND << 10   /* a callback paused the session: send what it queued first */
 };
 
 enum {
@@ -77,9 +69,6 @@ enum {
   VALK_STREAM_F_RESP_DONE = 1u << 8   /* the response's END_STREAM went out */
 };
 
-/* Writes of one connection in flight at once (each one TCP buffer). */
-#define VALK_MAX_WRITES_IN_FLIGHT 4
-
 /* A connection stops reading while more frames than this wait in nghttp2's
  * outbound queue, or more TLS bytes than VALK_TLS_OUT_HIGH in its write BIO
  * (both only grow while its writes are blocked); it reads again below half. */
@@ -93,11 +82,21 @@ enum { VALK_METHOD_OTHER = 0, VALK_METHOD_GET = 1, VALK_METHOD_HEAD = 2 };
 
 static const char valk__overloaded_debug[] = "server overloaded";
 
-static void valk__conn_flush(valk_conn_t *c);
-static void valk__conn_close(valk_conn_t *c);
 static void valk__server_maybe_done(valk_server_t *srv);
-static void valk__alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
-static void valk__read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+static const valk_conn_ops_t valk__conn_ops;
+
+/* The server connection a connection-layer callback is about. */
+static valk_srv_conn_t *valk__sc(valk_conn_t *c) {
+  return VALK_CONTAINER_OF(c, valk_srv_conn_t, io);
+}
+
+static void valk__conn_flush(valk_srv_conn_t *c) {
+  valk_conn_flush(&c->io);
+}
+
+static void valk__conn_close(valk_srv_conn_t *c) {
+  valk_conn_close(&c->io);
+}
 
 /* ---- options (owner thread) ---------------------------------------------- */
 
@@ -119,18 +118,9 @@ void valk_server_opts_free(valk_server_opts_t *opts) {
   free(opts);
 }
 
-/* ---- nghttp2 memory: the connection's budget ------------------------------ */
-
-void valk_h2_conn_budget_init(valk_conn_t *c, valk_system_t *sys, nghttp2_mem *mem) {
-  valk_stats_shard_t *st = &sys->stats.shard[VALK_SHARD_AIO];
-  valk_h2_budget_init(&c->budget, (size_t)sys->config.max_session_memory, &st->h2_memory_bytes,
-                      &st->h2_memory_peak);
-  valk_h2_budget_mem(&c->budget, mem);
-}
-
 /* ---- connection state and the idle list -------------------------------- */
 
-static void valk__idle_remove(valk_conn_t *c) {
+static void valk__idle_remove(valk_srv_conn_t *c) {
   valk_system_t *sys = c->srv->sys;
   if (c->idle_prev) c->idle_prev->idle_next = c->idle_next;
   else if (sys->idle_head == c) sys->idle_head = c->idle_next;
@@ -140,7 +130,7 @@ static void valk__idle_remove(valk_conn_t *c) {
   c->idle_next = c->idle_prev = NULL;
 }
 
-static void valk__idle_append(valk_conn_t *c) {
+static void valk__idle_append(valk_srv_conn_t *c) {
   valk_system_t *sys = c->srv->sys;
   c->idle_next = NULL;
   c->idle_prev = sys->idle_tail;
@@ -151,47 +141,27 @@ static void valk__idle_append(valk_conn_t *c) {
 
 /* The idle list holds exactly the admitted connections in state IDLE, in the
  * order they became idle: its head is the longest idle. */
-static void valk__set_state(valk_conn_t *c, valk_conn_state_t state) {
-  if (c->state == state || (c->state == VALK_CONN_CLOSING && state != VALK_CONN_FREE)) return;
-  if (c->state == VALK_CONN_IDLE) valk__idle_remove(c);
-  c->state = state;
-  c->state_change_ms = uv_now(&c->srv->sys->loop);
-  if (state == VALK_CONN_IDLE && !(c->flags & (VALK_CONN_F_GRACEFUL | VALK_CONN_F_ADMIN))) valk__idle_append(c);
+static void valk__set_state(valk_srv_conn_t *c, valk_conn_state_t state) {
+  if (c->io.state == state || (c->io.state == VALK_CONN_CLOSING && state != VALK_CONN_FREE)) return;
+  if (c->io.state == VALK_CONN_IDLE) valk__idle_remove(c);
+  c->io.state = state;
+  c->io.state_change_ms = uv_now(&c->srv->sys->loop);
+  if (state == VALK_CONN_IDLE && !(c->io.flags & (VALK_SRV_F_GRACEFUL | VALK_SRV_F_ADMIN))) valk__idle_append(c);
 }
 
-/* ---- TCP buffers and backpressure (seed 000 phases 2, 4, 5) ------------- */
-
-static valk_tcp_buf_t *valk__tcp_buf_get(valk_system_t *sys) {
-  valk_tcp_buf_t *b = valk_slab_acquire(sys->tcp_bufs);
-  valk_watermark_update(&sys->watermark, valk_slab_used(sys->tcp_bufs));
-  return b;
-}
-
-static void valk__tcp_buf_put(valk_system_t *sys, valk_tcp_buf_t *b) {
-  valk_slab_release(sys->tcp_bufs, b);
-  valk_watermark_update(&sys->watermark, valk_slab_used(sys->tcp_bufs));
-  if (valk_bp_size(&sys->backpressure) > 0 || sys->clients_waiting > 0) valk_h2_resume_paused(sys);
-}
-
-valk_tcp_buf_t *valk_h2_tcp_buf_get(valk_system_t *sys) {
-  return valk__tcp_buf_get(sys);
-}
-
-void valk_h2_tcp_buf_put(valk_system_t *sys, valk_tcp_buf_t *b) {
-  valk__tcp_buf_put(sys, b);
-}
+/* ---- backpressure (docs/design.md §5) --------------------------------------- */
 
 /* Sheds a connection to relieve load: GOAWAY(overload code, "server
  * overloaded") as far as a buffer allows, then a hard close. */
-static void valk__conn_evict(valk_conn_t *c) {
+static void valk__conn_evict(valk_srv_conn_t *c) {
   valk_system_t *sys = c->srv->sys;
   VALK_SRV_ADD(c->srv, connections_evicted, 1);
-  c->flags |= VALK_CONN_F_EVICTING;
-  valk_bp_remove(&sys->backpressure, &c->bp);
-  if (c->session != NULL && !(c->flags & (VALK_CONN_F_GOAWAY | VALK_CONN_F_TLS_SHUTDOWN))) {
-    c->flags |= VALK_CONN_F_GOAWAY;
-    nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE,
-                          nghttp2_session_get_last_proc_stream_id(c->session),
+  c->io.flags |= VALK_SRV_F_EVICTING;
+  valk_bp_remove(&sys->backpressure, &c->io.bp);
+  if (c->io.session != NULL && !(c->io.flags & (VALK_SRV_F_GOAWAY | VALK_SRV_F_TLS_SHUTDOWN))) {
+    c->io.flags |= VALK_SRV_F_GOAWAY;
+    nghttp2_submit_goaway(c->io.session, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(c->io.session),
                           sys->config.overload_goaway_code,
                           (const uint8_t *)valk__overloaded_debug,
                           sizeof(valk__overloaded_debug) - 1);
@@ -201,70 +171,44 @@ static void valk__conn_evict(valk_conn_t *c) {
 }
 
 /*
- * Stops reading c and puts it in the backpressure heap with the seed's
- * priority. When the heap is full, the lowest-priority connection among those
- * waiting and c is evicted (seed 000 phase 5).
+ * ops->no_buffer: stops reading c and puts it in the backpressure heap with
+ * its priority (docs/design.md §5); valk_conn_resume wakes it. When the heap
+ * is full, the lowest-priority connection among those waiting and c is
+ * evicted.
  */
-static void valk__conn_pause(valk_conn_t *c) {
+static void valk__conn_pause(valk_conn_t *io, int reading) {
+  valk_srv_conn_t *c = valk__sc(io);
   valk_system_t *sys = c->srv->sys;
   uint32_t prio;
   valk_bp_node_t *low;
-  valk_conn_t *victim;
+  valk_srv_conn_t *victim;
 
-  if (c->flags & VALK_CONN_F_EVICTING) return;
-  if (!(c->flags & VALK_CONN_F_READ_PAUSED)) {
-    if (!(c->flags & VALK_CONN_F_OUT_BLOCKED)) uv_read_stop((uv_stream_t *)&c->tcp);
-    c->flags |= VALK_CONN_F_READ_PAUSED;
+  (void)reading; /* reading or writing, the connection stops reading and waits */
+  if (io->flags & VALK_SRV_F_EVICTING) return;
+  if (!(io->flags & VALK_CONN_F_READ_PAUSED)) {
+    valk_conn_pause_reading(io);
     VALK_STAT_ADD(sys, reads_paused, 1);
   }
-  if (valk_bp_contains(&c->bp)) return;
-  if (c->writes_in_flight == 0) c->progress_ms = uv_now(&sys->loop); /* a wait for buffers begins */
-  prio = valk_bp_priority(c->pending_responses, c->bytes_sent,
-                          uv_now(&sys->loop) - c->accepted_ms);
-  if (valk_bp_push(&sys->backpressure, &c->bp, prio) == 0) return;
+  if (valk_bp_contains(&io->bp)) return;
+  if (io->writes_in_flight == 0) io->progress_ms = uv_now(&sys->loop); /* a wait for buffers begins */
+  prio = valk_bp_priority(c->pending_responses, io->bytes_sent, uv_now(&sys->loop) - io->accepted_ms);
+  if (valk_bp_push(&sys->backpressure, &io->bp, prio) == 0) return;
   low = valk_bp_lowest(&sys->backpressure);
   if (low == NULL || low->priority >= prio) {
     valk__conn_evict(c);
     return;
   }
-  victim = VALK_CONTAINER_OF(low, valk_conn_t, bp);
+  victim = valk__sc(VALK_CONTAINER_OF(low, valk_conn_t, bp));
   valk_bp_remove(&sys->backpressure, low);
-  valk_bp_push(&sys->backpressure, &c->bp, prio);
+  valk_bp_push(&sys->backpressure, &io->bp, prio);
   valk__conn_evict(victim);
-}
-
-void valk_h2_resume_paused(valk_system_t *sys) {
-  /* Each resumed connection is counted as taking minBuffersPerConn buffers,
-   * though a reader takes its buffer only at its next poll: one release must
-   * not resume the whole heap (seed 000 phase 4). A writer that finds no
-   * buffer pauses again, but only when the slab is empty, which is below
-   * every threshold and ends this loop. */
-  uint32_t total = sys->tcp_bufs->count;
-  uint32_t used = valk_slab_used(sys->tcp_bufs);
-  if (sys->clients_waiting > 0) valk_h2_client_resume(sys);
-  while (valk_bp_size(&sys->backpressure) > 0) {
-    uint32_t need = valk_resume_threshold(used, total, sys->config.min_buffers_per_conn);
-    uint32_t now_used;
-    valk_conn_t *c;
-    if (used >= total || total - used < need) return;
-    c = VALK_CONTAINER_OF(valk_bp_pop(&sys->backpressure), valk_conn_t, bp);
-    if (c->flags & VALK_CONN_F_CLOSED) continue;
-    used += sys->config.min_buffers_per_conn;
-    now_used = valk_slab_used(sys->tcp_bufs);
-    if (used < now_used) used = now_used;
-    if (c->flags & VALK_CONN_F_READ_PAUSED) {
-      c->flags &= ~VALK_CONN_F_READ_PAUSED;
-      if (!(c->flags & VALK_CONN_F_OUT_BLOCKED)) uv_read_start((uv_stream_t *)&c->tcp, valk__alloc_cb, valk__read_cb);
-    }
-    if (c->flags & VALK_CONN_F_WANT_FLUSH) valk__conn_flush(c);
-  }
 }
 
 /* Whether c's output is past its high-water mark (high) or still above half
  * of it (!high): frames waiting in nghttp2, or TLS bytes waiting to be sent. */
-static int valk__output_high(const valk_conn_t *c, int high) {
-  size_t frames = c->session != NULL ? nghttp2_session_get_outbound_queue_size(c->session) : 0;
-  size_t tls = BIO_ctrl_pending(c->wbio);
+static int valk__output_high(const valk_srv_conn_t *c, int high) {
+  size_t frames = c->io.session != NULL ? nghttp2_session_get_outbound_queue_size(c->io.session) : 0;
+  size_t tls = BIO_ctrl_pending(c->io.wbio);
   size_t fmax = VALK_OUTQ_HIGH(&c->srv->sys->config), tmax = VALK_TLS_OUT_HIGH;
   if (!high) {
     fmax /= 2;
@@ -274,172 +218,53 @@ static int valk__output_high(const valk_conn_t *c, int high) {
 }
 
 /*
- * Reading follows output (docs/RELIABILITY.md, "A memory budget per connection"): a client
- * that sends frames the server must answer (PING, SETTINGS, refused streams)
- * but does not read the answers stops being read once they pile up, and is
- * read again once they drained to half the mark. Call after each flush.
+ * Reading follows output (docs/RELIABILITY.md, "A memory budget per
+ * connection"): a client that sends frames the server must answer (PING,
+ * SETTINGS, refused streams) but does not read the answers stops being read
+ * once they pile up, and is read again once they drained to half the mark.
+ * Called after each input round and each write (ops->wrote).
  */
-static void valk__conn_check_output(valk_conn_t *c) {
-  if (c->flags & (VALK_CONN_F_CLOSED | VALK_CONN_F_LINGER)) return;
-  if (!(c->flags & VALK_CONN_F_OUT_BLOCKED)) {
+static void valk__conn_check_output(valk_srv_conn_t *c) {
+  if (c->io.flags & (VALK_CONN_F_CLOSED | VALK_CONN_F_LINGER)) return;
+  if (!(c->io.flags & VALK_CONN_F_OUT_BLOCKED)) {
     if (!valk__output_high(c, 1)) return;
-    c->flags |= VALK_CONN_F_OUT_BLOCKED;
     VALK_SRV_ADD(c->srv, reads_blocked_output, 1);
-    if (!(c->flags & VALK_CONN_F_READ_PAUSED)) uv_read_stop((uv_stream_t *)&c->tcp);
+    valk_conn_block_reading(&c->io, 1);
   } else if (!valk__output_high(c, 0)) {
-    c->flags &= ~VALK_CONN_F_OUT_BLOCKED;
-    if (!(c->flags & VALK_CONN_F_READ_PAUSED)) uv_read_start((uv_stream_t *)&c->tcp, valk__alloc_cb, valk__read_cb);
+    valk_conn_block_reading(&c->io, 0);
   }
 }
 
-/* ---- output: nghttp2 -> TLS -> TCP buffers ----------------------------- */
-
-static void valk__on_write(uv_write_t *req, int status);
-
-/* SSL_write into the memory BIO, which never says WANT_WRITE. With partial
- * writes enabled each call may take one record only: loop until all is in. */
-static int valk__tls_write(valk_conn_t *c, const uint8_t *data, size_t len) {
-  while (len > 0) {
-    int n = SSL_write(c->ssl, data, len > INT32_MAX ? INT32_MAX : (int)len);
-    if (n <= 0) {
-      ERR_clear_error();
-      return VALK_ETLS;
-    }
-    data += n;
-    len -= (size_t)n;
-  }
-  return 0;
+static void valk__on_wrote(valk_conn_t *io) {
+  valk__conn_check_output(valk__sc(io));
 }
 
-/* See valk_h2_server.h. */
-ssize_t valk_h2_conn_produce(valk_conn_t *c, uint8_t *scratch) {
-  size_t n = 0, total = 0;
+/* ---- closing -------------------------------------------------------------------- */
 
-  for (;;) {
-    const uint8_t *data;
-    ssize_t len = nghttp2_session_mem_send(c->session, &data);
-    if (len < 0) return VALK_EH2;
-    if (len == 0) break;
-    total += (size_t)len;
-    if (n + (size_t)len <= VALK_SCRATCH_SIZE) {
-      memcpy(scratch + n, data, (size_t)len);
-      n += (size_t)len;
-      if (n == VALK_SCRATCH_SIZE) break;
-      continue;
-    }
-    if (valk__tls_write(c, scratch, n) != 0 || valk__tls_write(c, data, (size_t)len) != 0)
-      return VALK_ETLS;
-    return (ssize_t)total;
-  }
-  if (n > 0 && valk__tls_write(c, scratch, n) != 0) return VALK_ETLS;
-  return (ssize_t)total;
-}
-
-/* Sends one TCP buffer of ciphertext. 0 sent, 1 blocked (resumes later), -1 closed. */
-static int valk__conn_send_one(valk_conn_t *c) {
-  valk_system_t *sys = c->srv->sys;
-  valk_tcp_buf_t *b;
-  uv_buf_t ub;
-  int n;
-
-  if (c->writes_in_flight >= VALK_MAX_WRITES_IN_FLIGHT) {
-    c->flags |= VALK_CONN_F_WANT_FLUSH;
-    return 1;
-  }
-  b = valk__tcp_buf_get(sys);
-  if (b == NULL) {
-    c->flags |= VALK_CONN_F_WANT_FLUSH;
-    valk__conn_pause(c);
-    return 1;
-  }
-  n = BIO_read(c->wbio, b->data, (int)sizeof(b->data));
-  b->conn = c;
-  ub = uv_buf_init((char *)b->data, n > 0 ? (unsigned)n : 0);
-  if (n <= 0 || uv_write(&b->req, (uv_stream_t *)&c->tcp, &ub, 1, valk__on_write) != 0) {
-    valk__tcp_buf_put(sys, b);
-    valk__conn_close(c);
-    return -1;
-  }
-  if (c->writes_in_flight++ == 0) c->progress_ms = uv_now(&sys->loop); /* a wait for the peer begins */
-  c->bytes_sent += (uint64_t)n;
-  VALK_SRV_ADD(c->srv, bytes_sent, n);
-  return 0;
-}
-
-static void valk__on_shutdown(uv_shutdown_t *req, int status) {
-  valk_conn_t *c = VALK_CONTAINER_OF(req, valk_conn_t, shutdown);
-  if (status < 0) valk__conn_close(c);
-}
-
-/*
- * Lingering close: our last bytes are out; send FIN and keep reading (and
- * discarding) until the peer closes or VALK_LINGER_MS pass, so the peer reads
- * our GOAWAY and close_notify instead of an RST caused by bytes it sent after.
- */
-static void valk__conn_linger(valk_conn_t *c) {
-  if ((c->flags & (VALK_CONN_F_PEER_CLOSED | VALK_CONN_F_LINGER)) ||
-      uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, valk__on_shutdown) != 0) {
-    valk__conn_close(c);
+/* ops->drained: once the session wants nothing more, close_notify, then a
+ * lingering close once it is out. */
+static void valk__conn_maybe_finish(valk_conn_t *io) {
+  valk_srv_conn_t *c = valk__sc(io);
+  if ((io->flags & (VALK_CONN_F_CLOSED | VALK_CONN_F_LINGER)) || io->session == NULL) return;
+  if (!(io->flags & VALK_CONN_F_PEER_CLOSED) &&
+      (nghttp2_session_want_read(io->session) || nghttp2_session_want_write(io->session)))
     return;
-  }
-  c->flags |= VALK_CONN_F_LINGER;
-  c->state_change_ms = uv_now(&c->srv->sys->loop);
-}
-
-static void valk__conn_maybe_finish(valk_conn_t *c) {
-  if ((c->flags & (VALK_CONN_F_CLOSED | VALK_CONN_F_LINGER)) || c->session == NULL) return;
-  if (!(c->flags & VALK_CONN_F_PEER_CLOSED) &&
-      (nghttp2_session_want_read(c->session) || nghttp2_session_want_write(c->session)))
-    return;
-  if (!(c->flags & VALK_CONN_F_TLS_SHUTDOWN)) {
-    c->flags |= VALK_CONN_F_TLS_SHUTDOWN;
+  if (!(io->flags & VALK_SRV_F_TLS_SHUTDOWN)) {
+    io->flags |= VALK_SRV_F_TLS_SHUTDOWN;
     valk__set_state(c, VALK_CONN_CLOSING);
-    SSL_shutdown(c->ssl);
+    SSL_shutdown(io->ssl);
     ERR_clear_error();
-    valk__conn_flush(c); /* sends close_notify, then calls us again */
+    valk_conn_flush(io); /* sends close_notify, then calls us again */
     return;
   }
-  if (c->writes_in_flight == 0 && BIO_ctrl_pending(c->wbio) == 0) valk__conn_linger(c);
+  if (io->writes_in_flight == 0 && BIO_ctrl_pending(io->wbio) == 0) valk_conn_linger(io);
 }
 
-static void valk__conn_flush(valk_conn_t *c) {
-  if (c->flags & (VALK_CONN_F_CLOSED | VALK_CONN_F_LINGER)) return;
-  c->flags &= ~VALK_CONN_F_WANT_FLUSH;
-  for (;;) {
-    /* Top the TLS output up to about one TCP buffer, then send a buffer. */
-    while (c->session != NULL && BIO_ctrl_pending(c->wbio) < VALK_TCP_BUF_SIZE / 2) {
-      ssize_t rc = valk_h2_conn_produce(c, c->srv->sys->write_scratch);
-      if (rc < 0) {
-        VALK_SRV_ADD(c->srv, connections_failed, 1);
-        valk__conn_close(c);
-        return;
-      }
-      if (rc == 0) break;
-    }
-    if (BIO_ctrl_pending(c->wbio) == 0) break;
-    if (valk__conn_send_one(c) != 0) return;
-  }
-  valk__conn_maybe_finish(c);
-}
-
-static void valk__on_write(uv_write_t *req, int status) {
-  valk_tcp_buf_t *b = VALK_CONTAINER_OF(req, valk_tcp_buf_t, req);
-  valk_conn_t *c = b->conn;
-
-  c->writes_in_flight--;
-  c->progress_ms = uv_now(&c->srv->sys->loop); /* the peer took bytes (sendTimeoutMs) */
-  valk__tcp_buf_put(c->srv->sys, b);
-  if (c->flags & VALK_CONN_F_CLOSED) return;
-  if (status < 0) {
-    valk__conn_close(c);
-    return;
-  }
-  if (c->flags & VALK_CONN_F_WANT_FLUSH) {
-    if (!valk_bp_contains(&c->bp)) valk__conn_flush(c);
-  } else {
-    valk__conn_maybe_finish(c);
-  }
-  valk__conn_check_output(c);
+/* ops->error: reading or writing failed; output failures count as failed connections. */
+static void valk__on_io_error(valk_conn_t *io, valk_conn_err_t what, int status) {
+  (void)status;
+  if (what == VALK_CONN_EOUTPUT) VALK_SRV_ADD(valk__sc(io)->srv, connections_failed, 1);
+  valk_conn_close(io);
 }
 
 /* ---- streams: request records, bodies in arenas, responses --------------- */
@@ -450,8 +275,8 @@ static valk_stream_t *valk__stream(nghttp2_session *s, int32_t id) {
 
 /* A stream record from the connection's budget (soft cap): NULL when the
  * budget is near its end, and the stream is then refused. */
-static valk_stream_t *valk__stream_new(valk_conn_t *c, int32_t id) {
-  valk_stream_t *st = valk_h2_budget_alloc(&c->budget, sizeof(*st));
+static valk_stream_t *valk__stream_new(valk_srv_conn_t *c, int32_t id) {
+  valk_stream_t *st = valk_h2_budget_alloc(&c->io.budget, sizeof(*st));
   if (st == NULL) return NULL;
   memset(st, 0, sizeof(*st));
   st->conn = c;
@@ -476,7 +301,7 @@ static valk_stream_t *valk__stream_new(valk_conn_t *c, int32_t id) {
  * answers 503; a refusal for the share is counted here).
  */
 static valk_arena_t *valk__arena_take(valk_stream_t *st) {
-  valk_conn_t *c = st->conn;
+  valk_srv_conn_t *c = st->conn;
   valk_arena_pool_t *pool = c->srv->arenas;
   valk_arena_t *a;
   if (c->arenas >= VALK_ARENA_LIGHT && valk_arena_pool_available(pool) <= pool->count / 4) {
@@ -490,7 +315,7 @@ static valk_arena_t *valk__arena_take(valk_stream_t *st) {
 
 /* Gives st's arena back to its pool. */
 static void valk__arena_give(valk_stream_t *st) {
-  valk_conn_t *c = st->conn;
+  valk_srv_conn_t *c = st->conn;
   assert(st->arena != NULL && st->js == NULL && c->arenas > 0);
   valk_arena_release(c->srv->arenas, st->arena);
   c->arenas--;
@@ -502,17 +327,17 @@ static void valk__arena_give(valk_stream_t *st) {
  * the streams a connection still has when it closes (nghttp2_session_del
  * calls no callback). */
 static void valk__stream_free(valk_stream_t *st) {
-  valk_conn_t *c = st->conn;
-  if (st->sse != NULL) valk_sse_close(c->srv->sys, st->sse);
+  valk_srv_conn_t *c = st->conn;
+  if (st->plugin_body != NULL) c->srv->sys->hooks.sse->close(c->srv->sys, st->plugin_body);
   if (st->js != NULL) st->js->stream = NULL; /* orphaned: its arena goes when the answer comes */
   else if (st->arena != NULL) valk__arena_give(st);
-  valk_reqhdrs_drop(&st->hdrs, &c->budget);
+  valk_reqhdrs_drop(&st->hdrs, &c->io.budget);
   if (st->flags & VALK_STREAM_F_RESPONDED) c->pending_responses--;
   VALK_SRV_ADD(c->srv, streams_active, -1);
   if (st->prev) st->prev->next = st->next;
   else c->streams = st->next;
   if (st->next) st->next->prev = st->prev;
-  valk_h2_budget_free(&c->budget, st);
+  valk_h2_budget_free(&c->io.budget, st);
 }
 
 static void valk__count_status(valk_server_t *srv, int status) {
@@ -540,13 +365,13 @@ static ssize_t valk__body_read(nghttp2_session *s, int32_t id, uint8_t *buf, siz
 /* Submits status and nva on st with prd as its body (NULL: none). 0 or an nghttp2 error. */
 static int valk__submit_with(valk_stream_t *st, int status, const nghttp2_nv *nva, size_t nvlen,
                              const nghttp2_data_provider *prd) {
-  valk_conn_t *c = st->conn;
+  valk_srv_conn_t *c = st->conn;
   st->flags |= VALK_STREAM_F_RESPONDED;
   if (!(st->flags & VALK_STREAM_F_REQ_DONE)) st->flags |= VALK_STREAM_F_EARLY;
   st->output_ms = uv_now(&c->srv->sys->loop);
   c->pending_responses++;
   valk__count_status(c->srv, status);
-  return nghttp2_submit_response(c->session, st->id, nva, nvlen, prd);
+  return nghttp2_submit_response(c->io.session, st->id, nva, nvlen, prd);
 }
 
 /* Submits status, nva and body (headers only for HEAD) on st. 0 or an nghttp2 error. */
@@ -570,17 +395,14 @@ static int valk__respond_with(valk_stream_t *st, const valk_route_t *r) {
  * by itself, or 503 when maxSseStreams are open. 0 or an nghttp2 error. */
 static int valk__respond_sse(valk_stream_t *st) {
   valk_server_t *srv = st->conn->srv;
+  const valk_stream_plugin_t *plugin = srv->sys->hooks.sse;
   nghttp2_data_provider prd;
-  valk_sse_t *sse = valk_sse_open(srv->sys, st, st->last_event_id);
-  if (sse == NULL) {
-    VALK_STAT_ADD(srv->sys, sse_streams_refused, 1);
-    return valk__respond_with(st, srv->opts->routes.overloaded);
-  }
-  st->sse = sse;
-  if (srv->closing) sse->ending = 1; /* opened after GOAWAY: ends at once (after the event it has, if any) */
-  prd.source.ptr = sse;
-  prd.read_callback = valk_sse_read;
-  return valk__submit_with(st, 200, valk_sse_headers, valk_sse_nheaders, &prd);
+  void *body = plugin->open(srv->sys, st, st->last_event_id);
+  if (body == NULL) return valk__respond_with(st, srv->opts->routes.overloaded);
+  st->plugin_body = body;
+  prd.source.ptr = body;
+  prd.read_callback = plugin->read;
+  return valk__submit_with(st, 200, plugin->headers, plugin->nheaders, &prd);
 }
 
 static int valk__dispatch_js(valk_stream_t *st);
@@ -597,7 +419,8 @@ static int valk__respond(valk_stream_t *st) {
   if (valk__to_js(st->conn->srv, r)) return valk__dispatch_js(st);
   if (r != NULL && r->status == VALK_ROUTE_SSE) {
     if (st->method == VALK_METHOD_GET) return valk__respond_sse(st);
-    if (st->method == VALK_METHOD_HEAD) return valk__submit_with(st, 200, valk_sse_headers, valk_sse_nheaders, NULL);
+    if (st->method == VALK_METHOD_HEAD)
+      return valk__submit_with(st, 200, st->conn->srv->sys->hooks.sse->headers, st->conn->srv->sys->hooks.sse->nheaders, NULL);
     return valk__respond_with(st, table->not_allowed);
   }
   if (r == NULL) r = table->not_found;
@@ -613,12 +436,12 @@ static int valk__respond(valk_stream_t *st) {
  * (issue #4). Returns 0 or an nghttp2 error.
  */
 static int valk__refuse_request(valk_stream_t *st, const valk_route_t *r, uint32_t code) {
-  valk_conn_t *c = st->conn;
+  valk_srv_conn_t *c = st->conn;
   if (st->arena != NULL && st->js == NULL) valk__arena_give(st);
-  valk_reqhdrs_drop(&st->hdrs, &c->budget);
+  valk_reqhdrs_drop(&st->hdrs, &c->io.budget);
   st->flags &= (uint16_t)~VALK_STREAM_F_KEEP;
   if ((st->flags & VALK_STREAM_F_RESPONDED) || r == NULL)
-    return nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, st->id, code);
+    return nghttp2_submit_rst_stream(c->io.session, NGHTTP2_FLAG_NONE, st->id, code);
   return valk__respond_with(st, r);
 }
 
@@ -649,7 +472,7 @@ static int valk__body_begin(valk_stream_t *st) {
  * first byte (docs/RELIABILITY.md: a stream holds an arena only once a body
  * arrives), within the limit. */
 static int valk__body_append(valk_stream_t *st, const uint8_t *data, size_t len) {
-  valk_conn_t *c = st->conn;
+  valk_srv_conn_t *c = st->conn;
   valk_system_t *sys = c->srv->sys;
   uint8_t *dst;
 
@@ -669,11 +492,11 @@ static int valk__body_append(valk_stream_t *st, const uint8_t *data, size_t len)
 /* ---- requests for JavaScript (valk_dispatch.h) --------------------------- */
 
 /* The peer's address as text: asked of the kernel once per connection. */
-static void valk__peer_name(valk_conn_t *c, char *out, size_t len) {
+static void valk__peer_name(valk_srv_conn_t *c, char *out, size_t len) {
   struct sockaddr_storage ss;
   int sl = sizeof(ss);
   size_t n;
-  if (c->remote[0] == '\0' && uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
+  if (c->remote[0] == '\0' && uv_tcp_getpeername(&c->io.tcp, (struct sockaddr *)&ss, &sl) == 0) {
     if (ss.ss_family == AF_INET6) uv_ip6_name((struct sockaddr_in6 *)&ss, c->remote, sizeof(c->remote));
     else uv_ip4_name((struct sockaddr_in *)&ss, c->remote, sizeof(c->remote));
   }
@@ -686,7 +509,7 @@ static void valk__peer_name(valk_conn_t *c, char *out, size_t len) {
 /* Builds the request in the stream's arena: the kept headers move there.
  * NULL when it does not fit. */
 static valk_js_request_t *valk__js_request(valk_stream_t *st) {
-  valk_conn_t *c = st->conn;
+  valk_srv_conn_t *c = st->conn;
   valk_arena_pool_t *pool = c->srv->arenas;
   valk_system_t *sys = c->srv->sys;
   valk_js_request_t *req = valk_arena_alloc(pool, st->arena, sizeof(*req), 8);
@@ -700,7 +523,7 @@ static valk_js_request_t *valk__js_request(valk_stream_t *st) {
   if (req->headers == NULL || bytes == NULL) return NULL;
   valk_reqhdrs_export(&st->hdrs, bytes, req->headers);
   req->nheaders = st->hdrs.n;
-  valk_reqhdrs_drop(&st->hdrs, &c->budget);
+  valk_reqhdrs_drop(&st->hdrs, &c->io.budget);
   for (i = 0; i < req->nheaders; i++) {
     const valk_hdr_t *h = &req->headers[i];
     if (h->name_len == 7 && memcmp(h->name, ":method", 7) == 0) req->method = *h;
@@ -716,7 +539,7 @@ static valk_js_request_t *valk__js_request(valk_stream_t *st) {
   req->pool = pool;
   req->arena = st->arena;
   req->conn = c;
-  req->conn_uid = c->uid;
+  req->conn_uid = c->io.uid;
   valk__peer_name(c, req->remote, sizeof(req->remote));
   return req;
 }
@@ -779,25 +602,25 @@ static size_t valk__utoa(uint64_t v, char *out) {
 }
 
 /* Puts c on *flush unless it is there already. */
-static void valk__flush_later(valk_conn_t *c, valk_conn_t **flush) {
-  if (c->flags & VALK_CONN_F_FLUSH_QUEUED) return;
-  c->flags |= VALK_CONN_F_FLUSH_QUEUED;
+static void valk__flush_later(valk_srv_conn_t *c, valk_srv_conn_t **flush) {
+  if (c->io.flags & VALK_SRV_F_FLUSH_QUEUED) return;
+  c->io.flags |= VALK_SRV_F_FLUSH_QUEUED;
   c->flush_next = *flush;
   *flush = c;
 }
 
-void valk_h2_flush_later(valk_conn_t *c, valk_conn_t **list) {
+void valk_h2_flush_later(valk_srv_conn_t *c, valk_srv_conn_t **list) {
   valk__flush_later(c, list);
 }
 
-void valk_h2_flush_list(valk_conn_t *list) {
+void valk_h2_flush_list(valk_srv_conn_t *list) {
   /* Every connection here is alive: a slot is freed only in its close
    * callback, which never runs inside the drain that built the list. */
   while (list != NULL) {
-    valk_conn_t *c = list;
+    valk_srv_conn_t *c = list;
     list = c->flush_next;
     c->flush_next = NULL;
-    c->flags &= ~VALK_CONN_F_FLUSH_QUEUED;
+    c->io.flags &= ~VALK_SRV_F_FLUSH_QUEUED;
     valk__conn_flush(c);
   }
 }
@@ -806,9 +629,9 @@ void valk_h2_flush_list(valk_conn_t *list) {
  * arena goes back, and out of its connection's share if that connection is
  * still the one in the slot (uids are never reused). */
 static void valk__js_orphan_done(valk_js_request_t *req) {
-  valk_conn_t *c = req->conn;
+  valk_srv_conn_t *c = req->conn;
   valk_arena_release(req->pool, req->arena);
-  if (c->uid == req->conn_uid && c->arenas > 0) c->arenas--;
+  if (c->io.uid == req->conn_uid && c->arenas > 0) c->arenas--;
 }
 
 /* Bytes of a response header block as RFC 9113 counts a header list. */
@@ -820,7 +643,7 @@ static size_t valk__resp_headers_size(const valk_js_request_t *req) {
   return n;
 }
 
-void valk_h2_js_respond(valk_system_t *sys, valk_js_request_t *req, valk_conn_t **flush) {
+void valk_h2_js_respond(valk_system_t *sys, valk_js_request_t *req, valk_srv_conn_t **flush) {
   valk_stream_t *st = req->stream;
   valk_arena_pool_t *pool = req->pool;
   const valk_route_table_t *table;
@@ -861,7 +684,7 @@ void valk_h2_js_respond(valk_system_t *sys, valk_js_request_t *req, valk_conn_t 
                               NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE};
   }
   if (valk__submit(st, req->status, nva, 2 + req->resp_nheaders, req->resp_body, req->resp_body_len) != 0)
-    nghttp2_submit_rst_stream(st->conn->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+    nghttp2_submit_rst_stream(st->conn->io.session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
 }
 
 /* ---- HTTP/2 callbacks ---------------------------------------------------- */
@@ -876,18 +699,18 @@ void valk_h2_js_respond(valk_system_t *sys, valk_js_request_t *req, valk_conn_t 
  * check per field, so an indexed-field flood costs the limit, not its size.
  */
 static int valk__headers_too_large(valk_stream_t *st) {
-  valk_conn_t *c = st->conn;
+  valk_srv_conn_t *c = st->conn;
   int responded = (st->flags & VALK_STREAM_F_RESPONDED) != 0;
   st->flags |= VALK_STREAM_F_HDR_OVER | VALK_STREAM_F_HEADERS_DONE;
   VALK_SRV_ADD(c->srv, headers_too_large, 1);
   if (valk__refuse_request(st, c->srv->opts->routes.headers_too_large, NGHTTP2_ENHANCE_YOUR_CALM) != 0 || responded)
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-  c->flags |= VALK_CONN_F_OUTPUT_NOW;
+  c->io.flags |= VALK_SRV_F_OUTPUT_NOW;
   return NGHTTP2_ERR_PAUSE;
 }
 
 static int valk__on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
-  valk_conn_t *c = ud;
+  valk_srv_conn_t *c = ud;
   valk_stream_t *st;
   if (f->hd.type != NGHTTP2_HEADERS) return 0;
   if (f->headers.cat != NGHTTP2_HCAT_REQUEST) { /* trailers: counted as a section of their own */
@@ -934,14 +757,14 @@ static uint64_t valk__parse_event_id(const uint8_t *v, size_t len) {
 }
 
 /* The request fields the AIO thread itself reads. */
-static void valk__header_seen(valk_conn_t *c, valk_stream_t *st, const uint8_t *name, size_t namelen,
+static void valk__header_seen(valk_srv_conn_t *c, valk_stream_t *st, const uint8_t *name, size_t namelen,
                               const uint8_t *value, size_t valuelen) {
   if (namelen == 5 && memcmp(name, ":path", 5) == 0) {
     const valk_route_t *r = valk_route_lookup(&c->srv->opts->routes, value, valuelen);
     st->route = (uint16_t)(r != NULL ? 2 + r->index : 1);
     if (!valk__to_js(c->srv, r)) { /* answered here: no headers to keep */
       st->flags &= (uint16_t)~VALK_STREAM_F_KEEP;
-      valk_reqhdrs_drop(&st->hdrs, &c->budget);
+      valk_reqhdrs_drop(&st->hdrs, &c->io.budget);
     }
   } else if (namelen == 7 && memcmp(name, ":method", 7) == 0) {
     st->method = VALK_METHOD_OTHER;
@@ -957,7 +780,7 @@ static void valk__header_seen(valk_conn_t *c, valk_stream_t *st, const uint8_t *
 static int valk__on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
                            size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
                            void *ud) {
-  valk_conn_t *c = ud;
+  valk_srv_conn_t *c = ud;
   valk_stream_t *st;
   (void)flags;
   if (f->hd.type != NGHTTP2_HEADERS) return 0;
@@ -967,7 +790,7 @@ static int valk__on_header(nghttp2_session *s, const nghttp2_frame *f, const uin
   if (valk_reqhdrs_count(&st->hdrs, &c->srv->hdr_limits, namelen, valuelen) != 0) return valk__headers_too_large(st);
   if (st->flags & VALK_STREAM_F_TRAILERS) return 0; /* counted, not kept */
   valk__header_seen(c, st, name, namelen, value, valuelen);
-  if ((st->flags & VALK_STREAM_F_KEEP) && valk_reqhdrs_keep(&st->hdrs, &c->budget, name, namelen, value, valuelen) != 0) {
+  if ((st->flags & VALK_STREAM_F_KEEP) && valk_reqhdrs_keep(&st->hdrs, &c->io.budget, name, namelen, value, valuelen) != 0) {
     /* The connection's budget is near its end: refuse the stream. */
     VALK_SRV_ADD(c->srv, streams_refused, 1);
     st->flags |= VALK_STREAM_F_HDR_OVER | VALK_STREAM_F_HEADERS_DONE;
@@ -987,11 +810,11 @@ static int valk__on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, co
 }
 
 static int valk__on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
-  valk_conn_t *c = ud;
+  valk_srv_conn_t *c = ud;
   valk_stream_t *st;
   int rc = 0;
   if (f->hd.type == NGHTTP2_SETTINGS) {
-    if (f->hd.flags & NGHTTP2_FLAG_ACK) c->flags |= VALK_CONN_F_SETTINGS_ACKED;
+    if (f->hd.flags & NGHTTP2_FLAG_ACK) c->io.flags |= VALK_SRV_F_SETTINGS_ACKED;
     return 0;
   }
   if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA && f->hd.type != NGHTTP2_RST_STREAM) return 0;
@@ -1020,22 +843,22 @@ static int valk__on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void 
 /* A connection error (docs/RELIABILITY.md): GOAWAY(code, reason), then the
  * session ignores all input and the connection closes once the GOAWAY is
  * out. Safe inside nghttp2's callbacks. Returns 1. */
-static int valk__conn_terminate(valk_conn_t *c, uint32_t code, const char *reason) {
-  if (c->flags & VALK_CONN_F_TERMINATED) return 1;
-  c->flags |= VALK_CONN_F_TERMINATED;
-  if (nghttp2_session_terminate_session_with_reason(c->session, code, reason) != 0) valk__conn_close(c);
+static int valk__conn_terminate(valk_srv_conn_t *c, uint32_t code, const char *reason) {
+  if (c->io.flags & VALK_SRV_F_TERMINATED) return 1;
+  c->io.flags |= VALK_SRV_F_TERMINATED;
+  if (nghttp2_session_terminate_session_with_reason(c->io.session, code, reason) != 0) valk__conn_close(c);
   return 1;
 }
 
 /* An RST_STREAM went out: the stream's late frames are to be ignored, and it
  * counts toward the connection's reset budget (streamResetRate): resets a
  * client makes the server send count like its own (CVE-2025-8671). */
-static void valk__on_reset_sent(valk_conn_t *c, int32_t id) {
-  valk_stream_t *st = id > 0 ? valk__stream(c->session, id) : NULL;
+static void valk__on_reset_sent(valk_srv_conn_t *c, int32_t id) {
+  valk_stream_t *st = id > 0 ? valk__stream(c->io.session, id) : NULL;
   if (st != NULL) st->flags |= VALK_STREAM_F_RESET;
   if (id > 0) valk_closed_add(&c->closed, id, VALK_CLOSED_RESET);
   VALK_SRV_ADD(c->srv, resets_sent, 1);
-  if (valk_ratelim_take(&c->resets, uv_now(&c->srv->sys->loop)) != 0 && !(c->flags & VALK_CONN_F_TERMINATED)) {
+  if (valk_ratelim_take(&c->resets, uv_now(&c->srv->sys->loop)) != 0 && !(c->io.flags & VALK_SRV_F_TERMINATED)) {
     VALK_SRV_ADD(c->srv, connections_reset_flood, 1);
     valk__conn_terminate(c, NGHTTP2_ENHANCE_YOUR_CALM, "too many stream resets");
   }
@@ -1051,7 +874,7 @@ static int valk__is_protocol_error(uint32_t code) {
  * (408, 413, 431, 503) that is complete asks the client to stop sending the
  * request with RST_STREAM(NO_ERROR) (RFC 9113 §8.1). */
 static int valk__on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
-  valk_conn_t *c = ud;
+  valk_srv_conn_t *c = ud;
   valk_stream_t *st;
   switch (f->hd.type) {
   case NGHTTP2_RST_STREAM:
@@ -1079,7 +902,7 @@ static int valk__on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void 
 /* A response header block nghttp2 would not send (too large once encoded):
  * the stream is reset, never left holding its arena. */
 static int valk__on_frame_not_send(nghttp2_session *s, const nghttp2_frame *f, int error, void *ud) {
-  valk_conn_t *c = ud;
+  valk_srv_conn_t *c = ud;
   valk_stream_t *st;
   if (f->hd.type != NGHTTP2_HEADERS || error == NGHTTP2_ERR_STREAM_CLOSED || error == NGHTTP2_ERR_STREAM_CLOSING ||
       error == NGHTTP2_ERR_SESSION_CLOSING || error == NGHTTP2_ERR_STREAM_SHUT_WR)
@@ -1092,7 +915,7 @@ static int valk__on_frame_not_send(nghttp2_session *s, const nghttp2_frame *f, i
 }
 
 static int valk__on_stream_close(nghttp2_session *s, int32_t id, uint32_t error_code, void *ud) {
-  valk_conn_t *c = ud;
+  valk_srv_conn_t *c = ud;
   valk_stream_t *st = valk__stream(s, id);
   int normal;
   if (st == NULL) return 0;
@@ -1124,21 +947,21 @@ static int valk__callbacks_new(nghttp2_session_callbacks **out) {
 
 /* ---- input: TCP -> TLS -> frame checks -> nghttp2 ------------------------ */
 
-static int valk__conn_session_start(valk_conn_t *c) {
+static int valk__conn_session_start(valk_srv_conn_t *c) {
   valk_server_t *srv = c->srv;
   const valk_system_config_t *cfg = &srv->sys->config;
   uint64_t now = uv_now(&srv->sys->loop);
   nghttp2_settings_entry iv[2];
-  nghttp2_mem mem; /* copied by the session; its user data is c->budget */
+  nghttp2_mem mem; /* copied by the session; its user data is c->io.budget */
 
-  valk_h2_conn_budget_init(c, srv->sys, &mem);
-  if (nghttp2_session_server_new3(&c->session, srv->callbacks, c, srv->option, &mem) != 0)
+  valk_conn_budget_init(&c->io, &mem);
+  if (nghttp2_session_server_new3(&c->io.session, srv->callbacks, c, srv->option, &mem) != 0)
     return VALK_ENOMEM;
   iv[0].settings_id = NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS;
-  iv[0].value = (c->flags & VALK_CONN_F_GRACEFUL) ? 0 : cfg->max_concurrent_streams;
+  iv[0].value = (c->io.flags & VALK_SRV_F_GRACEFUL) ? 0 : cfg->max_concurrent_streams;
   iv[1].settings_id = NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE;
   iv[1].value = cfg->max_header_list_size;
-  if (nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, iv, VALK_ARRAY_SIZE(iv)) != 0)
+  if (nghttp2_submit_settings(c->io.session, NGHTTP2_FLAG_NONE, iv, VALK_ARRAY_SIZE(iv)) != 0)
     return VALK_EH2;
   c->settings_ms = now;
   valk_frame_scan_init(&c->scan, VALK_CLIENT_PREFACE_LEN);
@@ -1150,33 +973,25 @@ static int valk__conn_session_start(valk_conn_t *c) {
 /* A goaway-mode refusal after its handshake: SETTINGS, then GOAWAY with
  * last-stream-id 0 (nothing was processed, the client may retry elsewhere or
  * later), the overload error code and "server overloaded"; then close. */
-static void valk__conn_refuse_gracefully(valk_conn_t *c) {
-  c->flags |= VALK_CONN_F_GOAWAY;
-  nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE, 0, c->srv->sys->config.overload_goaway_code,
+static void valk__conn_refuse_gracefully(valk_srv_conn_t *c) {
+  c->io.flags |= VALK_SRV_F_GOAWAY | VALK_CONN_F_DISCARD; /* what the client sends now is dropped */
+  nghttp2_submit_goaway(c->io.session, NGHTTP2_FLAG_NONE, 0, c->srv->sys->config.overload_goaway_code,
                         (const uint8_t *)valk__overloaded_debug, sizeof(valk__overloaded_debug) - 1);
   valk__set_state(c, VALK_CONN_CLOSING);
   valk__conn_flush(c);
 }
 
 /* 1 when the handshake is done and the session exists, 0 to wait, -1 closed. */
-static int valk__conn_handshake(valk_conn_t *c) {
-  int rc = SSL_do_handshake(c->ssl);
+static int valk__conn_handshake(valk_srv_conn_t *c) {
+  int rc = valk_conn_handshake(&c->io, NULL, 0);
 
-  if (rc != 1) {
-    int e = SSL_get_error(c->ssl, rc);
-    ERR_clear_error();
-    valk__conn_flush(c); /* handshake bytes, or the alert */
-    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return 0;
-    if (!(c->flags & VALK_CONN_F_GRACEFUL)) VALK_SRV_ADD(c->srv, connections_failed, 1);
+  if (rc == 0 || rc == VALK_ESTOPPED) return rc == 0 ? 0 : -1;
+  if (rc != 1 || !valk_tls_alpn_is_h2(c->io.ssl) || valk__conn_session_start(c) != 0) {
+    if (!(c->io.flags & VALK_SRV_F_GRACEFUL)) VALK_SRV_ADD(c->srv, connections_failed, 1);
     valk__conn_close(c);
     return -1;
   }
-  if (!valk_tls_alpn_is_h2(c->ssl) || valk__conn_session_start(c) != 0) {
-    if (!(c->flags & VALK_CONN_F_GRACEFUL)) VALK_SRV_ADD(c->srv, connections_failed, 1);
-    valk__conn_close(c);
-    return -1;
-  }
-  if (c->flags & VALK_CONN_F_GRACEFUL) {
+  if (c->io.flags & VALK_SRV_F_GRACEFUL) {
     valk__conn_refuse_gracefully(c);
     return -1;
   }
@@ -1185,44 +1000,18 @@ static int valk__conn_handshake(valk_conn_t *c) {
   return 1;
 }
 
-/* See valk_h2_server.h. */
-int valk_h2_conn_feed_session(valk_conn_t *c, const uint8_t *p, size_t n) {
-  return nghttp2_session_mem_recv(c->session, p, n) < 0 ? VALK_EH2 : 0;
-}
-
-/* See valk_h2_server.h. */
-int valk_h2_conn_read_plaintext(valk_conn_t *c, uint8_t *scratch, valk_h2_feed_fn feed) {
-  for (;;) {
-    int n = SSL_read(c->ssl, scratch, VALK_SCRATCH_SIZE);
-    if (n > 0) {
-      int rc = feed(c, scratch, (size_t)n);
-      if (rc != 0) return rc;
-      continue;
-    }
-    switch (SSL_get_error(c->ssl, n)) {
-    case SSL_ERROR_WANT_READ:
-      return 0;
-    case SSL_ERROR_ZERO_RETURN:
-      return 1;
-    default:
-      ERR_clear_error();
-      return VALK_ETLS;
-    }
-  }
-}
-
 /* Moves what the session has queued into TLS now, without waiting for the
  * socket: a 431 must be out before the rest of its block is skipped, an
  * RST_STREAM before the frame it answers reaches the session. At most two
  * records, and none past VALK_TLS_OUT_HIGH bytes waiting: the write BIO stays
  * under 2 x VALK_TLS_OUT_HIGH (docs/RELIABILITY.md). 0 or VALK_EH2 / VALK_ETLS. */
-static int valk__produce_now(valk_conn_t *c, int32_t until_closed) {
+static int valk__produce_now(valk_srv_conn_t *c, int32_t until_closed) {
   int i;
   for (i = 0; i < 2; i++) {
     ssize_t rc;
-    if (until_closed > 0 && valk__stream(c->session, until_closed) == NULL) return 0;
-    if (BIO_ctrl_pending(c->wbio) > VALK_TLS_OUT_HIGH) return 0; /* bounded: the fallback is nghttp2's own reset */
-    rc = valk_h2_conn_produce(c, c->srv->sys->write_scratch);
+    if (until_closed > 0 && valk__stream(c->io.session, until_closed) == NULL) return 0;
+    if (BIO_ctrl_pending(c->io.wbio) > VALK_TLS_OUT_HIGH) return 0; /* bounded: the fallback is nghttp2's own reset */
+    rc = valk_conn_produce(&c->io);
     if (rc <= 0) return rc < 0 ? (int)rc : 0;
   }
   return 0;
@@ -1230,23 +1019,23 @@ static int valk__produce_now(valk_conn_t *c, int32_t until_closed) {
 
 /* Gives p[0 .. n) to the session, going on after a callback paused it to get
  * a response out first (valk__headers_too_large). 0 or VALK_EH2 / VALK_ETLS. */
-static int valk__session_feed(valk_conn_t *c, const uint8_t *p, size_t n) {
+static int valk__session_feed(valk_srv_conn_t *c, const uint8_t *p, size_t n) {
   do {
-    ssize_t k = nghttp2_session_mem_recv(c->session, p, n);
+    ssize_t k = nghttp2_session_mem_recv(c->io.session, p, n);
     if (k < 0) {
       c->h2_error = (int32_t)k;
       return VALK_EH2;
     }
     p += k;
     n -= (size_t)k;
-    if (!(c->flags & VALK_CONN_F_OUTPUT_NOW)) {
+    if (!(c->io.flags & VALK_SRV_F_OUTPUT_NOW)) {
       assert(n == 0); /* only a pause leaves bytes unread */
       return 0;
     }
-    c->flags &= ~VALK_CONN_F_OUTPUT_NOW;
+    c->io.flags &= ~VALK_SRV_F_OUTPUT_NOW;
     if (valk__produce_now(c, 0) != 0) return VALK_ETLS;
     /* The field that paused may have been the block's last: let the session end the block. */
-    if (n == 0 && nghttp2_session_mem_recv(c->session, p, 0) < 0) return VALK_EH2;
+    if (n == 0 && nghttp2_session_mem_recv(c->io.session, p, 0) < 0) return VALK_EH2;
   } while (n > 0);
   return 0;
 }
@@ -1276,10 +1065,10 @@ static int valk__is_control_frame(const valk_frame_hd_t *hd) {
  * the session: it then drops the frame as one on a closed stream (counting
  * DATA in the connection's flow control). 0 or VALK_EH2 / VALK_ETLS.
  */
-static int valk__stream_closed_error(valk_conn_t *c, valk_stream_t *st) {
+static int valk__stream_closed_error(valk_srv_conn_t *c, valk_stream_t *st) {
   int32_t id = st->id;
   VALK_SRV_ADD(c->srv, streams_state_error, 1);
-  if (nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, id, NGHTTP2_STREAM_CLOSED) != 0) return VALK_EH2;
+  if (nghttp2_submit_rst_stream(c->io.session, NGHTTP2_FLAG_NONE, id, NGHTTP2_STREAM_CLOSED) != 0) return VALK_EH2;
   return valk__produce_now(c, id);
 }
 
@@ -1289,10 +1078,10 @@ static int valk__stream_closed_error(valk_conn_t *c, valk_stream_t *st) {
  * Returns 0 to go on, 1 when the connection was terminated (what follows is
  * dropped), or a negative error.
  */
-static int valk__frame_check(valk_conn_t *c, const valk_frame_hd_t *hd) {
+static int valk__frame_check(valk_srv_conn_t *c, const valk_frame_hd_t *hd) {
   uint64_t now = uv_now(&c->srv->sys->loop);
   valk_stream_t *st;
-  if (c->flags & VALK_CONN_F_TERMINATED) return 1;
+  if (c->io.flags & VALK_SRV_F_TERMINATED) return 1;
   if (valk__is_control_frame(hd) && valk_ratelim_take(&c->controls, now) != 0) {
     VALK_SRV_ADD(c->srv, connections_frame_flood, 1);
     return valk__conn_terminate(c, NGHTTP2_ENHANCE_YOUR_CALM, "too many control frames");
@@ -1305,7 +1094,7 @@ static int valk__frame_check(valk_conn_t *c, const valk_frame_hd_t *hd) {
     }
   }
   if (hd->type != VALK_FRAME_DATA && hd->type != VALK_FRAME_HEADERS) return 0; /* §5.1 judges these two only */
-  st = hd->stream_id > 0 ? valk__stream(c->session, hd->stream_id) : NULL;
+  st = hd->stream_id > 0 ? valk__stream(c->io.session, hd->stream_id) : NULL;
   switch (valk_h2_frame_verdict(&c->closed, c->max_peer_id, hd, st != NULL,
                                 st != NULL && (st->flags & VALK_STREAM_F_REQ_DONE))) {
   case VALK_VERDICT_STREAM_CLOSED:
@@ -1324,13 +1113,14 @@ static int valk__frame_check(valk_conn_t *c, const valk_frame_hd_t *hd) {
 
 /* Gives n bytes of plaintext to the session, each frame checked first
  * (valk__frame_check). 0 or a negative error. */
-static int valk__conn_feed(valk_conn_t *c, const uint8_t *p, size_t n) {
+static int valk__conn_feed(valk_conn_t *io, const uint8_t *p, size_t n) {
+  valk_srv_conn_t *c = valk__sc(io);
   size_t scanned = 0; /* bytes at p already scanned, not yet given to the session */
   for (;;) {
     valk_frame_hd_t hd;
     size_t k;
     int rc;
-    if (c->flags & VALK_CONN_F_TERMINATED) return 0; /* the session ignores input now */
+    if (c->io.flags & VALK_SRV_F_TERMINATED) return 0; /* the session ignores input now */
     k = valk_frame_scan(&c->scan, p + scanned, n - scanned, &hd);
     rc = valk__session_feed(c, p, scanned + k);
     if (rc != 0) return rc;
@@ -1345,9 +1135,8 @@ static int valk__conn_feed(valk_conn_t *c, const uint8_t *p, size_t n) {
 
 /* Decrypts everything buffered and gives it to the session, each frame
  * checked first. 0 or a negative error. */
-static int valk__conn_read_plaintext(valk_conn_t *c) {
-  int rc = valk_h2_conn_read_plaintext(c, c->srv->sys->read_scratch, valk__conn_feed);
-  if (rc == 1) c->flags |= VALK_CONN_F_PEER_CLOSED;
+static int valk__conn_read_plaintext(valk_srv_conn_t *c) {
+  int rc = valk_conn_read_plaintext(&c->io, valk__conn_feed);
   return rc < 0 ? rc : 0;
 }
 
@@ -1359,11 +1148,11 @@ static int valk__conn_read_plaintext(valk_conn_t *c) {
  * otherwise what nghttp2 queued goes out as far as possible and it closes.
  * (connections_protocol_error counts the GOAWAY as it goes out.)
  */
-static void valk__conn_failed(valk_conn_t *c) {
+static void valk__conn_failed(valk_srv_conn_t *c) {
   uint32_t code = NGHTTP2_PROTOCOL_ERROR;
   const char *why = "protocol error";
   VALK_SRV_ADD(c->srv, connections_failed, 1);
-  if (c->budget.hard_refused > 0 || c->h2_error == NGHTTP2_ERR_NOMEM) {
+  if (c->io.budget.hard_refused > 0 || c->h2_error == NGHTTP2_ERR_NOMEM) {
     VALK_SRV_ADD(c->srv, connections_memory_exceeded, 1);
     code = 0;
   } else if (c->h2_error == NGHTTP2_ERR_FLOODED) {
@@ -1375,7 +1164,7 @@ static void valk__conn_failed(valk_conn_t *c) {
   } else if (c->h2_error == 0 || c->h2_error == NGHTTP2_ERR_CALLBACK_FAILURE) {
     code = 0;
   }
-  if (code != 0 && c->session != NULL && !(c->flags & VALK_CONN_F_TERMINATED)) {
+  if (code != 0 && c->io.session != NULL && !(c->io.flags & VALK_SRV_F_TERMINATED)) {
     valk__conn_terminate(c, code, why);
     valk__conn_flush(c); /* the GOAWAY, then close_notify and a lingering close */
     return;
@@ -1384,9 +1173,11 @@ static void valk__conn_failed(valk_conn_t *c) {
   valk__conn_close(c);
 }
 
-static void valk__conn_on_input(valk_conn_t *c) {
-  if (c->state == VALK_CONN_CONNECTING && valk__conn_handshake(c) != 1) return;
-  if (c->session == NULL || (c->flags & VALK_CONN_F_GRACEFUL)) return;
+/* ops->input: ciphertext arrived. */
+static void valk__conn_on_input(valk_conn_t *io) {
+  valk_srv_conn_t *c = valk__sc(io);
+  if (io->state == VALK_CONN_CONNECTING && valk__conn_handshake(c) != 1) return;
+  if (io->session == NULL || (io->flags & VALK_SRV_F_GRACEFUL)) return;
   if (valk__conn_read_plaintext(c) != 0) {
     valk__conn_failed(c);
     return;
@@ -1395,68 +1186,34 @@ static void valk__conn_on_input(valk_conn_t *c) {
   valk__conn_check_output(c);
 }
 
-static void valk__alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
-  valk_conn_t *c = handle->data;
-  valk_tcp_buf_t *b = valk__tcp_buf_get(c->srv->sys);
-  (void)suggested;
-  if (b == NULL) {
-    *buf = uv_buf_init(NULL, 0); /* read_cb gets UV_ENOBUFS */
-    return;
-  }
-  b->conn = c;
-  *buf = uv_buf_init((char *)b->data, sizeof(b->data));
-}
-
-static void valk__read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
-  valk_conn_t *c = stream->data;
-  valk_system_t *sys = c->srv->sys;
-  /* Lingering, or a refusal whose GOAWAY is out: what the peer sends is dropped. */
-  int discard = (c->flags & VALK_CONN_F_LINGER) ||
-                (c->flags & (VALK_CONN_F_GRACEFUL | VALK_CONN_F_GOAWAY)) ==
-                    (VALK_CONN_F_GRACEFUL | VALK_CONN_F_GOAWAY);
-
-  if (nread > 0 && !discard) BIO_write(c->rbio, buf->base, (int)nread);
-  if (buf->base != NULL)
-    valk__tcp_buf_put(sys, VALK_CONTAINER_OF((uint8_t *)buf->base, valk_tcp_buf_t, data));
-  if (c->flags & VALK_CONN_F_CLOSED) return;
-  if (nread > 0) {
-    VALK_SRV_ADD(c->srv, bytes_received, nread);
-    if (!discard) valk__conn_on_input(c);
-  } else if (nread == UV_ENOBUFS) {
-    if (c->flags & VALK_CONN_F_LINGER) valk__conn_close(c); /* nothing left to read for */
-    else valk__conn_pause(c);
-  } else if (nread < 0) {
-    valk__conn_close(c);
-  }
-}
-
 /* ---- connection lifetime ------------------------------------------------ */
 
 /* The slab c came from: the connection slab, the goaway-mode refusals' or the admin listener's. */
-static valk_slab_t *valk__conn_slab_of(const valk_conn_t *c) {
+static valk_slab_t *valk__conn_slab_of(const valk_srv_conn_t *c) {
   valk_system_t *sys = c->srv->sys;
-  if (c->flags & VALK_CONN_F_GRACEFUL) return sys->graceful;
-  if (c->flags & VALK_CONN_F_ADMIN) return sys->admin_slab;
+  if (c->io.flags & VALK_SRV_F_GRACEFUL) return sys->graceful;
+  if (c->io.flags & VALK_SRV_F_ADMIN) return sys->admin_slab;
   return sys->conn_slab;
 }
 
-static void valk__on_conn_closed(uv_handle_t *handle) {
-  valk_conn_t *c = handle->data;
+/* ops->closed: the socket is closed; everything goes, then the slot. */
+static void valk__on_conn_closed(valk_conn_t *io) {
+  valk_srv_conn_t *c = valk__sc(io);
   valk_server_t *srv = c->srv;
   valk_system_t *sys = srv->sys;
 
   while (c->streams != NULL) valk__stream_free(c->streams);
-  if (c->session != NULL) nghttp2_session_del(c->session);
-  assert(c->budget.used == 0); /* everything the connection's HTTP/2 state held is back */
-  SSL_free(c->ssl);
+  if (c->io.session != NULL) nghttp2_session_del(c->io.session);
+  assert(c->io.budget.used == 0); /* everything the connection's HTTP/2 state held is back */
+  SSL_free(c->io.ssl);
   if (c->prev) c->prev->next = c->next;
   else srv->conns = c->next;
   if (c->next) c->next->prev = c->prev;
   srv->nconns--;
-  if (c->flags & VALK_CONN_F_IP_COUNTED)
+  if (c->io.flags & VALK_SRV_F_IP_COUNTED)
     valk_ip_table_release(&sys->ips, (const struct sockaddr *)&c->peer);
-  c->state = VALK_CONN_FREE;
-  if (c->flags & VALK_CONN_F_ACCEPTED) {
+  c->io.state = VALK_CONN_FREE;
+  if (c->io.flags & VALK_SRV_F_ACCEPTED) {
     VALK_SRV_ADD(srv, connections_closed, 1);
     VALK_SRV_ADD(srv, connections_active, -1);
   }
@@ -1465,62 +1222,67 @@ static void valk__on_conn_closed(uv_handle_t *handle) {
   else valk_h2_retry_accepts(sys);
 }
 
-/* Closes now (an RST if the peer sent bytes we did not read). Idempotent. */
-static void valk__conn_close(valk_conn_t *c) {
-  valk_system_t *sys = c->srv->sys;
-  if (c->flags & VALK_CONN_F_CLOSED) return;
-  c->flags |= VALK_CONN_F_CLOSED;
+/* ops->closing: c leaves the idle list (the layer took it out of the heap). */
+static void valk__on_conn_closing(valk_conn_t *io) {
+  valk_srv_conn_t *c = valk__sc(io);
   valk__set_state(c, VALK_CONN_CLOSING);
   valk__idle_remove(c);
-  valk_bp_remove(&sys->backpressure, &c->bp);
-  uv_close((uv_handle_t *)&c->tcp, valk__on_conn_closed);
 }
 
+static const valk_conn_ops_t valk__conn_ops = {
+    .input = valk__conn_on_input,
+    .no_buffer = valk__conn_pause,
+    .drained = valk__conn_maybe_finish,
+    .wrote = valk__on_wrote,
+    .error = valk__on_io_error,
+    .closing = valk__on_conn_closing,
+    .closed = valk__on_conn_closed,
+};
+
 /* Graceful: GOAWAY(NO_ERROR, last processed stream), close once streams end. */
-static void valk__conn_goaway(valk_conn_t *c) {
+static void valk__conn_goaway(valk_srv_conn_t *c) {
   /* After our close_notify nothing more can be written: it is closing already. */
-  if (c->flags & (VALK_CONN_F_CLOSED | VALK_CONN_F_GOAWAY | VALK_CONN_F_TLS_SHUTDOWN)) return;
-  if (c->session == NULL) {
+  if (c->io.flags & (VALK_CONN_F_CLOSED | VALK_SRV_F_GOAWAY | VALK_SRV_F_TLS_SHUTDOWN)) return;
+  if (c->io.session == NULL) {
     valk__conn_close(c);
     return;
   }
-  c->flags |= VALK_CONN_F_GOAWAY;
-  nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE,
-                        nghttp2_session_get_last_proc_stream_id(c->session), NGHTTP2_NO_ERROR,
+  c->io.flags |= VALK_SRV_F_GOAWAY;
+  nghttp2_submit_goaway(c->io.session, NGHTTP2_FLAG_NONE,
+                        nghttp2_session_get_last_proc_stream_id(c->io.session), NGHTTP2_NO_ERROR,
                         NULL, 0);
   valk__set_state(c, VALK_CONN_CLOSING);
   valk__conn_flush(c);
 }
 
-/* Takes c (zeroed by the caller's slab acquire) into srv's list, accepted from listener. */
-static int valk__conn_start(valk_conn_t *c, valk_server_t *srv, uv_stream_t *listener,
+/* Takes c (zeroed here) into srv's list, accepted from listener. */
+static int valk__conn_start(valk_srv_conn_t *c, valk_server_t *srv, uv_stream_t *listener,
                             uint32_t flags) {
   valk_system_t *sys = srv->sys;
+  int rc;
   memset(c, 0, sizeof(*c));
+  rc = valk_conn_init(&c->io, &sys->io, &valk__conn_ops, flags);
+  assert(rc == 0); /* uv_tcp_init on a running loop without flags */
   c->srv = srv;
-  c->flags = flags;
-  valk_bp_node_init(&c->bp);
-  uv_tcp_init(&sys->loop, &c->tcp);
-  c->tcp.data = c;
+  c->io.stats = srv->stats;
   c->next = srv->conns;
   if (srv->conns) srv->conns->prev = c;
   srv->conns = c;
   srv->nconns++;
-  c->accepted_ms = c->progress_ms = uv_now(&sys->loop);
-  c->uid = ++sys->next_conn_uid;
+  c->io.uid = ++sys->next_conn_uid;
+  c->io.state = VALK_CONN_FREE; /* valk__set_state records the change */
   valk__set_state(c, VALK_CONN_CONNECTING);
-  return uv_accept(listener, (uv_stream_t *)&c->tcp);
+  return uv_accept(listener, (uv_stream_t *)&c->io.tcp);
 }
 
 /* Starts TLS on an accepted connection; closes it on failure. */
-static void valk__conn_begin_tls(valk_conn_t *c) {
-  if (valk_tls_session_new(c->srv->opts->ssl_ctx, &c->ssl, &c->rbio, &c->wbio) != 0 ||
-      uv_read_start((uv_stream_t *)&c->tcp, valk__alloc_cb, valk__read_cb) != 0) {
-    if (!(c->flags & VALK_CONN_F_GRACEFUL)) VALK_SRV_ADD(c->srv, connections_failed, 1);
+static void valk__conn_begin_tls(valk_srv_conn_t *c) {
+  if (valk_conn_start_tls(&c->io, c->srv->opts->ssl_ctx) != 0) {
+    if (!(c->io.flags & VALK_SRV_F_GRACEFUL)) VALK_SRV_ADD(c->srv, connections_failed, 1);
     valk__conn_close(c);
     return;
   }
-  uv_tcp_nodelay(&c->tcp, 1);
+  uv_tcp_nodelay(&c->io.tcp, 1);
 }
 
 /* ---- admission (seed 000 phases 0-3, and the per-IP and soft limits) ---- */
@@ -1535,6 +1297,29 @@ static void valk__count_refusal(valk_server_t *srv, valk_refuse_t why) {
   }
 }
 
+static void valk__on_reject_closed(uv_handle_t *handle) {
+  valk_reject_t *r = VALK_CONTAINER_OF(handle, valk_reject_t, tcp);
+  valk_system_t *sys = r->sys;
+  r->next = sys->reject_free;
+  sys->reject_free = r;
+  valk_h2_retry_accepts(sys);
+}
+
+/* Refuses the connection pending on listener with an RST, on one of the
+ * system's reject handles. 0, or VALK_ELIMIT when none is free (the accept
+ * stays pending). */
+static int valk__reject(valk_system_t *sys, uv_stream_t *listener) {
+  valk_reject_t *r = sys->reject_free;
+  if (r == NULL) return VALK_ELIMIT;
+  sys->reject_free = r->next;
+  uv_tcp_init(&sys->loop, &r->tcp);
+  if (uv_accept(listener, (uv_stream_t *)&r->tcp) == 0 &&
+      uv_tcp_close_reset(&r->tcp, valk__on_reject_closed) == 0)
+    return 0;
+  uv_close((uv_handle_t *)&r->tcp, valk__on_reject_closed);
+  return 0;
+}
+
 /*
  * Refuses the connection pending on listener. In goaway mode, while a
  * graceful slot is free, it gets TLS + SETTINGS + GOAWAY; otherwise an RST
@@ -1543,16 +1328,16 @@ static void valk__count_refusal(valk_server_t *srv, valk_refuse_t why) {
  */
 static int valk__refuse(valk_server_t *srv, uv_stream_t *listener, valk_refuse_t why) {
   valk_system_t *sys = srv->sys;
-  valk_conn_t *g = sys->graceful != NULL ? valk_slab_acquire(sys->graceful) : NULL;
+  valk_srv_conn_t *g = sys->graceful != NULL ? valk_slab_acquire(sys->graceful) : NULL;
 
   if (g != NULL) {
     valk__count_refusal(srv, why);
     VALK_SRV_ADD(srv, connections_rejected_graceful, 1);
-    if (valk__conn_start(g, srv, listener, VALK_CONN_F_GRACEFUL) != 0) valk__conn_close(g);
+    if (valk__conn_start(g, srv, listener, VALK_SRV_F_GRACEFUL) != 0) valk__conn_close(g);
     else valk__conn_begin_tls(g);
     return 0;
   }
-  if (valk_system_reject(sys, listener) != 0) return VALK_ELIMIT;
+  if (valk__reject(sys, listener) != 0) return VALK_ELIMIT;
   valk__count_refusal(srv, why);
   return 0;
 }
@@ -1560,17 +1345,17 @@ static int valk__refuse(valk_server_t *srv, uv_stream_t *listener, valk_refuse_t
 /* Soft limit: at bufferHighWatermark of the connection slab, the longest-idle
  * connection (idle at least soft_limit_idle_ms) gets GOAWAY(NO_ERROR). */
 static void valk__soft_limit(valk_system_t *sys) {
-  valk_conn_t *c = sys->idle_head;
+  valk_srv_conn_t *c = sys->idle_head;
   if (!sys->config.soft_limit || c == NULL ||
       valk_slab_used(sys->conn_slab) < sys->soft_limit_at ||
-      uv_now(&sys->loop) - c->state_change_ms < sys->config.soft_limit_idle_ms)
+      uv_now(&sys->loop) - c->io.state_change_ms < sys->config.soft_limit_idle_ms)
     return;
   VALK_SRV_ADD(c->srv, connections_soft_closed, 1);
   valk__conn_goaway(c);
 }
 
 /* Per-IP limit: 0 admitted (and counted), else the connection is reset. */
-static int valk__conn_check_ip(valk_conn_t *c) {
+static int valk__conn_check_ip(valk_srv_conn_t *c) {
   valk_system_t *sys = c->srv->sys;
   struct sockaddr_storage ss;
   int len = sizeof(ss);
@@ -1578,7 +1363,7 @@ static int valk__conn_check_ip(valk_conn_t *c) {
   int rc;
 
   if (sys->config.max_connections_per_ip == 0) return 0;
-  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0) {
+  if (uv_tcp_getpeername(&c->io.tcp, (struct sockaddr *)&ss, &len) != 0) {
     VALK_SRV_ADD(c->srv, connections_failed, 1); /* the peer is gone already */
     valk__conn_close(c);
     return VALK_EINVAL;
@@ -1586,32 +1371,30 @@ static int valk__conn_check_ip(valk_conn_t *c) {
   rc = valk_ip_table_acquire(&sys->ips, (struct sockaddr *)&ss, sys->config.max_connections_per_ip);
   if (rc == 0) {
     memcpy(&c->peer, &ss, (size_t)len < sizeof(c->peer) ? (size_t)len : sizeof(c->peer));
-    c->flags |= VALK_CONN_F_IP_COUNTED;
+    c->io.flags |= VALK_SRV_F_IP_COUNTED;
     return 0;
   }
   if (rc != VALK_ELIMIT) return 0; /* not an IP socket: not limited */
   valk__count_refusal(c->srv, VALK_REFUSE_PER_IP);
-  c->flags |= VALK_CONN_F_CLOSED;
-  if (uv_tcp_close_reset(&c->tcp, valk__on_conn_closed) != 0)
-    uv_close((uv_handle_t *)&c->tcp, valk__on_conn_closed);
+  valk_conn_close_reset(&c->io);
   return VALK_ELIMIT;
 }
 
 /* The admin listener's accept: its own slab, no watermark, per-IP or soft
  * limit, so an operator reaches the debug routes while the server sheds load. */
 static void valk__on_admin_connection(valk_server_t *srv, uv_stream_t *listener) {
-  valk_conn_t *c = valk_slab_acquire(srv->sys->admin_slab);
+  valk_srv_conn_t *c = valk_slab_acquire(srv->sys->admin_slab);
   if (c == NULL) {
     if (valk__refuse(srv, listener, VALK_REFUSE_LIMIT) != 0) srv->accept_pending = 1;
     return;
   }
-  if (valk__conn_start(c, srv, listener, VALK_CONN_F_ADMIN) != 0) {
+  if (valk__conn_start(c, srv, listener, VALK_SRV_F_ADMIN) != 0) {
     VALK_SRV_ADD(srv, connections_failed, 1);
     valk__conn_close(c);
     return;
   }
-  c->flags |= VALK_CONN_F_ACCEPTED;
-  c->owner = srv->owner;
+  c->io.flags |= VALK_SRV_F_ACCEPTED;
+  c->io.owner = srv->owner;
   VALK_SRV_ADD(srv, connections_total, 1);
   VALK_SRV_ADD(srv, connections_active, 1);
   valk__conn_begin_tls(c);
@@ -1620,7 +1403,7 @@ static void valk__on_admin_connection(valk_server_t *srv, uv_stream_t *listener)
 static void valk__on_connection(uv_stream_t *listener, int status) {
   valk_server_t *srv = listener->data;
   valk_system_t *sys = srv->sys;
-  valk_conn_t *c;
+  valk_srv_conn_t *c;
   valk_refuse_t why = VALK_REFUSE_LIMIT;
 
   if (status < 0) {
@@ -1648,8 +1431,8 @@ static void valk__on_connection(uv_stream_t *listener, int status) {
     return;
   }
   if (valk__conn_check_ip(c) != 0) return;
-  c->flags |= VALK_CONN_F_ACCEPTED;
-  c->owner = srv->owner;
+  c->io.flags |= VALK_SRV_F_ACCEPTED;
+  c->io.owner = srv->owner;
   VALK_SRV_ADD(srv, connections_total, 1);
   VALK_SRV_ADD(srv, connections_active, 1);
   valk__conn_begin_tls(c);
@@ -1679,14 +1462,14 @@ static void valk__request_timed_out(valk_stream_t *st) {
 }
 
 /* The time bounds of c's streams. 1 when the connection was terminated. */
-static int valk__streams_sweep(valk_conn_t *c, uint64_t now, const valk_system_config_t *cfg) {
+static int valk__streams_sweep(valk_srv_conn_t *c, uint64_t now, const valk_system_config_t *cfg) {
   valk_stream_t *st;
   /* While the server itself does not read, the client cannot make progress. */
-  int reading = !(c->flags & (VALK_CONN_F_READ_PAUSED | VALK_CONN_F_OUT_BLOCKED));
+  int reading = !(c->io.flags & (VALK_CONN_F_READ_PAUSED | VALK_CONN_F_OUT_BLOCKED));
   for (st = c->streams; st != NULL; st = st->next) {
     if (!reading) st->input_ms = now;
     /* An SSE stream between events has nothing to send: it is not stuck. */
-    if (st->sse != NULL && st->sse->sent == st->sse->len && !st->sse->stale) st->output_ms = now;
+    if (st->plugin_body != NULL && c->srv->sys->hooks.sse->between_events(st->plugin_body)) st->output_ms = now;
     if (!(st->flags & (VALK_STREAM_F_HEADERS_DONE | VALK_STREAM_F_RESET))) {
       /* HPACK cannot skip half a header block: the connection goes. */
       if (now - st->started_ms < cfg->headers_timeout_ms) continue;
@@ -1702,35 +1485,35 @@ static int valk__streams_sweep(valk_conn_t *c, uint64_t now, const valk_system_c
       /* A response that does not move: the client keeps its window closed. */
       VALK_SRV_ADD(c->srv, streams_send_timed_out, 1);
       st->flags |= VALK_STREAM_F_RESET;
-      nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+      nghttp2_submit_rst_stream(c->io.session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
     }
   }
   return 0;
 }
 
-static void valk__conn_sweep(valk_conn_t *c, uint64_t now, const valk_system_config_t *cfg) {
-  uint64_t age = now - c->state_change_ms;
-  if (c->flags & VALK_CONN_F_CLOSED) return;
-  if (c->flags & VALK_CONN_F_LINGER) {
+static void valk__conn_sweep(valk_srv_conn_t *c, uint64_t now, const valk_system_config_t *cfg) {
+  uint64_t age = now - c->io.state_change_ms;
+  if (c->io.flags & VALK_CONN_F_CLOSED) return;
+  if (c->io.flags & VALK_CONN_F_LINGER) {
     if (age >= VALK_LINGER_MS) valk__conn_close(c);
-  } else if ((c->writes_in_flight > 0 || valk_bp_contains(&c->bp)) && now - c->progress_ms >= cfg->send_timeout_ms) {
+  } else if ((c->io.writes_in_flight > 0 || valk_bp_contains(&c->io.bp)) && now - c->io.progress_ms >= cfg->send_timeout_ms) {
     /* Stuck: its writes do not drain (a peer that stopped reading) or it has
      * waited for TCP buffers that long. It would pin buffers forever. */
     VALK_SRV_ADD(c->srv, connections_stalled, 1);
     valk__conn_close(c);
-  } else if (c->state == VALK_CONN_CONNECTING && age >= cfg->handshake_timeout_ms) {
-    if (!(c->flags & VALK_CONN_F_GRACEFUL)) VALK_SRV_ADD(c->srv, connections_timed_out, 1);
+  } else if (c->io.state == VALK_CONN_CONNECTING && age >= cfg->handshake_timeout_ms) {
+    if (!(c->io.flags & VALK_SRV_F_GRACEFUL)) VALK_SRV_ADD(c->srv, connections_timed_out, 1);
     valk__conn_close(c);
-  } else if (c->session != NULL &&
-             !(c->flags & (VALK_CONN_F_SETTINGS_ACKED | VALK_CONN_F_GRACEFUL | VALK_CONN_F_TERMINATED)) &&
+  } else if (c->io.session != NULL &&
+             !(c->io.flags & (VALK_SRV_F_SETTINGS_ACKED | VALK_SRV_F_GRACEFUL | VALK_SRV_F_TERMINATED)) &&
              now - c->settings_ms >= cfg->settings_timeout_ms) {
     VALK_SRV_ADD(c->srv, connections_settings_timeout, 1);
     valk__conn_terminate(c, NGHTTP2_SETTINGS_TIMEOUT, "SETTINGS not acknowledged");
     valk__conn_flush(c);
-  } else if (c->state == VALK_CONN_IDLE && cfg->idle_timeout_ms > 0 && age >= cfg->idle_timeout_ms) {
+  } else if (c->io.state == VALK_CONN_IDLE && cfg->idle_timeout_ms > 0 && age >= cfg->idle_timeout_ms) {
     VALK_SRV_ADD(c->srv, connections_timed_out, 1);
     valk__conn_goaway(c);
-  } else if (c->streams != NULL && c->session != NULL && !(c->flags & VALK_CONN_F_TERMINATED)) {
+  } else if (c->streams != NULL && c->io.session != NULL && !(c->io.flags & VALK_SRV_F_TERMINATED)) {
     valk__streams_sweep(c, now, cfg);
     valk__conn_flush(c);
   }
@@ -1739,7 +1522,7 @@ static void valk__conn_sweep(valk_conn_t *c, uint64_t now, const valk_system_con
 void valk_h2_sweep(valk_system_t *sys) {
   uint64_t now = uv_now(&sys->loop);
   uint32_t i;
-  valk_conn_t *c, *next;
+  valk_srv_conn_t *c, *next;
   for (i = 0; i < VALK_MAX_SERVERS; i++) {
     if (sys->servers[i] == NULL) continue;
     for (c = sys->servers[i]->conns; c != NULL; c = next) {
@@ -1775,36 +1558,36 @@ static void valk__server_maybe_done(valk_server_t *srv) {
   if (srv->registered) {
     atomic_store(&srv->stats->id, 0);
     valk_owner_unregister(&sys->owners, srv->owner);
-    valk_system_server_gone(sys, srv);
+    sys->hooks.server_gone(sys, srv);
   }
   free(srv);
   if (op != NULL) {
     op->status = 0;
-    valk_system_complete(sys, op);
+    valk_op_complete(sys, op);
   }
 }
 
 static void valk__on_drain_timeout(uv_timer_t *timer) {
   valk_server_t *srv = timer->data;
-  valk_conn_t *c;
+  valk_srv_conn_t *c;
   for (c = srv->conns; c != NULL; c = c->next) valk__conn_close(c);
 }
 
 void valk_h2_server_close(valk_server_t *srv, valk_op_t *op) {
-  valk_conn_t *c;
+  valk_srv_conn_t *c;
 
   if (srv->closing) {
     if (op != NULL) {
       op->status = VALK_EINVAL;
       snprintf(op->error, sizeof(op->error), "server is already closing");
-      valk_system_complete(srv->sys, op);
+      valk_op_complete(srv->sys, op);
     }
     return;
   }
   srv->closing = 1;
   srv->close_op = op;
   uv_close((uv_handle_t *)&srv->listener, valk__on_server_handle_closed);
-  valk_sse_end_server(srv->sys, srv); /* SSE streams never end by themselves: drain would wait */
+  srv->sys->hooks.sse->end_server(srv->sys, srv); /* SSE streams never end by themselves: drain would wait */
   for (c = srv->conns; c != NULL; c = c->next) valk__conn_goaway(c);
   if (srv->nconns > 0) {
     uv_timer_start(&srv->drain_timer, valk__on_drain_timeout, srv->sys->config.drain_timeout_ms, 0);
@@ -1864,7 +1647,7 @@ void valk_h2_server_listen(valk_system_t *sys, valk_op_t *op) {
     snprintf(op->error, sizeof(op->error), "%s",
              slot < 0 ? "at most 16 servers per system" : "system is stopping");
     valk_server_opts_free(opts);
-    valk_system_complete(sys, op);
+    valk_op_complete(sys, op);
     return;
   }
   srv = calloc(1, sizeof(*srv));
@@ -1872,7 +1655,7 @@ void valk_h2_server_listen(valk_system_t *sys, valk_op_t *op) {
     op->status = VALK_ENOMEM;
     snprintf(op->error, sizeof(op->error), "out of memory");
     valk_server_opts_free(opts);
-    valk_system_complete(sys, op);
+    valk_op_complete(sys, op);
     return;
   }
   srv->sys = sys;
@@ -1890,7 +1673,7 @@ void valk_h2_server_listen(valk_system_t *sys, valk_op_t *op) {
     srv->closing = 1;
     uv_close((uv_handle_t *)&srv->listener, valk__on_server_handle_closed);
     valk__server_maybe_done(srv);
-    valk_system_complete(sys, op);
+    valk_op_complete(sys, op);
     return;
   }
   srv->id = ++sys->next_server_id;
@@ -1905,5 +1688,5 @@ void valk_h2_server_listen(valk_system_t *sys, valk_op_t *op) {
   atomic_fetch_add(&sys->server_count, 1);
   op->u.listen.server_id = srv->id;
   op->u.listen.port = opts->port;
-  valk_system_complete(sys, op);
+  valk_op_complete(sys, op);
 }

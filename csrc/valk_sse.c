@@ -103,7 +103,7 @@ static void valk__collect_conns(valk_system_t *sys, valk__scratch_t *x, uint64_t
   uint32_t i;
   for (i = 0; i < slab->count; i++) {
     valk_snap_slot_t *o = &x->slots[i];
-    const valk_conn_t *c;
+    const valk_conn_t *c; /* every slot begins with one: server and client connections alike */
     o->state = VALK_SNAP_FREE;
     o->owner = VALK_SNAP_OWNER_OTHER;
     o->age_ms = 0;
@@ -228,9 +228,9 @@ static void valk__fill(valk_system_t *sys, valk_sse_t *sse) {
 
 /* Tells nghttp2 that sse has bytes again; its connection goes on *flush
  * (flushed once, after every stream is served: a flush may close it). */
-static void valk__kick(valk_sse_t *sse, valk_conn_t **flush) {
-  valk_conn_t *c = sse->stream->conn;
-  nghttp2_session_resume_data(c->session, sse->stream->id);
+static void valk__kick(valk_sse_t *sse, valk_srv_conn_t **flush) {
+  valk_srv_conn_t *c = sse->stream->conn;
+  nghttp2_session_resume_data(c->io.session, sse->stream->id);
   valk_h2_flush_later(c, flush);
 }
 
@@ -238,7 +238,7 @@ static void valk__kick(valk_sse_t *sse, valk_conn_t **flush) {
 static void valk__serve_streams(valk_system_t *sys) {
   valk_sse_state_t *st = &sys->sse;
   valk_sse_t *sse;
-  valk_conn_t *flush = NULL;
+  valk_srv_conn_t *flush = NULL;
   for (sse = st->head; sse != NULL; sse = sse->next) {
     if (sse->ending) continue;
     if (sse->sent < sse->len) { /* still sending: keep only "a newer one exists" */
@@ -270,9 +270,14 @@ static void valk__on_tick(uv_timer_t *timer) {
 valk_sse_t *valk_sse_open(valk_system_t *sys, struct valk_stream *stream, uint64_t last_event_id) {
   valk_sse_state_t *st = &sys->sse;
   valk_sse_t *sse = st->slab != NULL ? valk_slab_acquire(st->slab) : NULL;
-  if (sse == NULL) return NULL;
+  if (sse == NULL) {
+    VALK_STAT_ADD(sys, sse_streams_refused, 1);
+    return NULL;
+  }
   memset(sse, 0, sizeof(*sse));
   sse->stream = stream;
+  /* Opened after its server's GOAWAY: it ends at once (after the event it has, if any). */
+  sse->ending = stream->conn->srv->closing != 0;
   sse->id_base = last_event_id;
   sse->seq0 = st->seq;
   sse->next = st->head;
@@ -304,7 +309,7 @@ void valk_sse_close(valk_system_t *sys, valk_sse_t *sse) {
 
 void valk_sse_end_server(valk_system_t *sys, struct valk_server *srv) {
   valk_sse_t *sse;
-  valk_conn_t *flush = NULL;
+  valk_srv_conn_t *flush = NULL;
   for (sse = sys->sse.head; sse != NULL; sse = sse->next) {
     if ((srv != NULL && sse->stream->conn->srv != srv) || sse->ending) continue;
     sse->ending = 1;
@@ -337,3 +342,28 @@ ssize_t valk_sse_read(nghttp2_session *session, int32_t stream_id, uint8_t *buf,
   if (sse->sent == sse->len && sse->ending) *flags |= NGHTTP2_DATA_FLAG_EOF;
   return (ssize_t)n;
 }
+
+/* ---- the server's view (valk_stream_plugin_t) ----------------------------------- */
+
+static void *valk__plugin_open(valk_system_t *sys, struct valk_stream *st, uint64_t last_event_id) {
+  return valk_sse_open(sys, st, last_event_id);
+}
+
+static void valk__plugin_close(valk_system_t *sys, void *body) {
+  valk_sse_close(sys, body);
+}
+
+static int valk__plugin_between_events(const void *body) {
+  const valk_sse_t *sse = body;
+  return sse->sent == sse->len && !sse->stale;
+}
+
+const valk_stream_plugin_t valk_sse_plugin = {
+    .headers = valk_sse_headers,
+    .nheaders = VALK_ARRAY_SIZE(valk_sse_headers),
+    .open = valk__plugin_open,
+    .read = valk_sse_read,
+    .close = valk__plugin_close,
+    .between_events = valk__plugin_between_events,
+    .end_server = valk_sse_end_server,
+};

@@ -1,6 +1,8 @@
 /*
- * valk_sse.h: the live memory diagnostics stream (issue #5, seeds 001/004):
- * Server-Sent Events over an HTTP/2 stream that stays open.
+ * valk_sse.h: the live memory diagnostics stream (docs/design.md §8):
+ * Server-Sent Events over an HTTP/2 stream that stays open. A feature above
+ * the server: it uses the server's stream API, the server reaches it only
+ * through valk_sse_plugin.
  *
  * A request for an SSE route gets 200 with `content-type: text/event-stream`
  * and a deferred nghttp2 data provider. Every sse_interval_ms a timer on the
@@ -101,6 +103,11 @@ ssize_t valk_sse_read(nghttp2_session *session, int32_t stream_id, uint8_t *buf,
 /* Response headers of an SSE stream (:status 200, content-type, cache-control). */
 extern const nghttp2_nv valk_sse_headers[];
 extern const size_t valk_sse_nheaders;
+
+/* How the server reaches this feature (valk_h2_server.h): set as
+ * sys->hooks.sse by valk_system_start, so the server never calls up. */
+struct valk_stream_plugin;
+extern const struct valk_stream_plugin valk_sse_plugin;
 
 #ifdef __cplusplus
 }

@@ -1,9 +1,12 @@
 /*
- * valk_system.c: the AIO thread, its loop, its pools and its two rings.
- * See valk_system.h for who owns what.
+ * valk_system.c: the AIO thread's orchestration: its loop, its pools, the op
+ * switch, stop, the sweep and the wake-up. See valk_system.h for who owns
+ * what. It calls the features below it (servers, clients, the diagnostics
+ * stream, request delivery); they reach back only through sys->hooks.
  */
 #include "valk_system.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +14,7 @@
 #include "valk_dispatch.h"
 #include "valk_h2_client.h"
 #include "valk_h2_server.h"
+#include "valk_sse.h"
 
 /* ---- owner thread ------------------------------------------------------- */
 
@@ -61,6 +65,7 @@ static int valk__config_check(const valk_system_config_t *cfg, char *err, size_t
 }
 
 static void valk__on_wakeup(uv_async_t *handle);
+static void valk__system_wire(valk_system_t *sys);
 
 static void valk__on_publish(uv_check_t *check) {
   valk_system_t *sys = check->data;
@@ -118,13 +123,13 @@ static int valk__system_init_pools(valk_system_t *sys, char *err, size_t err_len
   if (rc == 0)
     rc = valk_ring_init(&sys->responses,
                         sys->config.arena_pool_size + VALK_ADMIN_ARENAS_PER_CONN * sys->config.admin_max_connections);
-  if (rc == 0) rc = valk_slab_new(&sys->conn_slab, sizeof(valk_conn_t), sys->config.max_connections);
+  if (rc == 0) rc = valk_slab_new(&sys->conn_slab, VALK_CONN_SLOT_SIZE, sys->config.max_connections);
   if (rc == 0)
     rc = valk_slab_new(&sys->tcp_bufs, sizeof(valk_tcp_buf_t), sys->config.tcp_buffer_pool_size);
   if (rc == 0)
-    rc = valk_slab_new(&sys->admin_slab, sizeof(valk_conn_t), sys->config.admin_max_connections);
+    rc = valk_slab_new(&sys->admin_slab, VALK_CONN_SLOT_SIZE, sys->config.admin_max_connections);
   if (rc == 0 && sys->config.reject_mode == VALK_REJECT_GOAWAY)
-    rc = valk_slab_new(&sys->graceful, sizeof(valk_conn_t), sys->config.max_graceful_rejections);
+    rc = valk_slab_new(&sys->graceful, VALK_CONN_SLOT_SIZE, sys->config.max_graceful_rejections);
   if (rc == 0)
     rc = valk_arena_pool_init(&sys->arenas, sys->config.arena_pool_size,
                               (size_t)sys->config.arena_size, VALK_ARENA_KEEP);
@@ -171,6 +176,7 @@ int valk_system_start(valk_system_t **out, const valk_system_config_t *cfg,
   sys->notify_data = notify_data;
   rc = valk__system_init_pools(sys, err, err_len);
   if (rc != 0) goto fail;
+  valk__system_wire(sys);
   rc = uv_loop_init(&sys->loop);
   if (rc != 0) goto fail;
   uv_loop_configure(&sys->loop, UV_METRICS_IDLE_TIME);
@@ -181,14 +187,20 @@ int valk_system_start(valk_system_t **out, const valk_system_config_t *cfg,
     goto fail;
   }
   sys->wakeup.data = sys;
-  uv_timer_init(&sys->loop, &sys->sweep);
+  /* On a loop that initialised, these cannot fail (libuv returns 0). */
+  rc = uv_timer_init(&sys->loop, &sys->sweep);
+  assert(rc == 0);
   sys->sweep.data = sys;
-  uv_timer_start(&sys->sweep, valk__on_sweep, valk__sweep_ms(cfg), valk__sweep_ms(cfg));
-  uv_timer_init(&sys->loop, &sys->sse_timer);
+  rc = uv_timer_start(&sys->sweep, valk__on_sweep, valk__sweep_ms(cfg), valk__sweep_ms(cfg));
+  assert(rc == 0);
+  rc = uv_timer_init(&sys->loop, &sys->sse_timer);
+  assert(rc == 0);
   sys->sse_timer.data = sys;
-  uv_check_init(&sys->loop, &sys->publish);
+  rc = uv_check_init(&sys->loop, &sys->publish);
+  assert(rc == 0);
   sys->publish.data = sys;
-  uv_check_start(&sys->publish, valk__on_publish);
+  rc = uv_check_start(&sys->publish, valk__on_publish);
+  assert(rc == 0);
   uv_unref((uv_handle_t *)&sys->publish);
   rc = uv_thread_create(&sys->thread, valk__system_thread, sys);
   if (rc != 0) {
@@ -241,16 +253,6 @@ void valk_system_join_and_free(valk_system_t *sys) {
 
 /* ---- AIO thread --------------------------------------------------------- */
 
-void valk_system_complete(valk_system_t *sys, valk_op_t *op) {
-  int rc = valk_ring_push(&sys->done, op);
-  if (rc < 0) {
-    /* Cannot happen while the binding keeps at most VALK_OP_RING_SIZE ops in flight. */
-    VALK_ERROR("done ring full: op %d lost", (int)op->type);
-    return;
-  }
-  if (rc == 1 && sys->notify != NULL) sys->notify(sys->notify_data);
-}
-
 static void valk__system_maybe_finish(valk_system_t *sys) {
   /* Requests with JavaScript keep the loop (and wakeup, their way back) alive:
    * the owner answers every one of them when it stops. */
@@ -264,7 +266,8 @@ static void valk__system_maybe_finish(valk_system_t *sys) {
   uv_close((uv_handle_t *)&sys->sse_timer, NULL);
 }
 
-void valk_system_server_gone(valk_system_t *sys, struct valk_server *srv) {
+/* hooks.server_gone: forget srv (and finish a stop). */
+static void valk__server_gone(valk_system_t *sys, struct valk_server *srv) {
   uint32_t i;
   for (i = 0; i < VALK_MAX_SERVERS; i++) {
     if (sys->servers[i] == srv) {
@@ -275,28 +278,27 @@ void valk_system_server_gone(valk_system_t *sys, struct valk_server *srv) {
   valk__system_maybe_finish(sys);
 }
 
-void valk_system_client_gone(valk_system_t *sys) {
+/* hooks.client_gone: a client's slot is free (finishes a stop that waited for it). */
+static void valk__client_gone(valk_system_t *sys) {
   valk__system_maybe_finish(sys);
 }
 
-static void valk__on_reject_closed(uv_handle_t *handle) {
-  valk_reject_t *r = VALK_CONTAINER_OF(handle, valk_reject_t, tcp);
-  valk_system_t *sys = r->sys;
-  r->next = sys->reject_free;
-  sys->reject_free = r;
-  valk_h2_retry_accepts(sys);
-}
-
-int valk_system_reject(valk_system_t *sys, uv_stream_t *listener) {
-  valk_reject_t *r = sys->reject_free;
-  if (r == NULL) return VALK_ELIMIT;
-  sys->reject_free = r->next;
-  uv_tcp_init(&sys->loop, &r->tcp);
-  if (uv_accept(listener, (uv_stream_t *)&r->tcp) == 0 &&
-      uv_tcp_close_reset(&r->tcp, valk__on_reject_closed) == 0)
-    return 0;
-  uv_close((uv_handle_t *)&r->tcp, valk__on_reject_closed);
-  return 0;
+/* The hooks and the connection layer's view of the pools (valk_conn.h). */
+static void valk__system_wire(valk_system_t *sys) {
+  valk_io_t *io = &sys->io;
+  io->loop = &sys->loop;
+  io->tcp_bufs = sys->tcp_bufs;
+  io->watermark = &sys->watermark;
+  io->backpressure = &sys->backpressure;
+  io->stats = &sys->stats;
+  io->min_buffers_per_conn = sys->config.min_buffers_per_conn;
+  io->max_session_memory = sys->config.max_session_memory;
+  io->read_scratch = sys->read_scratch;
+  io->write_scratch = sys->write_scratch;
+  sys->hooks.server_gone = valk__server_gone;
+  sys->hooks.client_gone = valk__client_gone;
+  sys->hooks.slot_freed = valk_h2_retry_accepts;
+  sys->hooks.sse = &valk_sse_plugin;
 }
 
 static struct valk_server *valk__find_server(valk_system_t *sys, uint32_t id) {
@@ -348,7 +350,7 @@ static void valk__dispatch(valk_system_t *sys, valk_op_t *op) {
     snprintf(op->error, sizeof(op->error), "unknown op %d", (int)op->type);
     break;
   }
-  valk_system_complete(sys, op);
+  valk_op_complete(sys, op);
 }
 
 static void valk__on_wakeup(uv_async_t *handle) {
@@ -394,5 +396,5 @@ static void valk__system_thread(void *arg) {
   op = sys->stop_op;
   if (op != NULL) valk__leak_report(sys, op);
   atomic_store(&sys->state, VALK_SYS_STOPPED);
-  if (op != NULL) valk_system_complete(sys, op);
+  if (op != NULL) valk_op_complete(sys, op);
 }

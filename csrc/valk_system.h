@@ -23,6 +23,7 @@
 #include "valk_arena.h"
 #include "valk_common.h"
 #include "valk_config.h"
+#include "valk_conn.h"
 #include "valk_metrics.h"
 #include "valk_owner.h"
 #include "valk_sse.h"
@@ -33,13 +34,10 @@
 extern "C" {
 #endif
 
-/* A TCP buffer holds two TLS records of ciphertext: fixed, not configurable (seed 002). */
-#define VALK_TCP_BUF_SIZE (2 * SSL3_RT_MAX_PACKET_SIZE)
-#define VALK_MAX_SERVERS 16      /* the owner registry's size (seed 001 §11.1.2) */
+#define VALK_MAX_SERVERS 16      /* servers per system (docs/design.md §2) */
 #define VALK_MAX_CLIENTS 16      /* HTTP/2 client connections per system (valk_h2_client.h) */
 #define VALK_OP_RING_SIZE 64     /* ops in flight between the owner and one system */
 #define VALK_REJECT_HANDLES 64   /* handles for refusing connections (RST) at once */
-#define VALK_SCRATCH_SIZE 16384  /* one TLS record of plaintext */
 #define VALK_ARENA_KEEP (64 * 1024) /* bytes of a released arena kept committed */
 /* The admin listeners' own arenas (so /health and /debug/metrics answer whatever
  * the main listener suffers): 2 per admin connection slot, of at most this size. */
@@ -48,9 +46,6 @@ extern "C" {
 
 
 
-/* How long a gracefully closed connection keeps reading (and discarding) after
- * its FIN, so the peer reads our last frames instead of an RST (lingering close). */
-#define VALK_LINGER_MS 1000
 
 typedef enum {
   VALK_OP_LISTEN = 1,
@@ -66,7 +61,7 @@ struct valk_client_opts;
 struct valk_client_req;
 struct valk_client;
 struct valk_server;
-struct valk_conn;
+struct valk_srv_conn;
 
 /*
  * One request to a system and, once done, its answer. The submitter allocates
@@ -113,6 +108,21 @@ typedef struct valk_op {
  * phase: one wake-up for every request read in that iteration). */
 typedef void (*valk_notify_fn)(void *data);
 
+struct valk_system;
+struct valk_stream_plugin;
+
+/*
+ * How the layers below reach the orchestration and the features above them
+ * (docs/architecture.md): set once by valk_system_start, called on the AIO
+ * thread. Function pointers, never symbol references, so calls go one way.
+ */
+typedef struct valk_system_hooks {
+  void (*server_gone)(struct valk_system *sys, struct valk_server *srv); /* a server finished closing */
+  void (*client_gone)(struct valk_system *sys);  /* a client's slot is free and the client forgotten */
+  void (*slot_freed)(struct valk_system *sys);   /* a connection slot or reject handle came free */
+  const struct valk_stream_plugin *sse;          /* the diagnostics stream (valk_sse.h) */
+} valk_system_hooks_t;
+
 typedef enum { VALK_SYS_RUNNING = 0, VALK_SYS_STOPPING, VALK_SYS_STOPPED } valk_sys_state_t;
 
 typedef struct valk_reject {
@@ -140,6 +150,8 @@ typedef struct valk_system {
 
   /* AIO thread only from here on. */
   uv_loop_t loop;
+  valk_io_t io;                /* what connections share (valk_conn.h): points into this struct */
+  valk_system_hooks_t hooks;
   uv_async_t wakeup;           /* uv_async_send from any thread */
   uv_timer_t sweep;            /* handshake and idle timeouts, every sweep_ms */
   uv_check_t publish;          /* copies the loop's metrics into loop_stats (unref'd) */
@@ -157,7 +169,7 @@ typedef struct valk_system {
   valk_watermark_t watermark;  /* TCP buffer usage state, with hysteresis */
   valk_bp_heap_t backpressure; /* connections paused for lack of TCP buffers */
   valk_ip_table_t ips;         /* connections per client IP (when limited) */
-  struct valk_conn *idle_head, *idle_tail; /* IDLE connections, longest idle first */
+  struct valk_srv_conn *idle_head, *idle_tail; /* IDLE connections, longest idle first */
   uint32_t soft_limit_at;      /* connection slots in use from which the soft limit acts */
   valk_server_stats_t server_stats[VALK_MAX_SERVERS]; /* by server slot */
   struct valk_server *servers[VALK_MAX_SERVERS];
@@ -165,7 +177,6 @@ typedef struct valk_system {
   uint32_t next_server_id;
   struct valk_client *clients[VALK_MAX_CLIENTS]; /* HTTP/2 client connections */
   VALK_ATOMIC(uint32_t) client_count;
-  uint32_t clients_waiting;    /* clients that found no TCP buffer (AIO thread) */
   VALK_ATOMIC(uint32_t) client_live[VALK_MAX_CLIENTS]; /* ids of clients that can take requests (0: none); any thread reads */
   uint32_t next_client_id;
   valk_op_t *stop_op;
@@ -194,19 +205,9 @@ uint32_t valk_system_take_done(valk_system_t *sys, valk_op_t **out, uint32_t max
 /* Owner thread, after the STOP op came back: joins the thread, frees everything. */
 void valk_system_join_and_free(valk_system_t *sys);
 
-/* AIO thread: hands a finished op back to the owner. */
-void valk_system_complete(valk_system_t *sys, valk_op_t *op);
-
-/* AIO thread: a server finished closing; forget it (and finish a stop). */
-void valk_system_server_gone(valk_system_t *sys, struct valk_server *srv);
-
-/* AIO thread: a client connection's slot is free and the client forgotten
- * (finishes a stop that waited for it). */
-void valk_system_client_gone(valk_system_t *sys);
-
-/* AIO thread: refuse the connection pending on listener with an RST. Returns 0,
- * or VALK_ELIMIT when no reject handle is free (the accept stays pending). */
-int valk_system_reject(valk_system_t *sys, uv_stream_t *listener);
+/* AIO thread: hands a finished op back to the owner (valk_op.c: every layer
+ * completes ops, so this lives below them). */
+void valk_op_complete(valk_system_t *sys, valk_op_t *op);
 
 #ifdef __cplusplus
 }

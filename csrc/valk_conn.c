@@ -1,0 +1,394 @@
+/*
+ * valk_conn.c: the connection layer. See valk_conn.h for who owns what.
+ *
+ * Invariants (AIO thread):
+ *   - writes_in_flight <= VALK_CONN_WRITES_MAX; each write holds one TCP buffer.
+ *   - VALK_CONN_F_WAITING <=> c is on io->waiting; a connection is never both
+ *     there and in io->backpressure.
+ *   - Reading is stopped <=> READ_PAUSED or OUT_BLOCKED (or it is closed).
+ *   - Once VALK_CONN_F_CLOSED is set nothing is read, written or flushed.
+ */
+#include "valk_conn.h"
+
+#include <assert.h>
+#include <openssl/err.h>
+#include <string.h>
+
+#include "valk_common.h"
+#include "valk_tls.h"
+
+static void valk__alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
+static void valk__read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+static void valk__on_write(uv_write_t *req, int status);
+
+/* ---- setup ------------------------------------------------------------------ */
+
+int valk_conn_init(valk_conn_t *c, valk_io_t *io, const valk_conn_ops_t *ops, uint32_t flags) {
+  assert(ops != NULL && ops->input && ops->no_buffer && ops->drained && ops->error && ops->closing &&
+         ops->closed);
+  memset(c, 0, sizeof(*c));
+  c->io = io;
+  c->ops = ops;
+  c->flags = flags;
+  c->state = VALK_CONN_CONNECTING;
+  c->accepted_ms = c->progress_ms = c->state_change_ms = uv_now(io->loop);
+  valk_bp_node_init(&c->bp);
+  c->tcp.data = c;
+  return uv_tcp_init(io->loop, &c->tcp);
+}
+
+void valk_conn_budget_init(valk_conn_t *c, nghttp2_mem *mem) {
+  valk_stats_shard_t *st = &c->io->stats->shard[VALK_SHARD_AIO];
+  valk_h2_budget_init(&c->budget, (size_t)c->io->max_session_memory, &st->h2_memory_bytes,
+                      &st->h2_memory_peak);
+  valk_h2_budget_mem(&c->budget, mem);
+}
+
+int valk_conn_start_tls(valk_conn_t *c, SSL_CTX *ctx) {
+  if (valk_tls_session_new(ctx, &c->ssl, &c->rbio, &c->wbio) != 0) return VALK_ETLS;
+  return uv_read_start((uv_stream_t *)&c->tcp, valk__alloc_cb, valk__read_cb);
+}
+
+/* ---- TCP buffers ------------------------------------------------------------ */
+
+valk_tcp_buf_t *valk_tcp_buf_get(valk_io_t *io) {
+  valk_tcp_buf_t *b = valk_slab_acquire(io->tcp_bufs);
+  valk_watermark_update(io->watermark, valk_slab_used(io->tcp_bufs));
+  return b;
+}
+
+void valk_tcp_buf_put(valk_io_t *io, valk_tcp_buf_t *b) {
+  valk_slab_release(io->tcp_bufs, b);
+  valk_watermark_update(io->watermark, valk_slab_used(io->tcp_bufs));
+  if (valk_bp_size(io->backpressure) > 0 || io->waiting != NULL) valk_conn_resume(io);
+}
+
+/* ---- waiting for buffers ------------------------------------------------------ */
+
+void valk_conn_wait(valk_conn_t *c) {
+  valk_io_t *io = c->io;
+  if (c->flags & VALK_CONN_F_WAITING) return;
+  assert(!valk_bp_contains(&c->bp));
+  c->flags |= VALK_CONN_F_WAITING;
+  c->wait_next = NULL;
+  if (io->waiting_tail) io->waiting_tail->wait_next = c;
+  else io->waiting = c;
+  io->waiting_tail = c;
+}
+
+/* The list is short (client connections: at most VALK_MAX_CLIENTS). */
+static void valk__wait_remove(valk_conn_t *c) {
+  valk_io_t *io = c->io;
+  valk_conn_t **p, *prev = NULL;
+  for (p = &io->waiting; *p != NULL; prev = *p, p = &(*p)->wait_next) {
+    if (*p != c) continue;
+    *p = c->wait_next;
+    if (io->waiting_tail == c) io->waiting_tail = prev;
+    break;
+  }
+  c->wait_next = NULL;
+  c->flags &= ~VALK_CONN_F_WAITING;
+}
+
+void valk_conn_unwait(valk_conn_t *c) {
+  if (c->flags & VALK_CONN_F_WAITING) valk__wait_remove(c);
+  valk_bp_remove(c->io->backpressure, &c->bp);
+}
+
+static void valk__reading_update(valk_conn_t *c, uint32_t was) {
+  int stopped_before = (was & (VALK_CONN_F_READ_PAUSED | VALK_CONN_F_OUT_BLOCKED)) != 0;
+  int stopped_now = (c->flags & (VALK_CONN_F_READ_PAUSED | VALK_CONN_F_OUT_BLOCKED)) != 0;
+  if (c->flags & VALK_CONN_F_CLOSED || stopped_before == stopped_now) return;
+  if (stopped_now) uv_read_stop((uv_stream_t *)&c->tcp);
+  else uv_read_start((uv_stream_t *)&c->tcp, valk__alloc_cb, valk__read_cb);
+}
+
+void valk_conn_block_reading(valk_conn_t *c, int blocked) {
+  uint32_t was = c->flags;
+  if (blocked) c->flags |= VALK_CONN_F_OUT_BLOCKED;
+  else c->flags &= ~VALK_CONN_F_OUT_BLOCKED;
+  valk__reading_update(c, was);
+}
+
+void valk_conn_pause_reading(valk_conn_t *c) {
+  uint32_t was = c->flags;
+  c->flags |= VALK_CONN_F_READ_PAUSED;
+  valk__reading_update(c, was);
+}
+
+void valk_conn_wake(valk_conn_t *c) {
+  uint32_t was = c->flags;
+  if (c->flags & VALK_CONN_F_CLOSED) return;
+  c->flags &= ~VALK_CONN_F_READ_PAUSED;
+  valk__reading_update(c, was);
+  if (c->flags & VALK_CONN_F_WANT_FLUSH) valk_conn_flush(c);
+}
+
+void valk_conn_resume(valk_io_t *io) {
+  /* A reader takes its buffer only at its next poll: count each woken heap
+   * connection as taking min_buffers_per_conn. A writer that finds no buffer
+   * parks again, but only when the slab is empty, which is below every
+   * threshold and ends this loop. */
+  uint32_t total = io->tcp_bufs->count;
+  uint32_t used = valk_slab_used(io->tcp_bufs);
+  while (io->waiting != NULL && valk_slab_available(io->tcp_bufs) > 0) {
+    valk_conn_t *c = io->waiting;
+    valk__wait_remove(c);
+    valk_conn_wake(c);
+  }
+  while (valk_bp_size(io->backpressure) > 0) {
+    uint32_t need = valk_resume_threshold(used, total, io->min_buffers_per_conn);
+    uint32_t now_used;
+    valk_conn_t *c;
+    if (used >= total || total - used < need) return;
+    c = VALK_CONTAINER_OF(valk_bp_pop(io->backpressure), valk_conn_t, bp);
+    if (c->flags & VALK_CONN_F_CLOSED) continue;
+    used += io->min_buffers_per_conn;
+    now_used = valk_slab_used(io->tcp_bufs);
+    if (used < now_used) used = now_used;
+    valk_conn_wake(c);
+  }
+}
+
+/* ---- output: nghttp2 -> TLS -> TCP buffers ------------------------------------- */
+
+/* SSL_write into the memory BIO, which never says WANT_WRITE. With partial
+ * writes enabled each call may take one record only: loop until all is in. */
+static int valk__tls_write(valk_conn_t *c, const uint8_t *data, size_t len) {
+  while (len > 0) {
+    int n = SSL_write(c->ssl, data, len > INT32_MAX ? INT32_MAX : (int)len);
+    if (n <= 0) {
+      ERR_clear_error();
+      return VALK_ETLS;
+    }
+    data += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+ssize_t valk_conn_produce(valk_conn_t *c) {
+  uint8_t *scratch = c->io->write_scratch;
+  size_t n = 0, total = 0;
+
+  assert(c->session != NULL);
+  for (;;) {
+    const uint8_t *data;
+    ssize_t len = nghttp2_session_mem_send(c->session, &data);
+    if (len < 0) return VALK_EH2;
+    if (len == 0) break;
+    total += (size_t)len;
+    if (n + (size_t)len <= VALK_SCRATCH_SIZE) {
+      memcpy(scratch + n, data, (size_t)len);
+      n += (size_t)len;
+      if (n == VALK_SCRATCH_SIZE) break;
+      continue;
+    }
+    if (valk__tls_write(c, scratch, n) != 0 || valk__tls_write(c, data, (size_t)len) != 0)
+      return VALK_ETLS;
+    return (ssize_t)total;
+  }
+  if (n > 0 && valk__tls_write(c, scratch, n) != 0) return VALK_ETLS;
+  return (ssize_t)total;
+}
+
+/* Sends one TCP buffer of ciphertext. 0 sent, 1 blocked (resumes later), -1 failed. */
+static int valk__send_one(valk_conn_t *c) {
+  valk_io_t *io = c->io;
+  valk_tcp_buf_t *b;
+  uv_buf_t ub;
+  int n;
+
+  if (c->writes_in_flight >= VALK_CONN_WRITES_MAX) {
+    c->flags |= VALK_CONN_F_WANT_FLUSH;
+    return 1;
+  }
+  b = valk_tcp_buf_get(io);
+  if (b == NULL) {
+    c->flags |= VALK_CONN_F_WANT_FLUSH;
+    c->ops->no_buffer(c, 0);
+    return 1;
+  }
+  n = BIO_read(c->wbio, b->data, (int)sizeof(b->data));
+  b->conn = c;
+  ub = uv_buf_init((char *)b->data, n > 0 ? (unsigned)n : 0);
+  if (n <= 0 || uv_write(&b->req, (uv_stream_t *)&c->tcp, &ub, 1, valk__on_write) != 0) {
+    valk_tcp_buf_put(io, b);
+    c->ops->error(c, VALK_CONN_EWRITE, 0);
+    return -1;
+  }
+  if (c->writes_in_flight++ == 0) c->progress_ms = uv_now(io->loop); /* a wait for the peer begins */
+  assert(c->writes_in_flight <= VALK_CONN_WRITES_MAX);
+  c->bytes_sent += (uint64_t)n;
+  if (c->stats != NULL) {
+    VALK_BUMP(&c->stats->bytes_sent, n);
+    VALK_SHARD_ADD(io->stats, VALK_SHARD_AIO, bytes_sent, n);
+  }
+  return 0;
+}
+
+void valk_conn_flush(valk_conn_t *c) {
+  if (c->flags & (VALK_CONN_F_CLOSED | VALK_CONN_F_LINGER)) return;
+  c->flags &= ~VALK_CONN_F_WANT_FLUSH;
+  for (;;) {
+    /* Top the TLS output up to about half a TCP buffer, then send a buffer. */
+    while (c->session != NULL && BIO_ctrl_pending(c->wbio) < VALK_TCP_BUF_SIZE / 2) {
+      ssize_t rc = valk_conn_produce(c);
+      if (rc < 0) {
+        c->ops->error(c, VALK_CONN_EOUTPUT, (int)rc);
+        return;
+      }
+      if (rc == 0) break;
+    }
+    if (BIO_ctrl_pending(c->wbio) == 0) break;
+    if (valk__send_one(c) != 0) return;
+  }
+  c->ops->drained(c);
+}
+
+static void valk__on_write(uv_write_t *req, int status) {
+  valk_tcp_buf_t *b = VALK_CONTAINER_OF(req, valk_tcp_buf_t, req);
+  valk_conn_t *c = b->conn;
+
+  assert(c->writes_in_flight > 0);
+  c->writes_in_flight--;
+  c->progress_ms = uv_now(c->io->loop); /* the peer took bytes (sendTimeoutMs) */
+  valk_tcp_buf_put(c->io, b);
+  if (c->flags & VALK_CONN_F_CLOSED) return;
+  if (status < 0) {
+    c->ops->error(c, VALK_CONN_EWRITE, status);
+    return;
+  }
+  if (c->flags & VALK_CONN_F_WANT_FLUSH) {
+    if (!valk_bp_contains(&c->bp) && !(c->flags & VALK_CONN_F_WAITING)) valk_conn_flush(c);
+  } else {
+    c->ops->drained(c);
+  }
+  if (c->ops->wrote != NULL && !(c->flags & VALK_CONN_F_CLOSED)) c->ops->wrote(c);
+}
+
+/* ---- input: TCP -> TLS -> the kind's feed ------------------------------------ */
+
+int valk_conn_handshake(valk_conn_t *c, char *why, size_t why_len) {
+  int rc = SSL_do_handshake(c->ssl);
+  int e;
+
+  if (rc == 1) return 1;
+  e = SSL_get_error(c->ssl, rc);
+  if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE && why != NULL) {
+    long vr = SSL_get_verify_result(c->ssl);
+    unsigned long err = ERR_peek_error();
+    if (vr != X509_V_OK) snprintf(why, why_len, "certificate verify failed: %s", X509_verify_cert_error_string(vr));
+    else if (err != 0) ERR_error_string_n(err, why, why_len);
+    else why[0] = '\0'; /* no reason: the peer closed it */
+  }
+  ERR_clear_error();
+  valk_conn_flush(c); /* handshake bytes, or the alert */
+  if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) return VALK_ETLS;
+  return (c->flags & VALK_CONN_F_CLOSED) ? VALK_ESTOPPED : 0;
+}
+
+int valk_conn_feed_session(valk_conn_t *c, const uint8_t *p, size_t n) {
+  return nghttp2_session_mem_recv(c->session, p, n) < 0 ? VALK_EH2 : 0;
+}
+
+int valk_conn_read_plaintext(valk_conn_t *c, valk_conn_feed_fn feed) {
+  uint8_t *scratch = c->io->read_scratch;
+  for (;;) {
+    int n = SSL_read(c->ssl, scratch, VALK_SCRATCH_SIZE);
+    if (n > 0) {
+      int rc = feed(c, scratch, (size_t)n);
+      if (rc != 0) return rc;
+      continue;
+    }
+    switch (SSL_get_error(c->ssl, n)) {
+    case SSL_ERROR_WANT_READ:
+      return 0;
+    case SSL_ERROR_ZERO_RETURN:
+      c->flags |= VALK_CONN_F_PEER_CLOSED;
+      return 1;
+    default:
+      ERR_clear_error();
+      return VALK_ETLS;
+    }
+  }
+}
+
+static void valk__alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
+  valk_conn_t *c = handle->data;
+  valk_tcp_buf_t *b = valk_tcp_buf_get(c->io);
+  (void)suggested;
+  if (b == NULL) {
+    *buf = uv_buf_init(NULL, 0); /* read_cb gets UV_ENOBUFS */
+    return;
+  }
+  b->conn = c;
+  *buf = uv_buf_init((char *)b->data, sizeof(b->data));
+}
+
+static void valk__read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
+  valk_conn_t *c = stream->data;
+  valk_io_t *io = c->io;
+  /* Lingering, or told to: what the peer sends is dropped. */
+  int discard = (c->flags & (VALK_CONN_F_LINGER | VALK_CONN_F_DISCARD | VALK_CONN_F_CLOSED)) != 0;
+
+  if (nread > 0 && !discard) BIO_write(c->rbio, buf->base, (int)nread);
+  if (buf->base != NULL) valk_tcp_buf_put(io, VALK_CONTAINER_OF((uint8_t *)buf->base, valk_tcp_buf_t, data));
+  if (c->flags & VALK_CONN_F_CLOSED) return;
+  if (nread > 0) {
+    if (c->stats != NULL) {
+      VALK_BUMP(&c->stats->bytes_received, nread);
+      VALK_SHARD_ADD(io->stats, VALK_SHARD_AIO, bytes_received, nread);
+    }
+    if (!discard) c->ops->input(c);
+  } else if (nread == UV_ENOBUFS) {
+    if (c->flags & VALK_CONN_F_LINGER) {
+      valk_conn_close(c); /* nothing left to read for */
+      return;
+    }
+    c->ops->no_buffer(c, 1);
+  } else if (nread < 0) {
+    if (c->flags & VALK_CONN_F_LINGER) valk_conn_close(c); /* the peer closed: the linger is over */
+    else c->ops->error(c, VALK_CONN_EREAD, (int)nread);
+  }
+}
+
+/* ---- closing ------------------------------------------------------------------ */
+
+static void valk__on_shutdown(uv_shutdown_t *req, int status) {
+  valk_conn_t *c = VALK_CONTAINER_OF(req, valk_conn_t, shutdown);
+  if (status < 0) valk_conn_close(c);
+}
+
+void valk_conn_linger(valk_conn_t *c) {
+  if ((c->flags & (VALK_CONN_F_PEER_CLOSED | VALK_CONN_F_LINGER)) ||
+      uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, valk__on_shutdown) != 0) {
+    valk_conn_close(c);
+    return;
+  }
+  c->flags |= VALK_CONN_F_LINGER;
+  c->state_change_ms = uv_now(c->io->loop);
+}
+
+static void valk__on_closed(uv_handle_t *handle) {
+  valk_conn_t *c = handle->data;
+  assert(c->flags & VALK_CONN_F_CLOSED);
+  assert(!(c->flags & VALK_CONN_F_WAITING) && !valk_bp_contains(&c->bp));
+  c->ops->closed(c);
+}
+
+void valk_conn_close(valk_conn_t *c) {
+  if (c->flags & VALK_CONN_F_CLOSED) return;
+  c->flags |= VALK_CONN_F_CLOSED;
+  valk_conn_unwait(c);
+  c->ops->closing(c);
+  uv_close((uv_handle_t *)&c->tcp, valk__on_closed);
+}
+
+void valk_conn_close_reset(valk_conn_t *c) {
+  if (c->flags & VALK_CONN_F_CLOSED) return;
+  c->flags |= VALK_CONN_F_CLOSED;
+  valk_conn_unwait(c);
+  c->ops->closing(c);
+  if (uv_tcp_close_reset(&c->tcp, valk__on_closed) != 0) uv_close((uv_handle_t *)&c->tcp, valk__on_closed);
+}
