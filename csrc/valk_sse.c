@@ -4,6 +4,7 @@
  */
 #include "valk_sse.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -301,6 +302,7 @@ void valk_sse_close(valk_system_t *sys, valk_sse_t *sse) {
   if (sse->next) sse->next->prev = sse->prev;
   valk_slab_release(st->slab, sse);
   VALK_STAT_ADD(sys, sse_streams_active, -1);
+  assert(st->open > 0);
   if (--st->open == 0) {
     uv_timer_stop(&sys->sse_timer);
     st->json_len = 0;

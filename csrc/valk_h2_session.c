@@ -1,0 +1,707 @@
+/*
+ * valk_h2_session.c: one server connection's HTTP/2 session: the TLS
+ * handshake, frames checked before nghttp2 sees them (RFC 9113 §5.1, the
+ * flood guards), nghttp2's callbacks, output and backpressure
+ * (docs/design.md §5), a failed connection's GOAWAY, the graceful close, and
+ * the streams' time bounds (docs/RELIABILITY.md). It calls
+ * valk_h2_stream.c and the connection layer below it; valk_h2_server.c
+ * above it calls it. See valk_h2_session.h.
+ *
+ * Thread: the AIO thread that owns the server's system.
+ */
+#include "valk_h2_session.h"
+
+#include <assert.h>
+#include <openssl/err.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "valk_common.h"
+#include "valk_tls.h"
+
+/* nghttp2's own (lib/nghttp2_session.h, compiled into the addon from deps/):
+ * a connection error with debug data, after which the session reads nothing
+ * and wants to write nothing once its GOAWAY is out. The public
+ * nghttp2_session_terminate_session2 does the same without the debug data. */
+int nghttp2_session_terminate_session_with_reason(nghttp2_session *session, uint32_t error_code,
+                                                  const char *reason);
+
+static const char valk__overloaded_debug[] = "server overloaded";
+
+/* ---- backpressure (docs/design.md §5) --------------------------------------- */
+
+/* Sheds a connection to relieve load: GOAWAY(overload code, "server
+ * overloaded") as far as a buffer allows, then a hard close. */
+static void valk__conn_evict(valk_srv_conn_t *c) {
+  valk_system_t *sys = c->srv->sys;
+  VALK_SRV_ADD(c->srv, connections_evicted, 1);
+  c->io.flags |= VALK_SRV_F_EVICTING;
+  valk_bp_remove(&sys->backpressure, &c->io.bp);
+  if (c->io.session != NULL && !(c->io.flags & (VALK_SRV_F_GOAWAY | VALK_SRV_F_TLS_SHUTDOWN))) {
+    c->io.flags |= VALK_SRV_F_GOAWAY;
+    nghttp2_submit_goaway(c->io.session, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(c->io.session),
+                          sys->config.overload_goaway_code,
+                          (const uint8_t *)valk__overloaded_debug,
+                          sizeof(valk__overloaded_debug) - 1);
+    valk_h2_conn_flush(c);
+  }
+  valk_h2_conn_close(c);
+}
+
+/*
+ * ops->no_buffer: stops reading c and puts it in the backpressure heap with
+ * its priority (docs/design.md §5); valk_conn_resume wakes it. When the heap
+ * is full, the lowest-priority connection among those waiting and c is
+ * evicted.
+ */
+void valk_h2_conn_pause(valk_conn_t *io, int reading) {
+  valk_srv_conn_t *c = valk_h2_sc(io);
+  valk_system_t *sys = c->srv->sys;
+  uint32_t prio;
+  valk_bp_node_t *low;
+  valk_srv_conn_t *victim;
+
+  (void)reading; /* reading or writing, the connection stops reading and waits */
+  if (io->flags & VALK_SRV_F_EVICTING) return;
+  if (!(io->flags & VALK_CONN_F_READ_PAUSED)) {
+    valk_conn_pause_reading(io);
+    VALK_STAT_ADD(sys, reads_paused, 1);
+  }
+  if (valk_bp_contains(&io->bp)) return;
+  if (io->writes_in_flight == 0) io->progress_ms = uv_now(&sys->loop); /* a wait for buffers begins */
+  prio = valk_bp_priority(c->pending_responses, io->bytes_sent, uv_now(&sys->loop) - io->accepted_ms);
+  if (valk_bp_push(&sys->backpressure, &io->bp, prio) == 0) return;
+  low = valk_bp_lowest(&sys->backpressure);
+  if (low == NULL || low->priority >= prio) {
+    valk__conn_evict(c);
+    return;
+  }
+  victim = valk_h2_sc(VALK_CONTAINER_OF(low, valk_conn_t, bp));
+  valk_bp_remove(&sys->backpressure, low);
+  valk_bp_push(&sys->backpressure, &io->bp, prio);
+  valk__conn_evict(victim);
+}
+
+/* Whether c's output is past its high-water mark (high) or still above half
+ * of it (!high): frames waiting in nghttp2, or TLS bytes waiting to be sent. */
+static int valk__output_high(const valk_srv_conn_t *c, int high) {
+  size_t frames = c->io.session != NULL ? nghttp2_session_get_outbound_queue_size(c->io.session) : 0;
+  size_t tls = BIO_ctrl_pending(c->io.wbio);
+  size_t fmax = VALK_OUTQ_HIGH(&c->srv->sys->config), tmax = VALK_TLS_OUT_HIGH;
+  if (!high) {
+    fmax /= 2;
+    tmax /= 2;
+  }
+  return frames > fmax || tls > tmax;
+}
+
+/*
+ * Reading follows output (docs/RELIABILITY.md, "A memory budget per
+ * connection"): a client that sends frames the server must answer (PING,
+ * SETTINGS, refused streams) but does not read the answers stops being read
+ * once they pile up, and is read again once they drained to half the mark.
+ * Called after each input round and each write (ops->wrote).
+ */
+static void valk__conn_check_output(valk_srv_conn_t *c) {
+  if (c->io.flags & (VALK_CONN_F_CLOSED | VALK_CONN_F_LINGER)) return;
+  if (!(c->io.flags & VALK_CONN_F_OUT_BLOCKED)) {
+    if (!valk__output_high(c, 1)) return;
+    VALK_SRV_ADD(c->srv, reads_blocked_output, 1);
+    valk_conn_block_reading(&c->io, 1);
+  } else if (!valk__output_high(c, 0)) {
+    valk_conn_block_reading(&c->io, 0);
+  }
+}
+
+void valk_h2_on_wrote(valk_conn_t *io) {
+  valk__conn_check_output(valk_h2_sc(io));
+}
+
+/* ---- closing -------------------------------------------------------------------- */
+
+/* ops->drained: once the session wants nothing more, close_notify, then a
+ * lingering close once it is out. */
+void valk_h2_conn_maybe_finish(valk_conn_t *io) {
+  valk_srv_conn_t *c = valk_h2_sc(io);
+  if ((io->flags & (VALK_CONN_F_CLOSED | VALK_CONN_F_LINGER)) || io->session == NULL) return;
+  if (!(io->flags & VALK_CONN_F_PEER_CLOSED) &&
+      (nghttp2_session_want_read(io->session) || nghttp2_session_want_write(io->session)))
+    return;
+  if (!(io->flags & VALK_SRV_F_TLS_SHUTDOWN)) {
+    io->flags |= VALK_SRV_F_TLS_SHUTDOWN;
+    valk_h2_set_state(c, VALK_CONN_CLOSING);
+    SSL_shutdown(io->ssl);
+    ERR_clear_error();
+    valk_conn_flush(io); /* sends close_notify, then calls us again */
+    return;
+  }
+  if (io->writes_in_flight == 0 && BIO_ctrl_pending(io->wbio) == 0) valk_conn_linger(io);
+}
+
+/* ops->error: reading or writing failed; output failures count as failed connections. */
+void valk_h2_on_io_error(valk_conn_t *io, valk_conn_err_t what, int status) {
+  (void)status;
+  if (what == VALK_CONN_EOUTPUT) VALK_SRV_ADD(valk_h2_sc(io)->srv, connections_failed, 1);
+  valk_conn_close(io);
+}
+
+/* ---- HTTP/2 callbacks ---------------------------------------------------- */
+
+/*
+ * A header section went past maxHeaderListSize or maxHeaderPairs
+ * (docs/RELIABILITY.md, "Header limits"). While nothing was answered: 431,
+ * and the session pauses so the 431 is out before the rest of the block is
+ * skipped (skipping queues an RST_STREAM, which drops a response not yet
+ * sent); once answered: RST_STREAM(ENHANCE_YOUR_CALM). Either way the rest of
+ * the block is decoded without callbacks: HPACK decoding only, no copy and no
+ * check per field, so an indexed-field flood costs the limit, not its size.
+ */
+static int valk__headers_too_large(valk_stream_t *st) {
+  valk_srv_conn_t *c = st->conn;
+  int responded = (st->flags & VALK_STREAM_F_RESPONDED) != 0;
+  st->flags |= VALK_STREAM_F_HDR_OVER | VALK_STREAM_F_HEADERS_DONE;
+  VALK_SRV_ADD(c->srv, headers_too_large, 1);
+  if (valk_h2_refuse_request(st, c->srv->opts->routes.headers_too_large, NGHTTP2_ENHANCE_YOUR_CALM) != 0 || responded)
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  c->io.flags |= VALK_SRV_F_OUTPUT_NOW;
+  return NGHTTP2_ERR_PAUSE;
+}
+
+static int valk__on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
+  valk_srv_conn_t *c = ud;
+  valk_stream_t *st;
+  if (f->hd.type != NGHTTP2_HEADERS) return 0;
+  if (f->headers.cat != NGHTTP2_HCAT_REQUEST) { /* trailers: counted as a section of their own */
+    st = valk_h2_stream_get(s, f->hd.stream_id);
+    if (st != NULL) {
+      valk_reqhdrs_section(&st->hdrs);
+      st->flags |= VALK_STREAM_F_TRAILERS;
+    }
+    return 0;
+  }
+  st = valk_h2_stream_new(c, f->hd.stream_id);
+  if (st == NULL) { /* the connection's budget is near its end: refuse, nghttp2 keeps room to say so */
+    VALK_SRV_ADD(c->srv, streams_refused, 1);
+    nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_REFUSED_STREAM);
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
+  nghttp2_session_set_stream_user_data(s, f->hd.stream_id, st);
+  /* A handler may answer it: its headers are kept (from the budget) until it takes an arena. */
+  if (c->srv->opts->has_js) st->flags |= VALK_STREAM_F_KEEP;
+  VALK_SRV_ADD(c->srv, streams_total, 1);
+  c->streams_open++;
+  valk_h2_set_state(c, VALK_CONN_ACTIVE);
+  return 0;
+}
+
+static int64_t valk__parse_length(const uint8_t *v, size_t len) {
+  int64_t n = 0;
+  size_t i;
+  if (len == 0 || len > 18) return INT64_MAX; /* nghttp2 checked the syntax; huge is too large */
+  for (i = 0; i < len; i++) n = n * 10 + (v[i] - '0');
+  return n;
+}
+
+/* An SSE Last-Event-ID: up to 18 decimal digits, else 0 (ignored). */
+static uint64_t valk__parse_event_id(const uint8_t *v, size_t len) {
+  uint64_t n = 0;
+  size_t i;
+  if (len == 0 || len > 18) return 0;
+  for (i = 0; i < len; i++) {
+    if (v[i] < '0' || v[i] > '9') return 0;
+    n = n * 10 + (uint64_t)(v[i] - '0');
+  }
+  return n;
+}
+
+/* The request fields the AIO thread itself reads. */
+static void valk__header_seen(valk_srv_conn_t *c, valk_stream_t *st, const uint8_t *name, size_t namelen,
+                              const uint8_t *value, size_t valuelen) {
+  if (namelen == 5 && memcmp(name, ":path", 5) == 0) {
+    const valk_route_t *r = valk_route_lookup(&c->srv->opts->routes, value, valuelen);
+    st->route = (uint16_t)(r != NULL ? 2 + r->index : 1);
+    if (!valk_h2_to_js(c->srv, r)) { /* answered here: no headers to keep */
+      st->flags &= (uint16_t)~VALK_STREAM_F_KEEP;
+      valk_reqhdrs_drop(&st->hdrs, &c->io.budget);
+    }
+  } else if (namelen == 7 && memcmp(name, ":method", 7) == 0) {
+    st->method = VALK_METHOD_OTHER;
+    if (valuelen == 3 && memcmp(value, "GET", 3) == 0) st->method = VALK_METHOD_GET;
+    else if (valuelen == 4 && memcmp(value, "HEAD", 4) == 0) st->method = VALK_METHOD_HEAD;
+  } else if (namelen == 14 && memcmp(name, "content-length", 14) == 0) {
+    st->content_length = valk__parse_length(value, valuelen);
+  } else if (namelen == 13 && memcmp(name, "last-event-id", 13) == 0) {
+    st->last_event_id = valk__parse_event_id(value, valuelen);
+  }
+}
+
+static int valk__on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
+                           size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                           void *ud) {
+  valk_srv_conn_t *c = ud;
+  valk_stream_t *st;
+  (void)flags;
+  if (f->hd.type != NGHTTP2_HEADERS) return 0;
+  st = valk_h2_stream_get(s, f->hd.stream_id);
+  if (st == NULL || (st->flags & VALK_STREAM_F_HDR_OVER)) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  /* Counted before anything is copied or looked at (RFC 9113 §6.5.2). */
+  if (valk_reqhdrs_count(&st->hdrs, &c->srv->hdr_limits, namelen, valuelen) != 0) return valk__headers_too_large(st);
+  if (st->flags & VALK_STREAM_F_TRAILERS) return 0; /* counted, not kept */
+  valk__header_seen(c, st, name, namelen, value, valuelen);
+  if ((st->flags & VALK_STREAM_F_KEEP) && valk_reqhdrs_keep(&st->hdrs, &c->io.budget, name, namelen, value, valuelen) != 0) {
+    /* The connection's budget is near its end: refuse the stream. */
+    VALK_SRV_ADD(c->srv, streams_refused, 1);
+    st->flags |= VALK_STREAM_F_HDR_OVER | VALK_STREAM_F_HEADERS_DONE;
+    valk_h2_refuse_request(st, NULL, NGHTTP2_REFUSED_STREAM);
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
+  return 0;
+}
+
+static int valk__on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data,
+                               size_t len, void *ud) {
+  valk_stream_t *st = valk_h2_stream_get(s, id);
+  (void)flags;
+  (void)ud;
+  if (st == NULL) return 0;
+  return valk_h2_body_append(st, data, len) == 0 ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
+static int valk__on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
+  valk_srv_conn_t *c = ud;
+  valk_stream_t *st;
+  int rc = 0;
+  if (f->hd.type == NGHTTP2_SETTINGS) {
+    if (f->hd.flags & NGHTTP2_FLAG_ACK) c->io.flags |= VALK_SRV_F_SETTINGS_ACKED;
+    return 0;
+  }
+  if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA && f->hd.type != NGHTTP2_RST_STREAM) return 0;
+  st = valk_h2_stream_get(s, f->hd.stream_id);
+  if (st == NULL) return 0;
+  if (f->hd.type == NGHTTP2_RST_STREAM) {
+    st->flags |= VALK_STREAM_F_RESET;
+    return 0;
+  }
+  if (f->hd.type == NGHTTP2_HEADERS) {
+    st->flags &= (uint16_t)~VALK_STREAM_F_TRAILERS;
+    if (f->headers.cat == NGHTTP2_HCAT_REQUEST) {
+      st->flags |= VALK_STREAM_F_HEADERS_DONE;
+      st->input_ms = uv_now(&c->srv->sys->loop);
+    }
+  }
+  if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) {
+    st->flags |= VALK_STREAM_F_REQ_DONE;
+    if (!(st->flags & VALK_STREAM_F_RESPONDED)) rc = valk_h2_respond(st);
+  } else if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
+    rc = valk_h2_body_begin(st);
+  }
+  return rc == 0 ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
+/* A connection error (docs/RELIABILITY.md): GOAWAY(code, reason), then the
+ * session ignores all input and the connection closes once the GOAWAY is
+ * out. Safe inside nghttp2's callbacks. Returns 1. */
+int valk_h2_conn_terminate(valk_srv_conn_t *c, uint32_t code, const char *reason) {
+  if (c->io.flags & VALK_SRV_F_TERMINATED) return 1;
+  c->io.flags |= VALK_SRV_F_TERMINATED;
+  if (nghttp2_session_terminate_session_with_reason(c->io.session, code, reason) != 0) valk_h2_conn_close(c);
+  return 1;
+}
+
+/* An RST_STREAM went out: the stream's late frames are to be ignored, and it
+ * counts toward the connection's reset budget (streamResetRate): resets a
+ * client makes the server send count like its own (CVE-2025-8671). */
+static void valk__on_reset_sent(valk_srv_conn_t *c, int32_t id) {
+  valk_stream_t *st = id > 0 ? valk_h2_stream_get(c->io.session, id) : NULL;
+  if (st != NULL) st->flags |= VALK_STREAM_F_RESET;
+  if (id > 0) valk_closed_add(&c->closed, id, VALK_CLOSED_RESET);
+  VALK_SRV_ADD(c->srv, resets_sent, 1);
+  if (valk_ratelim_take(&c->resets, uv_now(&c->srv->sys->loop)) != 0 && !(c->io.flags & VALK_SRV_F_TERMINATED)) {
+    VALK_SRV_ADD(c->srv, connections_reset_flood, 1);
+    valk_h2_conn_terminate(c, NGHTTP2_ENHANCE_YOUR_CALM, "too many stream resets");
+  }
+}
+
+/* GOAWAY codes that say the client broke the protocol. */
+static int valk__is_protocol_error(uint32_t code) {
+  return code == NGHTTP2_PROTOCOL_ERROR || code == NGHTTP2_FLOW_CONTROL_ERROR || code == NGHTTP2_STREAM_CLOSED ||
+         code == NGHTTP2_FRAME_SIZE_ERROR || code == NGHTTP2_COMPRESSION_ERROR;
+}
+
+/* Frames out: send progress (sendTimeoutMs), resets, and an early response
+ * (408, 413, 431, 503) that is complete asks the client to stop sending the
+ * request with RST_STREAM(NO_ERROR) (RFC 9113 §8.1). */
+static int valk__on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
+  valk_srv_conn_t *c = ud;
+  valk_stream_t *st;
+  switch (f->hd.type) {
+  case NGHTTP2_RST_STREAM:
+    valk__on_reset_sent(c, f->hd.stream_id);
+    return 0;
+  case NGHTTP2_GOAWAY:
+    if (valk__is_protocol_error(f->goaway.error_code)) VALK_SRV_ADD(c->srv, connections_protocol_error, 1);
+    return 0;
+  case NGHTTP2_HEADERS:
+  case NGHTTP2_DATA:
+    break;
+  default:
+    return 0;
+  }
+  st = valk_h2_stream_get(s, f->hd.stream_id);
+  if (st == NULL) return 0;
+  st->output_ms = uv_now(&c->srv->sys->loop);
+  if (!(f->hd.flags & NGHTTP2_FLAG_END_STREAM)) return 0;
+  st->flags |= VALK_STREAM_F_RESP_DONE;
+  if ((st->flags & VALK_STREAM_F_EARLY) && !(st->flags & VALK_STREAM_F_REQ_DONE))
+    nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
+  return 0;
+}
+
+/* A response header block nghttp2 would not send (too large once encoded):
+ * the stream is reset, never left holding its arena. */
+static int valk__on_frame_not_send(nghttp2_session *s, const nghttp2_frame *f, int error, void *ud) {
+  valk_srv_conn_t *c = ud;
+  valk_stream_t *st;
+  if (f->hd.type != NGHTTP2_HEADERS || error == NGHTTP2_ERR_STREAM_CLOSED || error == NGHTTP2_ERR_STREAM_CLOSING ||
+      error == NGHTTP2_ERR_SESSION_CLOSING || error == NGHTTP2_ERR_STREAM_SHUT_WR)
+    return 0;
+  st = valk_h2_stream_get(s, f->hd.stream_id);
+  if (st == NULL) return 0;
+  VALK_SRV_ADD(c->srv, responses_refused_headers, 1);
+  nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+  return 0;
+}
+
+static int valk__on_stream_close(nghttp2_session *s, int32_t id, uint32_t error_code, void *ud) {
+  valk_srv_conn_t *c = ud;
+  valk_stream_t *st = valk_h2_stream_get(s, id);
+  int normal;
+  if (st == NULL) return 0;
+  if (error_code == NGHTTP2_NO_ERROR && (st->flags & VALK_STREAM_F_RESPONDED))
+    valk_histogram_observe(&c->srv->stats->latency, (uv_hrtime() - st->started_ns) / 1000);
+  normal = error_code == NGHTTP2_NO_ERROR && !(st->flags & VALK_STREAM_F_RESET) &&
+           (st->flags & (VALK_STREAM_F_REQ_DONE | VALK_STREAM_F_RESP_DONE)) ==
+               (VALK_STREAM_F_REQ_DONE | VALK_STREAM_F_RESP_DONE);
+  valk_closed_add(&c->closed, id, normal ? VALK_CLOSED_NORMAL : VALK_CLOSED_RESET);
+  nghttp2_session_set_stream_user_data(s, id, NULL);
+  valk_h2_stream_free(st);
+  assert(c->streams_open > 0); /* every stream record was counted when it began */
+  if (--c->streams_open == 0) valk_h2_set_state(c, VALK_CONN_IDLE);
+  return 0;
+}
+
+int valk_h2_callbacks_new(nghttp2_session_callbacks **out) {
+  nghttp2_session_callbacks *cb;
+  if (nghttp2_session_callbacks_new(&cb) != 0) return VALK_ENOMEM;
+  nghttp2_session_callbacks_set_on_begin_headers_callback(cb, valk__on_begin_headers);
+  nghttp2_session_callbacks_set_on_header_callback(cb, valk__on_header);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, valk__on_data_chunk);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cb, valk__on_frame_recv);
+  nghttp2_session_callbacks_set_on_frame_send_callback(cb, valk__on_frame_send);
+  nghttp2_session_callbacks_set_on_frame_not_send_callback(cb, valk__on_frame_not_send);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cb, valk__on_stream_close);
+  *out = cb;
+  return 0;
+}
+
+/* ---- input: TCP -> TLS -> frame checks -> nghttp2 ------------------------ */
+
+static int valk__conn_session_start(valk_srv_conn_t *c) {
+  valk_server_t *srv = c->srv;
+  const valk_system_config_t *cfg = &srv->sys->config;
+  uint64_t now = uv_now(&srv->sys->loop);
+  nghttp2_settings_entry iv[2];
+  nghttp2_mem mem; /* copied by the session; its user data is c->io.budget */
+
+  valk_conn_budget_init(&c->io, &mem);
+  if (nghttp2_session_server_new3(&c->io.session, srv->callbacks, c, srv->option, &mem) != 0)
+    return VALK_ENOMEM;
+  iv[0].settings_id = NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS;
+  iv[0].value = (c->io.flags & VALK_SRV_F_GRACEFUL) ? 0 : cfg->max_concurrent_streams;
+  iv[1].settings_id = NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE;
+  iv[1].value = cfg->max_header_list_size;
+  if (nghttp2_submit_settings(c->io.session, NGHTTP2_FLAG_NONE, iv, VALK_ARRAY_SIZE(iv)) != 0)
+    return VALK_EH2;
+  c->settings_ms = now;
+  valk_frame_scan_init(&c->scan, VALK_CLIENT_PREFACE_LEN);
+  valk_ratelim_init(&c->resets, cfg->stream_reset_rate, 10ull * cfg->stream_reset_rate, now);
+  valk_ratelim_init(&c->controls, cfg->control_frame_rate, 10ull * cfg->control_frame_rate, now);
+  return 0;
+}
+
+/* A goaway-mode refusal after its handshake: SETTINGS, then GOAWAY with
+ * last-stream-id 0 (nothing was processed, the client may retry elsewhere or
+ * later), the overload error code and "server overloaded"; then close. */
+static void valk__conn_refuse_gracefully(valk_srv_conn_t *c) {
+  c->io.flags |= VALK_SRV_F_GOAWAY | VALK_CONN_F_DISCARD; /* what the client sends now is dropped */
+  nghttp2_submit_goaway(c->io.session, NGHTTP2_FLAG_NONE, 0, c->srv->sys->config.overload_goaway_code,
+                        (const uint8_t *)valk__overloaded_debug, sizeof(valk__overloaded_debug) - 1);
+  valk_h2_set_state(c, VALK_CONN_CLOSING);
+  valk_h2_conn_flush(c);
+}
+
+/* 1 when the handshake is done and the session exists, 0 to wait, -1 closed. */
+static int valk__conn_handshake(valk_srv_conn_t *c) {
+  int rc = valk_conn_handshake(&c->io, NULL, 0);
+
+  if (rc == 0 || rc == VALK_ESTOPPED) return rc == 0 ? 0 : -1;
+  if (rc != 1 || !valk_tls_alpn_is_h2(c->io.ssl) || valk__conn_session_start(c) != 0) {
+    if (!(c->io.flags & VALK_SRV_F_GRACEFUL)) VALK_SRV_ADD(c->srv, connections_failed, 1);
+    valk_h2_conn_close(c);
+    return -1;
+  }
+  if (c->io.flags & VALK_SRV_F_GRACEFUL) {
+    valk__conn_refuse_gracefully(c);
+    return -1;
+  }
+  VALK_SRV_ADD(c->srv, tls_handshakes, 1);
+  valk_h2_set_state(c, VALK_CONN_IDLE);
+  return 1;
+}
+
+/* Moves what the session has queued into TLS now, without waiting for the
+ * socket: a 431 must be out before the rest of its block is skipped, an
+ * RST_STREAM before the frame it answers reaches the session. At most two
+ * records, and none past VALK_TLS_OUT_HIGH bytes waiting: the write BIO stays
+ * under 2 x VALK_TLS_OUT_HIGH (docs/RELIABILITY.md). 0 or VALK_EH2 / VALK_ETLS. */
+static int valk__produce_now(valk_srv_conn_t *c, int32_t until_closed) {
+  int i;
+  for (i = 0; i < 2; i++) {
+    ssize_t rc;
+    if (until_closed > 0 && valk_h2_stream_get(c->io.session, until_closed) == NULL) return 0;
+    if (BIO_ctrl_pending(c->io.wbio) > VALK_TLS_OUT_HIGH) return 0; /* bounded: the fallback is nghttp2's own reset */
+    rc = valk_conn_produce(&c->io);
+    if (rc <= 0) return rc < 0 ? (int)rc : 0;
+  }
+  return 0;
+}
+
+/* Gives p[0 .. n) to the session, going on after a callback paused it to get
+ * a response out first (valk__headers_too_large). 0 or VALK_EH2 / VALK_ETLS. */
+static int valk__session_feed(valk_srv_conn_t *c, const uint8_t *p, size_t n) {
+  do {
+    ssize_t k = nghttp2_session_mem_recv(c->io.session, p, n);
+    if (k < 0) {
+      c->h2_error = (int32_t)k;
+      return VALK_EH2;
+    }
+    p += k;
+    n -= (size_t)k;
+    if (!(c->io.flags & VALK_SRV_F_OUTPUT_NOW)) {
+      assert(n == 0); /* only a pause leaves bytes unread */
+      return 0;
+    }
+    c->io.flags &= ~VALK_SRV_F_OUTPUT_NOW;
+    if (valk__produce_now(c, 0) != 0) return VALK_ETLS;
+    /* The field that paused may have been the block's last: let the session end the block. */
+    if (n == 0 && nghttp2_session_mem_recv(c->io.session, p, 0) < 0) return VALK_EH2;
+  } while (n > 0);
+  return 0;
+}
+
+/* Frames that cost the server work without carrying a request (the
+ * controlFrameRate budget): SETTINGS and PING (not ACKs), PRIORITY, empty
+ * DATA without END_STREAM, and frame types nghttp2 does not handle. */
+static int valk__is_control_frame(const valk_frame_hd_t *hd) {
+  switch (hd->type) {
+  case VALK_FRAME_SETTINGS:
+  case VALK_FRAME_PING:
+    return !(hd->flags & VALK_FLAG_ACK);
+  case VALK_FRAME_PRIORITY:
+    return 1;
+  case VALK_FRAME_DATA:
+    return hd->length == 0 && !(hd->flags & VALK_FLAG_END_STREAM);
+  default:
+    return hd->type > VALK_FRAME_CONTINUATION;
+  }
+}
+
+/*
+ * DATA or HEADERS on a stream the client already ended: a stream error
+ * STREAM_CLOSED (RFC 9113 §5.1, half-closed (remote)); the connection's other
+ * streams go on. nghttp2 alone would end the connection, so the RST_STREAM
+ * goes out, which closes the stream in the session, before the frame reaches
+ * the session: it then drops the frame as one on a closed stream (counting
+ * DATA in the connection's flow control). 0 or VALK_EH2 / VALK_ETLS.
+ */
+static int valk__stream_closed_error(valk_srv_conn_t *c, valk_stream_t *st) {
+  int32_t id = st->id;
+  VALK_SRV_ADD(c->srv, streams_state_error, 1);
+  if (nghttp2_submit_rst_stream(c->io.session, NGHTTP2_FLAG_NONE, id, NGHTTP2_STREAM_CLOSED) != 0) return VALK_EH2;
+  return valk__produce_now(c, id);
+}
+
+/*
+ * A frame header from the client, before the session gets its last byte
+ * (valk_h2_rules.h): the flood guards count it, RFC 9113 §5.1 judges it.
+ * Returns 0 to go on, 1 when the connection was terminated (what follows is
+ * dropped), or a negative error.
+ */
+static int valk__frame_check(valk_srv_conn_t *c, const valk_frame_hd_t *hd) {
+  uint64_t now = uv_now(&c->srv->sys->loop);
+  valk_stream_t *st;
+  if (c->io.flags & VALK_SRV_F_TERMINATED) return 1;
+  if (valk__is_control_frame(hd) && valk_ratelim_take(&c->controls, now) != 0) {
+    VALK_SRV_ADD(c->srv, connections_frame_flood, 1);
+    return valk_h2_conn_terminate(c, NGHTTP2_ENHANCE_YOUR_CALM, "too many control frames");
+  }
+  if (hd->type == VALK_FRAME_RST_STREAM) {
+    VALK_SRV_ADD(c->srv, resets_received, 1);
+    if (valk_ratelim_take(&c->resets, now) != 0) {
+      VALK_SRV_ADD(c->srv, connections_reset_flood, 1);
+      return valk_h2_conn_terminate(c, NGHTTP2_ENHANCE_YOUR_CALM, "too many stream resets");
+    }
+  }
+  if (hd->type != VALK_FRAME_DATA && hd->type != VALK_FRAME_HEADERS) return 0; /* §5.1 judges these two only */
+  st = hd->stream_id > 0 ? valk_h2_stream_get(c->io.session, hd->stream_id) : NULL;
+  switch (valk_h2_frame_verdict(&c->closed, c->max_peer_id, hd, st != NULL,
+                                st != NULL && (st->flags & VALK_STREAM_F_REQ_DONE))) {
+  case VALK_VERDICT_STREAM_CLOSED:
+    return valk__stream_closed_error(c, st);
+  case VALK_VERDICT_CONN_CLOSED:
+    return valk_h2_conn_terminate(c, NGHTTP2_STREAM_CLOSED, "frame on a closed stream");
+  case VALK_VERDICT_CONN_PROTOCOL:
+    return valk_h2_conn_terminate(c, NGHTTP2_PROTOCOL_ERROR, "stream id lower than one already used");
+  case VALK_VERDICT_PASS:
+    break;
+  }
+  if (hd->type == VALK_FRAME_HEADERS && (hd->stream_id & 1) && hd->stream_id > c->max_peer_id)
+    c->max_peer_id = hd->stream_id;
+  return 0;
+}
+
+/* Gives n bytes of plaintext to the session, each frame checked first
+ * (valk__frame_check). 0 or a negative error. */
+static int valk__conn_feed(valk_conn_t *io, const uint8_t *p, size_t n) {
+  valk_srv_conn_t *c = valk_h2_sc(io);
+  size_t scanned = 0; /* bytes at p already scanned, not yet given to the session */
+  for (;;) {
+    valk_frame_hd_t hd;
+    size_t k;
+    int rc;
+    if (c->io.flags & VALK_SRV_F_TERMINATED) return 0; /* the session ignores input now */
+    k = valk_frame_scan(&c->scan, p + scanned, n - scanned, &hd);
+    rc = valk__session_feed(c, p, scanned + k);
+    if (rc != 0) return rc;
+    p += scanned + k;
+    n -= scanned + k;
+    if (n == 0) return 0;
+    rc = valk__frame_check(c, &hd); /* p[0]: the header's last byte, not yet given */
+    if (rc != 0) return rc < 0 ? rc : 0;
+    scanned = 1;
+  }
+}
+
+/* Decrypts everything buffered and gives it to the session, each frame
+ * checked first. 0 or a negative error. */
+static int valk__conn_read_plaintext(valk_srv_conn_t *c) {
+  int rc = valk_conn_read_plaintext(&c->io, valk__conn_feed);
+  return rc < 0 ? rc : 0;
+}
+
+/*
+ * The connection failed (TLS, HTTP/2, or its budget): counted by reason. A
+ * session that failed on what the client sent (nghttp2's fatal checks: too
+ * many CONTINUATIONs, a queue of ACKs the client does not read) says why in
+ * a GOAWAY and closes once it is out, lingering, so the client can read it;
+ * otherwise what nghttp2 queued goes out as far as possible and it closes.
+ * (connections_protocol_error counts the GOAWAY as it goes out.)
+ */
+static void valk__conn_failed(valk_srv_conn_t *c) {
+  uint32_t code = NGHTTP2_PROTOCOL_ERROR;
+  const char *why = "protocol error";
+  VALK_SRV_ADD(c->srv, connections_failed, 1);
+  if (c->io.budget.hard_refused > 0 || c->h2_error == NGHTTP2_ERR_NOMEM) {
+    VALK_SRV_ADD(c->srv, connections_memory_exceeded, 1);
+    code = 0;
+  } else if (c->h2_error == NGHTTP2_ERR_FLOODED) {
+    VALK_SRV_ADD(c->srv, connections_frame_flood, 1);
+    code = NGHTTP2_ENHANCE_YOUR_CALM;
+    why = "too many frames unanswered";
+  } else if (c->h2_error == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS) {
+    why = "too many CONTINUATION frames";
+  } else if (c->h2_error == 0 || c->h2_error == NGHTTP2_ERR_CALLBACK_FAILURE) {
+    code = 0;
+  }
+  if (code != 0 && c->io.session != NULL && !(c->io.flags & VALK_SRV_F_TERMINATED)) {
+    valk_h2_conn_terminate(c, code, why);
+    valk_h2_conn_flush(c); /* the GOAWAY, then close_notify and a lingering close */
+    return;
+  }
+  valk_h2_conn_flush(c); /* best effort */
+  valk_h2_conn_close(c);
+}
+
+/* ops->input: ciphertext arrived. */
+void valk_h2_conn_on_input(valk_conn_t *io) {
+  valk_srv_conn_t *c = valk_h2_sc(io);
+  if (io->state == VALK_CONN_CONNECTING && valk__conn_handshake(c) != 1) return;
+  if (io->session == NULL || (io->flags & VALK_SRV_F_GRACEFUL)) return;
+  if (valk__conn_read_plaintext(c) != 0) {
+    valk__conn_failed(c);
+    return;
+  }
+  valk_h2_conn_flush(c);
+  valk__conn_check_output(c);
+}
+
+/* Graceful: GOAWAY(NO_ERROR, last processed stream), close once streams end. */
+void valk_h2_conn_goaway(valk_srv_conn_t *c) {
+  /* After our close_notify nothing more can be written: it is closing already. */
+  if (c->io.flags & (VALK_CONN_F_CLOSED | VALK_SRV_F_GOAWAY | VALK_SRV_F_TLS_SHUTDOWN)) return;
+  if (c->io.session == NULL) {
+    valk_h2_conn_close(c);
+    return;
+  }
+  c->io.flags |= VALK_SRV_F_GOAWAY;
+  nghttp2_submit_goaway(c->io.session, NGHTTP2_FLAG_NONE,
+                        nghttp2_session_get_last_proc_stream_id(c->io.session), NGHTTP2_NO_ERROR,
+                        NULL, 0);
+  valk_h2_set_state(c, VALK_CONN_CLOSING);
+  valk_h2_conn_flush(c);
+}
+
+/* ---- timeouts ----------------------------------------------------------- */
+
+/*
+ * A request that is not coming (docs/RELIABILITY.md, "A time bound on every state"): its
+ * body made no progress for bodyTimeoutMs, or it did not end within
+ * requestTimeoutMs. 408 and its arena back (RST_STREAM(CANCEL) if a response
+ * began).
+ */
+static void valk__request_timed_out(valk_stream_t *st) {
+  VALK_SRV_ADD(st->conn->srv, requests_timed_out, 1);
+  valk_h2_refuse_request(st, st->conn->srv->opts->routes.timed_out, NGHTTP2_CANCEL);
+}
+
+/* The time bounds of c's streams. 1 when the connection was terminated. */
+int valk_h2_streams_sweep(valk_srv_conn_t *c, uint64_t now, const valk_system_config_t *cfg) {
+  valk_stream_t *st;
+  /* While the server itself does not read, the client cannot make progress. */
+  int reading = !(c->io.flags & (VALK_CONN_F_READ_PAUSED | VALK_CONN_F_OUT_BLOCKED));
+  for (st = c->streams; st != NULL; st = st->next) {
+    if (!reading) st->input_ms = now;
+    /* An SSE stream between events has nothing to send: it is not stuck. */
+    if (st->plugin_body != NULL && c->srv->sys->hooks.sse->between_events(st->plugin_body)) st->output_ms = now;
+    if (!(st->flags & (VALK_STREAM_F_HEADERS_DONE | VALK_STREAM_F_RESET))) {
+      /* HPACK cannot skip half a header block: the connection goes. */
+      if (now - st->started_ms < cfg->headers_timeout_ms) continue;
+      VALK_SRV_ADD(c->srv, connections_headers_timeout, 1);
+      return valk_h2_conn_terminate(c, NGHTTP2_ENHANCE_YOUR_CALM, "request headers timed out");
+    }
+    if (!(st->flags & (VALK_STREAM_F_REQ_DONE | VALK_STREAM_F_RESPONDED | VALK_STREAM_F_RESET))) {
+      if (now - st->input_ms >= cfg->body_timeout_ms || now - st->started_ms >= cfg->request_timeout_ms)
+        valk__request_timed_out(st);
+    } else if ((st->flags & VALK_STREAM_F_RESPONDED) &&
+               !(st->flags & (VALK_STREAM_F_RESP_DONE | VALK_STREAM_F_RESET)) &&
+               now - st->output_ms >= cfg->send_timeout_ms) {
+      /* A response that does not move: the client keeps its window closed. */
+      VALK_SRV_ADD(c->srv, streams_send_timed_out, 1);
+      st->flags |= VALK_STREAM_F_RESET;
+      nghttp2_submit_rst_stream(c->io.session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+    }
+  }
+  return 0;
+}
+

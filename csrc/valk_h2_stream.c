@@ -1,0 +1,476 @@
+/*
+ * valk_h2_stream.c: the streams of server connections: request records,
+ * bodies in arenas, routes and responses, requests for JavaScript and their
+ * answers, the connection states and the idle list. The lowest of the
+ * server's three files (docs/architecture.md): it calls down only (the
+ * connection layer, leaf modules), and features above through
+ * sys->hooks.sse. See valk_h2_server.h for the data and valk_h2_stream.h
+ * for what the two files above it use.
+ *
+ * Thread: the AIO thread that owns the server's system.
+ */
+#include "valk_h2_stream.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "valk_common.h"
+
+/* ---- connection state and the idle list -------------------------------- */
+
+void valk_h2_idle_remove(valk_srv_conn_t *c) {
+  valk_system_t *sys = c->srv->sys;
+  if (c->idle_prev) c->idle_prev->idle_next = c->idle_next;
+  else if (sys->idle_head == c) sys->idle_head = c->idle_next;
+  else return; /* not on the list */
+  if (c->idle_next) c->idle_next->idle_prev = c->idle_prev;
+  else sys->idle_tail = c->idle_prev;
+  c->idle_next = c->idle_prev = NULL;
+}
+
+static void valk__idle_append(valk_srv_conn_t *c) {
+  valk_system_t *sys = c->srv->sys;
+  c->idle_next = NULL;
+  c->idle_prev = sys->idle_tail;
+  if (sys->idle_tail) sys->idle_tail->idle_next = c;
+  else sys->idle_head = c;
+  sys->idle_tail = c;
+}
+
+/* The idle list holds exactly the admitted connections in state IDLE, in the
+ * order they became idle: its head is the longest idle. */
+void valk_h2_set_state(valk_srv_conn_t *c, valk_conn_state_t state) {
+  if (c->io.state == state || (c->io.state == VALK_CONN_CLOSING && state != VALK_CONN_FREE)) return;
+  if (c->io.state == VALK_CONN_IDLE) valk_h2_idle_remove(c);
+  c->io.state = state;
+  c->io.state_change_ms = uv_now(&c->srv->sys->loop);
+  if (state == VALK_CONN_IDLE && !(c->io.flags & (VALK_SRV_F_GRACEFUL | VALK_SRV_F_ADMIN))) valk__idle_append(c);
+}
+
+/* ---- streams: request records, bodies in arenas, responses --------------- */
+
+valk_stream_t *valk_h2_stream_get(nghttp2_session *s, int32_t id) {
+  return nghttp2_session_get_stream_user_data(s, id);
+}
+
+/* A stream record from the connection's budget (soft cap): NULL when the
+ * budget is near its end, and the stream is then refused. */
+valk_stream_t *valk_h2_stream_new(valk_srv_conn_t *c, int32_t id) {
+  valk_stream_t *st = valk_h2_budget_alloc(&c->io.budget, sizeof(*st));
+  if (st == NULL) return NULL;
+  memset(st, 0, sizeof(*st));
+  st->conn = c;
+  st->id = id;
+  st->content_length = -1;
+  st->started_ns = uv_hrtime();
+  st->started_ms = st->input_ms = uv_now(&c->srv->sys->loop);
+  VALK_SRV_ADD(c->srv, streams_active, 1);
+  st->next = c->streams;
+  if (c->streams) c->streams->prev = st;
+  c->streams = st;
+  return st;
+}
+
+/* ---- arenas: only when needed, within the connection's share ------------- */
+
+/*
+ * An arena for st from its server's pool (docs/RELIABILITY.md, "Arenas cannot be hoarded"): a
+ * connection that holds VALK_ARENA_LIGHT or more may not take one of the last
+ * quarter of the pool, so a few connections cannot take every arena and the
+ * clients that hold few keep getting theirs. NULL: none for st (the caller
+ * answers 503; a refusal for the share is counted here).
+ */
+static valk_arena_t *valk__arena_take(valk_stream_t *st) {
+  valk_srv_conn_t *c = st->conn;
+  valk_arena_pool_t *pool = c->srv->arenas;
+  valk_arena_t *a;
+  if (c->arenas >= VALK_ARENA_LIGHT && valk_arena_pool_available(pool) <= pool->count / 4) {
+    VALK_SRV_ADD(c->srv, arenas_refused_share, 1);
+    return NULL;
+  }
+  a = valk_arena_acquire(pool);
+  if (a != NULL) c->arenas++;
+  return a;
+}
+
+/* Gives st's arena back to its pool. */
+static void valk__arena_give(valk_stream_t *st) {
+  valk_srv_conn_t *c = st->conn;
+  assert(st->arena != NULL && st->js == NULL && c->arenas > 0);
+  valk_arena_release(c->srv->arenas, st->arena);
+  c->arenas--;
+  st->arena = NULL;
+  st->body = NULL;
+}
+
+/* Unlinks and frees st, returning its arena and kept headers. Also used for
+ * the streams a connection still has when it closes (nghttp2_session_del
+ * calls no callback). */
+void valk_h2_stream_free(valk_stream_t *st) {
+  valk_srv_conn_t *c = st->conn;
+  if (st->plugin_body != NULL) c->srv->sys->hooks.sse->close(c->srv->sys, st->plugin_body);
+  if (st->js != NULL) st->js->stream = NULL; /* orphaned: its arena goes when the answer comes */
+  else if (st->arena != NULL) valk__arena_give(st);
+  valk_reqhdrs_drop(&st->hdrs, &c->io.budget);
+  if (st->flags & VALK_STREAM_F_RESPONDED) {
+    assert(c->pending_responses > 0);
+    c->pending_responses--;
+  }
+  VALK_SRV_ADD(c->srv, streams_active, -1);
+  if (st->prev) st->prev->next = st->next;
+  else c->streams = st->next;
+  if (st->next) st->next->prev = st->prev;
+  valk_h2_budget_free(&c->io.budget, st);
+}
+
+static void valk__count_status(valk_server_t *srv, int status) {
+  VALK_SRV_ADD(srv, requests_total, 1);
+  if (status >= 500) VALK_SRV_ADD(srv, responses_5xx, 1);
+  else if (status >= 400) VALK_SRV_ADD(srv, responses_4xx, 1);
+  else if (status >= 200 && status < 300) VALK_SRV_ADD(srv, responses_2xx, 1);
+}
+
+static ssize_t valk__body_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
+                               uint32_t *flags, nghttp2_data_source *src, void *ud) {
+  valk_stream_t *st = src->ptr;
+  size_t n = st->resp_len - st->sent;
+  (void)s;
+  (void)id;
+  (void)ud;
+
+  if (n > length) n = length;
+  memcpy(buf, st->resp_body + st->sent, n);
+  st->sent += n;
+  if (st->sent == st->resp_len) *flags |= NGHTTP2_DATA_FLAG_EOF;
+  return (ssize_t)n;
+}
+
+/* Submits status and nva on st with prd as its body (NULL: none). 0 or an nghttp2 error. */
+static int valk__submit_with(valk_stream_t *st, int status, const nghttp2_nv *nva, size_t nvlen,
+                             const nghttp2_data_provider *prd) {
+  valk_srv_conn_t *c = st->conn;
+  st->flags |= VALK_STREAM_F_RESPONDED;
+  if (!(st->flags & VALK_STREAM_F_REQ_DONE)) st->flags |= VALK_STREAM_F_EARLY;
+  st->output_ms = uv_now(&c->srv->sys->loop);
+  c->pending_responses++;
+  valk__count_status(c->srv, status);
+  return nghttp2_submit_response(c->io.session, st->id, nva, nvlen, prd);
+}
+
+/* Submits status, nva and body (headers only for HEAD) on st. 0 or an nghttp2 error. */
+static int valk__submit(valk_stream_t *st, int status, const nghttp2_nv *nva, size_t nvlen,
+                        const uint8_t *body, size_t len) {
+  nghttp2_data_provider prd;
+  prd.source.ptr = st;
+  prd.read_callback = valk__body_read;
+  st->resp_body = body;
+  st->resp_len = len;
+  return valk__submit_with(st, status, nva, nvlen,
+                           st->method == VALK_METHOD_HEAD || len == 0 ? NULL : &prd);
+}
+
+/* Submits route r as the response of st. 0 or an nghttp2 error. */
+static int valk__respond_with(valk_stream_t *st, const valk_route_t *r) {
+  return valk__submit(st, r->status, r->nva, r->nvlen, r->body, r->body_len);
+}
+
+/* The memory diagnostics stream (valk_sse.h): 200 and a body that never ends
+ * by itself, or 503 when maxSseStreams are open. 0 or an nghttp2 error. */
+static int valk__respond_sse(valk_stream_t *st) {
+  valk_server_t *srv = st->conn->srv;
+  const valk_stream_plugin_t *plugin = srv->sys->hooks.sse;
+  nghttp2_data_provider prd;
+  void *body = plugin->open(srv->sys, st, st->last_event_id);
+  if (body == NULL) return valk__respond_with(st, srv->opts->routes.overloaded);
+  st->plugin_body = body;
+  prd.source.ptr = body;
+  prd.read_callback = plugin->read;
+  return valk__submit_with(st, 200, plugin->headers, plugin->nheaders, &prd);
+}
+
+static int valk__dispatch_js(valk_stream_t *st);
+
+/* Whether a request for route r (NULL: no route) is answered by JavaScript. */
+int valk_h2_to_js(const valk_server_t *srv, const valk_route_t *r) {
+  return r != NULL ? r->status == VALK_ROUTE_JS : srv->opts->has_handler;
+}
+
+/* The request ended: answer it from the route table, or hand it to JavaScript. */
+int valk_h2_respond(valk_stream_t *st) {
+  const valk_route_table_t *table = &st->conn->srv->opts->routes;
+  const valk_route_t *r = st->route >= 2 ? table->routes[st->route - 2] : NULL;
+  if (valk_h2_to_js(st->conn->srv, r)) return valk__dispatch_js(st);
+  if (r != NULL && r->status == VALK_ROUTE_SSE) {
+    if (st->method == VALK_METHOD_GET) return valk__respond_sse(st);
+    if (st->method == VALK_METHOD_HEAD)
+      return valk__submit_with(st, 200, st->conn->srv->sys->hooks.sse->headers, st->conn->srv->sys->hooks.sse->nheaders, NULL);
+    return valk__respond_with(st, table->not_allowed);
+  }
+  if (r == NULL) r = table->not_found;
+  else if (st->method == VALK_METHOD_OTHER) r = table->not_allowed;
+  return valk__respond_with(st, r);
+}
+
+/*
+ * The request will not be answered as asked: its arena (body so far) and its
+ * kept headers go back at once, then route r (408, 413, 431, 503) while no
+ * response has begun, else (or with r NULL) RST_STREAM(code). Static routes answer only once
+ * the request ended, so the second case needs a handler that answers early
+ * (issue #4). Returns 0 or an nghttp2 error.
+ */
+int valk_h2_refuse_request(valk_stream_t *st, const valk_route_t *r, uint32_t code) {
+  valk_srv_conn_t *c = st->conn;
+  if (st->arena != NULL && st->js == NULL) valk__arena_give(st);
+  valk_reqhdrs_drop(&st->hdrs, &c->io.budget);
+  st->flags &= (uint16_t)~VALK_STREAM_F_KEEP;
+  if ((st->flags & VALK_STREAM_F_RESPONDED) || r == NULL)
+    return nghttp2_submit_rst_stream(c->io.session, NGHTTP2_FLAG_NONE, st->id, code);
+  return valk__respond_with(st, r);
+}
+
+/* The body passed maxRequestBodySize: 413, or RST_STREAM(CANCEL). 0 or an nghttp2 error. */
+static int valk__body_too_large(valk_stream_t *st) {
+  valk_server_t *srv = st->conn->srv;
+  if (st->flags & VALK_STREAM_F_RESPONDED) VALK_SRV_ADD(srv, streams_reset_too_large, 1);
+  else VALK_SRV_ADD(srv, responses_too_large, 1);
+  return valk_h2_refuse_request(st, srv->opts->routes.too_large, NGHTTP2_CANCEL);
+}
+
+/* No arena for st: 503 with the server's error503Body and retry-after (docs/design.md §3). */
+static int valk__no_arena(valk_stream_t *st) {
+  valk_server_t *srv = st->conn->srv;
+  VALK_SRV_ADD(srv, responses_overloaded, 1);
+  return valk_h2_refuse_request(st, srv->opts->routes.overloaded, NGHTTP2_REFUSED_STREAM);
+}
+
+/* The request headers are complete and a body follows: check the declared length. */
+int valk_h2_body_begin(valk_stream_t *st) {
+  valk_system_t *sys = st->conn->srv->sys;
+  if (st->content_length >= 0 && (uint64_t)st->content_length > sys->config.max_request_body_size)
+    return valk__body_too_large(st);
+  return 0;
+}
+
+/* A DATA chunk of the request body: into the stream's arena, taken with the
+ * first byte (docs/RELIABILITY.md: a stream holds an arena only once a body
+ * arrives), within the limit. */
+int valk_h2_body_append(valk_stream_t *st, const uint8_t *data, size_t len) {
+  valk_srv_conn_t *c = st->conn;
+  valk_system_t *sys = c->srv->sys;
+  uint8_t *dst;
+
+  st->input_ms = uv_now(&sys->loop);
+  if (st->flags & VALK_STREAM_F_EARLY) return 0; /* answered: discard */
+  if (len == 0) return 0;
+  if (st->arena == NULL && (st->arena = valk__arena_take(st)) == NULL) return valk__no_arena(st);
+  st->body_len += len;
+  if (st->body_len > sys->config.max_request_body_size) return valk__body_too_large(st);
+  dst = valk_arena_alloc(c->srv->arenas, st->arena, len, 1);
+  if (dst == NULL) return valk__body_too_large(st); /* the arena is smaller than the limit */
+  if (st->body == NULL) st->body = dst;
+  memcpy(dst, data, len);
+  return 0;
+}
+
+/* ---- requests for JavaScript (valk_dispatch.h) --------------------------- */
+
+/* The peer's address as text: asked of the kernel once per connection. */
+static void valk__peer_name(valk_srv_conn_t *c, char *out, size_t len) {
+  struct sockaddr_storage ss;
+  int sl = sizeof(ss);
+  size_t n;
+  if (c->remote[0] == '\0' && uv_tcp_getpeername(&c->io.tcp, (struct sockaddr *)&ss, &sl) == 0) {
+    if (ss.ss_family == AF_INET6) uv_ip6_name((struct sockaddr_in6 *)&ss, c->remote, sizeof(c->remote));
+    else uv_ip4_name((struct sockaddr_in *)&ss, c->remote, sizeof(c->remote));
+  }
+  n = strnlen(c->remote, sizeof(c->remote) - 1);
+  if (n >= len) n = len - 1;
+  memcpy(out, c->remote, n);
+  out[n] = '\0';
+}
+
+/* Builds the request in the stream's arena: the kept headers move there.
+ * NULL when it does not fit. */
+static valk_js_request_t *valk__js_request(valk_stream_t *st) {
+  valk_srv_conn_t *c = st->conn;
+  valk_arena_pool_t *pool = c->srv->arenas;
+  valk_system_t *sys = c->srv->sys;
+  valk_js_request_t *req = valk_arena_alloc(pool, st->arena, sizeof(*req), 8);
+  uint8_t *bytes;
+  uint32_t i;
+
+  if (req == NULL) return NULL;
+  memset(req, 0, sizeof(*req));
+  req->headers = valk_arena_alloc(pool, st->arena, (st->hdrs.n ? st->hdrs.n : 1) * sizeof(valk_hdr_t), 8);
+  bytes = valk_arena_alloc(pool, st->arena, valk_reqhdrs_bytes(&st->hdrs) + 1, 1);
+  if (req->headers == NULL || bytes == NULL) return NULL;
+  valk_reqhdrs_export(&st->hdrs, bytes, req->headers);
+  req->nheaders = st->hdrs.n;
+  valk_reqhdrs_drop(&st->hdrs, &c->io.budget);
+  for (i = 0; i < req->nheaders; i++) {
+    const valk_hdr_t *h = &req->headers[i];
+    if (h->name_len == 7 && memcmp(h->name, ":method", 7) == 0) req->method = *h;
+    else if (h->name_len == 5 && memcmp(h->name, ":path", 5) == 0) req->path = *h;
+  }
+  req->server_id = c->srv->id;
+  req->stream_id = st->id;
+  req->slot = (pool == &sys->admin_arenas ? sys->arenas.count : 0) + st->arena->index;
+  req->gen = ++sys->request_gen;
+  req->body = st->body;
+  req->body_len = st->body != NULL ? st->body_len : 0;
+  req->stream = st;
+  req->pool = pool;
+  req->arena = st->arena;
+  req->conn = c;
+  req->conn_uid = c->io.uid;
+  valk__peer_name(c, req->remote, sizeof(req->remote));
+  return req;
+}
+
+/*
+ * The request ended and no route takes it: hand it to JavaScript through the
+ * request ring. No arena, or the ring full: 503 (docs/design.md §3).
+ */
+static int valk__dispatch_js(valk_stream_t *st) {
+  valk_server_t *srv = st->conn->srv;
+  valk_system_t *sys = srv->sys;
+  valk_js_request_t *req;
+  int rc;
+
+  if (st->arena == NULL && (st->arena = valk__arena_take(st)) == NULL) return valk__no_arena(st);
+  req = valk__js_request(st);
+  if (req == NULL) return valk__body_too_large(st); /* headers + body filled the arena */
+  rc = valk_ring_push(&sys->requests, req);
+  if (rc < 0) {
+    VALK_SRV_ADD(srv, requests_queue_full, 1);
+    return valk__respond_with(st, srv->opts->routes.overloaded);
+  }
+  st->js = req; /* the arena is the owner thread's until the answer comes */
+  atomic_fetch_add_explicit(&sys->js_in_flight, 1, memory_order_relaxed);
+  VALK_SRV_ADD(srv, requests_dispatched, 1);
+  if (rc == 1) srv->notify_pending = 1; /* Node's loop is woken after this iteration's reads */
+  return 0;
+}
+
+/*
+ * Wakes Node's loop if a request went onto the empty request ring since the
+ * last call. Called once per loop iteration, after all I/O callbacks (check
+ * phase), and when the server closes: the requests of every connection read
+ * in one iteration reach JavaScript with one wake-up and in one batch, and
+ * Node's thread is not woken (and, sharing a core, does not preempt this one)
+ * in the middle of the reads. Node drains the ring until it is empty, so a
+ * request pushed onto a non-empty ring needs no wake-up of its own.
+ */
+void valk_h2_notify_owner(valk_server_t *srv) {
+  valk_system_t *sys = srv->sys;
+  if (!srv->notify_pending) return;
+  srv->notify_pending = 0;
+  if (sys->notify != NULL) sys->notify(sys->notify_data);
+}
+
+void valk_h2_on_notify_check(uv_check_t *check) {
+  valk_h2_notify_owner(check->data);
+}
+
+/* Decimal digits of v into out (at least 24 bytes); returns their count. */
+static size_t valk__utoa(uint64_t v, char *out) {
+  char tmp[24];
+  size_t n = 0, i;
+  do {
+    tmp[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  for (i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+  return n;
+}
+
+/* Puts c on *flush unless it is there already. */
+static void valk__flush_later(valk_srv_conn_t *c, valk_srv_conn_t **flush) {
+  if (c->io.flags & VALK_SRV_F_FLUSH_QUEUED) return;
+  c->io.flags |= VALK_SRV_F_FLUSH_QUEUED;
+  c->flush_next = *flush;
+  *flush = c;
+}
+
+void valk_h2_flush_later(valk_srv_conn_t *c, valk_srv_conn_t **list) {
+  valk__flush_later(c, list);
+}
+
+void valk_h2_flush_list(valk_srv_conn_t *list) {
+  /* Every connection here is alive: a slot is freed only in its close
+   * callback, which never runs inside the drain that built the list. */
+  while (list != NULL) {
+    valk_srv_conn_t *c = list;
+    list = c->flush_next;
+    c->flush_next = NULL;
+    c->io.flags &= ~VALK_SRV_F_FLUSH_QUEUED;
+    valk_h2_conn_flush(c);
+  }
+}
+
+/* The answer of a request whose stream died while JavaScript had it: its
+ * arena goes back, and out of its connection's share if that connection is
+ * still the one in the slot (uids are never reused). */
+static void valk__js_orphan_done(valk_js_request_t *req) {
+  valk_srv_conn_t *c = req->conn;
+  valk_arena_release(req->pool, req->arena);
+  if (c->io.uid != req->conn_uid) return; /* another connection has the slot now */
+  assert(c->arenas > 0);
+  c->arenas--;
+}
+
+/* Bytes of a response header block as RFC 9113 counts a header list. */
+static size_t valk__resp_headers_size(const valk_js_request_t *req) {
+  size_t n = VALK_RESP_FIXED_HEADERS_BYTES;
+  uint32_t i;
+  for (i = 0; i < req->resp_nheaders; i++)
+    n += (size_t)req->resp_headers[i].name_len + req->resp_headers[i].value_len + 32;
+  return n;
+}
+
+void valk_h2_js_respond(valk_system_t *sys, valk_js_request_t *req, valk_srv_conn_t **flush) {
+  valk_stream_t *st = req->stream;
+  valk_arena_pool_t *pool = req->pool;
+  const valk_route_table_t *table;
+  nghttp2_nv *nva;
+  char *status, *length;
+  size_t length_len;
+  uint32_t i;
+
+  (void)sys; /* the answer names its pool and connection itself */
+  if (st == NULL) { /* the stream died while JavaScript had it */
+    valk__js_orphan_done(req);
+    return;
+  }
+  assert(st->js == req && st->arena == req->arena);
+  st->js = NULL;
+  table = &st->conn->srv->opts->routes;
+  valk__flush_later(st->conn, flush);
+  if (valk__resp_headers_size(req) > VALK_RESP_HEADERS_MAX) {
+    VALK_SRV_ADD(st->conn->srv, responses_refused_headers, 1);
+    valk__respond_with(st, table->internal_error); /* nghttp2 would refuse the block */
+    return;
+  }
+  nva = valk_arena_alloc(pool, st->arena, (2 + req->resp_nheaders) * sizeof(*nva), 8);
+  status = valk_arena_alloc(pool, st->arena, 4 + 24, 1);
+  if (nva == NULL || status == NULL || req->status < 100 || req->status > 999) {
+    valk__respond_with(st, table->internal_error); /* the answer did not fit */
+    return;
+  }
+  length = status + 4;
+  valk__utoa((uint64_t)req->status, status); /* three digits: checked above */
+  length_len = valk__utoa((uint64_t)req->resp_body_len, length);
+  nva[0] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)status, 7, 3, NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE};
+  nva[1] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)length, 14, length_len,
+                        NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE};
+  for (i = 0; i < req->resp_nheaders; i++) {
+    const valk_hdr_t *h = &req->resp_headers[i];
+    nva[2 + i] = (nghttp2_nv){(uint8_t *)h->name, (uint8_t *)h->value, h->name_len, h->value_len,
+                              NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE};
+  }
+  if (valk__submit(st, req->status, nva, 2 + req->resp_nheaders, req->resp_body, req->resp_body_len) != 0)
+    nghttp2_submit_rst_stream(st->conn->io.session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+}
+
