@@ -204,6 +204,15 @@ void valk_h2_flush_list(valk_srv_conn_t *list);
 /* Puts c on *list for valk_h2_flush_list (once; AIO thread). */
 void valk_h2_flush_later(valk_srv_conn_t *c, valk_srv_conn_t **list);
 
+/* The stream API features above the server use (the diagnostics stream). */
+
+/* st's deferred body has bytes again: nghttp2 is told, and st's connection
+ * goes on *list for valk_h2_flush_list. */
+void valk_h2_stream_resume(valk_stream_t *st, valk_srv_conn_t **list);
+
+/* The server st arrived on. */
+valk_server_t *valk_h2_stream_server(const valk_stream_t *st);
+
 #ifdef __cplusplus
 }
 #endif

@@ -398,6 +398,15 @@ void valk_h2_flush_later(valk_srv_conn_t *c, valk_srv_conn_t **list) {
   valk__flush_later(c, list);
 }
 
+void valk_h2_stream_resume(valk_stream_t *st, valk_srv_conn_t **list) {
+  nghttp2_session_resume_data(st->conn->io.session, st->id);
+  valk_h2_flush_later(st->conn, list);
+}
+
+valk_server_t *valk_h2_stream_server(const valk_stream_t *st) {
+  return st->conn->srv;
+}
+
 void valk_h2_flush_list(valk_srv_conn_t *list) {
   /* Every connection here is alive: a slot is freed only in its close
    * callback, which never runs inside the drain that built the list. */

@@ -230,9 +230,7 @@ static void valk__fill(valk_system_t *sys, valk_sse_t *sse) {
 /* Tells nghttp2 that sse has bytes again; its connection goes on *flush
  * (flushed once, after every stream is served: a flush may close it). */
 static void valk__kick(valk_sse_t *sse, valk_srv_conn_t **flush) {
-  valk_srv_conn_t *c = sse->stream->conn;
-  nghttp2_session_resume_data(c->io.session, sse->stream->id);
-  valk_h2_flush_later(c, flush);
+  valk_h2_stream_resume(sse->stream, flush);
 }
 
 /* Gives the last snapshot to every stream that is ready for it. */
@@ -278,7 +276,7 @@ valk_sse_t *valk_sse_open(valk_system_t *sys, struct valk_stream *stream, uint64
   memset(sse, 0, sizeof(*sse));
   sse->stream = stream;
   /* Opened after its server's GOAWAY: it ends at once (after the event it has, if any). */
-  sse->ending = stream->conn->srv->closing != 0;
+  sse->ending = valk_h2_stream_server(stream)->closing != 0;
   sse->id_base = last_event_id;
   sse->seq0 = st->seq;
   sse->next = st->head;
@@ -313,7 +311,7 @@ void valk_sse_end_server(valk_system_t *sys, struct valk_server *srv) {
   valk_sse_t *sse;
   valk_srv_conn_t *flush = NULL;
   for (sse = sys->sse.head; sse != NULL; sse = sse->next) {
-    if ((srv != NULL && sse->stream->conn->srv != srv) || sse->ending) continue;
+    if ((srv != NULL && valk_h2_stream_server(sse->stream) != srv) || sse->ending) continue;
     sse->ending = 1;
     valk__kick(sse, &flush);
   }
@@ -323,7 +321,7 @@ void valk_sse_end_server(valk_system_t *sys, struct valk_server *srv) {
 ssize_t valk_sse_read(nghttp2_session *session, int32_t stream_id, uint8_t *buf, size_t length,
                       uint32_t *flags, nghttp2_data_source *source, void *user_data) {
   valk_sse_t *sse = source->ptr;
-  valk_system_t *sys = sse->stream->conn->srv->sys;
+  valk_system_t *sys = valk_h2_stream_server(sse->stream)->sys;
   size_t n;
   (void)session;
   (void)stream_id;
