@@ -23,7 +23,7 @@ static void valk__on_write(uv_write_t *req, int status);
 
 /* ---- setup ------------------------------------------------------------------ */
 
-int valk_conn_init(valk_conn_t *c, valk_io_t *io, const valk_conn_ops_t *ops, uint32_t flags) {
+void valk_conn_init(valk_conn_t *c, valk_io_t *io, const valk_conn_ops_t *ops, uint32_t flags) {
   assert(ops != NULL && ops->input && ops->no_buffer && ops->drained && ops->error && ops->closing &&
          ops->closed);
   memset(c, 0, sizeof(*c));
@@ -33,8 +33,8 @@ int valk_conn_init(valk_conn_t *c, valk_io_t *io, const valk_conn_ops_t *ops, ui
   c->state = VALK_CONN_CONNECTING;
   c->accepted_ms = c->progress_ms = c->state_change_ms = uv_now(io->loop);
   valk_bp_node_init(&c->bp);
+  VALK_UV_CHECK(uv_tcp_init(io->loop, &c->tcp));
   c->tcp.data = c;
-  return uv_tcp_init(io->loop, &c->tcp);
 }
 
 void valk_conn_budget_init(valk_conn_t *c, nghttp2_mem *mem) {

@@ -24,6 +24,7 @@
 #ifndef VALK_CONN_H
 #define VALK_CONN_H
 
+#include <assert.h>
 #include <nghttp2/nghttp2.h>
 #include <openssl/ssl.h>
 #include <stdint.h>
@@ -46,6 +47,18 @@ extern "C" {
 /* How long a gracefully closed connection keeps reading (and discarding) after
  * its FIN, so the peer reads our last frames instead of an RST (lingering close). */
 #define VALK_LINGER_MS 1000
+
+/*
+ * For libuv calls that cannot fail on a loop that initialised (timer, check
+ * and TCP handle init; starting a timer or a check with a callback): a
+ * failure is a bug, caught in every build (asserts are on: no NDEBUG).
+ */
+#define VALK_UV_CHECK(call)                                                    \
+  do {                                                                         \
+    int valk__uv_rc = (call);                                                  \
+    assert(valk__uv_rc == 0);                                                  \
+    (void)valk__uv_rc;                                                         \
+  } while (0)
 
 /* Connection states (docs/design.md §2); F is a free slot. */
 typedef enum {
@@ -158,8 +171,8 @@ typedef struct valk_tcp_buf {
 } valk_tcp_buf_t;
 
 /* Sets c up (zeroes it first) on io's loop: tcp initialised, state
- * CONNECTING. 0 or a UV_E* code from uv_tcp_init. */
-int valk_conn_init(valk_conn_t *c, valk_io_t *io, const valk_conn_ops_t *ops, uint32_t flags);
+ * CONNECTING, c->tcp.data = c. */
+void valk_conn_init(valk_conn_t *c, valk_io_t *io, const valk_conn_ops_t *ops, uint32_t flags);
 
 /* Sets c's memory budget up (maxSessionMemory, counted into the system's
  * h2_memory gauges) and mem to draw on it, for c's nghttp2 session. */

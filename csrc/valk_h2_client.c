@@ -593,7 +593,6 @@ static int valk__connect_check(valk_system_t *sys, valk_op_t *op, int *slot,
 static valk_client_t *valk__client_new(valk_system_t *sys, valk_op_t *op, valk_conn_t *c, int slot) {
   valk_client_opts_t *o = op->u.connect.opts;
   valk_client_t *cl = calloc(1, sizeof(*cl));
-  int rc;
   if (cl == NULL) return NULL;
   if (valk__callbacks_new(&cl->callbacks) != 0) {
     free(cl);
@@ -608,8 +607,7 @@ static valk_client_t *valk__client_new(valk_system_t *sys, valk_op_t *op, valk_c
   cl->connect_req.data = cl;
   snprintf(cl->authority, sizeof(cl->authority), strchr(o->host, ':') ? "[%s]:%d" : "%s:%d", o->host,
            o->port);
-  rc = valk_conn_init(c, &sys->io, &valk__conn_ops, 0);
-  assert(rc == 0); /* uv_tcp_init on a running loop without flags */
+  valk_conn_init(c, &sys->io, &valk__conn_ops, 0);
   valk_conn_budget_init(c, &cl->mem);
   c->data = cl;
   {

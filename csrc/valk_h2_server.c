@@ -117,10 +117,8 @@ static const valk_conn_ops_t valk__conn_ops = {
 static int valk__conn_start(valk_srv_conn_t *c, valk_server_t *srv, uv_stream_t *listener,
                             uint32_t flags) {
   valk_system_t *sys = srv->sys;
-  int rc;
   memset(c, 0, sizeof(*c));
-  rc = valk_conn_init(&c->io, &sys->io, &valk__conn_ops, flags);
-  assert(rc == 0); /* uv_tcp_init on a running loop without flags */
+  valk_conn_init(&c->io, &sys->io, &valk__conn_ops, flags);
   c->srv = srv;
   c->io.stats = srv->stats;
   c->next = srv->conns;
@@ -170,7 +168,7 @@ static int valk__reject(valk_system_t *sys, uv_stream_t *listener) {
   valk_reject_t *r = sys->reject_free;
   if (r == NULL) return VALK_ELIMIT;
   sys->reject_free = r->next;
-  uv_tcp_init(&sys->loop, &r->tcp);
+  VALK_UV_CHECK(uv_tcp_init(&sys->loop, &r->tcp));
   if (uv_accept(listener, (uv_stream_t *)&r->tcp) == 0 &&
       uv_tcp_close_reset(&r->tcp, valk__on_reject_closed) == 0)
     return 0;
@@ -406,7 +404,7 @@ void valk_h2_server_close(valk_server_t *srv, valk_op_t *op) {
   srv->sys->hooks.sse->end_server(srv->sys, srv); /* SSE streams never end by themselves: drain would wait */
   for (c = srv->conns; c != NULL; c = c->next) valk_h2_conn_goaway(c);
   if (srv->nconns > 0) {
-    uv_timer_start(&srv->drain_timer, valk__on_drain_timeout, srv->sys->config.drain_timeout_ms, 0);
+    VALK_UV_CHECK(uv_timer_start(&srv->drain_timer, valk__on_drain_timeout, srv->sys->config.drain_timeout_ms, 0));
   }
   valk__server_maybe_done(srv);
 }
@@ -477,10 +475,10 @@ void valk_h2_server_listen(valk_system_t *sys, valk_op_t *op) {
   srv->sys = sys;
   srv->opts = opts;
   srv->stats = &sys->server_stats[slot];
-  uv_tcp_init(&sys->loop, &srv->listener);
-  uv_timer_init(&sys->loop, &srv->drain_timer);
-  uv_check_init(&sys->loop, &srv->notify_check);
-  uv_check_start(&srv->notify_check, valk_h2_on_notify_check);
+  VALK_UV_CHECK(uv_tcp_init(&sys->loop, &srv->listener));
+  VALK_UV_CHECK(uv_timer_init(&sys->loop, &srv->drain_timer));
+  VALK_UV_CHECK(uv_check_init(&sys->loop, &srv->notify_check));
+  VALK_UV_CHECK(uv_check_start(&srv->notify_check, valk_h2_on_notify_check));
   uv_unref((uv_handle_t *)&srv->notify_check);
   srv->listener.data = srv->drain_timer.data = srv->notify_check.data = srv;
   srv->handles_open = 3;

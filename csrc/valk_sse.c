@@ -284,7 +284,7 @@ valk_sse_t *valk_sse_open(valk_system_t *sys, struct valk_stream *stream, uint64
   st->head = sse;
   VALK_STAT_ADD(sys, sse_streams_active, 1);
   if (st->open++ == 0)
-    uv_timer_start(&sys->sse_timer, valk__on_tick, 0, sys->config.sse_interval_ms);
+    VALK_UV_CHECK(uv_timer_start(&sys->sse_timer, valk__on_tick, 0, sys->config.sse_interval_ms));
   else if (st->json_len > 0) {
     sse->seq0 = st->seq - 1; /* the current snapshot is this stream's first event */
     valk__fill(sys, sse);

@@ -187,20 +187,14 @@ int valk_system_start(valk_system_t **out, const valk_system_config_t *cfg,
     goto fail;
   }
   sys->wakeup.data = sys;
-  /* On a loop that initialised, these cannot fail (libuv returns 0). */
-  rc = uv_timer_init(&sys->loop, &sys->sweep);
-  assert(rc == 0);
+  VALK_UV_CHECK(uv_timer_init(&sys->loop, &sys->sweep));
   sys->sweep.data = sys;
-  rc = uv_timer_start(&sys->sweep, valk__on_sweep, valk__sweep_ms(cfg), valk__sweep_ms(cfg));
-  assert(rc == 0);
-  rc = uv_timer_init(&sys->loop, &sys->sse_timer);
-  assert(rc == 0);
+  VALK_UV_CHECK(uv_timer_start(&sys->sweep, valk__on_sweep, valk__sweep_ms(cfg), valk__sweep_ms(cfg)));
+  VALK_UV_CHECK(uv_timer_init(&sys->loop, &sys->sse_timer));
   sys->sse_timer.data = sys;
-  rc = uv_check_init(&sys->loop, &sys->publish);
-  assert(rc == 0);
+  VALK_UV_CHECK(uv_check_init(&sys->loop, &sys->publish));
   sys->publish.data = sys;
-  rc = uv_check_start(&sys->publish, valk__on_publish);
-  assert(rc == 0);
+  VALK_UV_CHECK(uv_check_start(&sys->publish, valk__on_publish));
   uv_unref((uv_handle_t *)&sys->publish);
   rc = uv_thread_create(&sys->thread, valk__system_thread, sys);
   if (rc != 0) {
