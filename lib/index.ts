@@ -12,18 +12,17 @@ export {
 export {
   CONFIG_FIELDS,
   ConfigError,
-  Footprint,
   ResolvedConfig,
   ResolvedServerConfig,
   ServerConfig,
   SystemConfig,
   configWarnings,
   defaultConfig,
-  estimateFootprint,
   resolveConfig,
   resolveServerConfig,
   validateConfig,
 } from './config';
+export { Footprint, estimateFootprint } from './footprint';
 export { KeyPair, generateSelfSigned } from './tls';
 export { AioClient, ClientRequest, ClientResponse, ConnectOptions } from './client';
 export { Handler, Request, Response } from './handler';

@@ -13,23 +13,16 @@ import {
   resolveServerConfig,
 } from './config';
 import { EventEmitter } from 'node:events';
-import { Handler, HandlerCounters, HandlerDispatcher, HandlerTarget, bodyBuffer } from './handler';
+import { Handler, HandlerCounters, HandlerDispatcher, HandlerTarget } from './handler';
 import { NativeRoute, NativeStats, NativeStopReport, NativeSystem, native } from './native';
+import { RouteSpec, toNativeRoute } from './routes';
 import { DEBUG_PATHS, SSE_PATHS, withDebugRoutes } from './debug';
 import { dashboardRoutes } from './dashboard';
 import { AioMetrics, assembleMetrics, toPrometheus } from './metrics';
 import { RuntimeMonitor, acquireRuntimeMonitor, releaseRuntimeMonitor } from './runtime';
 import { AioClient, ConnectOptions, resolveConnectOptions } from './client';
 
-/** A static response, answered entirely on the AIO thread. */
-export interface RouteSpec {
-  /** HTTP status, 200 to 599. Default 200. */
-  status?: number;
-  /** Response headers; names are lower-cased. content-length is set by the server. */
-  headers?: Record<string, string | number>;
-  /** Response body. Default empty. */
-  body?: string | Buffer | Uint8Array;
-}
+export type { RouteSpec } from './routes';
 
 export interface ListenOptions extends ServerConfig {
   /** Address to bind (IPv4 or IPv6 literal). Default 127.0.0.1. */
@@ -74,29 +67,6 @@ const DEFAULT_PORT = 8443;
 
 function stoppedError(what: string): Error {
   return new Error(`valk-aio: ${what}: this system is stopped`);
-}
-
-function toNativeRoute(path: string, spec: RouteSpec, limit: number): NativeRoute {
-  const status = spec.status ?? 200;
-  if (!Number.isInteger(status) || status < 200 || status > 599) {
-    throw new RangeError(`valk-aio: route '${path}': status ${status} is not an integer from 200 to 599`);
-  }
-  const body = bodyBuffer(spec.body, `route '${path}'`);
-  if (body.length > limit) {
-    throw new RangeError(`valk-aio: route '${path}': body of ${body.length} bytes exceeds maxResponseBodySize (${limit})`);
-  }
-  const headers: string[] = [];
-  let hasType = false;
-  for (const [name, value] of Object.entries(spec.headers ?? {})) {
-    const lower = name.toLowerCase();
-    hasType ||= lower === 'content-type';
-    headers.push(lower, String(value));
-  }
-  if (!hasType) {
-    headers.push('content-type', typeof spec.body === 'string' || spec.body === undefined
-      ? 'text/plain; charset=utf-8' : 'application/octet-stream');
-  }
-  return { path, status, headers, body };
 }
 
 const notFound: Handler = () => ({ status: 404, body: 'not found\n' });

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { main } from '../cli/main';
 import { CliIO } from '../cli/io';
 import { isLoopback } from '../cli/start';
-import { FootprintSizes } from '../lib/config';
+import { FootprintSizes } from '../lib/footprint';
 
 const CLI = process.env.VALK_AIO_CLI ?? path.join(__dirname, '..', 'dist', 'cli', 'main.js');
 

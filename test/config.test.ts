@@ -7,16 +7,12 @@ import { describe, expect, it } from 'vitest';
 import {
   CONFIG_FIELDS,
   ConfigError,
-  FOOTPRINT_LABELS,
-  FootprintSizes,
-  IP_TABLE_ENTRY_SIZE_FALLBACK,
   ResolvedConfig,
   SystemConfig,
   configTableMarkdown,
   configWarnings,
   defaultConfig,
   derivedFields,
-  estimateFootprint,
   fieldSpec,
   flagOf,
   formatBytes,
@@ -26,6 +22,7 @@ import {
   resolveServerConfig,
   validateConfig,
 } from '../lib/config';
+import { FOOTPRINT_LABELS, FootprintSizes, IP_TABLE_ENTRY_SIZE_FALLBACK, estimateFootprint } from '../lib/footprint';
 import { native } from '../lib/native';
 
 const MiB = 1024 * 1024;
