@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ResolvedConfig } from './config';
+import type { ValkErrorCode } from './error-codes';
 
 /** Sizes the addon reports, for estimateFootprint() and the footprint tests. */
 export interface NativeConstants {
@@ -45,6 +46,8 @@ export interface NativeConstants {
   metricsCatalogue: NativeMetricDesc[];
   /** The request latency histogram's bucket upper bounds, microseconds (+Inf not included). */
   latencyBoundsUs: number[];
+  /** Every VALK_E* code and its number, from csrc/valk_common.h's list (lib/error-codes.ts holds the same). */
+  errorCodes: Record<ValkErrorCode, number>;
 }
 
 /** One metric of csrc/valk_metrics.h: the one list C, the binding and TypeScript share. */

@@ -13,6 +13,7 @@ import {
   resolveServerConfig,
 } from './config';
 import { EventEmitter } from 'node:events';
+import { valkError } from './errors';
 import { Handler, HandlerCounters, HandlerDispatcher, HandlerTarget } from './handler';
 import { NativeRoute, NativeStats, NativeStopReport, NativeSystem, native } from './native';
 import { RouteSpec, toNativeRoute } from './routes';
@@ -66,7 +67,7 @@ const DEFAULT_HOST = '127.0.0.1';
 const DEFAULT_PORT = 8443;
 
 function stoppedError(what: string): Error {
-  return new Error(`valk-aio: ${what}: this system is stopped`);
+  return valkError('VALK_ESTOPPED', `valk-aio: ${what}: this system is stopped`);
 }
 
 const notFound: Handler = () => ({ status: 404, body: 'not found\n' });
