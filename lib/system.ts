@@ -1,6 +1,6 @@
 // The programmatic API: startWithConfig() -> AioSystem -> listen() -> AioServer.
 //
-// user config -> resolveConfig() (lib/config.ts) -> NativeSystemConfig (lib/native.ts)
+// user config -> resolveConfig() (lib/config.ts) -> toNativeConfig(): NativeSystemConfig
 // -> the C core. Thread: Node's main thread. Each AioSystem owns one AIO
 // thread with its own uv loop; results come back through the binding's
 // uv_async_t, never by touching V8 from another thread.
@@ -11,6 +11,7 @@ import {
   SystemConfig,
   resolveConfig,
   resolveServerConfig,
+  toNativeConfig,
 } from './config';
 import { EventEmitter } from 'node:events';
 import { valkError } from './errors';
@@ -175,7 +176,7 @@ export class AioSystem {
   /** @internal Use startWithConfig(). */
   constructor(config: ResolvedConfig) {
     this.config = config;
-    this.handle = native().createSystem(config);
+    this.handle = native().createSystem(toNativeConfig(config));
     this.runtime = acquireRuntimeMonitor();
   }
 

@@ -1,5 +1,6 @@
-// The HTTP/2 client on the AIO thread (issue #5 §4): sys.connect() -> AioClient.
-// Its connection is a slot of the same connection slab as the servers' ones.
+// The HTTP/2 client on the AIO thread: sys.connect() -> AioClient. Its
+// connection is a slot of the same connection slab as the servers' ones
+// (docs/design.md §2 Connection slab and states).
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
