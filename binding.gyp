@@ -3,7 +3,8 @@
   #  - nghttp2: Debian's patched nghttp2 source (fetched by deps/nghttp2.sh, never
   #    committed) as a PIC static library with hidden visibility, so the addon's
   #    session calls bind to this copy and never to the nghttp2 the node binary exports.
-  #  - valk_aio: the addon: csrc/*.c (the AIO core, C11) and the thin nan binding.
+  #  - valk_aio: the addon: csrc/*.c (the AIO core, C11) and the thin nan binding,
+  #    csrc/*.cc (one file per job; csrc/binding.h lists them).
   #    OpenSSL and libuv come from the node process itself (headers in
   #    <nodedir>/include/node): no second libssl/libcrypto is linked.
   "variables": {
@@ -42,7 +43,7 @@
       "target_name": "valk_aio",
       "dependencies": ["nghttp2"],
       "sources": [
-        "csrc/binding.cc",
+        "<!@(ls -1 csrc/*.cc)",
         "<!@(ls -1 csrc/*.c)",
       ],
       "include_dirs": ["<!(node -e \"require('nan')\")", "csrc"],

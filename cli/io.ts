@@ -1,5 +1,5 @@
 // Where the CLI writes, and the error kinds main() turns into exit codes.
-import type { FootprintSizes } from '../lib/config';
+import type { FootprintSizes } from '../lib/footprint';
 
 /** Output sinks (and test hooks) for main(). */
 export interface CliIO {

@@ -34,7 +34,7 @@ function configCommand(cmd: Command, io: CliIO, setCode: (code: number) => void)
   cmd
     .description('print the resolved configuration, warnings and memory footprint; starts nothing')
     .option('--json', 'print { config, server, derived, warnings, footprint } as JSON')
-    .option('--markdown', "print the README's configuration table");
+    .option('--markdown', 'print the configuration table of docs/configuration.md');
   addConfigOptions(cmd, ['system', 'server']);
   return cmd.action((opts: Record<string, unknown>) => {
     if (opts.markdown) return io.out(configTableMarkdown());

@@ -1,16 +1,12 @@
 // What `valk-aio config` and `valk-aio start` print about a configuration:
 // the resolved values (derived ones marked), warnings and the memory footprint.
 import {
-  FOOTPRINT_LABELS,
-  Footprint,
-  FootprintSizes,
   ResolvedConfig,
   ResolvedServerConfig,
   ServerConfig,
   SystemConfig,
   configWarnings,
   derivedFields,
-  estimateFootprint,
   fieldSpec,
   flagOf,
   formatBytes,
@@ -18,6 +14,7 @@ import {
   resolveConfig,
   resolveServerConfig,
 } from '../lib/config';
+import { FOOTPRINT_LABELS, Footprint, FootprintSizes, estimateFootprint } from '../lib/footprint';
 
 /** Everything `valk-aio config --json` prints. */
 export interface ConfigReport {

@@ -1,6 +1,6 @@
 /*
- * valk_common.c: error strings, logging, clock. Thread-safe; no state beyond
- * the log level read once from the environment.
+ * valk_common.c: error strings and names, logging, clock. Thread-safe; no
+ * state beyond the log level read once from the environment.
  */
 #include "valk_common.h"
 
@@ -22,6 +22,24 @@ const char *valk_strerror(int err) {
   }
   if (err < 0 && err > -4096) return uv_strerror(err);
   return "unknown error";
+}
+
+const char *valk_errname(int err) {
+  switch (err) {
+#define XX(name, value, text)                                                  \
+  case value:                                                                  \
+    return "VALK_E" #name;
+    VALK_ERRNO_MAP(XX)
+#undef XX
+#define XX(name, text)                                                         \
+  case UV_##name:                                                              \
+    return #name;
+    UV_ERRNO_MAP(XX)
+#undef XX
+  default:
+    break;
+  }
+  return "UNKNOWN";
 }
 
 static int valk__log_threshold(void) {

@@ -30,9 +30,12 @@ extern "C" {
 
 /*
  * Every fallible function returns 0 or a negative VALK_E* code. The list is
- * declared once; valk_strerror() and the JS error codes come from it.
- * Values below -1000 so they never collide with negative errno/UV_E* codes,
- * which functions may also pass through unchanged.
+ * declared once (name, value, message), the way libuv's UV_ERRNO_MAP is:
+ * the valk_errno_t enum, valk_strerror(), valk_errname() and the codes
+ * JavaScript sees come from it (the binding sets err.code to valk_errname();
+ * lib/error-codes.ts is generated from this list by
+ * scripts/gen-error-codes.js). Values below -1000 so they never collide with
+ * negative errno/UV_E* codes, which functions may also pass through unchanged.
  */
 #define VALK_ERRNO_MAP(XX)                                                     \
   XX(NOMEM, -1001, "out of memory")                                            \
@@ -51,8 +54,14 @@ typedef enum {
 #undef XX
 } valk_errno_t;
 
-/* Message for a VALK_E* code, a UV_E* code or a negative errno. Never NULL. */
+/* Message for a VALK_E* code, a UV_E* code or a negative errno. Never NULL;
+ * static storage. */
 const char *valk_strerror(int err);
+
+/* Name of a VALK_E* code ("VALK_ELIMIT"), or of a UV_E* code / negative errno
+ * as libuv names it ("EADDRINUSE", "ECONNREFUSED"); "UNKNOWN" for anything
+ * else. Never NULL; static storage (unlike uv_err_name, it never allocates). */
+const char *valk_errname(int err);
 
 #define VALK_CONTAINER_OF(ptr, type, field)                                    \
   ((type *)((char *)(ptr) - offsetof(type, field)))

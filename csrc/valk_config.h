@@ -1,5 +1,12 @@
 /*
- * valk_config.h: the resolved configuration as it crosses into C.
+ * valk_config.h: the resolved configuration as it crosses into C
+ * (docs/design.md §10 Configuration).
+ *
+ * GENERATED from lib/config.ts's options table (CONFIG_FIELDS: each field's C
+ * member, C type and, for the enum fields, the number of each value) by
+ * scripts/gen-config-header.js. Do not edit: change the table, then run
+ * `npm run gen:config-header` and rebuild the addon. test/config.test.ts fails
+ * when this file and the table differ.
  *
  * Thread: the owner thread fills it (the binding, from lib/config.ts's
  * resolved config) and hands a copy to valk_system_start; from then on it is
@@ -16,43 +23,66 @@ extern "C" {
 
 typedef enum { VALK_REJECT_RST = 0, VALK_REJECT_GOAWAY = 1 } valk_reject_mode_t;
 
+/*
+ * Every field that crosses into C, in table order: X(C type, member, name in
+ * lib/config.ts). The binding copies each from createSystem()'s argument
+ * (NativeSystemConfig: every value a number) with one loop over this list.
+ * Units, ranges and meaning: docs/configuration.md (from the same table).
+ */
+#define VALK_CONFIG_FIELDS(X)                                                  \
+  X(uint32_t, max_connections, "maxConnections")                               \
+  X(uint32_t, max_concurrent_streams, "maxConcurrentStreams")                  \
+  X(uint32_t, tcp_buffer_pool_size, "tcpBufferPoolSize")                       \
+  X(uint32_t, arena_pool_size, "arenaPoolSize")                                \
+  X(uint32_t, queue_capacity, "queueCapacity")                                 \
+  X(uint64_t, arena_size, "arenaSize")                                         \
+  X(uint64_t, max_request_body_size, "maxRequestBodySize")                     \
+  X(double, buffer_high_watermark, "bufferHighWatermark")                      \
+  X(double, buffer_critical_watermark, "bufferCriticalWatermark")              \
+  X(uint32_t, min_buffers_per_conn, "minBuffersPerConn")                       \
+  X(uint32_t, reject_mode, "rejectMode")                                       \
+  X(uint32_t, max_graceful_rejections, "maxGracefulRejections")                \
+  X(uint32_t, overload_goaway_code, "overloadGoawayCode")                      \
+  X(uint32_t, backpressure_list_max, "backpressureListMax")                    \
+  X(uint32_t, max_connections_per_ip, "maxConnectionsPerIp")                   \
+  X(uint32_t, soft_limit, "softLimit")                                         \
+  X(uint32_t, soft_limit_idle_ms, "softLimitIdleMs")                           \
+  X(uint32_t, stream_reset_rate, "streamResetRate")                            \
+  X(uint32_t, control_frame_rate, "controlFrameRate")                          \
+  X(uint32_t, max_header_list_size, "maxHeaderListSize")                       \
+  X(uint32_t, max_header_pairs, "maxHeaderPairs")                              \
+  X(uint64_t, max_session_memory, "maxSessionMemory")                          \
+  X(uint32_t, sse_interval_ms, "sseIntervalMs")                                \
+  X(uint32_t, max_sse_streams, "maxSseStreams")                                \
+  X(uint32_t, admin_max_connections, "adminMaxConnections")                    \
+  X(uint32_t, drain_timeout_ms, "drainTimeoutMs")                              \
+  X(uint32_t, handshake_timeout_ms, "handshakeTimeoutMs")                      \
+  X(uint32_t, idle_timeout_ms, "idleTimeoutMs")                                \
+  X(uint32_t, settings_timeout_ms, "settingsTimeoutMs")                        \
+  X(uint32_t, headers_timeout_ms, "headersTimeoutMs")                          \
+  X(uint32_t, body_timeout_ms, "bodyTimeoutMs")                                \
+  X(uint32_t, request_timeout_ms, "requestTimeoutMs")                          \
+  X(uint32_t, send_timeout_ms, "sendTimeoutMs")
+
+/*
+ * The enum fields' values as numbers: V(member, value in lib/config.ts, C
+ * constant, number). The binding checks that each constant equals its number
+ * when it compiles.
+ */
+#define VALK_CONFIG_ENUM_VALUES(V)                                             \
+  V(reject_mode, "rst", VALK_REJECT_RST, 0)                                    \
+  V(reject_mode, "goaway", VALK_REJECT_GOAWAY, 1)                              \
+  V(overload_goaway_code, "ENHANCE_YOUR_CALM", NGHTTP2_ENHANCE_YOUR_CALM, 11)  \
+  V(overload_goaway_code, "NO_ERROR", NGHTTP2_NO_ERROR, 0)                     \
+  V(soft_limit, "on", 1, 1)                                                    \
+  V(soft_limit, "off", 0, 0)
+
 /* The resolved configuration as it crosses into C (lib/config.ts resolves and
  * validates it; valk_system_start re-checks only what would make C unsafe). */
 typedef struct valk_system_config {
-  uint32_t max_connections;
-  uint32_t max_concurrent_streams;
-  uint32_t tcp_buffer_pool_size;
-  uint32_t arena_pool_size;
-  uint32_t queue_capacity;
-  uint64_t arena_size;
-  uint64_t max_request_body_size;
-  double buffer_high_watermark;
-  double buffer_critical_watermark;
-  uint32_t min_buffers_per_conn;
-  uint32_t drain_timeout_ms;
-  uint32_t handshake_timeout_ms;  /* CONNECTING longer than this: closed */
-  uint32_t idle_timeout_ms;       /* IDLE longer than this: GOAWAY; 0 = never */
-  uint32_t reject_mode;           /* valk_reject_mode_t */
-  uint32_t max_graceful_rejections; /* goaway-mode rejections in flight at once */
-  uint32_t overload_goaway_code;  /* nghttp2 error code of load-shedding GOAWAYs */
-  uint32_t backpressure_list_max; /* paused connections at once */
-  uint32_t max_connections_per_ip; /* 0 = no limit */
-  uint32_t soft_limit;            /* 1: close longest-idle above the high watermark */
-  uint32_t soft_limit_idle_ms;    /* idle at least this long to be closed by it */
-  uint32_t stream_reset_rate;     /* RST_STREAMs/s a peer may send (burst 10x) */
-  uint32_t sse_interval_ms;       /* memory diagnostics stream: a snapshot every ... */
-  uint32_t max_sse_streams;       /* ... to at most this many streams at once */
-  uint32_t admin_max_connections; /* the admin listeners' own connection slab */
-  /* Hostile-client bounds (docs/RELIABILITY.md). */
-  uint32_t max_header_list_size;  /* bytes of one request header section, RFC 9113 counting */
-  uint32_t max_header_pairs;      /* fields of one request header section */
-  uint64_t max_session_memory;    /* one connection's HTTP/2 state (valk_h2_mem.h) */
-  uint32_t control_frame_rate;    /* SETTINGS, PING, PRIORITY, empty DATA frames/s a client may send (burst 10x) */
-  uint32_t settings_timeout_ms;   /* our SETTINGS not acknowledged this long: GOAWAY(SETTINGS_TIMEOUT) */
-  uint32_t headers_timeout_ms;    /* a request header block not complete this long: connection closed */
-  uint32_t body_timeout_ms;       /* a request body without DATA this long: 408 */
-  uint32_t request_timeout_ms;    /* a request not ended this long after its first HEADERS: 408 */
-  uint32_t send_timeout_ms;       /* a response, or a connection's writes, not moving this long: reset / closed */
+#define VALK__CONFIG_MEMBER(type, member, name) type member;
+  VALK_CONFIG_FIELDS(VALK__CONFIG_MEMBER)
+#undef VALK__CONFIG_MEMBER
 } valk_system_config_t;
 
 #ifdef __cplusplus

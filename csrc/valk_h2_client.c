@@ -43,6 +43,7 @@ typedef struct valk_client {
   int close_after_writes;       /* graceful close: uv_close once writes end */
   int goaway_received;
   char reason[256];             /* why the connection closed, for requests failed by it */
+  int connect_status;           /* a failed CONNECT's code: libuv's when TCP failed, else VALK_ETLS */
 } valk_client_t;
 
 static void valk__flush(valk_client_t *cl);
@@ -241,7 +242,7 @@ static void valk__on_closed(valk_conn_t *c) {
   valk__forget(cl);
   if (cl->connect_op != NULL) {
     VALK_STAT_ADD(sys, client_connections_failed, 1);
-    valk__op_fail(cl->connect_op, VALK_ETLS, cl->reason);
+    valk__op_fail(cl->connect_op, cl->connect_status != 0 ? cl->connect_status : VALK_ETLS, cl->reason);
     valk_op_complete(sys, cl->connect_op);
   }
   if (cl->close_op != NULL) {
@@ -547,6 +548,7 @@ static void valk__on_connect(uv_connect_t *creq, int status) {
   int rc;
   if (valk__closed(cl)) return; /* closed meanwhile (stop): the close callback finishes */
   if (status < 0) {
+    cl->connect_status = status;
     snprintf(msg, sizeof(msg), "%s (%s)", uv_strerror(status), uv_err_name(status));
     valk__failf(cl, "connect failed", msg);
     return;
@@ -647,7 +649,10 @@ void valk_h2_client_connect(valk_system_t *sys, valk_op_t *op) {
     return;
   }
   rc = uv_tcp_connect(&cl->connect_req, &c->tcp, (const struct sockaddr *)&addr, valk__on_connect);
-  if (rc != 0) valk__failf(cl, "connect failed", uv_strerror(rc));
+  if (rc != 0) {
+    cl->connect_status = rc;
+    valk__failf(cl, "connect failed", uv_strerror(rc));
+  }
 }
 
 /* A request that never reached a stream: failed and counted. */

@@ -7,6 +7,7 @@
 // through the binding's uv_async_t.
 import * as net from 'node:net';
 import { BAD_VALUE, CONNECTION_SPECIFIC, HEADER_NAME, TOKEN } from './headers';
+import { hasCode, valkError } from './errors';
 import { NativeClientResponse, NativeSystem } from './native';
 
 /** What connect() takes. */
@@ -154,9 +155,9 @@ export class AioClient {
     } catch (err) {
       return Promise.reject(err);
     }
-    if (this.closed) return Promise.reject(new Error(`valk-aio: client ${this.host}:${this.port} is closed`));
+    if (this.closed) return Promise.reject(this.closedError());
     if (this.waiting.length >= MAX_WAITING) {
-      return Promise.reject(new Error(`valk-aio: client ${this.host}:${this.port}: ${MAX_WAITING} requests already wait for a slot`));
+      return Promise.reject(valkError('VALK_EFULL', `valk-aio: client ${this.host}:${this.port}: ${MAX_WAITING} requests already wait for a slot`));
     }
     return new Promise((resolve, reject) => {
       this.waiting.push({ wire, resolve, reject });
@@ -171,7 +172,7 @@ export class AioClient {
       const h = this.handle();
       if (!h || this.closing) {
         this.waiting.shift();
-        w.reject(new Error(`valk-aio: client ${this.host}:${this.port} is closed`));
+        w.reject(this.closedError());
         continue;
       }
       try {
@@ -182,7 +183,7 @@ export class AioClient {
           this.pump();
         });
       } catch (err) {
-        if ((err as { code?: string }).code === 'VALK_E' && /queue is full/.test((err as Error).message)) {
+        if (hasCode(err, 'VALK_EFULL')) {
           // Other work fills the op ring: try again shortly (or when one of ours ends).
           if (this.inFlight === 0 && !this.retry) this.retry = setTimeout(() => { this.retry = undefined; this.pump(); }, 1);
           return;
@@ -196,19 +197,24 @@ export class AioClient {
     }
   }
 
+  /** A request on a closed client: VALK_ESTOPPED, as C answers one. */
+  private closedError(): Error {
+    return valkError('VALK_ESTOPPED', `valk-aio: client ${this.host}:${this.port} is closed`);
+  }
+
   /** Fails open requests, sends GOAWAY, frees the connection slot. Idempotent. */
   close(): Promise<void> {
     if (this.closing) return this.closing;
     this.closing = new Promise((resolve, reject) => {
       clearTimeout(this.retry);
       const h = this.handle();
-      for (const w of this.waiting.splice(0)) w.reject(new Error(`valk-aio: client ${this.host}:${this.port}: closed`));
+      for (const w of this.waiting.splice(0)) w.reject(valkError('VALK_ESTOPPED', `valk-aio: client ${this.host}:${this.port}: closed`));
       if (!h) return resolve();
       try {
         h.closeClient(this.id, (err) => (err ? reject(wrap(err)) : resolve()));
       } catch (err) {
         // The system is stopping (stop() closes the connection); anything else is a real failure.
-        if (/stopped|stopping/.test((err as Error).message)) resolve();
+        if (hasCode(err, 'VALK_ESTOPPED')) resolve();
         else reject(wrap(err as Error));
       }
     });

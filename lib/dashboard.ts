@@ -4,7 +4,7 @@
 // Thread: Node's main thread (reading the files); the routes are answered in C.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { RouteSpec } from './system';
+import type { RouteSpec } from './routes';
 
 /** Where the dashboard is served. */
 export const DASHBOARD_PATH = '/debug/';

@@ -1,8 +1,8 @@
 // The built-in debug routes a server answers when it listens with
 // `debug: true`: the memory diagnostics stream (SSE_PATHS, answered in C),
 // /debug/metrics (sys.metrics() as JSON: the C system, its
-// servers and the Node runtime merged, as the seed's Lisp handler merged
-// three sources), /debug/metrics/prometheus (the same as Prometheus text) and
+// servers and the Node runtime merged into one object; docs/design.md
+// §9 Metrics), /debug/metrics/prometheus (the same as Prometheus text) and
 // /health. The C side sends these paths to JavaScript (VALK_ROUTE_JS routes);
 // they are answered here before the user's handler sees anything.
 //
@@ -49,7 +49,8 @@ export const DEBUG_PATHS: readonly string[] = Object.keys(ROUTES);
 
 /**
  * The memory diagnostics stream (Server-Sent Events, csrc/valk_sse.c),
- * answered on the AIO thread: the issue's path and seed 001's original name.
+ * answered on the AIO thread (docs/design.md §8 Diagnostics snapshot and wire
+ * format): its path, and the older name it also answers to.
  */
 export const SSE_PATHS: readonly string[] = ['/debug/diagnostics/memory', '/api/diagnostics/memory/stream'];
 

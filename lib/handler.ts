@@ -52,7 +52,7 @@ export interface HandlerCounters {
 }
 
 /**
- * A batch as the binding delivers it (csrc/binding.cc, AppendRequest): one flat
+ * A batch as the binding delivers it (csrc/binding_requests.cc, AppendRequest): one flat
  * array; per request the FIELDS below, then `count` header (name, value) pairs.
  * No object per request crosses from C++: the request object is built here.
  */

@@ -12,19 +12,19 @@ export {
 export {
   CONFIG_FIELDS,
   ConfigError,
-  Footprint,
   ResolvedConfig,
   ResolvedServerConfig,
   ServerConfig,
   SystemConfig,
   configWarnings,
   defaultConfig,
-  estimateFootprint,
   resolveConfig,
   resolveServerConfig,
   validateConfig,
 } from './config';
+export { Footprint, estimateFootprint } from './footprint';
 export { KeyPair, generateSelfSigned } from './tls';
+export { VALK_ERROR_CODES, ValkError, ValkErrorCode, errorCode } from './errors';
 export { AioClient, ClientRequest, ClientResponse, ConnectOptions } from './client';
 export { Handler, Request, Response } from './handler';
 export { AioMetrics, LatencyHistogram, METRICS_SCHEMA_VERSION, MetricField, ServerMetrics, metricFields } from './metrics';

@@ -78,7 +78,11 @@ export interface MetricField {
   type: FieldType;
   unit: string;
   help: string;
-  /** The name the seed's dashboard and C structs used, where it differs. */
+  /**
+   * Another name the field goes by, where it differs: the dashboard's label or
+   * an older C name (the "Also called" column of docs/metrics.md). The key
+   * keeps its first name: metricFields() is public.
+   */
   seed?: string;
   prom?: PromSpec;
 }
@@ -172,7 +176,7 @@ const FIELDS: readonly MetricField[] = [
     help: 'request latency histogram: first HEADERS frame in -> last response frame out (streams closed with NO_ERROR): bounds_seconds, counts (non-cumulative, last = +Inf), count, sum_seconds, avg_ms' },
 ];
 
-/** Runtime fields: lib/runtime.ts measures them; the Node process stands where the seeds show the Lisp VM. */
+/** Runtime fields: lib/runtime.ts measures them (the Node process: heap, GC, event loop; docs/design.md §9 Metrics). */
 const RUNTIME_FIELDS: readonly MetricField[] = [
   { path: 'runtime.uptime_seconds', type: 'number', unit: 's', help: "the Node process's uptime",
     prom: { name: `${P}nodejs_uptime_seconds`, type: 'gauge' } },
@@ -214,8 +218,8 @@ const RUNTIME_FIELDS: readonly MetricField[] = [
     prom: { name: `${P}nodejs_eventloop_idle_seconds_total`, type: 'counter' } },
 ];
 
-/** The names the seed's dashboard used for the C lists' metrics, where they differ. */
-const SEED_NAMES: Readonly<Record<string, string>> = {
+/** The dashboard's labels for the C lists' metrics, where they differ from the name. */
+const ALSO_CALLED: Readonly<Record<string, string>> = {
   connections_active: 'Connections: Active',
   connections_total: 'Connections: Total',
   connections_failed: 'Connections: Failed',
@@ -243,7 +247,7 @@ function counterName(base: string): string {
 function catalogueFields(catalogue: readonly NativeMetricDesc[]): MetricField[] {
   const out: MetricField[] = [];
   for (const d of catalogue) {
-    const seed = SEED_NAMES[d.name];
+    const seed = ALSO_CALLED[d.name];
     const name = d.name.replace(/_ns$/, '_seconds'); // Prometheus wants base units
     const base = d.scope === 'loop' ? `${P}loop_${name}` : `${P}${name}`;
     const prom: PromSpec = {
@@ -398,7 +402,7 @@ export function metricsMarkdown(): string {
     'metric also appears summed over the servers in `system`. In Prometheus, per-server series carry the label',
     '`server="host:port"`, pools the label `pool`, counters end in `_total` and units are seconds and bytes.',
     '',
-    '| Field | Type | Unit | Meaning | Seed name | Prometheus |',
+    '| Field | Type | Unit | Meaning | Also called | Prometheus |',
     '|---|---|---|---|---|---|',
   ];
   for (const f of metricFields()) {

@@ -6,7 +6,8 @@
 // binding owns on Node's loop.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { ResolvedConfig } from './config';
+import type { NativeSystemConfig } from './config';
+import type { ValkErrorCode } from './error-codes';
 
 /** Sizes the addon reports, for estimateFootprint() and the footprint tests. */
 export interface NativeConstants {
@@ -45,6 +46,8 @@ export interface NativeConstants {
   metricsCatalogue: NativeMetricDesc[];
   /** The request latency histogram's bucket upper bounds, microseconds (+Inf not included). */
   latencyBoundsUs: number[];
+  /** Every VALK_E* code and its number, from csrc/valk_common.h's list (lib/error-codes.ts holds the same). */
+  errorCodes: Record<ValkErrorCode, number>;
 }
 
 /** One metric of csrc/valk_metrics.h: the one list C, the binding and TypeScript share. */
@@ -57,48 +60,10 @@ export interface NativeMetricDesc {
 }
 
 /**
- * The resolved configuration as it crosses into C: numbers, and the 'enum'
- * fields as their string values (the binding maps them to C enums/codes).
+ * The resolved configuration as it crosses into C: derived from lib/config.ts's
+ * table (each field's C member), made by toNativeConfig().
  */
-export interface NativeSystemConfig {
-  maxConnections: number;
-  maxConcurrentStreams: number;
-  tcpBufferPoolSize: number;
-  arenaPoolSize: number;
-  queueCapacity: number;
-  arenaSize: number;
-  maxRequestBodySize: number;
-  bufferHighWatermark: number;
-  bufferCriticalWatermark: number;
-  minBuffersPerConn: number;
-  handshakeTimeoutMs: number;
-  idleTimeoutMs: number;
-  drainTimeoutMs: number;
-  streamResetRate: number;
-  /** 'rst' | 'goaway' -> valk_reject_mode_t. */
-  rejectMode: ResolvedConfig['rejectMode'];
-  maxGracefulRejections: number;
-  /** 'ENHANCE_YOUR_CALM' | 'NO_ERROR' -> the nghttp2 error code. */
-  overloadGoawayCode: ResolvedConfig['overloadGoawayCode'];
-  backpressureListMax: number;
-  /** 0 = no limit. */
-  maxConnectionsPerIp: number;
-  /** 'on' | 'off' -> 1 | 0. */
-  softLimit: ResolvedConfig['softLimit'];
-  softLimitIdleMs: number;
-  sseIntervalMs: number;
-  maxSseStreams: number;
-  adminMaxConnections: number;
-  maxHeaderListSize: number;
-  maxHeaderPairs: number;
-  maxSessionMemory: number;
-  controlFrameRate: number;
-  settingsTimeoutMs: number;
-  headersTimeoutMs: number;
-  bodyTimeoutMs: number;
-  requestTimeoutMs: number;
-  sendTimeoutMs: number;
-}
+export type { NativeSystemConfig } from './config';
 
 export interface NativeRoute {
   path: string;

@@ -1,6 +1,6 @@
 // The programmatic API: startWithConfig() -> AioSystem -> listen() -> AioServer.
 //
-// user config -> resolveConfig() (lib/config.ts) -> NativeSystemConfig (lib/native.ts)
+// user config -> resolveConfig() (lib/config.ts) -> toNativeConfig(): NativeSystemConfig
 // -> the C core. Thread: Node's main thread. Each AioSystem owns one AIO
 // thread with its own uv loop; results come back through the binding's
 // uv_async_t, never by touching V8 from another thread.
@@ -11,25 +11,20 @@ import {
   SystemConfig,
   resolveConfig,
   resolveServerConfig,
+  toNativeConfig,
 } from './config';
 import { EventEmitter } from 'node:events';
-import { Handler, HandlerCounters, HandlerDispatcher, HandlerTarget, bodyBuffer } from './handler';
+import { valkError } from './errors';
+import { Handler, HandlerCounters, HandlerDispatcher, HandlerTarget } from './handler';
 import { NativeRoute, NativeStats, NativeStopReport, NativeSystem, native } from './native';
+import { RouteSpec, toNativeRoute } from './routes';
 import { DEBUG_PATHS, SSE_PATHS, withDebugRoutes } from './debug';
 import { dashboardRoutes } from './dashboard';
 import { AioMetrics, assembleMetrics, toPrometheus } from './metrics';
 import { RuntimeMonitor, acquireRuntimeMonitor, releaseRuntimeMonitor } from './runtime';
 import { AioClient, ConnectOptions, resolveConnectOptions } from './client';
 
-/** A static response, answered entirely on the AIO thread. */
-export interface RouteSpec {
-  /** HTTP status, 200 to 599. Default 200. */
-  status?: number;
-  /** Response headers; names are lower-cased. content-length is set by the server. */
-  headers?: Record<string, string | number>;
-  /** Response body. Default empty. */
-  body?: string | Buffer | Uint8Array;
-}
+export type { RouteSpec } from './routes';
 
 export interface ListenOptions extends ServerConfig {
   /** Address to bind (IPv4 or IPv6 literal). Default 127.0.0.1. */
@@ -73,30 +68,7 @@ const DEFAULT_HOST = '127.0.0.1';
 const DEFAULT_PORT = 8443;
 
 function stoppedError(what: string): Error {
-  return new Error(`valk-aio: ${what}: this system is stopped`);
-}
-
-function toNativeRoute(path: string, spec: RouteSpec, limit: number): NativeRoute {
-  const status = spec.status ?? 200;
-  if (!Number.isInteger(status) || status < 200 || status > 599) {
-    throw new RangeError(`valk-aio: route '${path}': status ${status} is not an integer from 200 to 599`);
-  }
-  const body = bodyBuffer(spec.body, `route '${path}'`);
-  if (body.length > limit) {
-    throw new RangeError(`valk-aio: route '${path}': body of ${body.length} bytes exceeds maxResponseBodySize (${limit})`);
-  }
-  const headers: string[] = [];
-  let hasType = false;
-  for (const [name, value] of Object.entries(spec.headers ?? {})) {
-    const lower = name.toLowerCase();
-    hasType ||= lower === 'content-type';
-    headers.push(lower, String(value));
-  }
-  if (!hasType) {
-    headers.push('content-type', typeof spec.body === 'string' || spec.body === undefined
-      ? 'text/plain; charset=utf-8' : 'application/octet-stream');
-  }
-  return { path, status, headers, body };
+  return valkError('VALK_ESTOPPED', `valk-aio: ${what}: this system is stopped`);
 }
 
 const notFound: Handler = () => ({ status: 404, body: 'not found\n' });
@@ -204,7 +176,7 @@ export class AioSystem {
   /** @internal Use startWithConfig(). */
   constructor(config: ResolvedConfig) {
     this.config = config;
-    this.handle = native().createSystem(config);
+    this.handle = native().createSystem(toNativeConfig(config));
     this.runtime = acquireRuntimeMonitor();
   }
 

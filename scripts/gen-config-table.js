@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// Rewrites the configuration table in README.md (between the config-table
-// markers) from lib/config's CONFIG_FIELDS. Run after `npm run build:ts`:
-//   node scripts/gen-config-table.js [README.md]
-// test/config.test.ts fails when README.md and configTableMarkdown() differ.
+// Rewrites the configuration table in docs/configuration.md (between the
+// config-table markers) from lib/config's CONFIG_FIELDS. Run after
+// `npm run build:ts`:
+//   node scripts/gen-config-table.js [docs/configuration.md]
+// test/config.test.ts fails when docs/configuration.md and configTableMarkdown() differ.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -10,7 +11,7 @@ const { configTableMarkdown } = require('../dist/lib/config.js');
 
 const START = '<!-- config-table:start -->';
 const END = '<!-- config-table:end -->';
-const file = process.argv[2] ?? path.join(__dirname, '..', 'README.md');
+const file = process.argv[2] ?? path.join(__dirname, '..', 'docs', 'configuration.md');
 const text = fs.readFileSync(file, 'utf8');
 const a = text.indexOf(START);
 const b = text.indexOf(END);

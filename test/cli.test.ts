@@ -2,13 +2,14 @@
 // bin (dist/cli/main.js, built by `npm test`'s tsc step) as a child process,
 // including a real `start` that serves HTTP/2 over TLS and stops on SIGTERM.
 import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as http2 from 'node:http2';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../cli/main';
 import { CliIO } from '../cli/io';
 import { isLoopback } from '../cli/start';
-import { FootprintSizes } from '../lib/config';
+import { FootprintSizes } from '../lib/footprint';
 
 const CLI = process.env.VALK_AIO_CLI ?? path.join(__dirname, '..', 'dist', 'cli', 'main.js');
 
@@ -156,10 +157,12 @@ describe('valk-aio config (in-process main)', () => {
     }
   });
 
-  it('--markdown prints the README table', async () => {
+  it('--markdown prints the table of docs/configuration.md', async () => {
     const r = await runMain(['config', '--markdown']);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^\| Field \| Scope \| CLI flag \|/);
+    const doc = fs.readFileSync(path.join(__dirname, '..', 'docs', 'configuration.md'), 'utf8');
+    expect(doc).toContain(`<!-- config-table:start -->\n${r.out}<!-- config-table:end -->`);
   });
 
   it('--help exits 0', async () => {

@@ -1,5 +1,6 @@
-// The HTTP/2 client on the AIO thread (issue #5 §4): sys.connect() -> AioClient.
-// Its connection is a slot of the same connection slab as the servers' ones.
+// The HTTP/2 client on the AIO thread: sys.connect() -> AioClient. Its
+// connection is a slot of the same connection slab as the servers' ones
+// (docs/design.md §2 Connection slab and states).
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
@@ -96,6 +97,7 @@ describe('requests against a valk-aio server', () => {
       (r) => r.status, (e: Error) => e.message));
     const refused = (await Promise.all(all.slice(-3))) as string[];
     expect(refused.every((m) => /1024 requests already wait/.test(m))).toBe(true);
+    await expect(client.request({ path: '/w/more' })).rejects.toMatchObject({ code: 'VALK_EFULL' });
     release();
     const done = await Promise.all(all.slice(0, -3));
     expect(done.every((x) => x === 200)).toBe(true);
@@ -118,6 +120,7 @@ describe('requests against a valk-aio server', () => {
     const srv = await serve(sys, { routes: { '/big': { body: Buffer.alloc(50_000, 'x') }, '/': { body: 'ok' } } });
     const client = await sys.connect({ port: srv.port, ca: ca(), maxResponseBodySize: 10_000 });
     await expect(client.request({ path: '/big' })).rejects.toThrow(/response body exceeds maxResponseBodySize \(10000 bytes\)/);
+    await expect(client.request({ path: '/big' })).rejects.toMatchObject({ code: 'VALK_ELIMIT' }); // the addon's code
     expect((await client.request({ path: '/' })).body.toString()).toBe('ok');
     await client.close();
   });
@@ -217,6 +220,7 @@ describe('failures and cleanup', () => {
     expect(client.close()).toBe(closing);
     await closing;
     await expect(client.request({ path: '/' })).rejects.toThrow(/client 127\.0\.0\.1:\d+ is closed/);
+    await expect(client.request({ path: '/' })).rejects.toMatchObject({ code: 'VALK_ESTOPPED' });
     await waitFor(() => sys.metrics().connections.active === 0); // the server's end closes too
   });
 
@@ -251,6 +255,8 @@ describe('failures and cleanup', () => {
     const sys = system();
     const port = await closedPort();
     await expect(sys.connect({ port, ca: ca() })).rejects.toThrow(/connect failed: connection refused \(ECONNREFUSED\)/);
+    // A TCP failure keeps libuv's code; a TLS failure is VALK_ETLS.
+    await expect(sys.connect({ port, ca: ca() })).rejects.toMatchObject({ code: 'ECONNREFUSED', message: expect.stringMatching(/\(ECONNREFUSED\)/) });
     await waitFor(() => sys.metrics().connections.active === 0); // the server's end closes too
     expect(await sys.stop()).toEqual(CLEAN_STOP);
   });

@@ -1,36 +1,40 @@
-// Configuration: seed 002's T1–T5, seed 000's test_watermark_config, the
-// ConfigError contract, warnings, footprint arithmetic, byte parsing and the
-// README table. (T6–T9, T12, T13 start systems: test/system.test.ts.)
+// Configuration (docs/design.md §10 Configuration): the T1–T5 cases and
+// test_watermark_config of test/CONFORMANCE.md, the ConfigError contract,
+// warnings, footprint arithmetic, byte parsing, the table of
+// docs/configuration.md and what crosses into C (csrc/valk_config.h).
+// (T6–T9, T12, T13 start systems: test/system.test.ts.)
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   CONFIG_FIELDS,
   ConfigError,
-  FOOTPRINT_LABELS,
-  FootprintSizes,
-  IP_TABLE_ENTRY_SIZE_FALLBACK,
   ResolvedConfig,
   SystemConfig,
+  cFields,
   configTableMarkdown,
   configWarnings,
   defaultConfig,
   derivedFields,
-  estimateFootprint,
   fieldSpec,
+  fieldsOf,
   flagOf,
   formatBytes,
   parseBytes,
   parseFieldText,
   resolveConfig,
   resolveServerConfig,
+  toNativeConfig,
   validateConfig,
 } from '../lib/config';
+import { configHeader } from '../lib/config-header';
+import { FOOTPRINT_LABELS, FootprintSizes, IP_TABLE_ENTRY_SIZE_FALLBACK, estimateFootprint } from '../lib/footprint';
 import { native } from '../lib/native';
+import { startWithConfig } from '../lib/system';
 
 const MiB = 1024 * 1024;
 
-/** A resolved config with some fields replaced, as seed 002's C tests mutate the struct. */
+/** A resolved config with some fields replaced, unchecked: validateConfig() gets it directly. */
 function mutate(patch: Partial<Record<keyof ResolvedConfig, number | string>>): ResolvedConfig {
   return { ...resolveConfig(), ...patch } as ResolvedConfig;
 }
@@ -543,10 +547,10 @@ describe('the options table', () => {
     expect(() => resolveServerConfig()).not.toThrow();
   });
 
-  it('README.md holds exactly configTableMarkdown() between its markers', () => {
-    const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
-    const m = /<!-- config-table:start -->\n([\s\S]*?)<!-- config-table:end -->/.exec(readme);
-    expect(m, 'README.md has the config-table markers').not.toBeNull();
+  it('docs/configuration.md holds exactly configTableMarkdown() between its markers', () => {
+    const doc = fs.readFileSync(path.join(__dirname, '..', 'docs', 'configuration.md'), 'utf8');
+    const m = /<!-- config-table:start -->\n([\s\S]*?)<!-- config-table:end -->/.exec(doc);
+    expect(m, 'docs/configuration.md has the config-table markers').not.toBeNull();
     expect(m![1]).toBe(configTableMarkdown());
   });
 
@@ -573,5 +577,61 @@ describe('the options table', () => {
     expect(fieldSpec('rejectMode')?.values).toEqual(['rst', 'goaway']);
     expect(fieldSpec('overloadGoawayCode')?.values).toEqual(['ENHANCE_YOUR_CALM', 'NO_ERROR']);
     expect(fieldSpec('softLimit')?.values).toEqual(['on', 'off']);
+  });
+});
+
+describe('what crosses into C (csrc/valk_config.h)', () => {
+  it('csrc/valk_config.h is exactly configHeader() (node scripts/gen-config-header.js)', () => {
+    expect(fs.readFileSync(path.join(__dirname, '..', 'csrc', 'valk_config.h'), 'utf8')).toBe(configHeader());
+  });
+
+  it('every system field has a C member, no server field does; members are unique', () => {
+    for (const f of CONFIG_FIELDS) expect(f.c !== undefined, f.name).toBe(f.scope === 'system');
+    const members = cFields().map((f) => f.c.name);
+    expect(new Set(members).size).toBe(members.length);
+    expect(cFields().map((f) => f.name)).toEqual(fieldsOf('system').map((f) => f.name));
+  });
+
+  it('the header lists every member with its C type and name, and the enum values', () => {
+    const h = configHeader();
+    for (const f of cFields()) expect(h).toContain(`  X(${f.c.type}, ${f.c.name}, "${f.name}")`);
+    expect(h).toContain('X(uint64_t, arena_size, "arenaSize")');
+    expect(h).toContain('X(double, buffer_high_watermark, "bufferHighWatermark")');
+    expect(h).toContain('typedef enum { VALK_REJECT_RST = 0, VALK_REJECT_GOAWAY = 1 } valk_reject_mode_t;');
+    expect(h).toContain('V(overload_goaway_code, "ENHANCE_YOUR_CALM", NGHTTP2_ENHANCE_YOUR_CALM, 11)');
+    expect(h).toContain('V(soft_limit, "off", 0, 0)');
+  });
+
+  it('enum rows give every allowed value a C number', () => {
+    for (const f of cFields().filter((x) => x.kind === 'enum')) {
+      expect(Object.keys(f.c.values ?? {}), f.name).toEqual(f.values);
+    }
+    for (const f of cFields().filter((x) => x.kind !== 'enum')) expect(f.c.values, f.name).toBeUndefined();
+  });
+
+  it('toNativeConfig(): numbers as they are, enum values as their C numbers, only the C fields', () => {
+    const n = toNativeConfig(resolveConfig({ rejectMode: 'goaway', overloadGoawayCode: 'NO_ERROR', softLimit: 'off', maxConnections: 7 }));
+    expect(Object.keys(n)).toEqual(cFields().map((f) => f.name));
+    expect([n.maxConnections, n.rejectMode, n.overloadGoawayCode, n.softLimit]).toEqual([7, 1, 0, 0]);
+    const d = toNativeConfig(defaultConfig());
+    expect([d.rejectMode, d.overloadGoawayCode, d.softLimit, d.bufferHighWatermark]).toEqual([0, 11, 1, 0.85]);
+    for (const v of Object.values(d)) expect(typeof v).toBe('number');
+    expect(() => toNativeConfig({ ...defaultConfig(), rejectMode: 'drop' } as unknown as ResolvedConfig)).toThrow(/rejectMode/);
+  });
+
+  it('the C side reads back what was configured, member by member', async () => {
+    const sys = startWithConfig({
+      maxConnections: 30, tcpBufferPoolSize: 100, arenaPoolSize: 9, queueCapacity: 40, arenaSize: 2 * MiB,
+      maxRequestBodySize: 1 * MiB, bufferHighWatermark: 0.6, bufferCriticalWatermark: 0.7, backpressureListMax: 5,
+      adminMaxConnections: 3, softLimit: 'off',
+    });
+    try {
+      const m = sys.metrics();
+      expect([m.connections.max, m.pools.tcp_buffers.total, m.pools.arenas.total, m.queue.capacity]).toEqual([30, 100, 9, 40]);
+      expect([m.pools.arenas.arena_size, m.watermark.high, m.watermark.critical]).toEqual([2 * MiB, 0.6, 0.7]);
+      expect([m.backpressure.list_max, m.pools.admin_connections.total, m.connections.soft_limit_at]).toEqual([5, 3, 0]);
+    } finally {
+      await sys.stop();
+    }
   });
 });

@@ -183,7 +183,9 @@ describe('HTTP/2 over TLS', () => {
   it('bad input to listen gets a clear error and loses nothing', async () => {
     const { sys, port } = await serve();
     await expect(sys.listen({ port, ...keyPair() })).rejects.toThrow(/EADDRINUSE/);
+    await expect(sys.listen({ port, ...keyPair() })).rejects.toMatchObject({ code: 'EADDRINUSE' }); // libuv's name
     await expect(sys.listen({ port: 0, key: 'not a key', cert: keyPair().cert })).rejects.toThrow(/private key/);
+    await expect(sys.listen({ port: 0, key: 'not a key', cert: keyPair().cert })).rejects.toMatchObject({ code: 'VALK_ETLS' });
     await expect(sys.listen({ port: 0, ...keyPair(), routes: { '/x': { headers: { connection: 'close' } } } })).rejects.toThrow(/connection/);
     await expect(sys.listen({ port: 70000, ...keyPair() })).rejects.toThrow(/port/);
     await expect(sys.listen({ port: 0, ...keyPair(), maxResponseBodySize: 0 })).rejects.toThrow(ConfigError);

@@ -1,0 +1,208 @@
+// binding_requests.cc: requests to JavaScript and their answers
+// (docs/design.md §7 Requests to JavaScript). The AIO thread pushes each
+// request for a handler onto the request ring (valk_dispatch.h); here they
+// are taken in batches, handed to lib/handler.ts as one flat array, and
+// answered through respond(token, ...), which writes the answer into the
+// request's arena and pushes it back.
+//
+// Thread: Node's main thread. From push to answer a request's arena belongs
+// to this thread.
+#include "binding.h"
+
+#include <cassert>
+
+namespace valk_binding {
+
+namespace {
+
+// Fields of one request in a batch, before its headers (lib/handler.ts reads them).
+constexpr uint32_t kReqFields = 8;
+
+// A request's identity as JavaScript holds it: gen x 2^16 + slot (both from
+// valk_dispatch.h; slot < 2^16, gen < 2^32: exact in a double). A token is
+// never given twice by one system, so a late or repeated respond() names
+// a request that is gone, never the one that reuses its slot.
+constexpr uint32_t kSlotBits = 16;
+
+double Token(const valk_js_request_t *r) {
+  return (double)r->gen * (double)(1u << kSlotBits) + (double)r->slot;
+}
+
+// A new string of bytes p (UTF-8; ASCII takes V8's one-byte path).
+Local<v8::String> NewStr(v8::Isolate *iso, const uint8_t *p, uint32_t len, bool ascii, bool name) {
+  v8::NewStringType t = name ? v8::NewStringType::kInternalized : v8::NewStringType::kNormal;
+  if (ascii) return v8::String::NewFromOneByte(iso, p, t, (int)len).ToLocalChecked();
+  return v8::String::NewFromUtf8(iso, reinterpret_cast<const char *>(p), t, (int)len).ToLocalChecked();
+}
+
+// Copies a buffer, or a string (any other value: as a string) as UTF-8, into
+// the request's arena, with no copy in between; false if it does not fit.
+bool ArenaCopy(valk_system_t *sys, valk_js_request_t *r, Local<Value> v, const uint8_t **out, uint32_t *len) {
+  uint8_t *dst;
+  size_t n;
+  if (node::Buffer::HasInstance(v)) {
+    n = node::Buffer::Length(v);
+    dst = static_cast<uint8_t *>(valk_dispatch_alloc(sys, r, n ? n : 1));
+    if (dst == nullptr) return false;
+    memcpy(dst, node::Buffer::Data(v), n);
+  } else {
+    v8::Isolate *iso = v8::Isolate::GetCurrent();
+    Local<v8::String> s;
+    if (!(v->IsString() ? Nan::MaybeLocal<v8::String>(v.As<v8::String>()) : Nan::To<v8::String>(v)).ToLocal(&s))
+      return false;
+    n = (size_t)s->Utf8Length(iso);
+    dst = static_cast<uint8_t *>(valk_dispatch_alloc(sys, r, n ? n : 1));
+    if (dst == nullptr) return false;
+    s->WriteUtf8(iso, reinterpret_cast<char *>(dst), (int)n, nullptr,
+                 v8::String::NO_NULL_TERMINATION | v8::String::REPLACE_INVALID_UTF8);
+  }
+  *out = dst;
+  *len = (uint32_t)n;
+  return true;
+}
+
+}  // namespace
+
+// The string of bytes p, from the cache when it is there. name: a header
+// name (internalized: JavaScript uses it as a property key).
+Local<v8::String> SystemWrap::Str(v8::Isolate *iso, const uint8_t *p, uint32_t len, bool name) {
+  uint32_t h = 2166136261u ^ len;
+  uint8_t high = 0;
+  if (len > kStrMax) {
+    for (uint32_t i = 0; i < len; i++) high |= p[i];
+    return NewStr(iso, p, len, high < 0x80, name);
+  }
+  for (uint32_t i = 0; i < len; i++) {
+    high |= p[i];
+    h = (h ^ p[i]) * 16777619u;
+  }
+  CachedStr &e = strs_[(h ^ (h >> 15)) & (kStrSlots - 1)];
+  if (e.len == len && memcmp(e.bytes, p, len) == 0) {
+    e.hot = true;
+    return Nan::New(e.str);
+  }
+  Local<v8::String> s = NewStr(iso, p, len, high < 0x80, name);
+  if (e.hot) {
+    e.hot = false;  // second chance: keep the hot one this time
+    return s;
+  }
+  e.len = len;
+  memcpy(e.bytes, p, len);
+  e.str.Reset(s);
+  return s;
+}
+
+// The request in flight that token names, or nullptr (answered already, or never delivered).
+valk_js_request_t *SystemWrap::InFlight(double token) const {
+  if (!(token >= 0 && token < 9007199254740992.0)) return nullptr;
+  uint64_t t = (uint64_t)token;
+  uint64_t slot = t & ((1u << kSlotBits) - 1);
+  if ((double)t != token || slot >= requests_.size()) return nullptr;
+  valk_js_request_t *r = requests_[slot];
+  return r != nullptr && r->gen == (uint32_t)(t >> kSlotBits) ? r : nullptr;
+}
+
+// Appends request r to a batch: token, serverId, streamId, method, path,
+// remoteAddress, body (a Buffer; undefined when empty), the header count n,
+// then n (name, value) pairs in order.
+void SystemWrap::AppendRequest(v8::Isolate *iso, std::vector<Local<Value>> &out, const valk_js_request_t *r) {
+  out.push_back(Nan::New<v8::Number>(Token(r)));
+  out.push_back(v8::Integer::NewFromUnsigned(iso, r->server_id));
+  out.push_back(v8::Integer::New(iso, r->stream_id));
+  out.push_back(Str(iso, r->method.value, r->method.value_len, false));
+  out.push_back(Str(iso, r->path.value, r->path.value_len, false));
+  out.push_back(Str(iso, reinterpret_cast<const uint8_t *>(r->remote), (uint32_t)strnlen(r->remote, sizeof(r->remote)), false));
+  if (r->body_len > 0)
+    out.push_back(Nan::CopyBuffer(reinterpret_cast<const char *>(r->body), r->body_len).ToLocalChecked());
+  else
+    out.push_back(Nan::Undefined());
+  out.push_back(v8::Integer::NewFromUnsigned(iso, r->nheaders));
+  for (uint32_t i = 0; i < r->nheaders; i++) {
+    const valk_hdr_t *h = &r->headers[i];
+    out.push_back(Str(iso, h->name, h->name_len, true));
+    out.push_back(Str(iso, h->value, h->value_len, false));
+  }
+}
+
+// Moves every waiting request to JavaScript in batches: one call per batch,
+// with one flat array of every request in it (AppendRequest).
+void SystemWrap::DeliverRequests() {
+  valk_js_request_t *batch[256];
+  uint32_t n;
+  v8::Isolate *iso = v8::Isolate::GetCurrent();
+  if (requests_.empty()) requests_.assign(valk_dispatch_slots(sys_), nullptr);
+  if (!strs_) strs_.reset(new CachedStr[kStrSlots]);
+  while ((n = valk_dispatch_take(sys_, batch, 256)) > 0) {
+    Nan::HandleScope scope;
+    Nan::AsyncResource resource("valk-aio:requests");
+    std::vector<Local<Value>> items;
+    size_t total = 0;
+    for (uint32_t i = 0; i < n; i++) total += kReqFields + 2 * (size_t)batch[i]->nheaders;
+    items.reserve(total);
+    for (uint32_t i = 0; i < n; i++) {
+      assert(batch[i]->slot < requests_.size() && requests_[batch[i]->slot] == nullptr);
+      requests_[batch[i]->slot] = batch[i];
+      AppendRequest(iso, items, batch[i]);
+    }
+    Local<Value> argv[1] = {v8::Array::New(iso, items.data(), items.size())};
+    delivering_ = true;  // answers given during the call (and its microtasks) go out together
+    if (!on_requests_.IsEmpty()) on_requests_.Call(1, argv, &resource);
+    delivering_ = false;
+    if (sys_ == nullptr) return;
+    if (!answered_.empty()) {
+      valk_dispatch_respond_batch(sys_, answered_.data(), (uint32_t)answered_.size());
+      answered_.clear();
+    }
+  }
+}
+
+// onRequests(fn): fn(batch) receives requests for JavaScript handlers.
+void SystemWrap::OnRequests(const Nan::FunctionCallbackInfo<Value> &info) {
+  Self(info)->on_requests_.Reset(info[0].As<v8::Function>());
+}
+
+// respond(token, status, [name, value, ...], body: Buffer | string) -> true, or
+// false when headers + body did not fit the request's arena: an empty 500 went
+// instead. A string body is written into the arena as UTF-8 (one copy).
+// Throws (VALK_ENOTFOUND) for a token that names no request in flight
+// (InFlight): nothing is sent.
+void SystemWrap::Respond(const Nan::FunctionCallbackInfo<Value> &info) {
+  SystemWrap *self = Self(info);
+  valk_js_request_t *r = self->sys_ != nullptr ? self->InFlight(Nan::To<double>(info[0]).FromMaybe(-1)) : nullptr;
+  if (r == nullptr) return ThrowError(VALK_ENOTFOUND, "valk-aio: respond(): no such request in flight (answered already?)");
+  Local<v8::Array> headers = info[2].As<v8::Array>();
+  uint32_t n = headers->Length() / 2;
+  bool ok = true;
+  r->status = Nan::To<int32_t>(info[1]).FromMaybe(500);
+  r->resp_nheaders = 0;
+  r->resp_body = nullptr;
+  r->resp_body_len = 0;
+  r->resp_headers = static_cast<valk_hdr_t *>(valk_dispatch_alloc(self->sys_, r, (n ? n : 1) * sizeof(valk_hdr_t)));
+  ok = r->resp_headers != nullptr;
+  for (uint32_t i = 0; ok && i < n; i++) {
+    valk_hdr_t *h = &r->resp_headers[i];
+    ok = ArenaCopy(self->sys_, r, Nan::Get(headers, 2 * i).ToLocalChecked(), &h->name, &h->name_len) &&
+         ArenaCopy(self->sys_, r, Nan::Get(headers, 2 * i + 1).ToLocalChecked(), &h->value, &h->value_len);
+  }
+  if (ok) r->resp_nheaders = n;
+  bool has_body = node::Buffer::HasInstance(info[3]) ? node::Buffer::Length(info[3]) > 0
+                  : info[3]->IsString() && info[3].As<v8::String>()->Length() > 0;
+  if (ok && has_body) {
+    uint32_t len = 0;
+    ok = ArenaCopy(self->sys_, r, info[3], &r->resp_body, &len);
+    r->resp_body_len = len;
+  }
+  if (!ok) {  // did not fit the arena: an empty 500 instead
+    r->status = 500;
+    r->resp_nheaders = 0;
+    r->resp_body = nullptr;
+    r->resp_body_len = 0;
+  }
+  self->requests_[r->slot] = nullptr;
+  self->sys_->stats.shard[VALK_SHARD_OWNER].responses_from_js.fetch_add(1, std::memory_order_relaxed);
+  if (self->delivering_) self->answered_.push_back(r);
+  else valk_dispatch_respond(self->sys_, r);
+  info.GetReturnValue().Set(ok);
+}
+
+}  // namespace valk_binding
