@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# bench/overload.sh: the seed's overload scenario. Far more clients than the
-# server admits (CLIENTS=500 against maxConnections 100), for DURATION seconds,
-# driven by h2load and by hey, against three servers in the same run:
+# bench/overload.sh: the overload scenario (docs/design.md §3; cases T10 and
+# A11 of §11). Far more clients than the server admits (CLIENTS=500 against
+# maxConnections 100), for DURATION seconds, driven by h2load and by hey,
+# against three servers in the same run:
 #
 #   valk        valk-aio, maxConnections MAXCONN, static route `/`
 #               (bench/servers/valk-overload.js)
@@ -13,10 +14,10 @@
 # Each server prints a once-per-second JSON sample (cumulative 2xx, bytes,
 # open connections, refusals, RSS); from those this script computes goodput
 # (2xx responses/s, server side) in WINDOW-second windows from the moment the
-# load tool starts, the ratio last window / first window (the seed's failure
-# was throughput collapsing over time), peak open connections, refusals and
-# peak RSS, next to the load tool's own summary. It prints a Markdown table and
-# the exact command lines.
+# load tool starts, the ratio last window / first window (the failure this
+# guards against is throughput collapsing over time), peak open connections,
+# refusals and peak RSS, next to the load tool's own summary. It prints a
+# Markdown table and the exact command lines.
 #
 #   bash bench/overload.sh                 # DURATION=60: 6 runs of 60 s, ~8 min
 #   DURATION=10 WINDOW=2 bash bench/overload.sh   # quick end-to-end check

@@ -1,13 +1,13 @@
 /*
  * valk_admission.h: the decisions that keep a server standing under overload
- * (seed 000 phases 2, 2.5, 4 and 5), as four independent parts with no I/O:
+ * (docs/design.md §3-§5), as four independent parts with no I/O:
  *
  *   1. valk_watermark_t: TCP buffer usage as NORMAL / HIGH / CRITICAL with a
- *      5% hysteresis band, and the accept-time admission rule of phase 2.
+ *      5% hysteresis band, and the accept-time admission rule (§3, §4).
  *   2. valk_resume_threshold / valk_bp_priority: when a paused connection may
- *      resume, and which one first (phase 4).
+ *      resume, and which one first (§5).
  *   3. valk_bp_heap_t: the backpressure list as a bounded max-heap of
- *      intrusive nodes (phases 4.2 and 5): O(log n) push, pop and remove.
+ *      intrusive nodes (§5): O(log n) push, pop and remove.
  *   4. valk_ip_table_t: connections per client address (maxConnectionsPerIp),
  *      a fixed open-addressing table with a per-table random hash seed.
  *
@@ -32,7 +32,7 @@ extern "C" {
 
 struct sockaddr;
 
-/* ---- 1. Buffer watermarks with hysteresis (seed phases 2 and 2.5) ---- */
+/* ---- 1. Buffer watermarks with hysteresis (docs/design.md §4) ---- */
 
 typedef enum { VALK_WM_NORMAL = 0, VALK_WM_HIGH = 1, VALK_WM_CRITICAL = 2 } valk_wm_state_t;
 
@@ -41,7 +41,7 @@ typedef enum { VALK_WM_NORMAL = 0, VALK_WM_HIGH = 1, VALK_WM_CRITICAL = 2 } valk
 
 /*
  * Owner: the AIO thread writes every field; state and transitions are atomics
- * any thread may read. usage = used / total (seed: 1 - available / total);
+ * any thread may read. usage = used / total (= 1 - available / total);
  * total 0 or used >= total counts as usage 1.0.
  *
  * State machine, evaluated on every update (exit(x) = max(x - 0.05, 0)):
@@ -69,7 +69,7 @@ void valk_watermark_init(valk_watermark_t *wm, uint32_t total, double high, doub
 valk_wm_state_t valk_watermark_update(valk_watermark_t *wm, uint32_t used);
 
 /*
- * Updates with used, then decides admission exactly as seed phase 2:
+ * Updates with used, then decides admission (docs/design.md §3, rule 3):
  * CRITICAL -> reject; HIGH and (total - used) < min_free_high -> reject; else
  * admit. Returns 1 admit, 0 reject. Counting rejections is the caller's job.
  */
@@ -78,7 +78,7 @@ int valk_watermark_admit(valk_watermark_t *wm, uint32_t used);
 /* "normal", "high", "critical" ("unknown" for anything else). Never NULL. Any thread. */
 const char *valk_wm_state_name(valk_wm_state_t s);
 
-/* ---- 2. Resume threshold and priority (seed phase 4) ---- */
+/* ---- 2. Resume threshold and priority (docs/design.md §5) ---- */
 
 /*
  * Free buffers required before resuming a paused connection: usage < 0.5 -> 2;
@@ -89,13 +89,13 @@ const char *valk_wm_state_name(valk_wm_state_t s);
 uint32_t valk_resume_threshold(uint32_t used, uint32_t total, uint32_t min_buffers_per_conn);
 
 /*
- * Seed 4.1: +1000 if pending_responses > 0; + bytes_sent / 1024; +
+ * docs/design.md §5: +1000 if pending_responses > 0; + bytes_sent / 1024; +
  * min(age_ms / 1000, 100). The sum saturates at UINT32_MAX. Higher resumes
  * first. Any thread (pure).
  */
 uint32_t valk_bp_priority(uint32_t pending_responses, uint64_t bytes_sent, uint64_t age_ms);
 
-/* ---- 3. The backpressure list: bounded max-heap (seed phases 4.2 and 5) ---- */
+/* ---- 3. The backpressure list: bounded max-heap (docs/design.md §5) ---- */
 
 #define VALK_BP_NONE UINT32_MAX /* heap_index of a node in no heap */
 
@@ -153,9 +153,9 @@ valk_bp_node_t *valk_bp_pop(valk_bp_heap_t *h);
 /* Removes n from h; no-op if n is not in h. O(log n). */
 void valk_bp_remove(valk_bp_heap_t *h, valk_bp_node_t *n);
 
-/* The eviction victim: lowest priority, newest among equals (seed phase 5
- * evicts the tail of its highest-first list); NULL if empty. Scans the
- * leaves: O(n), meant only for overflow. Does not remove it. */
+/* The eviction victim: lowest priority, newest among equals (the tail of a
+ * highest-first list, docs/design.md §5); NULL if empty. Scans the leaves:
+ * O(n), meant only for overflow. Does not remove it. */
 valk_bp_node_t *valk_bp_lowest(const valk_bp_heap_t *h);
 
 /* Nodes in the heap. Any thread (relaxed). */
@@ -165,7 +165,7 @@ uint32_t valk_bp_size(const valk_bp_heap_t *h);
  * O(n): for tests and debug assertions. */
 int valk_bp_check(const valk_bp_heap_t *h);
 
-/* ---- 4. Connections per client address (maxConnectionsPerIp) ---- */
+/* ---- 4. Connections per client address (maxConnectionsPerIp, docs/design.md §3) ---- */
 
 struct valk_ip_entry; /* defined in valk_admission.c; valk_ip_table_entry_size() bytes */
 

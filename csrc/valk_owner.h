@@ -1,5 +1,5 @@
 /*
- * valk_owner.h: the owner registry of seed 001 §11.1.2: who a connection slot
+ * valk_owner.h: the owner registry (docs/design.md §2): who a connection slot
  * belongs to. Servers register as ":port", clients as "host:port"; a slot
  * carries its owner's index, and the diagnostics snapshot sends the names once
  * (owner_map). Fixed size: VALK_MAX_OWNERS entries; when they are all taken a

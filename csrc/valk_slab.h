@@ -5,7 +5,7 @@
  * (bumped on every push and pop) above a 32-bit item index, so a pop that
  * raced with pop+push of the same item fails its compare-and-swap instead of
  * corrupting the list. VALK_SLAB_NIL (UINT32_MAX) ends the list; it is compared
- * as a 32-bit index, never as SIZE_MAX (seed 004's sentinel bug).
+ * as a 32-bit index, never as SIZE_MAX (docs/design.md §2).
  *
  * Thread: acquire, release, available and overflow are safe from any thread.
  * The free-list walk (valk_slab_bitmap) reads a consistent picture only while

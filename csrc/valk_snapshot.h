@@ -1,7 +1,6 @@
 /*
  * valk_snapshot.h: the memory snapshot of one AIO system, encoded as one
- * Server-Sent Event of the live diagnostics stream (issue #5 §2; seed 001
- * §11.1.3-11.1.4; seed 004 "Wire Format Example").
+ * Server-Sent Event of the live diagnostics stream (docs/design.md §8).
  *
  * The AIO thread fills a valk_snapshot_t from its live pools (pointers to
  * bitmaps and slot arrays it owns), and every 100 ms calls
@@ -44,20 +43,20 @@
  *     {"name":"tcp_buffers","total":T,"used":U,"overflow":O,"bitmap":"05ff.."}
  *
  * Bitmaps are hex of the bytes in order, lowercase, bit i of byte i/8 = slot i
- * (least significant bit first, seed 004); padding bits past total are sent
- * as 0 whatever the input holds. "used" of a pool is counted from its bitmap,
+ * (least significant bit first); padding bits past total are sent as 0
+ * whatever the input holds. "used" of a pool is counted from its bitmap,
  * "used" of the connection slab from its slots, so each always agrees with
  * what is drawn.
  *
  * Connection states. Input slots carry 'F' free, 'N' connecting (TLS in
- * progress), 'A' active, 'I' idle, 'C' closing. "states" keeps the issue's
- * alphabet A/I/C/F: a connecting slot is written 'A', as seed 001 §11.1.3 maps
- * CONNECTING (any unknown letter is 'A' too, the seed's default branch).
+ * progress), 'A' active, 'I' idle, 'C' closing (docs/design.md §2). "states"
+ * keeps the alphabet A/I/C/F: a connecting slot is written 'A' (any unknown
+ * letter is 'A' too).
  * summary.A counts those 'A' cells (connecting included), and summary.N says
  * how many of them are still connecting: N <= A and A + I + C == used.
- * "owners" and "ages" list the non-free slots only, in slot order (seed 001
- * §11.1.4): owners[k] and ages[k] belong to the k-th non-'F' letter of
- * "states". "ages" are ms since the slot's last state change.
+ * "owners" and "ages" list the non-free slots only, in slot order:
+ * owners[k] and ages[k] belong to the k-th non-'F' letter of "states".
+ * "ages" are ms since the slot's last state change.
  *
  * Owners. "owner_map" lists at most VALK_SNAP_MAX_OWNERS (16, the owner
  * registry's size) names; owner index j of a slot names owner_map[j]. Any
@@ -114,7 +113,7 @@ extern "C" {
 
 #define VALK_SNAP_EVENT "memory"      /* the SSE event name */
 #define VALK_SNAP_MAX_POOLS 8         /* plain slabs in one snapshot */
-#define VALK_SNAP_MAX_OWNERS 16       /* names in owner_map (seed 001 §11.1.2) */
+#define VALK_SNAP_MAX_OWNERS 16       /* names in owner_map (docs/design.md §2) */
 #define VALK_SNAP_OWNER_OTHER 255     /* a slot's owner when it has none in the map */
 #define VALK_SNAP_NAME_MAX 63         /* bytes of a name (pool or owner) sent */
 #define VALK_SNAP_DETAIL_MAX 4096     /* slabs above this many slots are aggregated */
@@ -129,8 +128,8 @@ extern "C" {
 #define VALK_SNAP_CLOSING 'C'
 
 /*
- * Numbers Node pushes about its own runtime (SPEC-MAP: the seeds' "LVAL slab,
- * GC heap" is the Node runtime). XX(name, type, help); type u64 is an integer,
+ * Numbers Node pushes about its own runtime (docs/design.md §1, §8: the
+ * process hosting the addon). XX(name, type, help); type u64 is an integer,
  * f3 a double written with 3 decimals. The JSON key is the name.
  */
 #define VALK_SNAP_RUNTIME_MAP(XX)                                              \

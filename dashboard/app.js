@@ -4,7 +4,7 @@
  *
  * Two data sources, both on the page's own origin:
  *
- *  1. GET /debug/metrics, polled every 1 s (seed 000 §6.1): one JSON object,
+ *  1. GET /debug/metrics, polled every 1 s (docs/design.md §8): one JSON object,
  *     schema in docs/metrics.md. Fields read here:
  *       uptime_seconds, timestamp_ms, resources.{servers,clients,handles},
  *       pools.{tcp_buffers,arenas,connections}.{used,total,overflow},
@@ -29,7 +29,7 @@
  *       Above 4096 slots "detail" is false and owners/ages are absent.
  *     POOL = {"name","total","used","overflow","bitmap":"05ff.."}
  *       bitmap: hex of bytes in order; bit i of byte i/8 is slot i, least
- *       significant bit first (seed 004); bits past total are padding.
+ *       significant bit first (docs/design.md §8); bits past total are padding.
  *       Above 4096 slots: "agg":{"cells":K,"per":P,"used":[u0..]} instead,
  *       u_k = used slots among [k*P, min((k+1)*P, total)).
  *
@@ -55,14 +55,15 @@
   /* Constants                                                           */
   /* ------------------------------------------------------------------ */
 
+  // The numbers below are docs/design.md §8's dashboard rules.
   var METRICS_URL = '/debug/metrics';
   var SSE_URL = '/debug/diagnostics/memory';
-  var POLL_MS = 1000;              // seed 000 §6.1
+  var POLL_MS = 1000;              // /debug/metrics poll interval
   var FETCH_TIMEOUT_MS = 3000;
-  var FLASH_MS = 300;              // seed 001 §7 "flash duration"
-  var MAX_GRID_CELLS = 1024;       // aggregate anything bigger (seed 001 §7)
+  var FLASH_MS = 300;              // how long a changed slot flashes
+  var MAX_GRID_CELLS = 1024;       // aggregate anything bigger
   var MAX_OWNERS = 16;             // owner registry size; index >= 16 is "other"
-  var WARN_PCT = 80;               // capacity banner thresholds (seed 004)
+  var WARN_PCT = 80;               // capacity banner thresholds
   var CRIT_PCT = 95;
 
   var STATE_LABELS = { A: 'Active', I: 'Idle', C: 'Closing', F: 'Free' };
@@ -106,7 +107,7 @@
 
   /**
    * A duration in seconds for people: "250 µs", "12.5 ms", "45.2s",
-   * "5m 03s", "2h 34m 12s", "3d 04h 05m" (the seed's uptime style).
+   * "5m 03s", "2h 34m 12s", "3d 04h 05m" (docs/design.md §8).
    */
   function formatDuration(seconds) {
     if (typeof seconds !== 'number' || !isFinite(seconds) || seconds < 0) return '--';
@@ -140,7 +141,7 @@
   /* Pure functions: color classes                                       */
   /* ------------------------------------------------------------------ */
 
-  /** Seed 000 §6.5: buffer utilization % > 95 red, > 85 yellow, > 50 blue. */
+  /** docs/design.md §8: buffer utilization % > 95 red, > 85 yellow, > 50 blue. */
   function bufferUtilClass(pct) {
     if (pct > 95) return 'red';
     if (pct > 85) return 'ylw';
@@ -148,7 +149,7 @@
     return '';
   }
 
-  /** Seed 000 §6.5: watermark critical red, high yellow, normal green. */
+  /** docs/design.md §8: watermark critical red, high yellow, normal green. */
   function watermarkClass(state) {
     if (state === 'critical') return 'red';
     if (state === 'high') return 'ylw';
@@ -164,7 +165,7 @@
     return '';
   }
 
-  /** Seed 001 §7 arena gauge: 0-70 % healthy, 70-90 % warning, 90+ % critical. */
+  /** docs/design.md §8: arena gauge 0-70 % healthy, 70-90 % warning, 90+ % critical. */
   function gaugeClass(used, capacity) {
     var pct = capacity > 0 ? (used / capacity) * 100 : 0;
     if (pct >= 90) return 'critical';
@@ -180,8 +181,8 @@
    * Hex bitmap -> array of 0/1, one entry a slot. The hex is the slab's bytes
    * in order, two digits a byte (high nibble first); inside a byte slot order
    * is least significant bit first: bit i of byte floor(i/8) is slot i
-   * (seed 004 fix 3). With total given, the result has exactly total
-   * entries: padding bits past total are dropped (seed 004 fix 4) and a
+   * (docs/design.md §8). With total given, the result has exactly total
+   * entries: padding bits past total are dropped and a
    * bitmap too short for total reads as free slots. A non-hex digit reads 0.
    */
   function hexToBitArray(hex, total) {
@@ -419,7 +420,7 @@
     };
   }
 
-  /** Cell size (px) of a grid of n cells: big cells for tiny slabs (seed 001 §7). */
+  /** Cell size (px) of a grid of n cells: big cells for tiny slabs (docs/design.md §8). */
   function cellSize(n) {
     if (n <= 16) return 16;
     if (n <= 128) return 11;
@@ -685,7 +686,7 @@
     return grid.children;
   }
 
-  /** Adds the flash class to cell for FLASH_MS (seed 001 §9.3). */
+  /** Adds the flash class to cell for FLASH_MS (docs/design.md §8). */
   function flash(cell) {
     cell.classList.add('flash');
     setTimeout(function () {

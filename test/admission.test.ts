@@ -1,7 +1,8 @@
-// Admission control and backpressure (seed 000, issue #3) end to end, with
-// Node's http2 client: connection limit and rejection metrics (phases 0, 1),
-// graceful GOAWAY rejection and 503/413 (phase 3), arenas, the per-IP and
-// soft limits, and every path that releases a connection slot.
+// Admission control and backpressure (docs/design.md §2-§6, issue #3) end to
+// end, with Node's http2 client: connection limit and rejection metrics,
+// graceful GOAWAY rejection and 503/413, arenas, the per-IP and soft limits,
+// and every path that releases a connection slot (cases A1-A17 of
+// docs/design.md §11.2).
 // Tests that need a client which stops reading its socket are in
 // test/backpressure.test.ts (they use test/h2raw.ts).
 import * as http2 from 'node:http2';
@@ -67,7 +68,7 @@ afterEach(async () => {
   }
 });
 
-describe('connection limit and rejection metrics (seed 000 phases 0, 1)', () => {
+describe('connection limit and rejection metrics (docs/design.md §2, §3)', () => {
   it('test_connection_limit_enforced: maxConnections clients connect, the next is refused and counted', async () => {
     const { sys, port } = await serve({ maxConnections: 5 });
     const clients = [];
@@ -81,7 +82,7 @@ describe('connection limit and rejection metrics (seed 000 phases 0, 1)', () => 
     expect(m.pools.connections.overflow).toBeGreaterThanOrEqual(1); // the slab's own count
   });
 
-  it('test_connection_limit_enforced with the addon\'s own client (seed: valk_aio_http2_connect), from a second system', async () => {
+  it('test_connection_limit_enforced with the addon\'s own client (sys.connect()), from a second system', async () => {
     const { sys, port } = await serve({ maxConnections: 5 });
     const clientSys = startWithConfig({ maxConnections: 16 });
     systems.push(clientSys);
@@ -219,7 +220,7 @@ describe('test_conn_slab_release_on_close: every path out frees the slot', () =>
   });
 });
 
-describe('graceful rejection (seed 000 phase 3)', () => {
+describe('graceful rejection (docs/design.md §3)', () => {
   it('rejectMode goaway: a refused client completes TLS and gets GOAWAY(ENHANCE_YOUR_CALM, 0, "server overloaded")', async () => {
     const { sys, port } = await serve({ maxConnections: 1, rejectMode: 'goaway' });
     await open(port);
@@ -317,7 +318,7 @@ describe('request bodies and arenas', () => {
   });
 });
 
-describe('beyond the seed: per-IP and soft limits', () => {
+describe('per-IP and soft limits (docs/design.md §3)', () => {
   it('maxConnectionsPerIp refuses the third connection from 127.0.0.1 and counts it as per-ip', async () => {
     const { sys, port } = await serve({ maxConnections: 10, maxConnectionsPerIp: 2 });
     const a = await open(port);

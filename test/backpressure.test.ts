@@ -1,4 +1,4 @@
-// TCP buffer watermarks and backpressure (seed 000 phases 2, 2.5, 4, 5) end to
+// TCP buffer watermarks and backpressure (docs/design.md §4, §5) end to
 // end. The server only holds TCP buffers while its writes cannot drain, so
 // these tests use test/h2raw.ts: clients with huge flow-control windows that
 // stop reading their sockets, which leaves each connection's writes (at most
@@ -49,10 +49,10 @@ afterEach(async () => {
   }
 });
 
-describe('buffer watermarks (seed 000 phase 2)', () => {
+describe('buffer watermarks (docs/design.md §4)', () => {
   it('test_buffer_exhaustion_rejection: with the TCP buffers pinned, new connections are refused for load', async () => {
-    // Seed: maxConnections 100 with 20 buffers; seed 002 requires
-    // tcpBufferPoolSize >= maxConnections, so 20 and 20.
+    // The case (docs/design.md §11.2, A8): maxConnections 100 with 20 buffers;
+    // the configuration requires tcpBufferPoolSize >= maxConnections, so 20 and 20.
     const { sys, port } = await serve({ maxConnections: 20, tcpBufferPoolSize: 20 });
     const stalled = await stall(port, 5);
     await waitFor(() => sys.metrics().pools.tcp_buffers.used === 20, 10_000);
@@ -79,7 +79,7 @@ describe('buffer watermarks (seed 000 phase 2)', () => {
   });
 
   it('test_load_shedding_preserves_active: newcomers are shed, the 5 active requests all complete', async () => {
-    // Seed: 10 connections, 50 buffers. One connection pins at most 4 buffers,
+    // The case (A10): 10 connections, 50 buffers. One connection pins at most 4 buffers,
     // so 5 cannot reach the high watermark of 50; 22 makes 5 x 4 = 20 cross it.
     const { sys, port } = await serve({ maxConnections: 10, tcpBufferPoolSize: 22 });
     const active = await stall(port, 5);
@@ -111,7 +111,7 @@ describe('buffer watermarks (seed 000 phase 2)', () => {
   });
 });
 
-describe('backpressure list (seed 000 phases 4, 5)', () => {
+describe('backpressure list (docs/design.md §5)', () => {
   it('a connection without TCP buffers is paused, listed, evicted past backpressureListMax, and resumed', async () => {
     const { sys, port } = await serve({ maxConnections: 10, tcpBufferPoolSize: 20, backpressureListMax: 1 });
     const a = await connect(port);

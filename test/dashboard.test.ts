@@ -1,8 +1,8 @@
 // The browser dashboard served at /debug/ (dashboard/, lib/dashboard.ts;
-// seed 000 §6, seed 001 §4, §7, §11.2, seed 004 "Visual Components").
+// docs/design.md §8).
 //
 // 1. Unit tests of the page's pure functions (dashboard/app.js loads under
-//    Node as a CommonJS module), named after seed 001 §8.3 where it has a case.
+//    Node as a CommonJS module), named after docs/design.md §11.3 (D8) where it has a case.
 // 2. Integration: the files are served over HTTP/2 with the right types, and
 //    the page's decoders read a real SSE event of the server consistently.
 // 3. A browser test: Debian's chromium driven by playwright-core loads the
@@ -58,7 +58,7 @@ function counts(at: Record<number, number>): number[] {
   return Array.from({ length: BOUNDS.length + 1 }, (_, i) => at[i] ?? 0);
 }
 
-describe('dashboard pure functions (seed 001 §8.3)', () => {
+describe('dashboard pure functions (docs/design.md §11.3, D8)', () => {
   it('testHexToBitArray: ff is 8 ones, 00 is 8 zeros, a5 is 10100101', () => {
     const ff = D.hexToBitArray('ff');
     expect(ff).toHaveLength(8);
@@ -67,7 +67,7 @@ describe('dashboard pure functions (seed 001 §8.3)', () => {
     expect(D.hexToBitArray('a5').join('')).toBe('10100101');
   });
 
-  it('testHexToBitArray: least significant bit first (seed 004 fix 3), bytes in order', () => {
+  it('testHexToBitArray: least significant bit first (docs/design.md §8), bytes in order', () => {
     // 'a5' reads the same both ways; these do not.
     expect(D.hexToBitArray('01').join('')).toBe('10000000');
     expect(D.hexToBitArray('80').join('')).toBe('00000001');
@@ -77,7 +77,7 @@ describe('dashboard pure functions (seed 001 §8.3)', () => {
     expect(D.hexToBitArray('05ff').join('')).toBe('1010000011111111');
   });
 
-  it('testHexToBitArray: truncated to total, padding bits dropped (seed 004 fix 4)', () => {
+  it('testHexToBitArray: truncated to total, padding bits dropped (docs/design.md §8)', () => {
     expect(D.hexToBitArray('ff', 3)).toEqual([1, 1, 1]);
     expect(D.hexToBitArray('ffff', 10)).toHaveLength(10);
     // the http_servers pool of a live server: 16 slots, slot 0 used
@@ -108,7 +108,7 @@ describe('dashboard pure functions (seed 001 §8.3)', () => {
     expect(D.formatRate(null)).toBe('--');
   });
 
-  it('formatDuration: µs, ms, seconds, and the seed uptime form 2h 34m 12s', () => {
+  it('formatDuration: µs, ms, seconds, and the uptime form 2h 34m 12s', () => {
     expect(D.formatDuration(0)).toBe('0s');
     expect(D.formatDuration(0.00025)).toBe('250 µs');
     expect(D.formatDuration(0.0015)).toBe('1.50 ms');
@@ -220,7 +220,7 @@ describe('dashboard pure functions (seed 001 §8.3)', () => {
     expect(D.computeRate(500, 100, 0, 1000)).toBeNull();
   });
 
-  it('color classes: buffer util >95 red, >85 ylw, >50 blu (seed 000 §6.5); watermark; gauges', () => {
+  it('color classes: buffer util >95 red, >85 ylw, >50 blu (docs/design.md §8); watermark; gauges', () => {
     expect(D.bufferUtilClass(96)).toBe('red');
     expect(D.bufferUtilClass(95)).toBe('ylw');
     expect(D.bufferUtilClass(85.1)).toBe('ylw');

@@ -113,7 +113,7 @@ describe('sys.metrics() schema', () => {
     }
   });
 
-  it('the seed dashboard tree and §6.3-6.4 metrics all exist', async () => {
+  it('the dashboard tree and the admission metrics all exist (docs/design.md §8, §9)', async () => {
     const { sys } = await serve();
     const m = sys.metrics();
     const s = m.servers[0];
@@ -127,7 +127,7 @@ describe('sys.metrics() schema', () => {
       s.connections_active, s.connections_total, s.connections_failed, s.streams_active, s.streams_total,
       s.requests_total, s.responses_2xx, s.responses_4xx, s.responses_5xx, s.bytes_sent, s.bytes_received,
       s.latency.avg_ms, s.latency.count, s.latency.sum_seconds, s.uptime_seconds,
-      // §6.3-6.4
+      // admission control (docs/design.md §3-§5)
       s.connections_rejected, s.connections_rejected_load, m.system.connections_rejected,
       m.system.connections_rejected_load, m.pools.tcp_buffers.utilization_pct, m.pools.tcp_buffers.overflow,
       m.connections.available, m.connections.max, m.backpressure.list_size,

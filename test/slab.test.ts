@@ -1,4 +1,4 @@
-// valk_slab through the test binding: seed 000 §0.9 and seed 001 §8.1 cases.
+// valk_slab through the test binding: the cases A1, A4 and D1-D3 of docs/design.md §11.
 import { describe, expect, it } from 'vitest';
 import { native } from '../lib/native';
 

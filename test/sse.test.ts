@@ -1,4 +1,4 @@
-// The live memory diagnostics stream (issue #5 §1-3, seed 001 §8.2, §11.4):
+// The live memory diagnostics stream (issue #5 §1-3, docs/design.md §8, §11.3):
 // Server-Sent Events over an HTTP/2 stream that stays open, answered on the
 // AIO thread. The snapshot's encoder has its own C tests
 // (test/c/test_valk_snapshot.c: test_bitmap_to_hex, test_mem_snapshot_collect,

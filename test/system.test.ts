@@ -1,6 +1,7 @@
-// startWithConfig() and the HTTP/2 server end to end: seed 002 T6-T9, T12,
-// T13 as TypeScript tests, seed 000 §0.9's limit test, and the foundation's
-// "done means" (curl over ALPN h2, 100 streams on one connection, clean stop).
+// startWithConfig() and the HTTP/2 server end to end: the cases T6-T9, T12 and
+// T13 (docs/design.md §11.1) as TypeScript tests, the limit case A2 (§11.2),
+// and the foundation's "done means" (curl over ALPN h2, 100 streams on one
+// connection, clean stop).
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -32,7 +33,7 @@ afterEach(async () => {
   }
 });
 
-describe('startWithConfig (seed 002)', () => {
+describe('startWithConfig (docs/design.md §10)', () => {
   it('T6 test_system_start_with_config: pools are sized from the resolved config', async () => {
     const sys = track(startWithConfig({ maxConnections: 50, maxConcurrentStreams: 50 }));
     expect(sys.config.maxConnections).toBe(50);

@@ -1,7 +1,8 @@
 // sources: valk_admission.c valk_common.c
-/* Admission control: watermark hysteresis and the seed's admit rule, resume
- * thresholds, the priority score, the backpressure heap and the per-address
- * table (each heap and table also fuzzed against a brute-force model). */
+/* Admission control (docs/design.md §3-§5): watermark hysteresis and the
+ * admit rule, resume thresholds, the priority score, the backpressure heap and
+ * the per-address table (each heap and table also fuzzed against a
+ * brute-force model). */
 #include <arpa/inet.h>
 #include <math.h>
 #include <netinet/in.h>
@@ -74,7 +75,7 @@ static void test_watermark_admit_rule(void) {
   CHECK(valk_watermark_admit(&wm, 91) == 0 && wm_state(&wm) == VALK_WM_CRITICAL); /* band */
   CHECK(valk_watermark_admit(&wm, 89) == 1 && wm_state(&wm) == VALK_WM_HIGH);     /* 11 free */
   CHECK(valk_watermark_admit(&wm, 300) == 0);                    /* used > total */
-  /* Seed rule: below high, few free buffers still admit (small pool). */
+  /* The admit rule: below high, few free buffers still admit (small pool). */
   valk_watermark_init(&wm, 10, 0.85, 0.95, 4);
   CHECK(valk_watermark_admit(&wm, 8) == 1 && wm_state(&wm) == VALK_WM_NORMAL);
   CHECK(valk_watermark_admit(&wm, 9) == 0 && wm_state(&wm) == VALK_WM_HIGH);  /* 1 free < 8 */

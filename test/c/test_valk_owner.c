@@ -1,5 +1,5 @@
 // sources: valk_owner.c
-/* The owner registry (seed 001 §11.1.2): 16 entries, the 17th is "other",
+/* The owner registry (docs/design.md §2): 16 entries, the 17th is "other",
  * freed entries are reused lowest first. */
 #include <stdio.h>
 #include <string.h>

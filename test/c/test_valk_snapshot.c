@@ -189,7 +189,7 @@ static const char *data_of(const char *ev, size_t *n) {
   return p;
 }
 
-/* ---- tests named after seed 001 §8.1 ------------------------------------- */
+/* ---- tests named after docs/design.md §11.3 (D1-D6) ---------------------- */
 
 static void test_bitmap_to_hex(void) {
   uint8_t bits[] = {0xDE, 0xAD, 0xBE, 0xEF};
@@ -205,8 +205,8 @@ static void test_bitmap_to_hex(void) {
   CHECK(valk_bitmap_to_hex(bits, 4, NULL, 0) == VALK_EINVAL);
 }
 
-/* Seed 001's empty/full/partial bitmap tests, with seed 004's LSB-first order:
- * slots 0 and 2 used of 8 is 0x05 ("05"), not 0xA0. */
+/* The empty/full/partial bitmap cases (docs/design.md §11.3, D1-D3), least
+ * significant bit first (§8): slots 0 and 2 used of 8 is 0x05 ("05"), not 0xA0. */
 static void test_slab_to_bitmap(void) {
   valk_slab_t *slab;
   void *items[8];
