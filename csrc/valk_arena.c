@@ -6,6 +6,7 @@
  */
 #include "valk_arena.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -159,6 +160,7 @@ void *valk_arena_alloc(valk_arena_pool_t *pool, valk_arena_t *a, size_t size, si
     return NULL;
   }
   end = used + pad + size;
+  assert(end <= a->size);
   atomic_store_explicit(&a->used, end, VALK__ARENA_RELAXED);
   if (end > a->dirty) valk__arena_grow_dirty(pool, a, end);
   if (end > atomic_load_explicit(&a->hwm, VALK__ARENA_RELAXED)) valk__arena_raise_hwm(pool, a, end);

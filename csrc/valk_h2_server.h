@@ -57,7 +57,8 @@ typedef struct valk_server_opts {
   uint8_t *error_503_body;    /* owned */
   size_t error_503_len;
   int has_handler;            /* paths without a route go to JavaScript */
-  int has_js;                 /* has_handler, or a VALK_ROUTE_JS route: streams start with an arena */
+  int has_js;                 /* has_handler, or a VALK_ROUTE_JS route: streams keep their headers
+                               * for JavaScript (VALK_STREAM_F_KEEP) until they take an arena */
   int admin;                  /* the admin listener: connections from sys->admin_slab, no admission checks */
 } valk_server_opts_t;
 

@@ -5,6 +5,7 @@
  */
 #include "valk_ring.h"
 
+#include <assert.h>
 #include <stdlib.h>
 
 #include "valk_common.h"
@@ -39,6 +40,7 @@ int valk_ring_push(valk_ring_t *ring, void *item) {
     uv_mutex_unlock(&ring->lock);
     return VALK_EFULL;
   }
+  assert(ring->len < ring->capacity && ring->head < ring->capacity);
   was_empty = ring->len == 0;
   ring->slots[(ring->head + ring->len) % ring->capacity] = item;
   ring->len++;
@@ -54,6 +56,7 @@ uint32_t valk_ring_drain(valk_ring_t *ring, void **out, uint32_t max) {
   for (i = 0; i < n; i++) out[i] = ring->slots[(ring->head + i) % ring->capacity];
   ring->head = (ring->head + n) % ring->capacity;
   ring->len -= n;
+  assert(ring->len <= ring->capacity);
   uv_mutex_unlock(&ring->lock);
   return n;
 }

@@ -4,6 +4,7 @@
  */
 #include "valk_slab.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -84,6 +85,7 @@ void *valk_slab_acquire(valk_slab_t *slab) {
             memory_order_acq_rel, memory_order_acquire))
       break;
   }
+  assert(index < slab->count && !atomic_load_explicit(&slab->used[index], memory_order_relaxed));
   atomic_store_explicit(&slab->used[index], 1, memory_order_relaxed);
   atomic_fetch_sub_explicit(&slab->available, 1, memory_order_relaxed);
   return slab->items + (size_t)index * slab->stride;
@@ -118,6 +120,7 @@ uint32_t valk_slab_index_of(const valk_slab_t *slab, const void *data) {
 }
 
 void *valk_slab_at(const valk_slab_t *slab, uint32_t index) {
+  assert(index < slab->count);
   return slab->items + (size_t)index * slab->stride;
 }
 
