@@ -1,7 +1,7 @@
 // binding_selftest.cc: test and diagnostic bindings: a slab JavaScript can
 // drive (slabNew), slab sizes, the multi-thread slab stress (valk_selftest.h),
-// the connection slab's item size (VALK_CONN_SLOT_SIZE), and which nghttp2 the addon's session calls reach
-// (valk_diag.h). Nothing here is part of serving.
+// the connection slab's item size (VALK_CONN_SLOT_SIZE), and which nghttp2
+// the addon's session calls reach (valk_diag.h). Nothing here is part of serving.
 //
 // Thread: Node's main thread (slabStress runs its threads and joins them).
 #include "binding.h"
