@@ -25,6 +25,7 @@ void SystemWrap::Init() {
   Nan::SetPrototypeMethod(tpl, "metrics", Metrics);
   Nan::SetPrototypeMethod(tpl, "pushRuntime", PushRuntime);
   Nan::SetPrototypeMethod(tpl, "onRequests", OnRequests);
+  Nan::SetPrototypeMethod(tpl, "onCancel", OnCancel);
   Nan::SetPrototypeMethod(tpl, "respond", Respond);
   constructor.Reset(Nan::GetFunction(tpl).ToLocalChecked());
 }
@@ -58,6 +59,8 @@ Local<Object> Constants() {
   SetNumber(c, "slabItemOverhead", (double)per_item_meta);
   SetNumber(c, "tcpBufferSlotSize", (double)(valk_slab_item_stride(sizeof(valk_tcp_buf_t)) + per_item_meta));
   SetNumber(c, "queueEntrySize", kQueueEntryBytes);
+  SetNumber(c, "adminArenasPerConn", VALK_ADMIN_ARENAS_PER_CONN);
+  SetNumber(c, "adminArenaSize", VALK_ADMIN_ARENA_SIZE);
   SetNumber(c, "connProtocolStateEstimate", kConnProtocolStateBytes);
   SetNumber(c, "tlsBufferBound", VALK_TLS_BIO_MAX);
   SetNumber(c, "responseHeadersMax", VALK_RESP_HEADERS_MAX);

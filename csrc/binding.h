@@ -133,6 +133,7 @@ class SystemWrap : public Nan::ObjectWrap {
 
   // binding_requests.cc: requests to JavaScript and their answers.
   static void OnRequests(const Nan::FunctionCallbackInfo<Value> &info);
+  static void OnCancel(const Nan::FunctionCallbackInfo<Value> &info);
   static void Respond(const Nan::FunctionCallbackInfo<Value> &info);
 
   // binding_metrics.cc: metrics() and pushRuntime().
@@ -150,11 +151,13 @@ class SystemWrap : public Nan::ObjectWrap {
 
   // binding_requests.cc: moves every waiting request to JavaScript.
   void DeliverRequests();
+  void DeliverCancels();
 
   valk_system_t *sys_ = nullptr;
   uv_async_t *async_ = nullptr;
   uint32_t in_flight_ = 0;
   Nan::Callback on_requests_;                 // fn(batch) for requests to JavaScript
+  Nan::Callback on_cancel_;                   // fn(tokens) for requests whose stream died
   std::vector<valk_js_request_t *> requests_; // by token (arena index): with JavaScript now
   std::vector<valk_js_request_t *> answered_; // answers given while a batch runs: sent after it
   bool delivering_ = false;

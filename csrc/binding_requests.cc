@@ -22,10 +22,10 @@ constexpr uint32_t kReqFields = 8;
 // valk_dispatch.h; slot < 2^16, gen < 2^32: exact in a double). A token is
 // never given twice by one system, so a late or repeated respond() names
 // a request that is gone, never the one that reuses its slot.
-constexpr uint32_t kSlotBits = 16;
+constexpr uint32_t kSlotBits = VALK_TOKEN_SLOT_BITS;
 
 double Token(const valk_js_request_t *r) {
-  return (double)r->gen * (double)(1u << kSlotBits) + (double)r->slot;
+  return (double)valk_js_token(r);
 }
 
 // A new string of bytes p (UTF-8; ASCII takes V8's one-byte path).
@@ -154,6 +154,31 @@ void SystemWrap::DeliverRequests() {
       answered_.clear();
     }
   }
+}
+
+// Tells JavaScript which of its requests lost their stream: fn(tokens), only
+// tokens still in flight (a notice that comes after the answer is dropped).
+void SystemWrap::DeliverCancels() {
+  uint64_t tokens[256];
+  uint32_t n;
+  while ((n = valk_dispatch_take_cancels(sys_, tokens, 256)) > 0) {
+    Nan::HandleScope scope;
+    Nan::AsyncResource resource("valk-aio:cancel");
+    std::vector<Local<Value>> live;
+    for (uint32_t i = 0; i < n; i++) {
+      double token = (double)tokens[i];
+      if (InFlight(token) != nullptr) live.push_back(Nan::New<v8::Number>(token));
+    }
+    if (live.empty() || on_cancel_.IsEmpty()) continue;
+    Local<Value> argv[1] = {v8::Array::New(v8::Isolate::GetCurrent(), live.data(), live.size())};
+    on_cancel_.Call(1, argv, &resource);
+    if (sys_ == nullptr) return;
+  }
+}
+
+// onCancel(fn): fn(tokens) is told of requests whose stream died (docs/design.md §7).
+void SystemWrap::OnCancel(const Nan::FunctionCallbackInfo<Value> &info) {
+  Self(info)->on_cancel_.Reset(info[0].As<v8::Function>());
 }
 
 // onRequests(fn): fn(batch) receives requests for JavaScript handlers.

@@ -33,6 +33,7 @@ void SystemWrap::OnAsync(uv_async_t *handle) {
   n = valk_system_take_done(self->sys_, ops, VALK_OP_RING_SIZE);
   for (uint32_t i = 0; i < n; i++) self->Finish(reinterpret_cast<PendingOp *>(ops[i]));
   if (self->sys_ != nullptr) self->DeliverRequests();
+  if (self->sys_ != nullptr) self->DeliverCancels();
 }
 
 // An op back from the AIO thread: its callback gets (err) or (null, result).
@@ -57,6 +58,7 @@ void SystemWrap::Finish(PendingOp *p) {
   } else if (p->op.type == VALK_OP_STOP) {
     requests_.clear();
     on_requests_.Reset();
+    on_cancel_.Reset();
     strs_.reset();  // the cached strings go with the system
     Local<Object> out = Nan::New<Object>();
     SetNumber(out, "leakedConnections", p->op.u.stop.leaked_connections);

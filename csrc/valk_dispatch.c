@@ -15,6 +15,14 @@ uint32_t valk_dispatch_slots(const valk_system_t *sys) {
   return sys->arenas.count + sys->admin_arenas.count;
 }
 
+uint32_t valk_dispatch_take_cancels(valk_system_t *sys, uint64_t *out, uint32_t max) {
+  void *batch[64];
+  uint32_t n, i, total = 0;
+  while (total < max && (n = valk_ring_drain(&sys->cancels, batch, max - total < 64 ? max - total : 64)) > 0)
+    for (i = 0; i < n; i++) out[total++] = (uint64_t)(uintptr_t)batch[i];
+  return total;
+}
+
 void *valk_dispatch_alloc(valk_system_t *sys, valk_js_request_t *req, size_t size) {
   (void)sys;
   return valk_arena_alloc(req->pool, req->arena, size, 8);
@@ -49,6 +57,8 @@ void valk_dispatch_drain_responses(valk_system_t *sys) {
 void valk_dispatch_discard(valk_system_t *sys) {
   valk_js_request_t *batch[64];
   uint32_t n, i;
+  while (valk_ring_drain(&sys->cancels, (void **)batch, VALK_ARRAY_SIZE(batch)) > 0) {
+  } /* tokens only: nothing to release */
   while ((n = valk_ring_drain(&sys->requests, (void **)batch, VALK_ARRAY_SIZE(batch))) > 0 ||
          (n = valk_ring_drain(&sys->responses, (void **)batch, VALK_ARRAY_SIZE(batch))) > 0) {
     for (i = 0; i < n; i++) {

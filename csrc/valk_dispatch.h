@@ -75,6 +75,20 @@ typedef struct valk_js_request {
   uint64_t conn_uid;            /* ... if that slot still holds the same connection */
 } valk_js_request_t;
 
+/*
+ * A request's token, as JavaScript holds it: gen x 2^16 + slot (the binding
+ * checks it names the request in flight before it acts on it). Any thread.
+ */
+#define VALK_TOKEN_SLOT_BITS 16
+static inline uint64_t valk_js_token(const valk_js_request_t *req) {
+  return ((uint64_t)req->gen << VALK_TOKEN_SLOT_BITS) | req->slot;
+}
+
+/* Owner thread: takes up to max tokens of requests whose stream died while
+ * JavaScript had them (the client reset it, or its connection went): their
+ * answers are not wanted; JavaScript's handlers are told (docs/design.md §7). */
+uint32_t valk_dispatch_take_cancels(struct valk_system *sys, uint64_t *out, uint32_t max);
+
 /* Slots of valk_js_request_t.slot: the arenas of both pools. Any thread. */
 uint32_t valk_dispatch_slots(const struct valk_system *sys);
 

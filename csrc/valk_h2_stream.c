@@ -18,6 +18,8 @@
 
 #include "valk_common.h"
 
+static void valk__js_cancel(valk_stream_t *st);
+
 /* ---- connection state and the idle list -------------------------------- */
 
 void valk_h2_idle_remove(valk_srv_conn_t *c) {
@@ -111,7 +113,7 @@ static void valk__arena_give(valk_stream_t *st) {
 void valk_h2_stream_free(valk_stream_t *st) {
   valk_srv_conn_t *c = st->conn;
   if (st->plugin_body != NULL) c->srv->sys->hooks.sse->close(c->srv->sys, st->plugin_body);
-  if (st->js != NULL) st->js->stream = NULL; /* orphaned: its arena goes when the answer comes */
+  if (st->js != NULL) valk__js_cancel(st); /* orphaned: its arena goes when the answer comes */
   else if (st->arena != NULL) valk__arena_give(st);
   valk_reqhdrs_drop(&st->hdrs, &c->io.budget);
   if (st->flags & VALK_STREAM_F_RESPONDED) {
@@ -272,6 +274,30 @@ int valk_h2_body_append(valk_stream_t *st, const uint8_t *data, size_t len) {
   if (st->body == NULL) st->body = dst;
   memcpy(dst, data, len);
   return 0;
+}
+
+/* ---- cancellation --------------------------------------------------------------- */
+
+/*
+ * st dies while JavaScript has its request: the request is orphaned (its
+ * arena goes back when its answer comes, valk__js_orphan_done) and its token
+ * goes to Node's thread, which aborts the handler's signal and answers at once
+ * so the arena is not held until the handler gives up (docs/design.md §7).
+ * A full ring (a reused slot cancelled again before Node drained the first)
+ * loses the notice, counted; the handler's timeout still ends the request.
+ */
+static void valk__js_cancel(valk_stream_t *st) {
+  valk_server_t *srv = st->conn->srv;
+  uint64_t token = valk_js_token(st->js);
+  int rc;
+  st->js->stream = NULL;
+  rc = valk_ring_push(&srv->sys->cancels, (void *)(uintptr_t)token);
+  if (rc < 0) {
+    VALK_SRV_ADD(srv, requests_cancel_lost, 1);
+    return;
+  }
+  VALK_SRV_ADD(srv, requests_cancelled, 1);
+  if (rc == 1) srv->notify_pending = 1; /* Node's loop is woken after this iteration */
 }
 
 /* ---- requests for JavaScript (valk_dispatch.h) --------------------------- */

@@ -67,6 +67,8 @@ extern "C" {
   XX(responses_overloaded, counter, "503 responses: no arena for the request") \
   XX(requests_queue_full, counter, "503 responses: the queue to JavaScript was full") \
   XX(requests_dispatched, counter, "requests handed to JavaScript handlers")   \
+  XX(requests_cancelled, counter, "requests whose stream died while JavaScript had them (the handler's signal aborted)") \
+  XX(requests_cancel_lost, counter, "such deaths Node's thread was not told of (its queue full): the handler timeout ends them") \
   XX(responses_too_large, counter, "413 responses: request body over maxRequestBodySize") \
   XX(streams_reset_too_large, counter, "streams reset: body over the limit after the response began") \
   XX(headers_too_large, counter, "request header sections over maxHeaderListSize or maxHeaderPairs (431, or RST_STREAM once answered)") \

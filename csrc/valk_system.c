@@ -111,6 +111,7 @@ static void valk__system_free_pools(valk_system_t *sys) {
   valk_ring_destroy(&sys->done);
   valk_ring_destroy(&sys->requests);
   valk_ring_destroy(&sys->responses);
+  valk_ring_destroy(&sys->cancels);
   valk_sse_free(sys);
 }
 
@@ -123,6 +124,9 @@ static int valk__system_init_pools(valk_system_t *sys, char *err, size_t err_len
   if (rc == 0)
     rc = valk_ring_init(&sys->responses,
                         sys->config.arena_pool_size + VALK_ADMIN_ARENAS_PER_CONN * sys->config.admin_max_connections);
+  if (rc == 0)
+    rc = valk_ring_init(&sys->cancels, 2 * (sys->config.arena_pool_size +
+                                            VALK_ADMIN_ARENAS_PER_CONN * sys->config.admin_max_connections));
   if (rc == 0) rc = valk_slab_new(&sys->conn_slab, VALK_CONN_SLOT_SIZE, sys->config.max_connections);
   if (rc == 0)
     rc = valk_slab_new(&sys->tcp_bufs, sizeof(valk_tcp_buf_t), sys->config.tcp_buffer_pool_size);

@@ -143,6 +143,8 @@ typedef struct valk_system {
   valk_ring_t done;            /* AIO thread pushes, owner drains */
   valk_ring_t requests;        /* queue_capacity: AIO thread pushes, owner drains (valk_dispatch.h) */
   valk_ring_t responses;       /* one entry per arena of both pools: owner pushes, AIO thread drains */
+  valk_ring_t cancels;         /* tokens of requests whose stream died while JavaScript had them
+                                * (2 per arena of both pools): AIO thread pushes, owner drains */
   VALK_ATOMIC(uint32_t) js_in_flight; /* requests pushed whose response is not drained yet */
   valk_sse_runtime_t runtime;  /* Node's heap/GC/loop figures: the owner writes, the AIO thread reads */
   valk_notify_fn notify;

@@ -19,6 +19,9 @@ export interface FootprintSizes {
   readonly tlsBufferBound?: number;
   /** Bytes of one per-IP connection-count table entry. */
   readonly ipTableEntrySize: number;
+  /** The admin listeners' arenas per admin connection slot, and their size cap; absent: the fallbacks. */
+  readonly adminArenasPerConn?: number;
+  readonly adminArenaSize?: number;
   /** Bytes of one memory diagnostics event for a config (the addon's bound); absent: 0. */
   readonly sseEventBytes?: (c: ResolvedConfig) => number;
 }
@@ -32,6 +35,15 @@ export interface FootprintSizes {
  */
 export const IP_TABLE_ENTRY_SIZE_FALLBACK = 24;
 
+/**
+ * The admin listeners' own arenas (csrc/valk_system.h): VALK_ADMIN_ARENAS_PER_CONN
+ * per admin connection slot, each min(arenaSize, VALK_ADMIN_ARENA_SIZE). The
+ * addon exports both (adminArenasPerConn, adminArenaSize); these are used only
+ * when explicit sizes leave them out.
+ */
+export const ADMIN_ARENAS_PER_CONN_FALLBACK = 2;
+export const ADMIN_ARENA_SIZE_FALLBACK = 4 * 1024 * 1024;
+
 /** Bytes of one backpressure-heap slot (valk_bp_heap_t.items: a pointer to the paused connection's node). */
 const BACKPRESSURE_ENTRY_SIZE = 8;
 
@@ -41,9 +53,16 @@ export interface Footprint {
   readonly connectionSlab: number;
   /** tcpBufferSlotSize × tcpBufferPoolSize. */
   readonly tcpBuffers: number;
-  /** arenaSize × arenaPoolSize: reserved, committed only as streams use it. */
+  /**
+   * arenaSize × arenaPoolSize, plus the admin listeners' arenas (adminArenasPerConn ×
+   * adminMaxConnections × min(arenaSize, adminArenaSize)): reserved, committed only as
+   * streams use it.
+   */
   readonly arenaCeiling: number;
-  /** queueEntrySize × queueCapacity × 2 (request and response queues). */
+  /**
+   * queueEntrySize × (queueCapacity + 3 × arenas): the request ring, the response ring (one
+   * entry per arena of both pools) and the cancel ring (two per arena; docs/design.md §7).
+   */
   readonly queues: number;
   /**
    * (connProtocolStateEstimate + tlsBufferBound + maxSessionMemory) × (maxConnections +
@@ -78,7 +97,7 @@ export const FOOTPRINT_LABELS: Readonly<Record<Exclude<keyof Footprint, 'total'>
   connectionSlab: 'connection slab',
   tcpBuffers: 'TCP buffers',
   arenaCeiling: 'arenas (reserved, committed on use)',
-  queues: 'queues (request + response)',
+  queues: 'queues (request, response, cancel)',
   protocolState: 'TLS + HTTP/2 state (HTTP/2 capped at maxSessionMemory)',
   gracefulRejections: 'graceful rejection slots (goaway mode)',
   admissionTables: 'admission tables (backpressure heap, per-IP counts)',
@@ -101,6 +120,8 @@ function nativeSizes(): FootprintSizes {
     queueEntrySize: k.queueEntrySize,
     connProtocolStateEstimate: k.connProtocolStateEstimate,
     tlsBufferBound: k.tlsBufferBound,
+    adminArenasPerConn: k.adminArenasPerConn,
+    adminArenaSize: k.adminArenaSize,
     // Older addons do not export it (undefined at run time despite the type).
     ipTableEntrySize: k.ipTableEntrySize ?? IP_TABLE_ENTRY_SIZE_FALLBACK,
     sseEventBytes: (c) => native().sseEventBytes(c.maxConnections, c.tcpBufferPoolSize, c.arenaPoolSize, c.adminMaxConnections),
@@ -123,11 +144,14 @@ export function estimateFootprint(c: ResolvedConfig, sizes?: FootprintSizes): Fo
   const s = sizes ?? nativeSizes();
   const ipTable = c.maxConnectionsPerIp > 0 ? nextPowerOfTwo(2 * c.maxConnections) * s.ipTableEntrySize : 0;
   const perConn = s.connProtocolStateEstimate + (s.tlsBufferBound ?? 0) + c.maxSessionMemory;
+  const adminArenas = (s.adminArenasPerConn ?? ADMIN_ARENAS_PER_CONN_FALLBACK) * c.adminMaxConnections;
+  const adminArenaSize = s.adminArenaSize ?? ADMIN_ARENA_SIZE_FALLBACK;
+  const arenas = c.arenaPoolSize + adminArenas;
   const parts = {
     connectionSlab: s.connSlotSize * (c.maxConnections + c.adminMaxConnections),
     tcpBuffers: s.tcpBufferSlotSize * c.tcpBufferPoolSize,
-    arenaCeiling: c.arenaSize * c.arenaPoolSize,
-    queues: s.queueEntrySize * c.queueCapacity * 2,
+    arenaCeiling: c.arenaSize * c.arenaPoolSize + adminArenas * Math.min(c.arenaSize, adminArenaSize),
+    queues: s.queueEntrySize * (c.queueCapacity + 3 * arenas),
     protocolState: perConn * (c.maxConnections + c.adminMaxConnections),
     gracefulRejections: c.rejectMode === 'goaway' ? c.maxGracefulRejections * (s.connSlotSize + perConn) : 0,
     admissionTables: c.backpressureListMax * BACKPRESSURE_ENTRY_SIZE + ipTable,

@@ -5,7 +5,9 @@
 // Thread: Node's main thread only. A request's memory (its arena) belongs to
 // this thread from its arrival until respond() hands it back; every request
 // is answered exactly once: by the handler, by a 500 when it throws, by a 504
-// at handlerTimeoutMs, or by a 503 when the system stops.
+// at handlerTimeoutMs, by a 503 when the system stops, or, when its stream
+// dies first (the client reset it, or the connection went), at once and
+// unseen by anyone, its signal aborted (docs/design.md §7).
 import { BAD_VALUE, CONNECTION_SPECIFIC, HEADER_NAME } from './headers';
 import { NativeSystem, native } from './native';
 
@@ -22,6 +24,13 @@ export interface Request {
   body: Buffer;
   remoteAddress: string;
   streamId: number;
+  /**
+   * Aborted when the request's stream dies before it is answered: the client
+   * reset it, or its connection closed. Its reason is a DOMException named
+   * 'AbortError'. The request is answered by then (the answer would reach
+   * nobody); what the handler returns later is dropped.
+   */
+  readonly signal: AbortSignal;
 }
 
 /** What a handler returns (or resolves to). */
@@ -90,6 +99,9 @@ class HandlerRequest implements Request {
   /** Where the header pairs are, until the headers object is built. */
   private batch?: NativeBatch;
   private readonly at: number;
+  /** Made on first use of signal (most handlers never look). */
+  private controller?: AbortController;
+  private cancelled = false;
 
   constructor(batch: NativeBatch, at: number) {
     const path = batch[at + F_PATH] as string;
@@ -125,6 +137,25 @@ class HandlerRequest implements Request {
     this.parsed ??= new URLSearchParams(this.search);
     return this.parsed;
   }
+
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.cancelled) this.controller.abort(cancelReason());
+    }
+    return this.controller.signal;
+  }
+
+  /** The stream died: the signal is aborted (now, or when first read). */
+  cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.controller?.abort(cancelReason());
+  }
+}
+
+function cancelReason(): DOMException {
+  return new DOMException('the client reset the stream or closed the connection', 'AbortError');
 }
 
 /** Response header names already checked, lower-cased (bounded: at most VALID_NAMES_MAX). */
@@ -217,8 +248,8 @@ function toWire(res: unknown, limit: number): [number, string[], Buffer | string
  * the request that reuses the slot.
  */
 export class HandlerDispatcher {
-  /** token -> its server and deadline (ms), in arrival order. */
-  private readonly pending = new Map<number, { target: HandlerTarget; deadline: number }>();
+  /** token -> its server, deadline (ms) and request, in arrival order. */
+  private readonly pending = new Map<number, { target: HandlerTarget; deadline: number; req: HandlerRequest }>();
   private sweeper?: NodeJS.Timeout;
   private stopping = false;
 
@@ -233,6 +264,21 @@ export class HandlerDispatcher {
       const now = Date.now();
       for (let at = 0; at < batch.length; at += FIELDS + 2 * (batch[at + F_COUNT] as number)) this.dispatch(batch, at, now);
     });
+    native.onCancel((tokens: number[]) => {
+      for (const token of tokens) this.cancel(token);
+    });
+  }
+
+  /**
+   * The request's stream died: it is answered now (nobody will read it; its
+   * arena goes back at once instead of when the handler gives up) and its
+   * signal aborted. A notice for a request already answered finds nothing.
+   */
+  private cancel(token: number): void {
+    const p = this.pending.get(token);
+    if (p === undefined) return; /* counted in C: requests_cancelled */
+    this.answer(token, 503, [], EMPTY);
+    p.req.cancel();
   }
 
   /** Answers every outstanding request with 503; later ones get 503 at once. */
@@ -257,8 +303,8 @@ export class HandlerDispatcher {
     }
   }
 
-  private track(token: number, t: HandlerTarget, now: number): void {
-    this.pending.set(token, { target: t, deadline: now + t.handlerTimeoutMs });
+  private track(token: number, t: HandlerTarget, now: number, req: HandlerRequest): void {
+    this.pending.set(token, { target: t, deadline: now + t.handlerTimeoutMs, req });
     if (!this.sweeper) {
       this.sweeper = setInterval(() => this.sweep(), Math.min(100, Math.max(5, t.handlerTimeoutMs / 4)));
       this.sweeper.unref();
@@ -273,10 +319,11 @@ export class HandlerDispatcher {
       this.respond(token, 503, [], EMPTY);
       return;
     }
-    this.track(token, t, now);
+    const req = new HandlerRequest(batch, at);
+    this.track(token, t, now, req);
     let result: Response | Promise<Response>;
     try {
-      result = t.handler(new HandlerRequest(batch, at));
+      result = t.handler(req);
     } catch (err) {
       this.failed(t, token, err);
       return;

@@ -21,6 +21,10 @@ export interface NativeConstants {
   tcpBufferSlotSize: number;
   /** Bytes of one request/response queue entry. */
   queueEntrySize: number;
+  /** The admin listeners' arenas per admin connection slot (VALK_ADMIN_ARENAS_PER_CONN). */
+  adminArenasPerConn: number;
+  /** The size cap of an admin listener's arena (VALK_ADMIN_ARENA_SIZE). */
+  adminArenaSize: number;
   /**
    * Estimate of the per-connection TLS + HTTP/2 protocol state that OpenSSL and
    * nghttp2 allocate outside the pools (measured, not enforced).
@@ -174,6 +178,8 @@ export interface NativeSystem {
    * then the header names and values (lib/handler.ts reads it).
    */
   onRequests(fn: (batch: unknown[]) => void): void;
+  /** fn(tokens): requests whose stream died (reset, or its connection gone) while JavaScript had them. */
+  onCancel(fn: (tokens: number[]) => void): void;
   /**
    * Answers request token (once). false: headers + body did not fit the
    * request's arena and an empty 500 was sent instead. A string body is

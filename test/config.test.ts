@@ -397,15 +397,16 @@ describe('estimateFootprint', () => {
     const fp = estimateFootprint(defaultConfig(), sizes);
     expect(fp.connectionSlab).toBe(1000 * (100 + 16)); // + the admin listeners' slab
     expect(fp.tcpBuffers).toBe(33_000 * 1450);
-    expect(fp.arenaCeiling).toBe(64 * MiB * 200);
-    expect(fp.queues).toBe(64 * 200 * 2);
+    expect(fp.arenaCeiling).toBe(64 * MiB * 200 + 2 * 16 * 4 * MiB); // + the admin listeners' arenas
+    expect(fp.queues).toBe(64 * (200 + 3 * (200 + 2 * 16))); // requests; responses and cancels per arena
     expect(fp.protocolState).toBe(PER_CONN * (100 + 16));
     expect(fp.gracefulRejections).toBe(0); // rejectMode 'rst'
     expect(fp.admissionTables).toBe(1000 * 8); // no per-IP table without maxConnectionsPerIp
     // No sseEventBytes in these sizes: the diagnostics part is its scratch only.
     const scratch = 100 * 8 + 200 * 40 + Math.ceil(1450 / 8) + Math.ceil(200 / 8) + 8 + 101 * 64;
     expect(fp.diagnostics).toBe(scratch);
-    expect(fp.total).toBe(116_000 + 47_850_000 + 64 * MiB * 200 + 25_600 + PER_CONN * 116 + 8000 + scratch);
+    expect(fp.total).toBe(116_000 + 47_850_000 + 64 * MiB * 200 + 2 * 16 * 4 * MiB + 64 * (200 + 3 * 232) +
+      PER_CONN * 116 + 8000 + scratch);
     expect(Object.isFrozen(fp)).toBe(true);
   });
 
@@ -435,6 +436,18 @@ describe('estimateFootprint', () => {
     const real = estimateFootprint(defaultConfig()); // the addon's own sizes
     expect(real.protocolState).toBe((native().constants.connProtocolStateEstimate + native().constants.tlsBufferBound +
       defaultConfig().maxSessionMemory) * 116);
+  });
+
+  it('arenas and queues count the admin listeners\' arenas, with the addon\'s own constants', () => {
+    const k = native().constants;
+    expect([k.adminArenasPerConn, k.adminArenaSize]).toEqual([2, 4 * MiB]);
+    const real = estimateFootprint(defaultConfig());
+    const arenas = 200 + k.adminArenasPerConn * 16;
+    expect(real.arenaCeiling).toBe(64 * MiB * 200 + k.adminArenasPerConn * 16 * k.adminArenaSize);
+    expect(real.queues).toBe(k.queueEntrySize * (200 + 3 * arenas));
+    // A small arenaSize caps the admin arenas too.
+    const small = estimateFootprint(resolveConfig({ arenaSize: MiB, maxRequestBodySize: MiB }));
+    expect(small.arenaCeiling).toBe(MiB * 200 + k.adminArenasPerConn * 16 * MiB);
   });
 
   it('admissionTables: backpressure heap + per-IP table of nextPowerOfTwo(2 × maxConnections) entries', () => {
@@ -469,7 +482,7 @@ describe('estimateFootprint', () => {
   it('follows the configuration', () => {
     const fp = estimateFootprint(resolveConfig({ maxConnections: 50, maxConcurrentStreams: 50, arenaSize: 16 * MiB }), sizes);
     expect(fp.tcpBuffers).toBe(33_000 * 412);
-    expect(fp.arenaCeiling).toBe(16 * MiB * 100);
+    expect(fp.arenaCeiling).toBe(16 * MiB * 100 + 2 * 16 * 4 * MiB);
   });
 });
 

@@ -196,24 +196,99 @@ describe('JavaScript handlers', () => {
     await waitFor(() => sys.metrics().pools.arenas.used === 0);
   });
 
-  it('a client that resets the stream before the answer: the answer is dropped, slot and arena freed', async () => {
+  it('a client that resets the stream before the answer: the signal aborts, the arena is back at once, the late answer is dropped', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => { release = r; });
-    const { sys, port } = await serve(async () => {
+    let signal: AbortSignal | undefined;
+    let answered = false;
+    const { sys, srv, port } = await serve(async (req) => {
+      signal = req.signal;
       await gate;
+      answered = true;
       return { status: 200, body: 'late' };
     });
+    const errors = errorsOf(srv);
     const s = await session(port);
     const req = s.request({ ':path': '/slow' });
     req.on('error', () => {});
     req.end();
     await waitFor(() => sys.metrics().system.requests_dispatched === 1);
+    expect(signal!.aborted).toBe(false);
+    const aborted = new Promise<unknown>((r) => signal!.addEventListener('abort', () => r(signal!.reason)));
     req.close(http2.constants.NGHTTP2_CANCEL);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(sys.metrics().pools.arenas.used).toBe(1); // JavaScript still holds the request
-    release();
+    const reason = await aborted;
+    expect(reason).toBeInstanceOf(DOMException);
+    expect((reason as DOMException).name).toBe('AbortError');
+    // Answered for it at once: its arena does not wait for the handler.
     await waitFor(() => sys.metrics().pools.arenas.used === 0);
+    expect(answered).toBe(false);
+    expect(sys.metrics().system.requests_cancelled).toBe(1);
+    release();
+    await waitFor(() => answered);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(errors).toEqual([]); // the late answer is dropped quietly
     expect((await send(s, '/after')).status).toBe(200);
+    expect(sys.metrics().system.requests_cancelled).toBe(1);
+    expect(sys.metrics().system.requests_cancel_lost).toBe(0);
+  });
+
+  it('a connection that closes aborts the signal of each of its requests with JavaScript, only theirs', async () => {
+    const signals = new Map<string, AbortSignal>();
+    const { sys, port } = await serve((req) => {
+      signals.set(req.path, req.signal);
+      if (req.path.startsWith('/other')) return { status: 200, body: 'ok' };
+      return new Promise(() => {}); // never answers: only the cancel ends it
+    });
+    const doomed = await session(port);
+    const reqs = ['/a', '/b', '/c'].map((p) => {
+      const r = doomed.request({ ':path': p });
+      r.on('error', () => {});
+      r.end();
+      return r;
+    });
+    await waitFor(() => sys.metrics().system.requests_dispatched === 3);
+    const other = await session(port);
+    expect((await send(other, '/other')).status).toBe(200);
+    const all = ['/a', '/b', '/c'].map((p) => new Promise<void>((r) => {
+      const sig = signals.get(p)!;
+      if (sig.aborted) r(); else sig.addEventListener('abort', () => r());
+    }));
+    doomed.destroy();
+    await Promise.all(all);
+    expect(reqs.length).toBe(3);
+    expect(signals.get('/other')!.aborted).toBe(false);
+    await waitFor(() => sys.metrics().pools.arenas.used === 0);
+    expect(sys.metrics().system.requests_cancelled).toBe(3);
+  });
+
+  it('a signal read only after the stream died is already aborted; an answered request\'s never aborts', async () => {
+    let late: { signal: AbortSignal } | undefined;
+    let fastSignal: AbortSignal | undefined;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    const { sys, port } = await serve(async (req) => {
+      if (req.path === '/fast') {
+        fastSignal = req.signal;
+        return { status: 200, body: 'fast' };
+      }
+      await gate; // does not touch req.signal before the stream dies
+      late = req;
+      return { status: 200, body: 'late' };
+    });
+    const s = await session(port);
+    expect((await send(s, '/fast')).status).toBe(200);
+    const req = s.request({ ':path': '/slow' });
+    req.on('error', () => {});
+    req.end();
+    await waitFor(() => sys.metrics().system.requests_dispatched === 2);
+    req.close(http2.constants.NGHTTP2_CANCEL);
+    await waitFor(() => sys.metrics().system.requests_cancelled === 1);
+    await waitFor(() => sys.metrics().pools.arenas.used === 0);
+    release();
+    await waitFor(() => late !== undefined);
+    expect(late!.signal.aborted).toBe(true);
+    expect((late!.signal.reason as DOMException).name).toBe('AbortError');
+    expect(fastSignal!.aborted).toBe(false); // its stream ended after the answer: nothing to cancel
   });
 
   it('stop answers requests still with JavaScript (503) and reports nothing leaked', async () => {
