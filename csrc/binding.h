@@ -21,6 +21,7 @@
 
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "valk_common.h"
@@ -152,6 +153,8 @@ class SystemWrap : public Nan::ObjectWrap {
   // binding_requests.cc: moves every waiting request to JavaScript.
   void DeliverRequests();
   void DeliverCancels();
+  void ReleasePins();
+  bool PinBody(valk_js_request_t *r, Local<Value> body);
 
   valk_system_t *sys_ = nullptr;
   uv_async_t *async_ = nullptr;
@@ -160,6 +163,9 @@ class SystemWrap : public Nan::ObjectWrap {
   Nan::Callback on_cancel_;                   // fn(tokens) for requests whose stream died
   std::vector<valk_js_request_t *> requests_; // by token (arena index): with JavaScript now
   std::vector<valk_js_request_t *> answered_; // answers given while a batch runs: sent after it
+  // Answer bodies sent without a copy, kept alive until the AIO thread hands
+  // their token back (sys->unpins); at most one per request in flight.
+  std::unordered_map<uint64_t, Nan::Global<v8::Object>> pins_;
   bool delivering_ = false;
 
   // Strings made for requests, kept for the next ones: header names and the

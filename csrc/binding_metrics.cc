@@ -127,6 +127,7 @@ void SystemWrap::Metrics(const Nan::FunctionCallbackInfo<Value> &info) {
   SetObject(pools, "admin_connections", Pool(sys->admin_slab));
   SetObject(pools, "arenas", Arenas(&sys->arenas));
   SetObject(pools, "admin_arenas", Arenas(&sys->admin_arenas));
+  SetObject(pools, "small_arenas", Arenas(&sys->small_arenas));
   uint32_t bufs_used = valk_slab_used(sys->tcp_bufs);
   SetString(wm, "state", valk_wm_state_name((valk_wm_state_t)sys->watermark.state.load()));
   SetNumber(wm, "usage", sys->tcp_bufs->count ? (double)bufs_used / sys->tcp_bufs->count : 0);

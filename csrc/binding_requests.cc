@@ -23,6 +23,9 @@ constexpr uint32_t kReqFields = 8;
 // never given twice by one system, so a late or repeated respond() names
 // a request that is gone, never the one that reuses its slot.
 constexpr uint32_t kSlotBits = VALK_TOKEN_SLOT_BITS;
+// A Buffer body at least this large is pinned and sent from where it is
+// (below, copying into the arena costs less than keeping a handle).
+constexpr size_t kPinMinBytes = 16 * 1024;
 
 double Token(const valk_js_request_t *r) {
   return (double)valk_js_token(r);
@@ -176,6 +179,29 @@ void SystemWrap::DeliverCancels() {
   }
 }
 
+// Keeps body (a Buffer) alive for r's answer, which is sent from its bytes
+// without a copy; the AIO thread hands the token back on sys->unpins when it
+// no longer reads them (ReleasePins). JavaScript must not change the Buffer
+// after returning it (docs/api.md).
+bool SystemWrap::PinBody(valk_js_request_t *r, Local<Value> body) {
+  Local<Object> obj = body.As<Object>();
+  uint64_t token = valk_js_token(r);
+  assert(pins_.find(token) == pins_.end());
+  pins_.emplace(token, Nan::Global<v8::Object>(obj));
+  r->resp_body = reinterpret_cast<const uint8_t *>(node::Buffer::Data(obj));
+  r->resp_body_len = node::Buffer::Length(obj);
+  r->resp_pinned = 1;
+  return true;
+}
+
+// Lets go of the bodies the AIO thread no longer reads.
+void SystemWrap::ReleasePins() {
+  uint64_t tokens[256];
+  uint32_t n;
+  while ((n = valk_dispatch_take_unpins(sys_, tokens, 256)) > 0)
+    for (uint32_t i = 0; i < n; i++) pins_.erase(tokens[i]);
+}
+
 // onCancel(fn): fn(tokens) is told of requests whose stream died (docs/design.md §7).
 void SystemWrap::OnCancel(const Nan::FunctionCallbackInfo<Value> &info) {
   Self(info)->on_cancel_.Reset(info[0].As<v8::Function>());
@@ -212,16 +238,36 @@ void SystemWrap::Respond(const Nan::FunctionCallbackInfo<Value> &info) {
   if (ok) r->resp_nheaders = n;
   bool has_body = node::Buffer::HasInstance(info[3]) ? node::Buffer::Length(info[3]) > 0
                   : info[3]->IsString() && info[3].As<v8::String>()->Length() > 0;
+  r->resp_pinned = 0;
   if (ok && has_body) {
+    // A large Buffer is sent from where it is; anything else is copied into
+    // the arena, or, when it does not fit, sent from a Buffer of its own.
+    Local<Value> body = info[3];
+    v8::Isolate *iso = v8::Isolate::GetCurrent();
+    bool is_buf = node::Buffer::HasInstance(body);
+    bool large = is_buf ? node::Buffer::Length(body) >= kPinMinBytes
+                        : body->IsString() && (size_t)body.As<v8::String>()->Utf8Length(iso) >= kPinMinBytes;
     uint32_t len = 0;
-    ok = ArenaCopy(self->sys_, r, info[3], &r->resp_body, &len);
-    r->resp_body_len = len;
+    if (is_buf && large) {
+      ok = self->PinBody(r, body);
+    } else if (!large && ArenaCopy(self->sys_, r, body, &r->resp_body, &len)) {
+      r->resp_body_len = len;
+    } else if (is_buf) {
+      ok = self->PinBody(r, body);
+    } else {
+      Local<v8::String> str;
+      Local<Object> buf;
+      ok = Nan::To<v8::String>(body).ToLocal(&str) &&
+           node::Buffer::New(iso, str, node::UTF8).ToLocal(&buf) && self->PinBody(r, buf);
+    }
   }
   if (!ok) {  // did not fit the arena: an empty 500 instead
+    if (r->resp_pinned) self->pins_.erase(valk_js_token(r));
     r->status = 500;
     r->resp_nheaders = 0;
     r->resp_body = nullptr;
     r->resp_body_len = 0;
+    r->resp_pinned = 0;
   }
   self->requests_[r->slot] = nullptr;
   self->sys_->stats.shard[VALK_SHARD_OWNER].responses_from_js.fetch_add(1, std::memory_order_relaxed);

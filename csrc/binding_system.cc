@@ -34,6 +34,7 @@ void SystemWrap::OnAsync(uv_async_t *handle) {
   for (uint32_t i = 0; i < n; i++) self->Finish(reinterpret_cast<PendingOp *>(ops[i]));
   if (self->sys_ != nullptr) self->DeliverRequests();
   if (self->sys_ != nullptr) self->DeliverCancels();
+  if (self->sys_ != nullptr) self->ReleasePins();
 }
 
 // An op back from the AIO thread: its callback gets (err) or (null, result).
@@ -57,6 +58,7 @@ void SystemWrap::Finish(PendingOp *p) {
     argv[1] = ClientResponse(p->op.u.request.req);
   } else if (p->op.type == VALK_OP_STOP) {
     requests_.clear();
+    pins_.clear();  // the AIO thread has ended: nothing reads them
     on_requests_.Reset();
     on_cancel_.Reset();
     strs_.reset();  // the cached strings go with the system

@@ -36,6 +36,8 @@ typedef enum { VALK_REJECT_RST = 0, VALK_REJECT_GOAWAY = 1 } valk_reject_mode_t;
   X(uint32_t, arena_pool_size, "arenaPoolSize")                                \
   X(uint32_t, queue_capacity, "queueCapacity")                                 \
   X(uint64_t, arena_size, "arenaSize")                                         \
+  X(uint64_t, small_arena_size, "smallArenaSize")                              \
+  X(uint32_t, small_arena_pool_size, "smallArenaPoolSize")                     \
   X(uint64_t, max_request_body_size, "maxRequestBodySize")                     \
   X(double, buffer_high_watermark, "bufferHighWatermark")                      \
   X(double, buffer_critical_watermark, "bufferCriticalWatermark")              \

@@ -8,24 +8,39 @@
 #include "valk_system.h"
 
 uint32_t valk_dispatch_take(valk_system_t *sys, valk_js_request_t **out, uint32_t max) {
-  return valk_ring_drain(&sys->requests, (void **)out, max);
+  uint32_t n = valk_ring_drain(&sys->requests, (void **)out, max);
+  /* Room again for requests that wait on the AIO side: it is woken to push them. */
+  if (n > 0 && atomic_load_explicit(&sys->js_backlog, memory_order_acquire)) uv_async_send(&sys->wakeup);
+  return n;
 }
 
 uint32_t valk_dispatch_slots(const valk_system_t *sys) {
-  return sys->arenas.count + sys->admin_arenas.count;
+  return sys->arenas.count + sys->admin_arenas.count + sys->small_arenas.count;
 }
 
-uint32_t valk_dispatch_take_cancels(valk_system_t *sys, uint64_t *out, uint32_t max) {
+/* Up to max tokens from ring (pushed as pointer-sized integers). */
+static uint32_t valk__take_tokens(valk_ring_t *ring, uint64_t *out, uint32_t max) {
   void *batch[64];
   uint32_t n, i, total = 0;
-  while (total < max && (n = valk_ring_drain(&sys->cancels, batch, max - total < 64 ? max - total : 64)) > 0)
+  while (total < max && (n = valk_ring_drain(ring, batch, max - total < 64 ? max - total : 64)) > 0)
     for (i = 0; i < n; i++) out[total++] = (uint64_t)(uintptr_t)batch[i];
   return total;
 }
 
+uint32_t valk_dispatch_take_cancels(valk_system_t *sys, uint64_t *out, uint32_t max) {
+  return valk__take_tokens(&sys->cancels, out, max);
+}
+
+uint32_t valk_dispatch_take_unpins(valk_system_t *sys, uint64_t *out, uint32_t max) {
+  return valk__take_tokens(&sys->unpins, out, max);
+}
+
 void *valk_dispatch_alloc(valk_system_t *sys, valk_js_request_t *req, size_t size) {
-  (void)sys;
-  return valk_arena_alloc(req->pool, req->arena, size, 8);
+  void *p = valk_arena_alloc(req->pool, req->arena, size, 8);
+  if (p != NULL || req->pool != &sys->small_arenas) return p;
+  /* The pool is lock-free: the owner thread may take an arena; the AIO thread gives it back. */
+  if (req->answer_arena == NULL && (req->answer_arena = valk_arena_acquire(&sys->arenas)) == NULL) return NULL;
+  return valk_arena_alloc(&sys->arenas, req->answer_arena, size, 8);
 }
 
 void valk_dispatch_respond_batch(valk_system_t *sys, valk_js_request_t **reqs, uint32_t n) {
@@ -57,12 +72,14 @@ void valk_dispatch_drain_responses(valk_system_t *sys) {
 void valk_dispatch_discard(valk_system_t *sys) {
   valk_js_request_t *batch[64];
   uint32_t n, i;
-  while (valk_ring_drain(&sys->cancels, (void **)batch, VALK_ARRAY_SIZE(batch)) > 0) {
-  } /* tokens only: nothing to release */
+  while (valk_ring_drain(&sys->cancels, (void **)batch, VALK_ARRAY_SIZE(batch)) > 0 ||
+         valk_ring_drain(&sys->unpins, (void **)batch, VALK_ARRAY_SIZE(batch)) > 0) {
+  } /* tokens only: the owner forgets its pins when STOP comes back */
   while ((n = valk_ring_drain(&sys->requests, (void **)batch, VALK_ARRAY_SIZE(batch))) > 0 ||
          (n = valk_ring_drain(&sys->responses, (void **)batch, VALK_ARRAY_SIZE(batch))) > 0) {
     for (i = 0; i < n; i++) {
       atomic_fetch_sub_explicit(&sys->js_in_flight, 1, memory_order_relaxed);
+      if (batch[i]->answer_arena != NULL) valk_arena_release(&sys->arenas, batch[i]->answer_arena);
       valk_arena_release(batch[i]->pool, batch[i]->arena);
     }
   }

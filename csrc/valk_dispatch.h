@@ -53,7 +53,7 @@ typedef struct valk_js_request {
   /* Written by the AIO thread before the push; read-only afterwards. */
   uint32_t server_id;
   int32_t stream_id;
-  uint32_t slot;                /* its arena's place in both pools: unique among requests in flight */
+  uint32_t slot;                /* its arena's place among every pool's: unique among requests in flight */
   uint32_t gen;                 /* this hand-over's generation: (slot, gen) is this request for good */
   valk_hdr_t method, path;      /* value/value_len only */
   valk_hdr_t *headers;          /* regular headers, in order */
@@ -65,8 +65,11 @@ typedef struct valk_js_request {
   int status;
   valk_hdr_t *resp_headers;     /* in the arena; names lower-case, validated in JS */
   uint32_t resp_nheaders;
-  const uint8_t *resp_body;
+  const uint8_t *resp_body;     /* in an arena, or a JavaScript Buffer's bytes (resp_pinned) */
   size_t resp_body_len;
+  uint8_t resp_pinned;          /* resp_body is a Buffer the owner keeps alive until the token comes
+                                 * back on sys->unpins: sent without a copy */
+  valk_arena_t *answer_arena;   /* from sys->arenas when the answer outgrew a small arena, or NULL */
   /* AIO thread only. */
   struct valk_stream *stream;   /* NULL once the stream is gone (orphaned) */
   valk_arena_pool_t *pool;      /* the pool arena came from */
@@ -79,17 +82,22 @@ typedef struct valk_js_request {
  * A request's token, as JavaScript holds it: gen x 2^16 + slot (the binding
  * checks it names the request in flight before it acts on it). Any thread.
  */
-#define VALK_TOKEN_SLOT_BITS 16
+#define VALK_TOKEN_SLOT_BITS 21 /* slots < 2^21, gen < 2^32: a token < 2^53, exact in a double */
 static inline uint64_t valk_js_token(const valk_js_request_t *req) {
   return ((uint64_t)req->gen << VALK_TOKEN_SLOT_BITS) | req->slot;
 }
+
+/* Owner thread: takes up to max tokens of answers whose pinned body
+ * (resp_pinned) the AIO thread no longer reads: the owner lets it go. */
+uint32_t valk_dispatch_take_unpins(struct valk_system *sys, uint64_t *out, uint32_t max);
 
 /* Owner thread: takes up to max tokens of requests whose stream died while
  * JavaScript had them (the client reset it, or its connection went): their
  * answers are not wanted; JavaScript's handlers are told (docs/design.md §7). */
 uint32_t valk_dispatch_take_cancels(struct valk_system *sys, uint64_t *out, uint32_t max);
 
-/* Slots of valk_js_request_t.slot: the arenas of both pools. Any thread. */
+/* Slots of valk_js_request_t.slot: the arenas of every pool (big, admin,
+ * small, in that order). Any thread. */
 uint32_t valk_dispatch_slots(const struct valk_system *sys);
 
 /* Owner thread: takes up to max requests waiting for JavaScript. */
@@ -97,7 +105,9 @@ uint32_t valk_dispatch_take(struct valk_system *sys, valk_js_request_t **out, ui
 
 /*
  * Owner thread: allocates size bytes for the response in the request's arena
- * (the owner thread owns it until valk_dispatch_respond). NULL if it does not fit.
+ * (the owner thread owns it until valk_dispatch_respond); a request in a small
+ * arena that is full continues in a big arena taken for the answer
+ * (answer_arena). NULL if it does not fit.
  */
 void *valk_dispatch_alloc(struct valk_system *sys, valk_js_request_t *req, size_t size);
 

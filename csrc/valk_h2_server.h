@@ -162,10 +162,14 @@ typedef struct valk_stream {
   const uint8_t *resp_body;       /* what is being sent, once submitted */
   size_t resp_len;
   valk_arena_t *arena;            /* holds the request (body, then headers for JS); NULL without one */
+  valk_arena_pool_t *pool;        /* the pool arena came from (small, big, or the admin pool) */
+  valk_arena_t *answer_arena;     /* its answer's overflow (from sys->arenas), released with arena */
+  uint64_t unpin;                 /* its answer's pinned body: the token to hand back, 0 for none */
   uint8_t *body;                  /* start of the body in the arena */
   valk_reqhdrs_t hdrs;            /* the header list: counted, and kept for JavaScript until the arena */
   valk_js_request_t *js;          /* with JavaScript now: the arena is the request's */
   void *plugin_body;              /* a plug-in's body (valk_stream_plugin_t), or NULL */
+  struct valk_stream *backlog_next; /* sys->backlog (VALK_STREAM_F_BACKLOG): its request waits for room */
   uint64_t last_event_id;         /* the request's Last-Event-ID (SSE), 0 without one */
   struct valk_stream *next, *prev;
 } valk_stream_t;
@@ -204,6 +208,10 @@ void valk_h2_flush_list(valk_srv_conn_t *list);
 
 /* Puts c on *list for valk_h2_flush_list (once; AIO thread). */
 void valk_h2_flush_later(valk_srv_conn_t *c, valk_srv_conn_t **list);
+
+/* Pushes requests waiting for room in the request ring while it has room
+ * (after Node's thread drained it). AIO thread. */
+void valk_h2_backlog_push(valk_system_t *sys);
 
 /* The stream API features above the server use (the diagnostics stream). */
 

@@ -19,6 +19,9 @@
 #include "valk_common.h"
 
 static void valk__js_cancel(valk_stream_t *st);
+static void valk__backlog_remove(valk_stream_t *st);
+static void valk__backlog_add(valk_stream_t *st);
+static void valk__dispatched(valk_stream_t *st, int rc);
 
 /* ---- connection state and the idle list -------------------------------- */
 
@@ -77,34 +80,100 @@ valk_stream_t *valk_h2_stream_new(valk_srv_conn_t *c, int32_t id) {
 
 /* ---- arenas: only when needed, within the connection's share ------------- */
 
-/*
- * An arena for st from its server's pool (docs/RELIABILITY.md, "Arenas cannot be hoarded"): a
- * connection that holds VALK_ARENA_LIGHT or more may not take one of the last
- * quarter of the pool, so a few connections cannot take every arena and the
- * clients that hold few keep getting theirs. NULL: none for st (the caller
- * answers 503; a refusal for the share is counted here).
- */
-static valk_arena_t *valk__arena_take(valk_stream_t *st) {
+/* The connection's share of pool (docs/RELIABILITY.md, "Arenas cannot be
+ * hoarded"): a connection that holds VALK_ARENA_LIGHT or more arenas may not
+ * take one of the last quarter of a pool, so a few connections cannot take
+ * every arena and the clients that hold few keep getting theirs. */
+static valk_arena_t *valk__arena_from(valk_stream_t *st, valk_arena_pool_t *pool) {
   valk_srv_conn_t *c = st->conn;
-  valk_arena_pool_t *pool = c->srv->arenas;
   valk_arena_t *a;
   if (c->arenas >= VALK_ARENA_LIGHT && valk_arena_pool_available(pool) <= pool->count / 4) {
     VALK_SRV_ADD(c->srv, arenas_refused_share, 1);
     return NULL;
   }
   a = valk_arena_acquire(pool);
-  if (a != NULL) c->arenas++;
+  if (a == NULL) return NULL;
+  c->arenas++;
+  st->pool = pool;
   return a;
 }
 
-/* Gives st's arena back to its pool. */
+/*
+ * An arena for st (docs/design.md §6): on the main listeners a small one,
+ * unless big (its body is known not to fit half of one) or none is left; a
+ * big one from the server's pool otherwise; the admin listener's own pool
+ * for the admin listener. NULL: none for st (the caller answers 503).
+ */
+static valk_arena_t *valk__arena_take(valk_stream_t *st, int big) {
+  valk_system_t *sys = st->conn->srv->sys;
+  valk_arena_pool_t *pool = st->conn->srv->arenas;
+  valk_arena_t *a;
+  if (pool == &sys->arenas && !big && sys->small_arenas.count > 0 &&
+      (a = valk__arena_from(st, &sys->small_arenas)) != NULL)
+    return a;
+  return valk__arena_from(st, pool);
+}
+
+/*
+ * An answer's body that is a JavaScript Buffer (pinned by the owner thread)
+ * is no longer read: its token goes back so the owner lets it go. A full ring
+ * (it holds two per arena: cannot happen) would keep the Buffer alive: logged.
+ */
+static void valk__unpin(valk_system_t *sys, uint64_t token) {
+  int rc = valk_ring_push(&sys->unpins, (void *)(uintptr_t)token);
+  if (rc < 0) VALK_ERROR("unpin ring full: a response body stays pinned");
+  else if (rc == 1 && sys->notify != NULL) sys->notify(sys->notify_data);
+}
+
+/* What st's answer held beside its arena: the overflow arena, the pin. */
+static void valk__answer_done(valk_stream_t *st) {
+  valk_system_t *sys = st->conn->srv->sys;
+  if (st->answer_arena != NULL) valk_arena_release(&sys->arenas, st->answer_arena);
+  if (st->unpin != 0) valk__unpin(sys, st->unpin);
+  st->answer_arena = NULL;
+  st->unpin = 0;
+}
+
+/* Gives st's arena back to its pool (and what its answer held). */
 static void valk__arena_give(valk_stream_t *st) {
   valk_srv_conn_t *c = st->conn;
   assert(st->arena != NULL && st->js == NULL && c->arenas > 0);
-  valk_arena_release(c->srv->arenas, st->arena);
+  valk__answer_done(st);
+  valk_arena_release(st->pool, st->arena);
   c->arenas--;
   st->arena = NULL;
+  st->pool = NULL;
   st->body = NULL;
+}
+
+/*
+ * st's small arena is full: its body so far moves to a big arena (at most a
+ * small arena's worth is copied) and the small one goes back. 0, or -1 when
+ * no big arena is free for st (its small arena is kept).
+ */
+static int valk__arena_grow(valk_stream_t *st) {
+  valk_system_t *sys = st->conn->srv->sys;
+  valk_arena_pool_t *small = st->pool;
+  valk_arena_t *old = st->arena, *a;
+  size_t n = st->body != NULL ? (size_t)st->body_len : 0;
+  uint8_t *body = NULL;
+  assert(small == &sys->small_arenas && st->js == NULL);
+  a = valk__arena_from(st, &sys->arenas); /* sets st->pool */
+  if (a == NULL) {
+    st->pool = small;
+    return -1;
+  }
+  if (n > 0) {
+    body = valk_arena_alloc(&sys->arenas, a, n, 1);
+    assert(body != NULL); /* smallArenaSize <= arenaSize */
+    memcpy(body, st->body, n);
+  }
+  valk_arena_release(small, old);
+  st->conn->arenas--;
+  st->arena = a;
+  st->body = body;
+  VALK_SRV_ADD(st->conn->srv, arenas_grown, 1);
+  return 0;
 }
 
 /* Unlinks and frees st, returning its arena and kept headers. Also used for
@@ -113,6 +182,10 @@ static void valk__arena_give(valk_stream_t *st) {
 void valk_h2_stream_free(valk_stream_t *st) {
   valk_srv_conn_t *c = st->conn;
   if (st->plugin_body != NULL) c->srv->sys->hooks.sse->close(c->srv->sys, st->plugin_body);
+  if (st->flags & VALK_STREAM_F_BACKLOG) { /* never reached JavaScript: the arena is still ours */
+    valk__backlog_remove(st);
+    st->js = NULL;
+  }
   if (st->js != NULL) valk__js_cancel(st); /* orphaned: its arena goes when the answer comes */
   else if (st->arena != NULL) valk__arena_give(st);
   valk_reqhdrs_drop(&st->hdrs, &c->io.budget);
@@ -259,20 +332,30 @@ int valk_h2_body_begin(valk_stream_t *st) {
  * first byte (docs/RELIABILITY.md: a stream holds an arena only once a body
  * arrives), within the limit. */
 int valk_h2_body_append(valk_stream_t *st, const uint8_t *data, size_t len) {
-  valk_srv_conn_t *c = st->conn;
-  valk_system_t *sys = c->srv->sys;
+  valk_system_t *sys = st->conn->srv->sys;
   uint8_t *dst;
 
   st->input_ms = uv_now(&sys->loop);
   if (st->flags & VALK_STREAM_F_EARLY) return 0; /* answered: discard */
   if (len == 0) return 0;
-  if (st->arena == NULL && (st->arena = valk__arena_take(st)) == NULL) return valk__no_arena(st);
-  st->body_len += len;
-  if (st->body_len > sys->config.max_request_body_size) return valk__body_too_large(st);
-  dst = valk_arena_alloc(c->srv->arenas, st->arena, len, 1);
+  if (st->arena == NULL) {
+    /* A body declared larger than half a small arena goes to a big one at once. */
+    int big = st->content_length >= 0 && (uint64_t)st->content_length > sys->config.small_arena_size / 2;
+    if ((st->arena = valk__arena_take(st, big)) == NULL) return valk__no_arena(st);
+  }
+  if (st->body_len + len > sys->config.max_request_body_size) {
+    st->body_len += len;
+    return valk__body_too_large(st);
+  }
+  dst = valk_arena_alloc(st->pool, st->arena, len, 1);
+  if (dst == NULL && st->pool == &sys->small_arenas) {
+    if (valk__arena_grow(st) != 0) return valk__no_arena(st);
+    dst = valk_arena_alloc(st->pool, st->arena, len, 1);
+  }
   if (dst == NULL) return valk__body_too_large(st); /* the arena is smaller than the limit */
   if (st->body == NULL) st->body = dst;
   memcpy(dst, data, len);
+  st->body_len += len;
   return 0;
 }
 
@@ -321,7 +404,7 @@ static void valk__peer_name(valk_srv_conn_t *c, char *out, size_t len) {
  * NULL when it does not fit. */
 static valk_js_request_t *valk__js_request(valk_stream_t *st) {
   valk_srv_conn_t *c = st->conn;
-  valk_arena_pool_t *pool = c->srv->arenas;
+  valk_arena_pool_t *pool = st->pool;
   valk_system_t *sys = c->srv->sys;
   valk_js_request_t *req = valk_arena_alloc(pool, st->arena, sizeof(*req), 8);
   uint8_t *bytes;
@@ -342,7 +425,10 @@ static valk_js_request_t *valk__js_request(valk_stream_t *st) {
   }
   req->server_id = c->srv->id;
   req->stream_id = st->id;
-  req->slot = (pool == &sys->admin_arenas ? sys->arenas.count : 0) + st->arena->index;
+  /* Slots: the big pool's, then the admin pool's, then the small pool's (valk_dispatch_slots). */
+  req->slot = (pool == &sys->arenas ? 0 : pool == &sys->admin_arenas ? sys->arenas.count
+                                                                      : sys->arenas.count + sys->admin_arenas.count) +
+              st->arena->index;
   req->gen = ++sys->request_gen;
   req->body = st->body;
   req->body_len = st->body != NULL ? st->body_len : 0;
@@ -365,19 +451,77 @@ static int valk__dispatch_js(valk_stream_t *st) {
   valk_js_request_t *req;
   int rc;
 
-  if (st->arena == NULL && (st->arena = valk__arena_take(st)) == NULL) return valk__no_arena(st);
+  if (st->arena == NULL && (st->arena = valk__arena_take(st, 0)) == NULL) return valk__no_arena(st);
   req = valk__js_request(st);
-  if (req == NULL) return valk__body_too_large(st); /* headers + body filled the arena */
-  rc = valk_ring_push(&sys->requests, req);
-  if (rc < 0) {
-    VALK_SRV_ADD(srv, requests_queue_full, 1);
-    return valk__respond_with(st, srv->opts->routes.overloaded);
+  if (req == NULL && st->pool == &sys->small_arenas) { /* headers + body did not fit a small arena */
+    if (valk__arena_grow(st) != 0) return valk__no_arena(st);
+    req = valk__js_request(st);
   }
-  st->js = req; /* the arena is the owner thread's until the answer comes */
-  atomic_fetch_add_explicit(&sys->js_in_flight, 1, memory_order_relaxed);
+  if (req == NULL) return valk__body_too_large(st); /* headers + body filled the arena */
+  st->js = req;
+  /* Behind others waiting, or the ring full: it waits its turn (none is refused for it). */
+  if (sys->backlog_head != NULL || (rc = valk_ring_push(&sys->requests, req)) < 0) {
+    VALK_SRV_ADD(srv, requests_queue_full, 1);
+    valk__backlog_add(st); /* the flag first: Node's drain from now on wakes us ... */
+    valk_h2_backlog_push(sys); /* ... and one that came before leaves room now */
+    return 0;
+  }
+  valk__dispatched(st, rc);
+  return 0;
+}
+
+/* st's request is on the ring: the arena is the owner thread's until the answer comes. */
+static void valk__dispatched(valk_stream_t *st, int rc) {
+  valk_server_t *srv = st->conn->srv;
+  atomic_fetch_add_explicit(&srv->sys->js_in_flight, 1, memory_order_relaxed);
   VALK_SRV_ADD(srv, requests_dispatched, 1);
   if (rc == 1) srv->notify_pending = 1; /* Node's loop is woken after this iteration's reads */
-  return 0;
+}
+
+/* st waits for room in the request ring (bounded by the streams themselves):
+ * an admin listener's request goes first, the others in arrival order. */
+static void valk__backlog_add(valk_stream_t *st) {
+  valk_system_t *sys = st->conn->srv->sys;
+  st->flags |= VALK_STREAM_F_BACKLOG;
+  if (st->conn->srv->opts->admin || sys->backlog_head == NULL) {
+    st->backlog_next = sys->backlog_head;
+    sys->backlog_head = st;
+    if (sys->backlog_tail == NULL) sys->backlog_tail = st;
+  } else {
+    st->backlog_next = NULL;
+    sys->backlog_tail->backlog_next = st;
+    sys->backlog_tail = st;
+  }
+  atomic_store_explicit(&sys->js_backlog, 1, memory_order_release);
+}
+
+/* Takes st out of the backlog (its stream died first). O(n) in the backlog. */
+static void valk__backlog_remove(valk_stream_t *st) {
+  valk_system_t *sys = st->conn->srv->sys;
+  valk_stream_t **p, *prev = NULL;
+  for (p = &sys->backlog_head; *p != NULL; prev = *p, p = &(*p)->backlog_next) {
+    if (*p != st) continue;
+    *p = st->backlog_next;
+    if (sys->backlog_tail == st) sys->backlog_tail = prev;
+    break;
+  }
+  st->backlog_next = NULL;
+  st->flags &= (uint16_t)~VALK_STREAM_F_BACKLOG;
+  if (sys->backlog_head == NULL) atomic_store_explicit(&sys->js_backlog, 0, memory_order_release);
+}
+
+void valk_h2_backlog_push(valk_system_t *sys) {
+  while (sys->backlog_head != NULL) {
+    valk_stream_t *st = sys->backlog_head;
+    int rc = valk_ring_push(&sys->requests, st->js);
+    if (rc < 0) return; /* still full: Node's next drain wakes us again */
+    sys->backlog_head = st->backlog_next;
+    if (sys->backlog_head == NULL) sys->backlog_tail = NULL;
+    st->backlog_next = NULL;
+    st->flags &= (uint16_t)~VALK_STREAM_F_BACKLOG;
+    valk__dispatched(st, rc);
+  }
+  atomic_store_explicit(&sys->js_backlog, 0, memory_order_release);
 }
 
 /*
@@ -448,8 +592,10 @@ void valk_h2_flush_list(valk_srv_conn_t *list) {
 /* The answer of a request whose stream died while JavaScript had it: its
  * arena goes back, and out of its connection's share if that connection is
  * still the one in the slot (uids are never reused). */
-static void valk__js_orphan_done(valk_js_request_t *req) {
+static void valk__js_orphan_done(valk_system_t *sys, valk_js_request_t *req) {
   valk_srv_conn_t *c = req->conn;
+  if (req->answer_arena != NULL) valk_arena_release(&sys->arenas, req->answer_arena);
+  if (req->resp_pinned) valk__unpin(sys, valk_js_token(req));
   valk_arena_release(req->pool, req->arena);
   if (c->io.uid != req->conn_uid) return; /* another connection has the slot now */
   assert(c->arenas > 0);
@@ -465,22 +611,29 @@ static size_t valk__resp_headers_size(const valk_js_request_t *req) {
   return n;
 }
 
+/* Room for the answer's frame headers: in its arena, else in its overflow arena. */
+static void *valk__answer_alloc(valk_system_t *sys, valk_js_request_t *req, size_t size) {
+  void *p = valk_arena_alloc(req->pool, req->arena, size, 8);
+  if (p == NULL && req->answer_arena != NULL) p = valk_arena_alloc(&sys->arenas, req->answer_arena, size, 8);
+  return p;
+}
+
 void valk_h2_js_respond(valk_system_t *sys, valk_js_request_t *req, valk_srv_conn_t **flush) {
   valk_stream_t *st = req->stream;
-  valk_arena_pool_t *pool = req->pool;
   const valk_route_table_t *table;
   nghttp2_nv *nva;
   char *status, *length;
   size_t length_len;
   uint32_t i;
 
-  (void)sys; /* the answer names its pool and connection itself */
   if (st == NULL) { /* the stream died while JavaScript had it */
-    valk__js_orphan_done(req);
+    valk__js_orphan_done(sys, req);
     return;
   }
   assert(st->js == req && st->arena == req->arena);
   st->js = NULL;
+  st->answer_arena = req->answer_arena; /* released with the stream's arena */
+  st->unpin = req->resp_pinned ? valk_js_token(req) : 0;
   table = &st->conn->srv->opts->routes;
   valk__flush_later(st->conn, flush);
   if (valk__resp_headers_size(req) > VALK_RESP_HEADERS_MAX) {
@@ -488,8 +641,8 @@ void valk_h2_js_respond(valk_system_t *sys, valk_js_request_t *req, valk_srv_con
     valk__respond_with(st, table->internal_error); /* nghttp2 would refuse the block */
     return;
   }
-  nva = valk_arena_alloc(pool, st->arena, (2 + req->resp_nheaders) * sizeof(*nva), 8);
-  status = valk_arena_alloc(pool, st->arena, 4 + 24, 1);
+  nva = valk__answer_alloc(sys, req, (2 + req->resp_nheaders) * sizeof(*nva));
+  status = valk__answer_alloc(sys, req, 4 + 24);
   if (nva == NULL || status == NULL || req->status < 100 || req->status > 999) {
     valk__respond_with(st, table->internal_error); /* the answer did not fit */
     return;

@@ -40,7 +40,8 @@ enum {
   VALK_STREAM_F_HDR_OVER = 1u << 5,   /* a header section went past the limits: the rest is skipped */
   VALK_STREAM_F_TRAILERS = 1u << 6,   /* the header section being received is the trailers */
   VALK_STREAM_F_RESET = 1u << 7,      /* RST_STREAM sent or received */
-  VALK_STREAM_F_RESP_DONE = 1u << 8   /* the response's END_STREAM went out */
+  VALK_STREAM_F_RESP_DONE = 1u << 8,  /* the response's END_STREAM went out */
+  VALK_STREAM_F_BACKLOG = 1u << 9     /* its request waits in sys->backlog for room in the ring */
 };
 
 /* A connection stops reading while more frames than this wait in nghttp2's

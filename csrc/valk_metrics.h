@@ -65,7 +65,7 @@ extern "C" {
   XX(responses_4xx, counter, "responses with a 4xx status")                    \
   XX(responses_5xx, counter, "responses with a 5xx status")                    \
   XX(responses_overloaded, counter, "503 responses: no arena for the request") \
-  XX(requests_queue_full, counter, "503 responses: the queue to JavaScript was full") \
+  XX(requests_queue_full, counter, "requests that found the queue to JavaScript full and waited for room (none is refused for it)") \
   XX(requests_dispatched, counter, "requests handed to JavaScript handlers")   \
   XX(requests_cancelled, counter, "requests whose stream died while JavaScript had them (the handler's signal aborted)") \
   XX(requests_cancel_lost, counter, "such deaths Node's thread was not told of (its queue full): the handler timeout ends them") \
@@ -76,6 +76,7 @@ extern "C" {
   XX(requests_timed_out, counter, "408 responses: a request body idle past bodyTimeoutMs, or a request not ended within requestTimeoutMs") \
   XX(streams_send_timed_out, counter, "streams reset (CANCEL): their response did not move for sendTimeoutMs (a closed flow-control window)") \
   XX(streams_state_error, counter, "streams reset (STREAM_CLOSED): DATA or HEADERS after the client ended the stream (RFC 9113 §5.1)") \
+  XX(arenas_grown, counter, "requests that outgrew their small arena and moved to a big one (their body so far copied)") \
   XX(arenas_refused_share, counter, "503 responses (also in responses_overloaded): the connection held its share of the arena pool (the last quarter is kept for connections holding fewer than 4)") \
   XX(responses_refused_headers, counter, "answers whose header block was too large to send: 500, or RST_STREAM") \
   XX(resets_sent, counter, "RST_STREAM frames sent") \

@@ -18,6 +18,12 @@
 
 /* ---- owner thread ------------------------------------------------------- */
 
+/* Arenas of every pool: the slots a request to JavaScript is named by (valk_dispatch.h). */
+static uint64_t valk__js_slots(const valk_system_config_t *cfg) {
+  return (uint64_t)cfg->arena_pool_size + VALK_ADMIN_ARENAS_PER_CONN * (uint64_t)cfg->admin_max_connections +
+         cfg->small_arena_pool_size;
+}
+
 static int valk__config_check(const valk_system_config_t *cfg, char *err, size_t err_len) {
   /* lib/config.ts validates everything; these are the bounds C relies on. */
   if (cfg->max_connections < 1 || cfg->max_connections > 1000000) {
@@ -54,6 +60,11 @@ static int valk__config_check(const valk_system_config_t *cfg, char *err, size_t
       cfg->settings_timeout_ms < 1 || cfg->headers_timeout_ms < 1 || cfg->body_timeout_ms < 1 ||
       cfg->request_timeout_ms < 1 || cfg->send_timeout_ms < 1) {
     snprintf(err, err_len, "header limits, maxSessionMemory (>= 4 x maxHeaderListSize) or a timeout out of range");
+    return VALK_EINVAL;
+  }
+  if (cfg->small_arena_size < 4096 || cfg->small_arena_size > cfg->arena_size ||
+      valk__js_slots(cfg) >= (1ull << VALK_TOKEN_SLOT_BITS)) {
+    snprintf(err, err_len, "small arenas out of range (or more than 2^%d arenas in all)", VALK_TOKEN_SLOT_BITS);
     return VALK_EINVAL;
   }
   if (cfg->backpressure_list_max < 1 || cfg->max_graceful_rejections < 1 || cfg->stream_reset_rate < 1 ||
@@ -112,6 +123,8 @@ static void valk__system_free_pools(valk_system_t *sys) {
   valk_ring_destroy(&sys->requests);
   valk_ring_destroy(&sys->responses);
   valk_ring_destroy(&sys->cancels);
+  valk_ring_destroy(&sys->unpins);
+  valk_arena_pool_destroy(&sys->small_arenas);
   valk_sse_free(sys);
 }
 
@@ -122,11 +135,9 @@ static int valk__system_init_pools(valk_system_t *sys, char *err, size_t err_len
   if (rc == 0) rc = valk_ring_init(&sys->done, VALK_OP_RING_SIZE);
   if (rc == 0) rc = valk_ring_init(&sys->requests, sys->config.queue_capacity);
   if (rc == 0)
-    rc = valk_ring_init(&sys->responses,
-                        sys->config.arena_pool_size + VALK_ADMIN_ARENAS_PER_CONN * sys->config.admin_max_connections);
-  if (rc == 0)
-    rc = valk_ring_init(&sys->cancels, 2 * (sys->config.arena_pool_size +
-                                            VALK_ADMIN_ARENAS_PER_CONN * sys->config.admin_max_connections));
+    rc = valk_ring_init(&sys->responses, valk__js_slots(&sys->config));
+  if (rc == 0) rc = valk_ring_init(&sys->cancels, 2 * valk__js_slots(&sys->config));
+  if (rc == 0) rc = valk_ring_init(&sys->unpins, 2 * valk__js_slots(&sys->config));
   if (rc == 0) rc = valk_slab_new(&sys->conn_slab, VALK_CONN_SLOT_SIZE, sys->config.max_connections);
   if (rc == 0)
     rc = valk_slab_new(&sys->tcp_bufs, sizeof(valk_tcp_buf_t), sys->config.tcp_buffer_pool_size);
@@ -142,6 +153,9 @@ static int valk__system_init_pools(valk_system_t *sys, char *err, size_t err_len
                               sys->config.arena_size < VALK_ADMIN_ARENA_SIZE ? (size_t)sys->config.arena_size
                                                                              : VALK_ADMIN_ARENA_SIZE,
                               VALK_ARENA_KEEP);
+  if (rc == 0 && sys->config.small_arena_pool_size > 0) /* 0: none (a zeroed pool: every request takes a big arena) */
+    rc = valk_arena_pool_init(&sys->small_arenas, sys->config.small_arena_pool_size,
+                              (size_t)sys->config.small_arena_size, (size_t)sys->config.small_arena_size);
   if (rc == 0) rc = valk_bp_init(&sys->backpressure, sys->config.backpressure_list_max);
   if (rc == 0) rc = valk_sse_init(sys);
   if (rc == 0 && sys->config.max_connections_per_ip > 0)
@@ -356,6 +370,7 @@ static void valk__on_wakeup(uv_async_t *handle) {
   valk_op_t *ops[VALK_OP_RING_SIZE];
   uint32_t n, i;
   valk_dispatch_drain_responses(sys);
+  valk_h2_backlog_push(sys); /* Node's thread drained the request ring */
   n = valk_ring_drain(&sys->cmds, (void **)ops, VALK_OP_RING_SIZE);
   for (i = 0; i < n; i++) valk__dispatch(sys, ops[i]);
   valk__system_maybe_finish(sys);
@@ -368,7 +383,8 @@ static void valk__leak_report(valk_system_t *sys, valk_op_t *op) {
 
   op->u.stop.leaked_connections = valk_slab_used(sys->conn_slab);
   op->u.stop.leaked_tcp_buffers = valk_slab_used(sys->tcp_bufs);
-  op->u.stop.leaked_arenas = valk_arena_pool_used(&sys->arenas) + valk_arena_pool_used(&sys->admin_arenas);
+  op->u.stop.leaked_arenas = valk_arena_pool_used(&sys->arenas) + valk_arena_pool_used(&sys->admin_arenas) +
+                              valk_arena_pool_used(&sys->small_arenas);
   op->u.stop.leaked_graceful = sys->graceful ? valk_slab_used(sys->graceful) : 0;
   op->u.stop.leaked_admin = valk_slab_used(sys->admin_slab);
   if (op->u.stop.leaked_connections > 0 &&

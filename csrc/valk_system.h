@@ -142,10 +142,14 @@ typedef struct valk_system {
   valk_ring_t cmds;            /* owner pushes, AIO thread drains */
   valk_ring_t done;            /* AIO thread pushes, owner drains */
   valk_ring_t requests;        /* queue_capacity: AIO thread pushes, owner drains (valk_dispatch.h) */
-  valk_ring_t responses;       /* one entry per arena of both pools: owner pushes, AIO thread drains */
+  valk_ring_t responses;       /* one entry per arena of every pool: owner pushes, AIO thread drains */
   valk_ring_t cancels;         /* tokens of requests whose stream died while JavaScript had them
-                                * (2 per arena of both pools): AIO thread pushes, owner drains */
+                                * (2 per arena of every pool): AIO thread pushes, owner drains */
+  valk_ring_t unpins;          /* tokens whose answer body (a JavaScript Buffer the owner keeps
+                                * alive) is no longer read (2 per arena): AIO pushes, owner drains */
   VALK_ATOMIC(uint32_t) js_in_flight; /* requests pushed whose response is not drained yet */
+  VALK_ATOMIC(int) js_backlog;  /* requests wait for room in the request ring: the owner wakes
+                                 * the AIO thread when it drained the ring (valk_dispatch_take) */
   valk_sse_runtime_t runtime;  /* Node's heap/GC/loop figures: the owner writes, the AIO thread reads */
   valk_notify_fn notify;
   void *notify_data;
@@ -166,12 +170,16 @@ typedef struct valk_system {
   valk_slab_t *admin_slab;     /* admin_max_connections valk_conn_t: outside max_connections */
   valk_arena_pool_t arenas;    /* arena_pool_size per-stream arenas */
   valk_arena_pool_t admin_arenas; /* the admin listeners' streams' (VALK_ADMIN_ARENAS_PER_CONN x admin_max_connections) */
+  valk_arena_pool_t small_arenas; /* small_arena_pool_size of small_arena_size: a request without a
+                                   * large body (docs/design.md §6) */
   uint32_t request_gen;        /* generation of the last request handed to JavaScript (valk_dispatch.h) */
   uint64_t next_conn_uid;      /* identity of the last connection accepted (never reused) */
   valk_watermark_t watermark;  /* TCP buffer usage state, with hysteresis */
   valk_bp_heap_t backpressure; /* connections paused for lack of TCP buffers */
   valk_ip_table_t ips;         /* connections per client IP (when limited) */
   struct valk_srv_conn *idle_head, *idle_tail; /* IDLE connections, longest idle first */
+  struct valk_stream *backlog_head, *backlog_tail; /* requests for JavaScript waiting for room in
+                                                    * the request ring, oldest first (admin first) */
   uint32_t soft_limit_at;      /* connection slots in use from which the soft limit acts */
   valk_server_stats_t server_stats[VALK_MAX_SERVERS]; /* by server slot */
   struct valk_server *servers[VALK_MAX_SERVERS];

@@ -177,6 +177,17 @@ export const CONFIG_FIELDS = Object.freeze([
     unit: 'bytes', description: 'Address space reserved per arena; committed only as a stream uses it.',
   }),
   field({
+    name: 'smallArenaSize', kind: 'bytes', scope: 'system', default: 32 * KiB, min: 4 * KiB, max: 1 * MiB,
+    c: { name: 'small_arena_size', type: 'uint64_t' },
+    unit: 'bytes', description: 'Address space of a small arena: a request with a small or no body and its answer\'s headers live in one (committed on use).',
+  }),
+  field({
+    name: 'smallArenaPoolSize', kind: 'int', scope: 'system', min: 0, max: 1_048_576,
+    c: { name: 'small_arena_pool_size', type: 'uint32_t' },
+    derive: { formula: 'maxConnections × maxConcurrentStreams', compute: (p) => p.maxConnections * p.maxConcurrentStreams },
+    unit: 'arenas', description: 'Small arenas: one per stream the server advertises, so no request to JavaScript is refused for memory; 0: none (every request takes a big arena).',
+  }),
+  field({
     name: 'maxRequestBodySize', kind: 'bytes', scope: 'system', default: 8 * MiB, min: 1 * KiB, max: 256 * MiB,
     c: { name: 'max_request_body_size', type: 'uint64_t' },
     unit: 'bytes', description: 'Largest request body; requests are buffered whole before the handler sees them.',
@@ -784,6 +795,10 @@ const RELATION_RULES: readonly RelationRule[] = [
   {
     field: 'bufferHighWatermark', floor: () => null, ceilingBelow: (c) => c.bufferCriticalWatermark,
     text: ['must be less than ', { ref: 'bufferCriticalWatermark' }],
+  },
+  {
+    field: 'smallArenaSize', floor: () => null, ceilingBelow: () => null, ceiling: (c) => c.arenaSize,
+    text: ['must be at most ', { ref: 'arenaSize' }],
   },
   {
     // A request body is kept whole in one arena.

@@ -59,9 +59,11 @@ export interface Footprint {
    * streams use it.
    */
   readonly arenaCeiling: number;
+  /** smallArenaSize × smallArenaPoolSize: reserved, committed only as requests use it. */
+  readonly smallArenas: number;
   /**
-   * queueEntrySize × (queueCapacity + 3 × arenas): the request ring, the response ring (one
-   * entry per arena of both pools) and the cancel ring (two per arena; docs/design.md §7).
+   * queueEntrySize × (queueCapacity + 5 × arenas): the request ring, the response ring (one
+   * entry per arena of every pool), the cancel and unpin rings (two each; docs/design.md §7).
    */
   readonly queues: number;
   /**
@@ -97,7 +99,8 @@ export const FOOTPRINT_LABELS: Readonly<Record<Exclude<keyof Footprint, 'total'>
   connectionSlab: 'connection slab',
   tcpBuffers: 'TCP buffers',
   arenaCeiling: 'arenas (reserved, committed on use)',
-  queues: 'queues (request, response, cancel)',
+  smallArenas: 'small arenas (reserved, committed on use)',
+  queues: 'queues (request, response, cancel, unpin)',
   protocolState: 'TLS + HTTP/2 state (HTTP/2 capped at maxSessionMemory)',
   gracefulRejections: 'graceful rejection slots (goaway mode)',
   admissionTables: 'admission tables (backpressure heap, per-IP counts)',
@@ -146,12 +149,13 @@ export function estimateFootprint(c: ResolvedConfig, sizes?: FootprintSizes): Fo
   const perConn = s.connProtocolStateEstimate + (s.tlsBufferBound ?? 0) + c.maxSessionMemory;
   const adminArenas = (s.adminArenasPerConn ?? ADMIN_ARENAS_PER_CONN_FALLBACK) * c.adminMaxConnections;
   const adminArenaSize = s.adminArenaSize ?? ADMIN_ARENA_SIZE_FALLBACK;
-  const arenas = c.arenaPoolSize + adminArenas;
+  const arenas = c.arenaPoolSize + adminArenas + c.smallArenaPoolSize;
   const parts = {
     connectionSlab: s.connSlotSize * (c.maxConnections + c.adminMaxConnections),
     tcpBuffers: s.tcpBufferSlotSize * c.tcpBufferPoolSize,
     arenaCeiling: c.arenaSize * c.arenaPoolSize + adminArenas * Math.min(c.arenaSize, adminArenaSize),
-    queues: s.queueEntrySize * (c.queueCapacity + 3 * arenas),
+    smallArenas: c.smallArenaSize * c.smallArenaPoolSize,
+    queues: s.queueEntrySize * (c.queueCapacity + 5 * arenas),
     protocolState: perConn * (c.maxConnections + c.adminMaxConnections),
     gracefulRejections: c.rejectMode === 'goaway' ? c.maxGracefulRejections * (s.connSlotSize + perConn) : 0,
     admissionTables: c.backpressureListMax * BACKPRESSURE_ENTRY_SIZE + ipTable,

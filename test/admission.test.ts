@@ -267,9 +267,15 @@ describe('graceful rejection (docs/design.md §3)', () => {
   it('503 with the server\'s error503Body and retry-after when no arena is free', async () => {
     const { sys, port } = await serve({ maxConnections: 10, arenaPoolSize: 1 }, { error503Body: 'busy, come back\n' });
     const s = await open(port);
-    const first = post(s, '/', Buffer.from('part of a body')); // holds the only arena
+    // A body declared larger than half a small arena takes a big one: this one holds the only one.
+    const large = Buffer.alloc(sys.config.smallArenaSize, 1);
+    const first = post(s, '/', large.subarray(0, 100), { length: false });
+    first.req.on('error', () => {});
+    const held = s.request({ ':path': '/', ':method': 'POST', 'content-length': String(large.length) }, { endStream: false });
+    held.on('error', () => {});
+    held.write(large.subarray(0, 1000));
     await waitFor(() => sys.metrics().pools.arenas.used === 1);
-    const second = post(s, '/', Buffer.from('x'), { end: true });
+    const second = post(s, '/', large, { end: true, length: true });
     const r = await second.reply;
     expect(r.status).toBe(503);
     expect(r.body).toBe('busy, come back\n');
@@ -278,8 +284,9 @@ describe('graceful rejection (docs/design.md §3)', () => {
     const empty = post(s, '/', Buffer.alloc(0), { end: true, length: true }); // content-length 0: no arena needed
     expect((await empty.reply).status).toBe(405);
     first.req.end();
-    expect((await first.reply).status).toBe(405); // the static route takes GET/HEAD only
-    await waitFor(() => sys.metrics().pools.arenas.used === 0);
+    expect((await first.reply).status).toBe(405); // the static route takes GET/HEAD only (a small arena held its body)
+    held.close(http2.constants.NGHTTP2_CANCEL);
+    await waitFor(() => sys.metrics().pools.arenas.used === 0 && sys.metrics().pools.small_arenas.used === 0);
     expect((await request(s, '/')).status).toBe(200);
   });
 });
@@ -296,8 +303,8 @@ describe('request bodies and arenas', () => {
     expect((await fits.reply).status).toBe(405);
     const m = sys.metrics();
     expect(m.system.responses_too_large).toBe(2);
-    expect(m.pools.arenas.high_water_bytes).toBeGreaterThanOrEqual(1024);
-    await waitFor(() => sys.metrics().pools.arenas.used === 0);
+    expect(m.pools.small_arenas.high_water_bytes).toBeGreaterThanOrEqual(1024); // a small body: a small arena
+    await waitFor(() => sys.metrics().pools.arenas.used === 0 && sys.metrics().pools.small_arenas.used === 0);
     expect((await request(s, '/')).status).toBe(200);
   });
 

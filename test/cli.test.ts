@@ -49,7 +49,8 @@ describe('valk-aio config (in-process main)', () => {
     expect(j.config.tcpBufferPoolSize).toBe(412);
     expect(j.config.arenaPoolSize).toBe(100);
     expect(j.config.queueCapacity).toBe(100);
-    expect(j.derived).toEqual(['tcpBufferPoolSize', 'arenaPoolSize', 'queueCapacity', 'maxSessionMemory']);
+    expect(j.config.smallArenaPoolSize).toBe(2500); // one per advertised stream: 50 x 50
+    expect(j.derived).toEqual(['tcpBufferPoolSize', 'arenaPoolSize', 'queueCapacity', 'smallArenaPoolSize', 'maxSessionMemory']);
     expect(j.warnings).toEqual([]);
     expect(j.footprint.tcpBuffers).toBe(33_280 * 412);
     expect(j.footprint.total).toBeGreaterThan(j.footprint.arenaCeiling);

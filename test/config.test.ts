@@ -32,6 +32,7 @@ import { FOOTPRINT_LABELS, FootprintSizes, IP_TABLE_ENTRY_SIZE_FALLBACK, estimat
 import { native } from '../lib/native';
 import { startWithConfig } from '../lib/system';
 
+const KiB = 1024;
 const MiB = 1024 * 1024;
 
 /** A resolved config with some fields replaced, unchecked: validateConfig() gets it directly. */
@@ -142,8 +143,9 @@ describe('seed 002 configuration', () => {
   });
 
   it('derivedFields names the derived fields left undefined', () => {
-    expect(derivedFields()).toEqual(['tcpBufferPoolSize', 'arenaPoolSize', 'queueCapacity', 'maxSessionMemory']);
-    expect(derivedFields({ tcpBufferPoolSize: 500, queueCapacity: undefined, maxSessionMemory: 1 << 20 })).toEqual(['arenaPoolSize', 'queueCapacity']);
+    expect(derivedFields()).toEqual(['tcpBufferPoolSize', 'arenaPoolSize', 'queueCapacity', 'smallArenaPoolSize', 'maxSessionMemory']);
+    expect(derivedFields({ tcpBufferPoolSize: 500, queueCapacity: undefined, maxSessionMemory: 1 << 20, smallArenaPoolSize: 64 }))
+      .toEqual(['arenaPoolSize', 'queueCapacity']);
   });
 
   it('the result is frozen', () => {
@@ -398,14 +400,15 @@ describe('estimateFootprint', () => {
     expect(fp.connectionSlab).toBe(1000 * (100 + 16)); // + the admin listeners' slab
     expect(fp.tcpBuffers).toBe(33_000 * 1450);
     expect(fp.arenaCeiling).toBe(64 * MiB * 200 + 2 * 16 * 4 * MiB); // + the admin listeners' arenas
-    expect(fp.queues).toBe(64 * (200 + 3 * (200 + 2 * 16))); // requests; responses and cancels per arena
+    expect(fp.smallArenas).toBe(32 * KiB * 100 * 100); // one per advertised stream
+    expect(fp.queues).toBe(64 * (200 + 5 * (200 + 2 * 16 + 10_000))); // requests; per arena a response, 2 cancels, 2 unpins
     expect(fp.protocolState).toBe(PER_CONN * (100 + 16));
     expect(fp.gracefulRejections).toBe(0); // rejectMode 'rst'
     expect(fp.admissionTables).toBe(1000 * 8); // no per-IP table without maxConnectionsPerIp
     // No sseEventBytes in these sizes: the diagnostics part is its scratch only.
     const scratch = 100 * 8 + 200 * 40 + Math.ceil(1450 / 8) + Math.ceil(200 / 8) + 8 + 101 * 64;
     expect(fp.diagnostics).toBe(scratch);
-    expect(fp.total).toBe(116_000 + 47_850_000 + 64 * MiB * 200 + 2 * 16 * 4 * MiB + 64 * (200 + 3 * 232) +
+    expect(fp.total).toBe(116_000 + 47_850_000 + 64 * MiB * 200 + 2 * 16 * 4 * MiB + 32 * KiB * 10_000 + 64 * (200 + 5 * 10_232) +
       PER_CONN * 116 + 8000 + scratch);
     expect(Object.isFrozen(fp)).toBe(true);
   });
@@ -442,9 +445,9 @@ describe('estimateFootprint', () => {
     const k = native().constants;
     expect([k.adminArenasPerConn, k.adminArenaSize]).toEqual([2, 4 * MiB]);
     const real = estimateFootprint(defaultConfig());
-    const arenas = 200 + k.adminArenasPerConn * 16;
+    const arenas = 200 + k.adminArenasPerConn * 16 + 10_000;
     expect(real.arenaCeiling).toBe(64 * MiB * 200 + k.adminArenasPerConn * 16 * k.adminArenaSize);
-    expect(real.queues).toBe(k.queueEntrySize * (200 + 3 * arenas));
+    expect(real.queues).toBe(k.queueEntrySize * (200 + 5 * arenas));
     // A small arenaSize caps the admin arenas too.
     const small = estimateFootprint(resolveConfig({ arenaSize: MiB, maxRequestBodySize: MiB }));
     expect(small.arenaCeiling).toBe(MiB * 200 + k.adminArenasPerConn * 16 * MiB);

@@ -152,12 +152,13 @@ describe('an answer belongs to exactly one request', () => {
     const c = await RawH2Client.connect({ port });
     clients.push(c);
     const id = c.request('/slow');
-    await waitFor(() => sys.metrics().pools.arenas.used === 1);
+    await waitFor(() => sys.metrics().pools.small_arenas.used === 1); // a request without a body: a small arena
     c.rstStream(id);
     const other = c.request('/fast');
     await c.waitEnd(other);
     expect(c.body(other).toString()).toBe('js /fast\n');
-    await waitFor(() => sys.metrics().pools.arenas.used === 0, 5000);
+    await waitFor(() => sys.metrics().pools.small_arenas.used === 0, 5000);
+    expect(sys.metrics().system.requests_cancelled).toBe(1);
   });
 });
 
@@ -316,7 +317,17 @@ describe('time bounds', () => {
   });
 
   it('test_arena_share: 2 x 100 streams holding a body byte each leave the last quarter of the arenas to others', async () => {
-    const t = await target({ bodyTimeoutMs: 5000 });
+    // Big arenas only: the share rule of one pool (the small pool has the same rule).
+    const t = await target({ bodyTimeoutMs: 5000, smallArenaPoolSize: 0 });
+    const u = await underAttack(t, () => stuckStreams({ port: t.port, path: '/health', durationMs: 1500, connections: 2, dataBytes: 1 }));
+    const m = t.sys.metrics();
+    expect(m.system.arenas_refused_share).toBeGreaterThanOrEqual(1);
+    expect(u.result.statuses['503']).toBeGreaterThanOrEqual(1);
+    expectServed(u, 200);
+  });
+
+  it('test_arena_share, small arenas too: the last quarter of each pool stays with light connections', async () => {
+    const t = await target({ bodyTimeoutMs: 5000, smallArenaPoolSize: 100, arenaPoolSize: 100 });
     const u = await underAttack(t, () => stuckStreams({ port: t.port, path: '/health', durationMs: 1500, connections: 2, dataBytes: 1 }));
     const m = t.sys.metrics();
     expect(m.system.arenas_refused_share).toBeGreaterThanOrEqual(1);
@@ -325,7 +336,7 @@ describe('time bounds', () => {
   });
 
   it('the admin listener has arenas of its own: /debug/metrics answers while the main pool is empty', async () => {
-    const t = await target({ maxConnections: 10, arenaPoolSize: 4, bodyTimeoutMs: 5000 });
+    const t = await target({ maxConnections: 10, arenaPoolSize: 4, smallArenaPoolSize: 0, bodyTimeoutMs: 5000 });
     const c = await RawH2Client.connect({ port: t.port });
     clients.push(c);
     for (let i = 0; i < 4; i++) c.data(c.request('/upload', { method: 'POST', endStream: false }), Buffer.from('x'), false);
