@@ -18,8 +18,8 @@ namespace {
 // Fields of one request in a batch, before its headers (lib/handler.ts reads them).
 constexpr uint32_t kReqFields = 8;
 
-// A request's identity as JavaScript holds it: gen x 2^16 + slot (both from
-// valk_dispatch.h; slot < 2^16, gen < 2^32: exact in a double). A token is
+// A request's identity as JavaScript holds it: gen x 2^21 + slot (both from
+// valk_dispatch.h; slot < 2^21, gen < 2^32: exact in a double). A token is
 // never given twice by one system, so a late or repeated respond() names
 // a request that is gone, never the one that reuses its slot.
 constexpr uint32_t kSlotBits = VALK_TOKEN_SLOT_BITS;

@@ -79,7 +79,7 @@ typedef struct valk_js_request {
 } valk_js_request_t;
 
 /*
- * A request's token, as JavaScript holds it: gen x 2^16 + slot (the binding
+ * A request's token, as JavaScript holds it: gen x 2^21 + slot (the binding
  * checks it names the request in flight before it acts on it). Any thread.
  */
 #define VALK_TOKEN_SLOT_BITS 21 /* slots < 2^21, gen < 2^32: a token < 2^53, exact in a double */

@@ -242,7 +242,7 @@ function toWire(res: unknown, limit: number): [number, string[], Buffer | string
  * Runs handlers for one system. Every request it receives is answered exactly
  * once; stop() answers the outstanding ones with 503 so the AIO thread can end.
  *
- * A token names one request for good (the binding's gen x 2^16 + slot, see
+ * A token names one request for good (the binding's gen x 2^21 + slot, see
  * csrc/valk_dispatch.h): a handler that answers after its 504, or twice, finds
  * its token gone from `pending` and its answer is dropped; it can never reach
  * the request that reuses the slot.

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# bench/bulk.sh: large response bodies. valk-aio (a JavaScript handler
+# answering a Buffer, and a static route) against Node's own http2 answering
+# the same bytes, each body size in the same run; h2load measures throughput,
+# /proc the server's CPU time, and the ratios are printed.
+#
+#   bash bench/bulk.sh                      (or: npm run bench:bulk)
+#
+# Environment (all optional):
+#   SIZES="262144 16777216"   body sizes in bytes (256 KiB, 16 MiB)
+#   BYTES=1073741824          bytes to download per run (N = BYTES / size, at least 40)
+#   C=10 M=10                 h2load clients and streams per client
+#   SERVERS="valk-handler valk-static node"
+#   SERVER_CPUS=0 LOAD_CPUS=1 taskset CPU lists
+#   IDLE_WAIT=30 IDLE_MAX=10  wait for a quiet machine first
+#   H2LOAD_TIMEOUT=180        seconds before an h2load run is killed
+#
+# Every listener is on 127.0.0.1; every server is stopped by PID. Exit status
+# 0 when every run completed with 2xx only (and valk-aio leaked nothing), 1
+# otherwise, 2 on setup errors. Raw outputs: bench/out/bulk-<timestamp>/.
+set -u -o pipefail
+SIZES=${SIZES:-"262144 16777216"}
+BYTES=${BYTES:-1073741824}
+C=${C:-10}
+M=${M:-10}
+SERVERS=${SERVERS:-"valk-handler valk-static node"}
+SERVER_CPUS=${SERVER_CPUS:-0}
+LOAD_CPUS=${LOAD_CPUS:-1}
+IDLE_WAIT=${IDLE_WAIT:-30}
+IDLE_MAX=${IDLE_MAX:-10}
+H2LOAD_TIMEOUT=${H2LOAD_TIMEOUT:-180}
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT" || exit 2
+die() { echo "bulk.sh: $*" >&2; exit 2; }
+command -v h2load >/dev/null || die "h2load not found (apt-get install -y nghttp2-client)"
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+check_addon bulk.sh
+OUT="$ROOT/bench/out/bulk-$(date -u +%Y%m%d-%H%M%S)"
+mkdir -p "$OUT" || die "cannot create $OUT"
+use_addon_copy "$OUT"
+pin_cpus bulk.sh h2load
+HZ=$(getconf CLK_TCK)
+SERVER_PID=""
+trap 'stop_process "$SERVER_PID"' EXIT
+
+echo "bulk.sh: $PINNING; h2load -c $C -m $M; addon $ADDON_SHA; raw: $OUT"
+status=0
+declare -A MBS CPU
+for size in $SIZES; do
+  n=$(( BYTES / size )); (( n < 40 )) && n=40
+  for server in $SERVERS; do
+    tag="$server-$size"
+    "${PIN_SERVER[@]}" node bench/servers/bulk.js "$server" "$size" > "$OUT/$tag.server" 2>&1 &
+    SERVER_PID=$!
+    port=$(wait_ready "$OUT/$tag.server")
+    [[ -n $port ]] || { cat "$OUT/$tag.server" >&2; die "$server did not start"; }
+    busy=$(wait_idle)
+    t0=$(cpu_ticks "$SERVER_PID"); s0=$(date +%s.%N)
+    timeout "$H2LOAD_TIMEOUT" "${PIN_LOAD[@]}" h2load -n "$n" -c "$C" -m "$M" "https://127.0.0.1:$port/" > "$OUT/$tag.h2load" 2>&1
+    rc=$?
+    s1=$(date +%s.%N); t1=$(cpu_ticks "$SERVER_PID")
+    stop_process "$SERVER_PID"; SERVER_PID=""
+    ok=$(awk '/^status codes:/ { print $3 }' "$OUT/$tag.h2load")
+    if [[ $rc != 0 || $ok != "$n" ]]; then echo "  $tag: FAILED (h2load rc=$rc, 2xx $ok of $n)"; status=1; continue; fi
+    if [[ $server == valk-* ]] && ! grep -q '"leakedConnections":0,"leakedTcpBuffers":0,"leakedArenas":0' "$OUT/$tag.server"; then
+      echo "  $tag: leaks: $(tail -1 "$OUT/$tag.server")"; status=1
+    fi
+    read -r mbs cpu_us_mib < <(awk -v n="$n" -v sz="$size" -v s0="$s0" -v s1="$s1" -v t0="$t0" -v t1="$t1" -v hz="$HZ" \
+      'BEGIN { mib = n * sz / 1048576; printf "%.1f %.0f\n", mib / (s1 - s0), (t1 - t0) / hz * 1e6 / mib }')
+    MBS[$tag]=$mbs; CPU[$tag]=$cpu_us_mib
+    printf '  %-14s %9d B x %6d: %8s MiB/s  server CPU %6s us/MiB  (machine busy before: %s%%)\n' "$server" "$size" "$n" "$mbs" "$cpu_us_mib" "$busy"
+  done
+done
+echo
+echo "| body | server | MiB/s | server CPU µs per MiB | throughput vs node | CPU per byte vs node |"
+echo "|---|---|---:|---:|---:|---:|"
+for size in $SIZES; do
+  for server in $SERVERS; do
+    tag="$server-$size"; [[ -n ${MBS[$tag]:-} ]] || continue
+    base="node-$size"
+    awk -v s="$size" -v srv="$server" -v m="${MBS[$tag]}" -v c="${CPU[$tag]}" -v bm="${MBS[$base]:-0}" -v bc="${CPU[$base]:-0}" \
+      'BEGIN { r1 = bm > 0 ? sprintf("%.2fx", m / bm) : "n/a"; r2 = bc > 0 ? sprintf("%.2fx", c / bc) : "n/a";
+               printf "| %d KiB | %s | %s | %s | %s | %s |\n", s / 1024, srv, m, c, r1, r2 }'
+  done
+done
+exit $status

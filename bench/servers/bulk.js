@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+// Benchmark servers for bench/bulk.sh: one large response body, the same
+// bytes from each server.
+//
+// Usage: node bench/servers/bulk.js SERVER SIZE [port]
+//   SERVER  valk-handler  valk-aio, a JavaScript handler answering a Buffer
+//           valk-static   valk-aio, a static route
+//           node          Node's own http2 (core API), stream.respond + end(buffer)
+//   SIZE    body bytes
+// Prints `READY <port>` once listening; SIGTERM stops it (valk-aio prints its
+// stop report as one JSON line). Listens on 127.0.0.1 only.
+'use strict';
+const http2 = require('node:http2');
+const { closeOnSignal, intArg: intArgOf, stopOnSignal, valk } = require('./common');
+const intArg = (value, name, fallback) => intArgOf('bulk', value, name, fallback);
+
+const kind = process.argv[2];
+const size = intArg(process.argv[3], 'SIZE', 256 * 1024);
+const port = intArg(process.argv[4] ?? process.env.PORT, 'port', 0);
+const body = Buffer.alloc(size, 'x');
+const headers = { 'content-type': 'application/octet-stream' };
+
+async function valkServer(mode) {
+  const sys = valk.startWithConfig({ maxConnections: 1000, maxResponseBodySize: Math.max(size, 1024) });
+  const { key, cert } = valk.generateSelfSigned(['127.0.0.1']);
+  const answer = mode === 'handler' ? { handler: () => ({ status: 200, headers, body }) }
+    : { routes: { '/': { status: 200, headers, body } } };
+  const srv = await sys.listen({ host: '127.0.0.1', port, key, cert, maxResponseBodySize: Math.max(size, 1024), ...answer });
+  stopOnSignal('bulk', sys, (r) => ({ leakedConnections: r.leakedConnections, leakedTcpBuffers: r.leakedTcpBuffers, leakedArenas: r.leakedArenas }));
+  return srv.port;
+}
+
+async function nodeServer() {
+  const { key, cert } = valk.generateSelfSigned(['127.0.0.1']);
+  const server = http2.createSecureServer({ key, cert, allowHTTP1: false });
+  const sessions = new Set();
+  server.on('session', (s) => { sessions.add(s); s.on('close', () => sessions.delete(s)); });
+  server.on('stream', (stream) => {
+    stream.respond({ ':status': 200, ...headers, 'content-length': size });
+    stream.end(body);
+  });
+  await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
+  closeOnSignal(server, sessions);
+  return server.address().port;
+}
+
+const start = kind === 'node' ? nodeServer() : kind === 'valk-handler' ? valkServer('handler')
+  : kind === 'valk-static' ? valkServer('static') : Promise.reject(new Error(`unknown server '${kind}'`));
+start.then((p) => process.stdout.write(`READY ${p}\n`), (err) => {
+  console.error(`bulk: ${err && err.stack || err}`);
+  process.exit(1);
+});
