@@ -21,7 +21,7 @@ const body = Buffer.alloc(size, 'x');
 const headers = { 'content-type': 'application/octet-stream' };
 
 async function valkServer(mode) {
-  const sys = valk.startWithConfig({ maxConnections: 1000, maxResponseBodySize: Math.max(size, 1024) });
+  const sys = valk.startWithConfig({ maxConnections: 1000 });
   const { key, cert } = valk.generateSelfSigned(['127.0.0.1']);
   const answer = mode === 'handler' ? { handler: () => ({ status: 200, headers, body }) }
     : { routes: { '/': { status: 200, headers, body } } };
@@ -32,7 +32,8 @@ async function valkServer(mode) {
 
 async function nodeServer() {
   const { key, cert } = valk.generateSelfSigned(['127.0.0.1']);
-  const server = http2.createSecureServer({ key, cert, allowHTTP1: false });
+  // maxSessionMemory (MB): Node's default (10) refuses streams once 10 x 16 MiB bodies are queued.
+  const server = http2.createSecureServer({ key, cert, allowHTTP1: false, maxSessionMemory: 1000 });
   const sessions = new Set();
   server.on('session', (s) => { sessions.add(s); s.on('close', () => sessions.delete(s)); });
   server.on('stream', (stream) => {
