@@ -26,6 +26,8 @@ void SystemWrap::Init() {
   Nan::SetPrototypeMethod(tpl, "pushRuntime", PushRuntime);
   Nan::SetPrototypeMethod(tpl, "onRequests", OnRequests);
   Nan::SetPrototypeMethod(tpl, "onCancel", OnCancel);
+  Nan::SetPrototypeMethod(tpl, "onDrain", OnDrain);
+  Nan::SetPrototypeMethod(tpl, "chunk", Chunk);
   Nan::SetPrototypeMethod(tpl, "respond", Respond);
   constructor.Reset(Nan::GetFunction(tpl).ToLocalChecked());
 }

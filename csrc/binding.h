@@ -135,6 +135,8 @@ class SystemWrap : public Nan::ObjectWrap {
   // binding_requests.cc: requests to JavaScript and their answers.
   static void OnRequests(const Nan::FunctionCallbackInfo<Value> &info);
   static void OnCancel(const Nan::FunctionCallbackInfo<Value> &info);
+  static void OnDrain(const Nan::FunctionCallbackInfo<Value> &info);
+  static void Chunk(const Nan::FunctionCallbackInfo<Value> &info);
   static void Respond(const Nan::FunctionCallbackInfo<Value> &info);
 
   // binding_metrics.cc: metrics() and pushRuntime().
@@ -166,6 +168,9 @@ class SystemWrap : public Nan::ObjectWrap {
   // Answer bodies sent without a copy, kept alive until the AIO thread hands
   // their token back (sys->unpins); at most one per request in flight.
   std::unordered_map<uint64_t, Nan::Global<v8::Object>> pins_;
+  // Answers whose body streams (respond(..., streaming)): by token, until their final chunk.
+  std::unordered_map<uint64_t, valk_js_request_t *> streaming_;
+  Nan::Callback on_drain_;                    // fn(tokens): a streaming answer may send its next chunk
   bool delivering_ = false;
 
   // Strings made for requests, kept for the next ones: header names and the

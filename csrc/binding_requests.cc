@@ -170,7 +170,7 @@ void SystemWrap::DeliverCancels() {
     std::vector<Local<Value>> live;
     for (uint32_t i = 0; i < n; i++) {
       double token = (double)tokens[i];
-      if (InFlight(token) != nullptr) live.push_back(Nan::New<v8::Number>(token));
+      if (InFlight(token) != nullptr || streaming_.count(tokens[i])) live.push_back(Nan::New<v8::Number>(token));
     }
     if (live.empty() || on_cancel_.IsEmpty()) continue;
     Local<Value> argv[1] = {v8::Array::New(v8::Isolate::GetCurrent(), live.data(), live.size())};
@@ -194,12 +194,56 @@ bool SystemWrap::PinBody(valk_js_request_t *r, Local<Value> body) {
   return true;
 }
 
-// Lets go of the bodies the AIO thread no longer reads.
+// Lets go of the bodies the AIO thread no longer reads; a streaming answer
+// whose chunk came back may send its next one: fn(tokens) (onDrain).
 void SystemWrap::ReleasePins() {
   uint64_t tokens[256];
   uint32_t n;
-  while ((n = valk_dispatch_take_unpins(sys_, tokens, 256)) > 0)
-    for (uint32_t i = 0; i < n; i++) pins_.erase(tokens[i]);
+  while ((n = valk_dispatch_take_unpins(sys_, tokens, 256)) > 0) {
+    Nan::HandleScope scope;
+    std::vector<Local<Value>> drained;
+    for (uint32_t i = 0; i < n; i++) {
+      pins_.erase(tokens[i]);
+      if (streaming_.count(tokens[i])) drained.push_back(Nan::New<v8::Number>((double)tokens[i]));
+    }
+    if (drained.empty() || on_drain_.IsEmpty()) continue;
+    Nan::AsyncResource resource("valk-aio:drain");
+    Local<Value> argv[1] = {v8::Array::New(v8::Isolate::GetCurrent(), drained.data(), drained.size())};
+    on_drain_.Call(1, argv, &resource);
+    if (sys_ == nullptr) return;
+  }
+}
+
+// chunk(token, body, flags): a streaming answer's next chunk (a Buffer, or
+// undefined), flags VALK_CHUNK_END / VALK_CHUNK_ABORT. Only after the previous
+// chunk came back (onDrain). Returns false for a token that does not stream
+// (any more); the Buffer is kept alive until the AIO thread hands it back.
+void SystemWrap::Chunk(const Nan::FunctionCallbackInfo<Value> &info) {
+  SystemWrap *self = Self(info);
+  double t = Nan::To<double>(info[0]).FromMaybe(-1);
+  uint64_t token = t >= 0 ? (uint64_t)t : 0;
+  auto it = self->sys_ != nullptr ? self->streaming_.find(token) : self->streaming_.end();
+  if (it == self->streaming_.end()) return info.GetReturnValue().Set(false);
+  valk_js_request_t *r = it->second;
+  uint32_t flags = Nan::To<uint32_t>(info[2]).FromMaybe(0) & (VALK_CHUNK_END | VALK_CHUNK_ABORT);
+  if (self->pins_.count(token)) return ThrowError(VALK_EINVAL, "valk-aio: chunk(): the previous chunk is still being sent");
+  r->chunk = nullptr;
+  r->chunk_len = 0;
+  r->chunk_flags = (uint8_t)flags;
+  if (node::Buffer::HasInstance(info[1]) && node::Buffer::Length(info[1]) > 0) {
+    Local<Object> obj = info[1].As<Object>();
+    self->pins_.emplace(token, Nan::Global<v8::Object>(obj));
+    r->chunk = reinterpret_cast<const uint8_t *>(node::Buffer::Data(obj));
+    r->chunk_len = node::Buffer::Length(obj);
+  }
+  if (flags != 0) self->streaming_.erase(it);  // the final one: the token names nothing after it
+  valk_dispatch_chunk(self->sys_, r);
+  info.GetReturnValue().Set(true);
+}
+
+// onDrain(fn): fn(tokens) when streaming answers may send their next chunk.
+void SystemWrap::OnDrain(const Nan::FunctionCallbackInfo<Value> &info) {
+  Self(info)->on_drain_.Reset(info[0].As<v8::Function>());
 }
 
 // onCancel(fn): fn(tokens) is told of requests whose stream died (docs/design.md §7).
@@ -239,7 +283,8 @@ void SystemWrap::Respond(const Nan::FunctionCallbackInfo<Value> &info) {
   bool has_body = node::Buffer::HasInstance(info[3]) ? node::Buffer::Length(info[3]) > 0
                   : info[3]->IsString() && info[3].As<v8::String>()->Length() > 0;
   r->resp_pinned = 0;
-  if (ok && has_body) {
+  r->resp_streaming = info.Length() > 4 && info[4]->IsTrue();
+  if (ok && has_body && !r->resp_streaming) {
     // A large Buffer is sent from where it is; anything else is copied into
     // the arena, or, when it does not fit, sent from a Buffer of its own.
     Local<Value> body = info[3];
@@ -263,6 +308,7 @@ void SystemWrap::Respond(const Nan::FunctionCallbackInfo<Value> &info) {
   }
   if (!ok) {  // did not fit the arena: an empty 500 instead
     if (r->resp_pinned) self->pins_.erase(valk_js_token(r));
+    r->resp_streaming = 0;
     r->status = 500;
     r->resp_nheaders = 0;
     r->resp_body = nullptr;
@@ -270,6 +316,7 @@ void SystemWrap::Respond(const Nan::FunctionCallbackInfo<Value> &info) {
     r->resp_pinned = 0;
   }
   self->requests_[r->slot] = nullptr;
+  if (r->resp_streaming) self->streaming_[valk_js_token(r)] = r;
   self->sys_->stats.shard[VALK_SHARD_OWNER].responses_from_js.fetch_add(1, std::memory_order_relaxed);
   if (self->delivering_) self->answered_.push_back(r);
   else valk_dispatch_respond(self->sys_, r);

@@ -59,6 +59,8 @@ void SystemWrap::Finish(PendingOp *p) {
   } else if (p->op.type == VALK_OP_STOP) {
     requests_.clear();
     pins_.clear();  // the AIO thread has ended: nothing reads them
+    streaming_.clear();
+    on_drain_.Reset();
     on_requests_.Reset();
     on_cancel_.Reset();
     strs_.reset();  // the cached strings go with the system

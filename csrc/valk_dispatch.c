@@ -51,6 +51,11 @@ void valk_dispatch_respond_batch(valk_system_t *sys, valk_js_request_t **reqs, u
   if (wake) uv_async_send(&sys->wakeup);
 }
 
+void valk_dispatch_chunk(valk_system_t *sys, valk_js_request_t *req) {
+  /* Never full: one chunk in flight per answer, one answer per arena. */
+  if (valk_ring_push(&sys->chunks, req) == 1) uv_async_send(&sys->wakeup);
+}
+
 void valk_dispatch_respond(valk_system_t *sys, valk_js_request_t *req) {
   valk_dispatch_respond_batch(sys, &req, 1);
 }
@@ -63,9 +68,20 @@ void valk_dispatch_drain_responses(valk_system_t *sys) {
   valk_srv_conn_t *flush = NULL;
   uint32_t n, i;
   while ((n = valk_ring_drain(&sys->responses, (void **)batch, VALK_ARRAY_SIZE(batch))) > 0) {
-    atomic_fetch_sub_explicit(&sys->js_in_flight, n, memory_order_relaxed);
+    uint32_t done = 0;
+    for (i = 0; i < n; i++) done += !batch[i]->resp_streaming; /* a streaming one: at its final chunk */
+    atomic_fetch_sub_explicit(&sys->js_in_flight, done, memory_order_relaxed);
     for (i = 0; i < n; i++) valk_h2_js_respond(sys, batch[i], &flush);
   }
+  valk_h2_flush_list(flush);
+}
+
+void valk_dispatch_drain_chunks(valk_system_t *sys) {
+  valk_js_request_t *batch[64];
+  valk_srv_conn_t *flush = NULL;
+  uint32_t n, i;
+  while ((n = valk_ring_drain(&sys->chunks, (void **)batch, VALK_ARRAY_SIZE(batch))) > 0)
+    for (i = 0; i < n; i++) valk_h2_js_chunk(sys, batch[i], &flush);
   valk_h2_flush_list(flush);
 }
 
@@ -73,7 +89,8 @@ void valk_dispatch_discard(valk_system_t *sys) {
   valk_js_request_t *batch[64];
   uint32_t n, i;
   while (valk_ring_drain(&sys->cancels, (void **)batch, VALK_ARRAY_SIZE(batch)) > 0 ||
-         valk_ring_drain(&sys->unpins, (void **)batch, VALK_ARRAY_SIZE(batch)) > 0) {
+         valk_ring_drain(&sys->unpins, (void **)batch, VALK_ARRAY_SIZE(batch)) > 0 ||
+         valk_ring_drain(&sys->chunks, (void **)batch, VALK_ARRAY_SIZE(batch)) > 0) {
   } /* tokens only: the owner forgets its pins when STOP comes back */
   while ((n = valk_ring_drain(&sys->requests, (void **)batch, VALK_ARRAY_SIZE(batch))) > 0 ||
          (n = valk_ring_drain(&sys->responses, (void **)batch, VALK_ARRAY_SIZE(batch))) > 0) {

@@ -70,6 +70,18 @@ typedef struct valk_js_request {
   uint8_t resp_pinned;          /* resp_body is a Buffer the owner keeps alive until the token comes
                                  * back on sys->unpins: sent without a copy */
   valk_arena_t *answer_arena;   /* from sys->arenas when the answer outgrew a small arena, or NULL */
+  uint8_t resp_streaming;       /* the body follows in chunks (valk_dispatch_chunk), not resp_body */
+  /* A streaming answer's next chunk: the owner writes it, pushes the request
+   * onto sys->chunks, and writes again only once the token came back on
+   * sys->unpins (one chunk in flight per answer). */
+  const uint8_t *chunk;         /* a JavaScript Buffer's bytes, kept alive by the owner; NULL: none */
+  size_t chunk_len;
+  uint8_t chunk_flags;          /* VALK_CHUNK_END, VALK_CHUNK_ABORT */
+  /* AIO thread only. */
+  size_t chunk_sent;            /* of the chunk being sent */
+  uint8_t chunk_held;           /* the AIO thread holds a chunk (its token not yet handed back) */
+  uint8_t chunk_final;          /* the END or ABORT chunk arrived: nothing more will */
+  uint8_t chunk_discard;        /* nobody reads the chunks (HEAD, or the answer became a 500) */
   /* AIO thread only. */
   struct valk_stream *stream;   /* NULL once the stream is gone (orphaned) */
   valk_arena_pool_t *pool;      /* the pool arena came from */
@@ -114,12 +126,22 @@ void *valk_dispatch_alloc(struct valk_system *sys, valk_js_request_t *req, size_
 /* Owner thread: hands the response (fields set above) back to the AIO thread. */
 void valk_dispatch_respond(struct valk_system *sys, valk_js_request_t *req);
 
+/* A streaming answer's chunk flags: the last chunk, or the body failed (the stream is reset). */
+#define VALK_CHUNK_END 1
+#define VALK_CHUNK_ABORT 2
+
+/* Owner thread: hands req's next chunk (fields chunk*) to the AIO thread. */
+void valk_dispatch_chunk(struct valk_system *sys, valk_js_request_t *req);
+
 /* Owner thread: hands n responses back with one wake-up of the AIO thread. */
 void valk_dispatch_respond_batch(struct valk_system *sys, valk_js_request_t **reqs, uint32_t n);
 
 /* AIO thread: submits every response that came back, then flushes each
  * connection they belong to once (not once per response). */
 void valk_dispatch_drain_responses(struct valk_system *sys);
+
+/* AIO thread: hands every chunk that came back to its stream (valk_h2_js_chunk). */
+void valk_dispatch_drain_chunks(struct valk_system *sys);
 
 /* AIO thread, after the loop ended: releases the arenas of requests never
  * taken by JavaScript and of responses never submitted. */

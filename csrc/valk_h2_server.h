@@ -165,6 +165,8 @@ typedef struct valk_stream {
   valk_arena_pool_t *pool;        /* the pool arena came from (small, big, or the admin pool) */
   valk_arena_t *answer_arena;     /* its answer's overflow (from sys->arenas), released with arena */
   uint64_t unpin;                 /* its answer's pinned body: the token to hand back, 0 for none */
+  valk_js_request_t *streaming;   /* its answer's body comes in chunks from JavaScript (the request
+                                   * lives until the final chunk), or NULL */
   uint8_t *body;                  /* start of the body in the arena */
   valk_reqhdrs_t hdrs;            /* the header list: counted, and kept for JavaScript until the arena */
   valk_js_request_t *js;          /* with JavaScript now: the arena is the request's */
@@ -202,6 +204,13 @@ void valk_h2_sweep(valk_system_t *sys);
  * valk_h2_flush_list(*flush) before it returns to the loop.
  */
 void valk_h2_js_respond(valk_system_t *sys, valk_js_request_t *req, valk_srv_conn_t **flush);
+
+/*
+ * A streaming answer's next chunk came back from JavaScript: it becomes what
+ * the stream's deferred body sends; the final one (END or ABORT) of an answer
+ * whose stream died frees the request's arena. The connection goes on *flush.
+ */
+void valk_h2_js_chunk(valk_system_t *sys, valk_js_request_t *req, valk_srv_conn_t **flush);
 
 /* Flushes each connection of a list built by valk_h2_js_respond once. */
 void valk_h2_flush_list(valk_srv_conn_t *list);

@@ -684,6 +684,8 @@ int valk_h2_streams_sweep(valk_srv_conn_t *c, uint64_t now, const valk_system_co
     if (!reading) st->input_ms = now;
     /* An SSE stream between events has nothing to send: it is not stuck. */
     if (st->plugin_body != NULL && c->srv->sys->hooks.sse->between_events(st->plugin_body)) st->output_ms = now;
+    /* A streaming answer that waits for its next chunk from JavaScript is not stuck either. */
+    if (st->streaming != NULL && !st->streaming->chunk_held) st->output_ms = now;
     if (!(st->flags & (VALK_STREAM_F_HEADERS_DONE | VALK_STREAM_F_RESET))) {
       /* HPACK cannot skip half a header block: the connection goes. */
       if (now - st->started_ms < cfg->headers_timeout_ms) continue;

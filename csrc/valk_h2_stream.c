@@ -19,6 +19,10 @@
 #include "valk_common.h"
 
 static void valk__js_cancel(valk_stream_t *st);
+static void valk__streaming_died(valk_stream_t *st);
+static void valk__unpin(valk_system_t *sys, uint64_t token);
+static void valk__submit_streaming(valk_stream_t *st, valk_js_request_t *req, nghttp2_nv *nva);
+static void valk__js_orphan_done(valk_system_t *sys, valk_js_request_t *req);
 static void valk__backlog_remove(valk_stream_t *st);
 static void valk__backlog_add(valk_stream_t *st);
 static void valk__dispatched(valk_stream_t *st, int rc);
@@ -182,6 +186,7 @@ static int valk__arena_grow(valk_stream_t *st) {
 void valk_h2_stream_free(valk_stream_t *st) {
   valk_srv_conn_t *c = st->conn;
   if (st->plugin_body != NULL) c->srv->sys->hooks.sse->close(c->srv->sys, st->plugin_body);
+  if (st->streaming != NULL) valk__streaming_died(st);
   if (st->flags & VALK_STREAM_F_BACKLOG) { /* never reached JavaScript: the arena is still ours */
     valk__backlog_remove(st);
     st->js = NULL;
@@ -369,18 +374,19 @@ int valk_h2_body_append(valk_stream_t *st, const uint8_t *data, size_t len) {
  * A full ring (a reused slot cancelled again before Node drained the first)
  * loses the notice, counted; the handler's timeout still ends the request.
  */
-static void valk__js_cancel(valk_stream_t *st) {
-  valk_server_t *srv = st->conn->srv;
-  uint64_t token = valk_js_token(st->js);
-  int rc;
-  st->js->stream = NULL;
-  rc = valk_ring_push(&srv->sys->cancels, (void *)(uintptr_t)token);
+static void valk__push_cancel(valk_server_t *srv, uint64_t token) {
+  int rc = valk_ring_push(&srv->sys->cancels, (void *)(uintptr_t)token);
   if (rc < 0) {
     VALK_SRV_ADD(srv, requests_cancel_lost, 1);
     return;
   }
   VALK_SRV_ADD(srv, requests_cancelled, 1);
   if (rc == 1) srv->notify_pending = 1; /* Node's loop is woken after this iteration */
+}
+
+static void valk__js_cancel(valk_stream_t *st) {
+  st->js->stream = NULL;
+  valk__push_cancel(st->conn->srv, valk_js_token(st->js));
 }
 
 /* ---- requests for JavaScript (valk_dispatch.h) --------------------------- */
@@ -627,13 +633,17 @@ void valk_h2_js_respond(valk_system_t *sys, valk_js_request_t *req, valk_srv_con
   uint32_t i;
 
   if (st == NULL) { /* the stream died while JavaScript had it */
-    valk__js_orphan_done(sys, req);
-    return;
+    if (!req->resp_streaming) valk__js_orphan_done(sys, req);
+    return; /* a streaming answer's chunks still name the request: its final one frees it */
   }
   assert(st->js == req && st->arena == req->arena);
   st->js = NULL;
   st->answer_arena = req->answer_arena; /* released with the stream's arena */
   st->unpin = req->resp_pinned ? valk_js_token(req) : 0;
+  if (req->resp_streaming) { /* its chunks name the request until the final one: it lives that long */
+    st->streaming = req;
+    req->chunk_discard = 1; /* until the body is really sent (valk__submit_streaming) */
+  }
   table = &st->conn->srv->opts->routes;
   valk__flush_later(st->conn, flush);
   if (valk__resp_headers_size(req) > VALK_RESP_HEADERS_MAX) {
@@ -658,7 +668,113 @@ void valk_h2_js_respond(valk_system_t *sys, valk_js_request_t *req, valk_srv_con
     nva[2 + i] = (nghttp2_nv){(uint8_t *)h->name, (uint8_t *)h->value, h->name_len, h->value_len,
                               NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE};
   }
+  if (req->resp_streaming) {
+    valk__submit_streaming(st, req, nva);
+    return;
+  }
   if (valk__submit(st, req->status, nva, 2 + req->resp_nheaders, req->resp_body, req->resp_body_len) != 0)
     nghttp2_submit_rst_stream(st->conn->io.session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+}
+
+/* ---- streaming answers: chunks from JavaScript ------------------------------------ */
+
+/*
+ * A streaming answer's body (docs/design.md §7): the chunk JavaScript handed
+ * over, as nghttp2 asks for it; nothing (deferred) until the next one comes.
+ * A chunk fully copied into frames goes back (its token on sys->unpins), and
+ * JavaScript may hand over the next: one chunk per stream is all the AIO
+ * thread holds.
+ */
+static ssize_t valk__chunk_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
+                                uint32_t *flags, nghttp2_data_source *src, void *ud) {
+  valk_stream_t *st = src->ptr;
+  valk_js_request_t *req = st->streaming;
+  size_t n;
+  (void)s;
+  (void)id;
+  (void)ud;
+  assert(req != NULL);
+  if (!req->chunk_held) {
+    if (!req->chunk_final) return NGHTTP2_ERR_DEFERRED;
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return 0;
+  }
+  n = req->chunk_len - req->chunk_sent;
+  if (n > length) n = length;
+  memcpy(buf, req->chunk + req->chunk_sent, n);
+  req->chunk_sent += n;
+  if (req->chunk_sent == req->chunk_len) {
+    req->chunk_held = 0;
+    valk__unpin(st->conn->srv->sys, valk_js_token(req)); /* the next one may come */
+    if (req->chunk_final) *flags |= NGHTTP2_DATA_FLAG_EOF;
+  }
+  return (ssize_t)n;
+}
+
+/* Headers now (no content-length), the body as chunks come (valk_h2_js_chunk). */
+static void valk__submit_streaming(valk_stream_t *st, valk_js_request_t *req, nghttp2_nv *nva) {
+  nghttp2_data_provider prd;
+  prd.source.ptr = st;
+  prd.read_callback = valk__chunk_read;
+  nva[1] = nva[0]; /* no content-length: the length is not known */
+  req->chunk_discard = st->method == VALK_METHOD_HEAD;
+  VALK_SRV_ADD(st->conn->srv, responses_streamed, 1);
+  if (valk__submit_with(st, req->status, nva + 1, 1 + req->resp_nheaders,
+                        st->method == VALK_METHOD_HEAD ? NULL : &prd) != 0)
+    nghttp2_submit_rst_stream(st->conn->io.session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+}
+
+void valk_h2_js_chunk(valk_system_t *sys, valk_js_request_t *req, valk_srv_conn_t **flush) {
+  valk_stream_t *st = req->stream;
+  int final = (req->chunk_flags & (VALK_CHUNK_END | VALK_CHUNK_ABORT)) != 0;
+  int data = req->chunk != NULL && req->chunk_len > 0;
+  assert(req->resp_streaming && !req->chunk_held && !req->chunk_final);
+  /* The final chunk ends the answer's time with JavaScript (a stop waits for it). */
+  if (final) atomic_fetch_sub_explicit(&sys->js_in_flight, 1, memory_order_relaxed);
+  if (st == NULL || req->chunk_discard) {
+    /* Nobody reads it (the stream died, or HEAD): the chunk goes back at once; the final
+     * one of a request whose stream is gone frees it. */
+    if (data) valk__unpin(sys, valk_js_token(req));
+    if (final && st == NULL) valk__js_orphan_done(sys, req);
+    else if (final) req->chunk_final = 1;
+    return;
+  }
+  if (req->chunk_flags & VALK_CHUNK_ABORT) { /* the body failed in JavaScript */
+    if (data) valk__unpin(sys, valk_js_token(req));
+    req->chunk_final = 1;
+    st->flags |= VALK_STREAM_F_RESET;
+    nghttp2_submit_rst_stream(st->conn->io.session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+    valk__flush_later(st->conn, flush);
+    return;
+  }
+  req->chunk_sent = 0;
+  req->chunk_held = (uint8_t)data;
+  req->chunk_final = (uint8_t)final;
+  if (!data && !final) valk__unpin(sys, valk_js_token(req)); /* an empty chunk: nothing to hold */
+  st->output_ms = uv_now(&sys->loop);
+  nghttp2_session_resume_data(st->conn->io.session, st->id);
+  valk__flush_later(st->conn, flush);
+}
+
+/*
+ * st dies while its answer streams: the chunk it holds goes back, JavaScript
+ * is told (its signal aborts, its pump stops) and, until its final chunk
+ * comes, the request and its arena stay: JavaScript still names them.
+ */
+static void valk__streaming_died(valk_stream_t *st) {
+  valk_js_request_t *req = st->streaming;
+  valk_system_t *sys = st->conn->srv->sys;
+  st->streaming = NULL;
+  if (req->chunk_held) {
+    req->chunk_held = 0;
+    valk__unpin(sys, valk_js_token(req));
+  }
+  if (req->chunk_final) return; /* nothing more comes: the arena goes with the stream */
+  req->stream = NULL;
+  /* The arena (and the answer's overflow arena) are the request's now, freed by its final chunk. */
+  st->arena = NULL;
+  st->pool = NULL;
+  st->answer_arena = NULL;
+  valk__push_cancel(st->conn->srv, valk_js_token(req));
 }
 

@@ -67,6 +67,7 @@ extern "C" {
   XX(responses_overloaded, counter, "503 responses: no arena for the request") \
   XX(requests_queue_full, counter, "requests that found the queue to JavaScript full and waited for room (none is refused for it)") \
   XX(requests_dispatched, counter, "requests handed to JavaScript handlers")   \
+  XX(responses_streamed, counter, "answers from JavaScript whose body came in chunks (an async iterable, a Readable, a ReadableStream)") \
   XX(requests_cancelled, counter, "requests whose stream died while JavaScript had them (the handler's signal aborted)") \
   XX(requests_cancel_lost, counter, "such deaths Node's thread was not told of (its queue full): the handler timeout ends them") \
   XX(responses_too_large, counter, "413 responses: request body over maxRequestBodySize") \

@@ -145,6 +145,8 @@ typedef struct valk_system {
   valk_ring_t responses;       /* one entry per arena of every pool: owner pushes, AIO thread drains */
   valk_ring_t cancels;         /* tokens of requests whose stream died while JavaScript had them
                                 * (2 per arena of every pool): AIO thread pushes, owner drains */
+  valk_ring_t chunks;          /* streaming answers with their next chunk (1 per arena): owner
+                                * pushes, AIO thread drains (valk_dispatch_chunk) */
   valk_ring_t unpins;          /* tokens whose answer body (a JavaScript Buffer the owner keeps
                                 * alive) is no longer read (2 per arena): AIO pushes, owner drains */
   VALK_ATOMIC(uint32_t) js_in_flight; /* requests pushed whose response is not drained yet */

@@ -33,12 +33,21 @@ export interface Request {
   readonly signal: AbortSignal;
 }
 
+/** A body that arrives in chunks: an async iterable (a Node Readable and a WHATWG ReadableStream are both). */
+export type StreamingBody = AsyncIterable<string | Buffer | Uint8Array>;
+
 /** What a handler returns (or resolves to). */
 export interface Response {
   /** 200 to 599. */
   status: number;
   headers?: Record<string, string | number>;
-  body?: string | Buffer | Uint8Array;
+  /**
+   * The whole body, or a streaming one: headers go out at once, then each
+   * chunk as the client's flow control lets it (one chunk at a time is with
+   * the server; the next is pulled once it went out). A Buffer body or chunk
+   * is sent without a copy: do not change it after handing it over.
+   */
+  body?: string | Buffer | Uint8Array | StreamingBody;
 }
 
 export type Handler = (req: Request) => Response | Promise<Response>;
@@ -212,8 +221,14 @@ function responseHeaderBounds(): { max: number; fixed: number } {
   return headerBounds;
 }
 
+/** Whether a body streams: an async iterable that is not a string or bytes. */
+function isStreaming(body: unknown): body is StreamingBody {
+  return typeof body === 'object' && body !== null && !(body instanceof Uint8Array) &&
+    typeof (body as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function';
+}
+
 /** Checks a handler's answer; returns [status, flat headers, body] or throws a TypeError/RangeError. */
-function toWire(res: unknown, limit: number): [number, string[], Buffer | string] {
+function toWire(res: unknown, limit: number): [number, string[], Buffer | string | StreamingBody] {
   if (typeof res !== 'object' || res === null) throw new TypeError('the handler must return { status, headers?, body? }');
   const r = res as Response;
   if (!Number.isInteger(r.status) || r.status < 200 || r.status > 599) {
@@ -235,7 +250,32 @@ function toWire(res: unknown, limit: number): [number, string[], Buffer | string
   if (size > bounds.max) {
     throw new RangeError(`response headers of ${size} bytes exceed ${bounds.max} (name + value + 32 per field)`);
   }
-  return [r.status, flat, wireBody(r.body, limit)];
+  return [r.status, flat, isStreaming(r.body) ? r.body : wireBody(r.body, limit)];
+}
+
+const CHUNK_END = 1;
+const CHUNK_ABORT = 2;
+
+/** A chunk of a streaming body as bytes (strings as UTF-8), or a TypeError. */
+function chunkBuffer(chunk: unknown): Buffer {
+  if (typeof chunk === 'string') return Buffer.from(chunk, 'utf8');
+  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  throw new TypeError('valk-aio: a streaming body must yield strings, Buffers or Uint8Arrays');
+}
+
+/** A streaming answer in progress (HandlerDispatcher.stream). */
+interface StreamState {
+  readonly req: HandlerRequest;
+  /** The iterator being pulled. */
+  it?: AsyncIterator<unknown>;
+  /** Resolves the pump's wait for the chunk with the server to come back. */
+  drained?: () => void;
+  /** A chunk is with the server (no other may go until it comes back). */
+  outstanding: boolean;
+  /** The final chunk went. */
+  finished: boolean;
+  /** The final chunk to send once the outstanding one came back. */
+  pendingFinal?: number;
 }
 
 /**
@@ -254,6 +294,8 @@ export class HandlerDispatcher {
   private stopping = false;
 
   private readonly respond: NativeRespond;
+  /** Streaming answers in progress, by token. */
+  private readonly streams = new Map<number, StreamState>();
 
   constructor(
     private readonly native: NativeSystem,
@@ -267,6 +309,17 @@ export class HandlerDispatcher {
     native.onCancel((tokens: number[]) => {
       for (const token of tokens) this.cancel(token);
     });
+    native.onDrain((tokens: number[]) => {
+      for (const token of tokens) {
+        const st = this.streams.get(token);
+        if (st === undefined) continue;
+        st.outstanding = false;
+        if (st.pendingFinal !== undefined) this.endStream(token, st, st.pendingFinal);
+        const wake = st.drained;
+        st.drained = undefined;
+        wake?.();
+      }
+    });
   }
 
   /**
@@ -275,15 +328,81 @@ export class HandlerDispatcher {
    * signal aborted. A notice for a request already answered finds nothing.
    */
   private cancel(token: number): void {
+    const st = this.streams.get(token);
+    if (st !== undefined) { /* a streaming answer: it ends now (its pump stops at its next step) */
+      st.req.cancel();
+      this.endStream(token, st, CHUNK_ABORT);
+      return;
+    }
     const p = this.pending.get(token);
     if (p === undefined) return; /* counted in C: requests_cancelled */
     this.answer(token, 503, [], EMPTY);
     p.req.cancel();
   }
 
-  /** Answers every outstanding request with 503; later ones get 503 at once. */
+  /**
+   * Ends a streaming answer once: the final chunk (END, or ABORT: the stream is
+   * reset) goes now, or once the chunk with the server came back. An aborted
+   * body's iterator is closed (a Readable is destroyed).
+   */
+  private endStream(token: number, st: StreamState, flags: number): void {
+    if (st.finished) return;
+    if (st.outstanding) {
+      st.pendingFinal ??= flags;
+      return;
+    }
+    st.finished = true;
+    this.streams.delete(token);
+    this.native.chunk(token, undefined, flags);
+    const wake = st.drained;
+    st.drained = undefined;
+    wake?.();
+    if (flags === CHUNK_ABORT && st.it?.return) Promise.resolve().then(() => st.it!.return!()).catch(() => {});
+  }
+
+  /**
+   * Sends a streaming answer: the headers now, then each chunk once the one
+   * before went out (onDrain), so the server holds one chunk per stream and a
+   * client that stops reading stops the pulling (docs/design.md §7).
+   */
+  private async stream(t: HandlerTarget, token: number, status: number, headers: string[], body: StreamingBody): Promise<void> {
+    const entry = this.pending.get(token)!;
+    this.pending.delete(token);
+    const st: StreamState = { req: entry.req, outstanding: false, finished: false };
+    if (!this.respond(token, status, headers, EMPTY, true)) {
+      t.fail(new Error("valk-aio: the response did not fit the request's arena: sent 500"));
+      return;
+    }
+    this.streams.set(token, st);
+    try {
+      st.it = body[Symbol.asyncIterator]();
+      for (;;) {
+        const next = await st.it.next();
+        if (st.finished || st.pendingFinal !== undefined) return;
+        if (next.done) break;
+        const buf = chunkBuffer(next.value);
+        if (buf.length === 0) continue;
+        const drained = new Promise<void>((resolve) => { st.drained = resolve; });
+        st.outstanding = true;
+        if (!this.native.chunk(token, buf, 0)) { /* the system stopped */
+          st.finished = true;
+          this.streams.delete(token);
+          return;
+        }
+        await drained;
+        if (st.finished || st.pendingFinal !== undefined) return;
+      }
+      this.endStream(token, st, CHUNK_END);
+    } catch (err) {
+      if (!st.finished) t.fail(err instanceof Error ? err : new Error(String(err)));
+      this.endStream(token, st, CHUNK_ABORT);
+    }
+  }
+
+  /** Answers every outstanding request with 503 and ends every streaming answer; later ones get 503 at once. */
   stop(): void {
     this.stopping = true;
+    for (const [token, st] of [...this.streams]) this.endStream(token, st, CHUNK_ABORT);
     for (const token of [...this.pending.keys()]) this.answer(token, 503, [], EMPTY);
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = undefined;
@@ -337,7 +456,7 @@ export class HandlerDispatcher {
 
   private finish(t: HandlerTarget, token: number, res: unknown): void {
     if (!this.pending.has(token)) return; // timed out or stopped: dropped
-    let wire: [number, string[], Buffer | string];
+    let wire: [number, string[], Buffer | string | StreamingBody];
     try {
       wire = toWire(res, t.maxResponseBodySize);
     } catch (err) {
@@ -345,7 +464,11 @@ export class HandlerDispatcher {
       return;
     }
     t.counters.handled++;
-    if (!this.answer(token, ...wire)) t.fail(new Error("valk-aio: the response did not fit the request's arena: sent 500"));
+    if (isStreaming(wire[2])) {
+      void this.stream(t, token, wire[0], wire[1], wire[2]);
+      return;
+    }
+    if (!this.answer(token, wire[0], wire[1], wire[2] as Buffer | string)) t.fail(new Error("valk-aio: the response did not fit the request's arena: sent 500"));
   }
 
   private failed(t: HandlerTarget, token: number, err: unknown): void {

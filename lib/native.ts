@@ -185,7 +185,11 @@ export interface NativeSystem {
    * request's arena and an empty 500 was sent instead. A string body is
    * written into the arena as UTF-8 (one copy).
    */
-  respond(token: number, status: number, headers: string[], body: Buffer | string): boolean;
+  respond(token: number, status: number, headers: string[], body: Buffer | string, streaming?: boolean): boolean;
+  /** A streaming answer's next chunk (after onDrain said so); flags 1 = end, 2 = abort. False: it does not stream (any more). */
+  chunk(token: number, body: Buffer | undefined, flags: number): boolean;
+  /** fn(tokens): streaming answers that may send their next chunk. */
+  onDrain(fn: (tokens: number[]) => void): void;
   /** An HTTP/2 client connection on the AIO thread (csrc/valk_h2_client.h): cb once HTTP/2 is up. */
   connect(opts: NativeConnectOptions, cb: (err: Error | null, info?: { id: number }) => void): void;
   /** One request on client id; headers flat [name, value, ...]. */

@@ -332,6 +332,100 @@ describe('JavaScript handlers', () => {
     expect(m.pools.arenas.high_water_bytes).toBe(0); // no request needed a big arena
   }, 60_000);
 
+  it('streaming answers: an async generator, a Readable, a ReadableStream; headers first, no content-length', async () => {
+    const { Readable } = await import('node:stream');
+    const { sys, port } = await serve((req) => {
+      if (req.path === '/gen') return { status: 200, headers: { 'x-kind': 'gen' }, body: (async function* () { yield 'a'; yield Buffer.from('b'); yield new Uint8Array([99]); })() };
+      if (req.path === '/readable') return { status: 201, body: Readable.from(['x', 'y', 'z']) };
+      return { status: 202, body: new ReadableStream({ start(c) { c.enqueue(new TextEncoder().encode('web')); c.close(); } }) };
+    });
+    const s = await session(port);
+    const gen = await send(s, '/gen');
+    expect([gen.status, gen.body, gen.headers['x-kind'], gen.headers['content-length']]).toEqual([200, 'abc', 'gen', undefined]);
+    expect(await send(s, '/readable')).toMatchObject({ status: 201, body: 'xyz' });
+    expect(await send(s, '/web')).toMatchObject({ status: 202, body: 'web' });
+    const m = sys.metrics();
+    expect(m.system.responses_streamed).toBe(3);
+    await waitFor(() => sys.metrics().pools.small_arenas.used === 0);
+  });
+
+  it('server-sent events from a handler: events as they come; the client closes, the signal aborts and the generator ends', async () => {
+    let ended = false;
+    let signal: AbortSignal | undefined;
+    const { sys, port } = await serve((req) => {
+      signal = req.signal;
+      return {
+        status: 200, headers: { 'content-type': 'text/event-stream' },
+        body: (async function* () {
+          try {
+            for (let i = 0; ; i++) {
+              yield `id: ${i}\ndata: tick ${i}\n\n`;
+              await new Promise((r) => setTimeout(r, 20));
+            }
+          } finally { ended = true; }
+        })(),
+      };
+    });
+    const s = await session(port);
+    const req = s.request({ ':path': '/events' });
+    req.on('error', () => {});
+    let text = '';
+    await new Promise<void>((resolve) => {
+      req.on('data', (d: Buffer) => { text += d; if ((text.match(/\n\n/g) ?? []).length >= 3) resolve(); });
+    });
+    expect(text.startsWith('id: 0\ndata: tick 0\n\nid: 1\n')).toBe(true);
+    req.close(http2.constants.NGHTTP2_CANCEL);
+    await waitFor(() => signal!.aborted && ended);
+    await waitFor(() => sys.metrics().pools.small_arenas.used === 0);
+    expect(sys.metrics().system.requests_cancelled).toBe(1);
+  });
+
+  it('a client that stops reading stops the pulling: a bounded number of chunks are taken, then all arrive', async () => {
+    const MiB = 1024 * 1024;
+    const chunk = Buffer.alloc(MiB, 7);
+    let pulled = 0;
+    const { port } = await serve(() => ({
+      status: 200,
+      body: (async function* () { for (let i = 0; i < 64; i++) { pulled++; yield chunk; } })(),
+    }));
+    const s = await session(port);
+    const req = s.request({ ':path': '/big' });
+    let got = 0;
+    const done = new Promise<void>((resolve, reject) => { req.on('end', resolve); req.on('error', reject); });
+    req.on('data', (d: Buffer) => { got += d.length; });
+    req.pause();
+    await new Promise((r) => setTimeout(r, 400));
+    // Flow control stops the server; it holds one chunk, the client's windows a few MiB at most.
+    expect(pulled).toBeLessThanOrEqual(8);
+    req.resume();
+    await done;
+    expect([got, pulled]).toEqual([64 * MiB, 64]);
+  }, 60_000);
+
+  it('a body that throws mid-stream resets the stream and reports an error event; the connection goes on', async () => {
+    const { srv, port } = await serve((req) => {
+      if (req.path === '/ok') return { status: 200, body: 'fine' };
+      return { status: 200, body: (async function* () { yield 'part'; throw new Error('boom'); })() };
+    });
+    const errors = errorsOf(srv);
+    const s = await session(port);
+    const bad = await send(s, '/bad').then(() => 'ended', (e: Error) => e.message);
+    expect(bad).toMatch(/INTERNAL_ERROR|stream/i);
+    expect(errors.map((e) => e.message)).toEqual(['boom']);
+    expect((await send(s, '/ok')).body).toBe('fine');
+  });
+
+  it('stop with a streaming answer that never ends: the answer is cut, nothing leaked', async () => {
+    const { sys, port } = await serve(() => ({
+      status: 200, body: (async function* () { yield 'start'; await new Promise(() => {}); })(),
+    }));
+    const s = await session(port);
+    const req = s.request({ ':path': '/forever' });
+    req.on('error', () => {});
+    await new Promise<void>((resolve) => req.once('data', () => resolve()));
+    expect(await sys.stop()).toEqual(CLEAN_STOP);
+  });
+
   it('stop answers requests still with JavaScript (503) and reports nothing leaked', async () => {
     const { sys, port } = await serve(() => new Promise(() => {}));
     const s = await session(port);
