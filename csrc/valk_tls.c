@@ -100,7 +100,8 @@ int valk_tls_server_ctx_new(SSL_CTX **out, const char *key_pem, size_t key_len,
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                                SSL_OP_CIPHER_SERVER_PREFERENCE);
-  SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_ENABLE_PARTIAL_WRITE);
+  SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_ENABLE_PARTIAL_WRITE |
+                           SSL_MODE_RELEASE_BUFFERS); /* an idle connection holds no record buffers (about 9 KB less each) */
   /* TLS 1.2: ECDHE with AEAD only, as RFC 9113 requires of HTTP/2. */
   if (SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20") != 1) {
     valk__tls_err(err, err_len, "cannot set the cipher list");
