@@ -144,7 +144,10 @@ void SystemWrap::Metrics(const Nan::FunctionCallbackInfo<Value> &info) {
   SetObject(out, "backpressure", bp);
   SetObject(out, "servers", Servers(sys));
   SetObject(out, "loop", Loop(sys));
-  SetObject(out, "queue", Queue(sys));
+  Local<Object> queue = Queue(sys);
+  SetNumber(queue, "pinned_bodies", (double)self->pins_.size());
+  SetNumber(queue, "streaming_answers", (double)self->streaming_.size());
+  SetObject(out, "queue", queue);
   SetNumber(out, "uptime_seconds", SecondsSince(VALK_LOAD_RELAXED(&sys->loop_stats.started_ns)));
   SetNumber(out, "server_count", sys->server_count.load(std::memory_order_relaxed));
   info.GetReturnValue().Set(out);

@@ -198,6 +198,7 @@ describe('JavaScript handlers', () => {
     expect([r2.status, r2.body.length]).toEqual([200, 3 * MiB]);
     expect(errors).toEqual([]);
     await waitFor(() => sys.metrics().pools.arenas.used === 0 && sys.metrics().pools.small_arenas.used === 0);
+    await waitFor(() => sys.metrics().queue.pinned_bodies === 0); // every pinned body let go
   });
 
   it('an answer whose headers do not fit what is left of a full arena: 500 and an \'error\' event, nothing leaked', async () => {
@@ -377,6 +378,7 @@ describe('JavaScript handlers', () => {
     req.close(http2.constants.NGHTTP2_CANCEL);
     await waitFor(() => signal!.aborted && ended);
     await waitFor(() => sys.metrics().pools.small_arenas.used === 0);
+    await waitFor(() => sys.metrics().queue.streaming_answers === 0 && sys.metrics().queue.pinned_bodies === 0);
     expect(sys.metrics().system.requests_cancelled).toBe(1);
   });
 
@@ -384,7 +386,7 @@ describe('JavaScript handlers', () => {
     const MiB = 1024 * 1024;
     const chunk = Buffer.alloc(MiB, 7);
     let pulled = 0;
-    const { port } = await serve(() => ({
+    const { sys, port } = await serve(() => ({
       status: 200,
       body: (async function* () { for (let i = 0; i < 64; i++) { pulled++; yield chunk; } })(),
     }));
@@ -397,9 +399,11 @@ describe('JavaScript handlers', () => {
     await new Promise((r) => setTimeout(r, 400));
     // Flow control stops the server; it holds one chunk, the client's windows a few MiB at most.
     expect(pulled).toBeLessThanOrEqual(8);
+    expect(sys.metrics().queue.pinned_bodies).toBe(1); // the one chunk with the server
     req.resume();
     await done;
     expect([got, pulled]).toEqual([64 * MiB, 64]);
+    await waitFor(() => sys.metrics().queue.pinned_bodies === 0 && sys.metrics().queue.streaming_answers === 0);
   }, 60_000);
 
   it('a body that throws mid-stream resets the stream and reports an error event; the connection goes on', async () => {

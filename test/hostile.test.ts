@@ -376,7 +376,8 @@ describe('time bounds', () => {
     const u = await underAttack(t, () => zeroWindowReader({ port: t.port, path: '/big', streams: 20, durationMs: 2000 }));
     expect(u.result.rstReceived.CANCEL).toBe(20);
     expect(t.sys.metrics().system.streams_send_timed_out).toBe(20);
-    await waitFor(() => t.sys.metrics().pools.arenas.used === 0);
+    await waitFor(() => t.sys.metrics().pools.arenas.used === 0 && t.sys.metrics().pools.small_arenas.used === 0);
+    await waitFor(() => t.sys.metrics().queue.pinned_bodies === 0); // the reset answers' Buffers let go
     expectServed(u, 150);
   });
 });
