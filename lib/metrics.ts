@@ -89,6 +89,17 @@ export interface MetricField {
 
 const P = 'valk_aio_';
 
+/** An arena pool's memory figures (the main pool's have Prometheus families of their own). */
+function arenaPool(key: string, what: string, failure: string): MetricField[] {
+  return [
+    { path: `pools.${key}.arena_size`, type: 'number', unit: 'bytes', help: `address space reserved per ${what}` },
+    { path: `pools.${key}.high_water_bytes`, type: 'number', unit: 'bytes', help: `most bytes one ${what} has held` },
+    { path: `pools.${key}.committed_bytes`, type: 'number', unit: 'bytes', help: `${what} memory committed now (estimate)` },
+    { path: `pools.${key}.committed_peak_bytes`, type: 'number', unit: 'bytes', help: `most ${what} memory committed at once` },
+    { path: `pools.${key}.alloc_failures`, type: 'number', unit: 'count', help: `allocations that did not fit their ${what}${failure}` },
+  ];
+}
+
 function pool(key: string, label: string): MetricField[] {
   const fam = (name: string, type: 'counter' | 'gauge', familyHelp: string) =>
     ({ name: `${P}pool_${name}`, type, label: ['pool', key] as [string, string], familyHelp });
@@ -125,18 +136,10 @@ const FIELDS: readonly MetricField[] = [
   ...pool('graceful_rejections', 'goaway-mode rejection slab'),
   ...pool('arenas', 'stream arenas'),
   ...pool('small_arenas', 'small stream arenas (a request without a large body; one per advertised stream)'),
-  { path: 'pools.small_arenas.arena_size', type: 'number', unit: 'bytes', help: 'address space reserved per small arena' },
-  { path: 'pools.small_arenas.high_water_bytes', type: 'number', unit: 'bytes', help: 'most bytes one small arena has held' },
-  { path: 'pools.small_arenas.committed_bytes', type: 'number', unit: 'bytes', help: 'small arena memory committed now (estimate)' },
-  { path: 'pools.small_arenas.committed_peak_bytes', type: 'number', unit: 'bytes', help: 'most small arena memory committed at once' },
-  { path: 'pools.small_arenas.alloc_failures', type: 'number', unit: 'count', help: 'allocations that did not fit their small arena (the request then moves to a big one)' },
+  ...arenaPool('small_arenas', 'small arena', ' (the request then moves to a big one)'),
   ...pool('admin_connections', "admin listeners' connection slab"),
   ...pool('admin_arenas', "admin listeners' own stream arenas (so /health and /debug/metrics answer whatever the main pool suffers)"),
-  { path: 'pools.admin_arenas.arena_size', type: 'number', unit: 'bytes', help: 'address space reserved per admin arena' },
-  { path: 'pools.admin_arenas.high_water_bytes', type: 'number', unit: 'bytes', help: 'most bytes one admin arena has held' },
-  { path: 'pools.admin_arenas.committed_bytes', type: 'number', unit: 'bytes', help: 'admin arena memory committed now (estimate)' },
-  { path: 'pools.admin_arenas.committed_peak_bytes', type: 'number', unit: 'bytes', help: 'most admin arena memory committed at once' },
-  { path: 'pools.admin_arenas.alloc_failures', type: 'number', unit: 'count', help: 'allocations that did not fit their admin arena' },
+  ...arenaPool('admin_arenas', 'admin arena', ''),
   { path: 'pools.arenas.arena_size', type: 'number', unit: 'bytes', help: 'address space reserved per arena' },
   { path: 'pools.arenas.high_water_bytes', type: 'number', unit: 'bytes', help: 'most bytes one arena has held',
     prom: { name: `${P}arena_high_water_bytes`, type: 'gauge' } },
