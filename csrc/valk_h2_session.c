@@ -695,6 +695,8 @@ int valk_h2_streams_sweep(valk_srv_conn_t *c, uint64_t now, const valk_system_co
     if (!(st->flags & (VALK_STREAM_F_REQ_DONE | VALK_STREAM_F_RESPONDED | VALK_STREAM_F_RESET))) {
       if (now - st->input_ms >= cfg->body_timeout_ms || now - st->started_ms >= cfg->request_timeout_ms)
         valk__request_timed_out(st);
+    } else if ((st->flags & VALK_STREAM_F_BACKLOG) && now - st->started_ms >= cfg->request_timeout_ms) {
+      valk_h2_backlog_expire(st); /* Node's thread has not taken it for requestTimeoutMs */
     } else if ((st->flags & VALK_STREAM_F_RESPONDED) &&
                !(st->flags & (VALK_STREAM_F_RESP_DONE | VALK_STREAM_F_RESET)) &&
                now - st->output_ms >= cfg->send_timeout_ms) {

@@ -516,6 +516,15 @@ static void valk__backlog_remove(valk_stream_t *st) {
   if (sys->backlog_head == NULL) atomic_store_explicit(&sys->js_backlog, 0, memory_order_release);
 }
 
+void valk_h2_backlog_expire(valk_stream_t *st) {
+  valk_server_t *srv = st->conn->srv;
+  assert(st->flags & VALK_STREAM_F_BACKLOG);
+  valk__backlog_remove(st);
+  st->js = NULL; /* never reached JavaScript: the arena is the stream's again */
+  VALK_SRV_ADD(srv, requests_queue_timed_out, 1);
+  valk__respond_with(st, srv->opts->routes.overloaded); /* the sweep flushes after it */
+}
+
 void valk_h2_backlog_push(valk_system_t *sys) {
   while (sys->backlog_head != NULL) {
     valk_stream_t *st = sys->backlog_head;

@@ -55,6 +55,12 @@ enum {
 
 enum { VALK_METHOD_OTHER = 0, VALK_METHOD_GET = 1, VALK_METHOD_HEAD = 2 };
 
+/* st's request waited in the backlog for requestTimeoutMs (Node's thread did
+ * not take it): out of the backlog, 503 with retry-after (counted in
+ * requests_queue_timed_out); its arena goes with the stream. The caller
+ * flushes the connection. */
+void valk_h2_backlog_expire(valk_stream_t *st);
+
 static inline void valk_h2_conn_flush(valk_srv_conn_t *c) {
   valk_conn_flush(&c->io);
 }

@@ -66,6 +66,7 @@ extern "C" {
   XX(responses_5xx, counter, "responses with a 5xx status")                    \
   XX(responses_overloaded, counter, "503 responses: no arena for the request") \
   XX(requests_queue_full, counter, "requests that found the queue to JavaScript full and waited for room (none is refused for it)") \
+  XX(requests_queue_timed_out, counter, "503 responses: a request waited requestTimeoutMs for room in the queue to JavaScript") \
   XX(requests_dispatched, counter, "requests handed to JavaScript handlers")   \
   XX(responses_streamed, counter, "answers from JavaScript whose body came in chunks (an async iterable, a Readable, a ReadableStream)") \
   XX(requests_cancelled, counter, "requests whose stream died while JavaScript had them (the handler's signal aborted)") \

@@ -309,6 +309,36 @@ describe('JavaScript handlers', () => {
     expect(fastSignal!.aborted).toBe(false); // its stream ended after the answer: nothing to cancel
   });
 
+  it('a request that waits requestTimeoutMs for room in the queue to JavaScript gets 503 with retry-after', async () => {
+    const busy = (ms: number) => { const end = Date.now() + ms; while (Date.now() < end); };
+    const { sys, port } = await serve(() => {
+      busy(100); // Node's thread takes no new requests while this runs
+      return { status: 200, body: 'done' };
+    }, { maxConnections: 10, queueCapacity: 16, requestTimeoutMs: 500 }, { error503Body: 'waited too long\n', handlerTimeoutMs: 60_000 });
+    const script = `
+      const http2 = require('node:http2');
+      const s = http2.connect('https://127.0.0.1:${port}', { rejectUnauthorized: false });
+      let n = 0; const out = {};
+      for (let i = 0; i < 40; i++) {
+        const r = s.request({ ':path': '/work' });
+        let st = 0, ra = '', b = '';
+        r.on('response', (h) => { st = h[':status']; ra = h['retry-after'] || ''; });
+        r.on('data', (d) => { b += d; });
+        r.on('end', () => { const k = st + ':' + ra + ':' + b.trim(); out[k] = (out[k] || 0) + 1; if (++n === 40) { console.log(JSON.stringify(out)); s.close(); } });
+        r.end();
+      }`;
+    const child = spawn(process.execPath, ['-e', script], { env: { ...process.env, LD_PRELOAD: '' } });
+    let stdout = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    expect(await new Promise<number | null>((r) => child.on('exit', r))).toBe(0);
+    const out = JSON.parse(stdout) as Record<string, number>;
+    const late = out['503:1:waited too long'] ?? 0;
+    expect(late).toBeGreaterThan(0);
+    expect((out['200::done'] ?? 0) + late).toBe(40);
+    expect(sys.metrics().system.requests_queue_timed_out).toBe(late);
+    await waitFor(() => sys.metrics().pools.small_arenas.used === 0);
+  }, 60_000);
+
   it('the default config answers 100 connections x 10 concurrent streams to a handler with 2xx only (no 503 at advertised concurrency)', async () => {
     const { sys, port } = await serve(async () => ({ status: 200, body: 'ok' })); // every default
     const conns = await Promise.all(Array.from({ length: 100 }, () => session(port)));
