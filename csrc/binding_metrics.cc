@@ -172,9 +172,12 @@ Local<v8::Array> MetricsCatalogue() {
 // of one diagnostics event buffer for that config (valk_snapshot_max_bytes).
 NAN_METHOD(SseEventBytes) {
   uint32_t conns = Nan::To<uint32_t>(info[0]).FromMaybe(0);
-  uint32_t pools[5] = {Nan::To<uint32_t>(info[1]).FromMaybe(0), Nan::To<uint32_t>(info[2]).FromMaybe(0),
-                       VALK_MAX_SERVERS, VALK_MAX_CLIENTS, Nan::To<uint32_t>(info[3]).FromMaybe(0)};
-  size_t n = valk_snapshot_max_bytes(conns, pools, 5, pools[1], VALK_MAX_OWNERS);
+  // The snapshot's plain pools as valk_sse.c lists them: TCP buffers, arenas, small arenas,
+  // servers, clients, admin connections.
+  uint32_t pools[6] = {Nan::To<uint32_t>(info[1]).FromMaybe(0), Nan::To<uint32_t>(info[2]).FromMaybe(0),
+                       Nan::To<uint32_t>(info[4]).FromMaybe(0), VALK_MAX_SERVERS, VALK_MAX_CLIENTS,
+                       Nan::To<uint32_t>(info[3]).FromMaybe(0)};
+  size_t n = valk_snapshot_max_bytes(conns, pools, 6, pools[1], VALK_MAX_OWNERS);
   info.GetReturnValue().Set(Nan::New<v8::Number>((double)n));
 }
 

@@ -26,7 +26,8 @@ const nghttp2_nv valk_sse_headers[] = {
 };
 const size_t valk_sse_nheaders = VALK_ARRAY_SIZE(valk_sse_headers);
 
-enum { VALK__POOL_TCP, VALK__POOL_ARENAS, VALK__POOL_SERVERS, VALK__POOL_CLIENTS, VALK__POOL_ADMIN, VALK__NPOOLS };
+enum { VALK__POOL_TCP, VALK__POOL_ARENAS, VALK__POOL_SMALL, VALK__POOL_SERVERS, VALK__POOL_CLIENTS, VALK__POOL_ADMIN,
+       VALK__NPOOLS };
 
 /* The snapshot's scratch: sized once from the config. */
 typedef struct valk__scratch {
@@ -40,6 +41,7 @@ static uint32_t valk__pool_total(const valk_system_t *sys, int pool) {
   switch (pool) {
   case VALK__POOL_TCP: return sys->config.tcp_buffer_pool_size;
   case VALK__POOL_ARENAS: return sys->config.arena_pool_size;
+  case VALK__POOL_SMALL: return sys->config.small_arena_pool_size;
   case VALK__POOL_SERVERS: return VALK_MAX_SERVERS;
   case VALK__POOL_CLIENTS: return VALK_MAX_CLIENTS;
   case VALK__POOL_ADMIN: return sys->config.admin_max_connections;
@@ -185,6 +187,11 @@ static int valk__snapshot(valk_system_t *sys) {
   valk_slab_bitmap(sys->arenas.headers, x->bits[VALK__POOL_ARENAS], sys->arenas.count / 8 + 1);
   valk__pool(&s, "stream_arenas", sys->arenas.count, valk_arena_pool_overflow(&sys->arenas),
              x->bits[VALK__POOL_ARENAS]);
+  if (sys->small_arenas.count > 0) { /* requests without a large body (docs/design.md §6) */
+    valk_slab_bitmap(sys->small_arenas.headers, x->bits[VALK__POOL_SMALL], sys->small_arenas.count / 8 + 1);
+    valk__pool(&s, "small_arenas", sys->small_arenas.count, valk_arena_pool_overflow(&sys->small_arenas),
+               x->bits[VALK__POOL_SMALL]);
+  }
   memset(x->bits[VALK__POOL_SERVERS], 0, VALK_MAX_SERVERS / 8 + 1);
   for (i = 0; i < VALK_MAX_SERVERS; i++)
     if (sys->servers[i] != NULL) x->bits[VALK__POOL_SERVERS][i / 8] |= (uint8_t)(1u << (i % 8));

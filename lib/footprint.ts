@@ -127,7 +127,8 @@ function nativeSizes(): FootprintSizes {
     adminArenaSize: k.adminArenaSize,
     // Older addons do not export it (undefined at run time despite the type).
     ipTableEntrySize: k.ipTableEntrySize ?? IP_TABLE_ENTRY_SIZE_FALLBACK,
-    sseEventBytes: (c) => native().sseEventBytes(c.maxConnections, c.tcpBufferPoolSize, c.arenaPoolSize, c.adminMaxConnections),
+    sseEventBytes: (c) => native().sseEventBytes(c.maxConnections, c.tcpBufferPoolSize, c.arenaPoolSize, c.adminMaxConnections,
+      c.smallArenaPoolSize),
   };
 }
 
@@ -135,7 +136,7 @@ function nativeSizes(): FootprintSizes {
 function diagnosticsBytes(c: ResolvedConfig, s: FootprintSizes): number {
   const event = s.sseEventBytes?.(c) ?? 0;
   const SSE_SLOT_OVERHEAD = 64; // the stream record in front of each event buffer, slab-aligned
-  const bitmaps = Math.ceil(c.tcpBufferPoolSize / 8) + Math.ceil(c.arenaPoolSize / 8) + 8;
+  const bitmaps = Math.ceil(c.tcpBufferPoolSize / 8) + Math.ceil(c.arenaPoolSize / 8) + Math.ceil(c.smallArenaPoolSize / 8) + 8;
   return (c.maxSseStreams + 1) * (event + SSE_SLOT_OVERHEAD) + c.maxConnections * 8 + c.arenaPoolSize * 40 + bitmaps;
 }
 

@@ -235,7 +235,7 @@ export interface NativeBinding {
   createSystem(cfg: NativeSystemConfig): NativeSystem;
   generateSelfSigned(hosts: string[], days: number): { key: string; cert: string };
   /** Bytes of one diagnostics event buffer (csrc/valk_snapshot.h valk_snapshot_max_bytes). */
-  sseEventBytes(maxConnections: number, tcpBufferPoolSize: number, arenaPoolSize: number, adminMaxConnections: number): number;
+  sseEventBytes(maxConnections: number, tcpBufferPoolSize: number, arenaPoolSize: number, adminMaxConnections: number, smallArenaPoolSize?: number): number;
   // Test and diagnostic bindings.
   slabNew(itemSize: number, count: number): NativeSlab;
   slabItemStride(itemSize: number): number;

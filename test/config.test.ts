@@ -406,7 +406,7 @@ describe('estimateFootprint', () => {
     expect(fp.gracefulRejections).toBe(0); // rejectMode 'rst'
     expect(fp.admissionTables).toBe(1000 * 8); // no per-IP table without maxConnectionsPerIp
     // No sseEventBytes in these sizes: the diagnostics part is its scratch only.
-    const scratch = 100 * 8 + 200 * 40 + Math.ceil(1450 / 8) + Math.ceil(200 / 8) + 8 + 101 * 64;
+    const scratch = 100 * 8 + 200 * 40 + Math.ceil(1450 / 8) + Math.ceil(200 / 8) + Math.ceil(10_000 / 8) + 8 + 101 * 64;
     expect(fp.diagnostics).toBe(scratch);
     expect(fp.total).toBe(116_000 + 47_850_000 + 64 * MiB * 200 + 2 * 16 * 4 * MiB + 32 * KiB * 10_000 + 64 * (200 + 5 * 10_232) +
       PER_CONN * 116 + 8000 + scratch);

@@ -95,7 +95,7 @@ describe('the SSE stream', () => {
     expect(s.state.ended).toBe(false);
     const d = evs[evs.length - 1].data;
     const names = d.slabs.map((x: any) => x.name).sort();
-    expect(names).toEqual(['admin_connections', 'connections', 'http_clients', 'http_servers', 'stream_arenas', 'tcp_buffers']);
+    expect(names).toEqual(['admin_connections', 'connections', 'http_clients', 'http_servers', 'small_arenas', 'stream_arenas', 'tcp_buffers']);
     expect(d.owner_map[0]).toBe(`:${port}`);
   });
 
