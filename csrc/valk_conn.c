@@ -192,37 +192,57 @@ ssize_t valk_conn_produce(valk_conn_t *c) {
   return (ssize_t)total;
 }
 
-/* Sends one TCP buffer of ciphertext. 0 sent, 1 blocked (resumes later), -1 failed. */
-static int valk__send_one(valk_conn_t *c) {
+/*
+ * Sends what the TLS layer holds in as many TCP buffers as may be in flight,
+ * with one write (writev) of all of them. 0 sent, 1 blocked (resumes later),
+ * -1 failed.
+ */
+static int valk__send_some(valk_conn_t *c) {
   valk_io_t *io = c->io;
-  valk_tcp_buf_t *b;
-  uv_buf_t ub;
-  int n;
+  valk_tcp_buf_t *head = NULL, *last = NULL;
+  uv_buf_t ub[VALK_CONN_WRITES_MAX];
+  uint32_t k = 0, avail = VALK_CONN_WRITES_MAX - c->writes_in_flight;
+  size_t total = 0;
 
-  if (c->writes_in_flight >= VALK_CONN_WRITES_MAX) {
+  if (avail == 0) {
     c->flags |= VALK_CONN_F_WANT_FLUSH;
     return 1;
   }
-  b = valk_tcp_buf_get(io);
-  if (b == NULL) {
+  while (k < avail && BIO_ctrl_pending(c->wbio) > 0) {
+    valk_tcp_buf_t *b = valk_tcp_buf_get(io);
+    int n;
+    if (b == NULL) break;
+    n = BIO_read(c->wbio, b->data, (int)sizeof(b->data));
+    b->conn = c;
+    b->next = NULL;
+    if (last != NULL) last->next = b;
+    else head = b;
+    last = b;
+    if (n <= 0) break; /* cannot happen while bytes are pending: the write below fails */
+    ub[k++] = uv_buf_init((char *)b->data, (unsigned)n);
+    total += (size_t)n;
+  }
+  if (head == NULL) { /* no TCP buffer was free */
     c->flags |= VALK_CONN_F_WANT_FLUSH;
     c->ops->no_buffer(c, 0);
     return 1;
   }
-  n = BIO_read(c->wbio, b->data, (int)sizeof(b->data));
-  b->conn = c;
-  ub = uv_buf_init((char *)b->data, n > 0 ? (unsigned)n : 0);
-  if (n <= 0 || uv_write(&b->req, (uv_stream_t *)&c->tcp, &ub, 1, valk__on_write) != 0) {
-    valk_tcp_buf_put(io, b);
+  if (k == 0 || uv_write(&head->req, (uv_stream_t *)&c->tcp, ub, k, valk__on_write) != 0) {
+    while (head != NULL) {
+      valk_tcp_buf_t *next = head->next;
+      valk_tcp_buf_put(io, head);
+      head = next;
+    }
     c->ops->error(c, VALK_CONN_EWRITE, 0);
     return -1;
   }
-  if (c->writes_in_flight++ == 0) c->progress_ms = uv_now(io->loop); /* a wait for the peer begins */
+  if (c->writes_in_flight == 0) c->progress_ms = uv_now(io->loop); /* a wait for the peer begins */
+  c->writes_in_flight += k;
   assert(c->writes_in_flight <= VALK_CONN_WRITES_MAX);
-  c->bytes_sent += (uint64_t)n;
+  c->bytes_sent += total;
   if (c->stats != NULL) {
-    VALK_BUMP(&c->stats->bytes_sent, n);
-    VALK_SHARD_ADD(io->stats, VALK_SHARD_AIO, bytes_sent, n);
+    VALK_BUMP(&c->stats->bytes_sent, total);
+    VALK_SHARD_ADD(io->stats, VALK_SHARD_AIO, bytes_sent, total);
   }
   return 0;
 }
@@ -231,8 +251,11 @@ void valk_conn_flush(valk_conn_t *c) {
   if (c->flags & (VALK_CONN_F_CLOSED | VALK_CONN_F_LINGER)) return;
   c->flags &= ~VALK_CONN_F_WANT_FLUSH;
   for (;;) {
-    /* Top the TLS output up to about half a TCP buffer, then send a buffer. */
-    while (c->session != NULL && BIO_ctrl_pending(c->wbio) < VALK_TCP_BUF_SIZE / 2) {
+    /* Top the TLS output up to what the buffers that may go now hold (less half
+     * a buffer: one produce round can add a record and a frame), then send. */
+    size_t free_bufs = VALK_CONN_WRITES_MAX - c->writes_in_flight;
+    size_t target = free_bufs > 1 ? free_bufs * VALK_TCP_BUF_SIZE - VALK_TCP_BUF_SIZE / 2 : VALK_TCP_BUF_SIZE / 2;
+    while (c->session != NULL && BIO_ctrl_pending(c->wbio) < target) {
       ssize_t rc = valk_conn_produce(c);
       if (rc < 0) {
         c->ops->error(c, VALK_CONN_EOUTPUT, (int)rc);
@@ -241,7 +264,7 @@ void valk_conn_flush(valk_conn_t *c) {
       if (rc == 0) break;
     }
     if (BIO_ctrl_pending(c->wbio) == 0) break;
-    if (valk__send_one(c) != 0) return;
+    if (valk__send_some(c) != 0) return;
   }
   c->ops->drained(c);
 }
@@ -250,10 +273,14 @@ static void valk__on_write(uv_write_t *req, int status) {
   valk_tcp_buf_t *b = VALK_CONTAINER_OF(req, valk_tcp_buf_t, req);
   valk_conn_t *c = b->conn;
 
-  assert(c->writes_in_flight > 0);
-  c->writes_in_flight--;
   c->progress_ms = uv_now(c->io->loop); /* the peer took bytes (sendTimeoutMs) */
-  valk_tcp_buf_put(c->io, b);
+  while (b != NULL) { /* the write's buffers */
+    valk_tcp_buf_t *next = b->next;
+    assert(c->writes_in_flight > 0);
+    c->writes_in_flight--;
+    valk_tcp_buf_put(c->io, b);
+    b = next;
+  }
   if (c->flags & VALK_CONN_F_CLOSED) return;
   if (status < 0) {
     c->ops->error(c, VALK_CONN_EWRITE, status);

@@ -42,7 +42,8 @@ extern "C" {
 /* A TCP buffer holds two TLS records of ciphertext: fixed, not configurable (docs/design.md §4). */
 #define VALK_TCP_BUF_SIZE (2 * SSL3_RT_MAX_PACKET_SIZE)
 #define VALK_SCRATCH_SIZE 16384  /* one TLS record of plaintext */
-/* Writes of one connection in flight at once (each one TCP buffer). */
+/* TCP buffers of one connection being written at once; they go out in as
+ * few writev calls as they were filled in (docs/design.md §4). */
 #define VALK_CONN_WRITES_MAX 4
 /* How long a gracefully closed connection keeps reading (and discarding) after
  * its FIN, so the peer reads our last frames instead of an RST (lingering close). */
@@ -150,7 +151,7 @@ struct valk_conn {
   nghttp2_session *session;       /* the kind creates and deletes it */
   valk_conn_state_t state;
   uint32_t flags;                 /* VALK_CONN_F_* and the kind's */
-  uint32_t writes_in_flight;      /* <= VALK_CONN_WRITES_MAX */
+  uint32_t writes_in_flight;      /* TCP buffers being written: <= VALK_CONN_WRITES_MAX */
   valk_bp_node_t bp;              /* in io->backpressure while paused there */
   valk_conn_t *wait_next;         /* io->waiting while VALK_CONN_F_WAITING */
   valk_server_stats_t *stats;     /* its server's counters (bytes), or NULL */
@@ -163,10 +164,12 @@ struct valk_conn {
   uint8_t owner;                  /* its owner index (diagnostics snapshot, docs/design.md §2) */
 };
 
-/* One TCP buffer: the write request travels with its bytes. */
+/* One TCP buffer: the write request travels with its bytes. A write of
+ * several buffers uses the first one's req and chains the others (next). */
 typedef struct valk_tcp_buf {
   uv_write_t req;
   valk_conn_t *conn;
+  struct valk_tcp_buf *next;      /* the write's other buffers */
   uint8_t data[VALK_TCP_BUF_SIZE];
 } valk_tcp_buf_t;
 

@@ -39,13 +39,14 @@ extern "C" {
 /*
  * A server connection's TLS memory BIOs hold at most this many bytes
  * (docs/RELIABILITY.md): the read BIO one socket read (a TCP buffer), drained
- * before the next; the write BIO what a flush tops up (half a TCP buffer, one
- * record of frames and one frame of at most 64 KiB) plus what input
+ * before the next; the write BIO what a flush tops up (what the TCP buffers
+ * that may go at once hold, less half a buffer, then one record of frames and
+ * one frame of at most 64 KiB: it is sent at once in one writev) plus what input
  * processing may put out first (two such rounds, and only below
  * VALK_TLS_OUT_HIGH), and reading stops while it is past VALK_TLS_OUT_HIGH.
  */
 #define VALK_TLS_OUT_HIGH (2u * VALK_TCP_BUF_SIZE)
-#define VALK_TLS_BIO_MAX (VALK_TCP_BUF_SIZE + VALK_TLS_OUT_HIGH + 3u * (VALK_SCRATCH_SIZE + 65536u))
+#define VALK_TLS_BIO_MAX (VALK_CONN_WRITES_MAX * VALK_TCP_BUF_SIZE + VALK_TLS_OUT_HIGH + 3u * (VALK_SCRATCH_SIZE + 65536u))
 
 /* What the owner builds for LISTEN; the AIO thread owns it from then on. */
 typedef struct valk_server_opts {
