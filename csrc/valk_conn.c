@@ -51,13 +51,15 @@ int valk_conn_start_tls(valk_conn_t *c, SSL_CTX *ctx) {
 
 /* ---- TCP buffers ------------------------------------------------------------ */
 
-valk_tcp_buf_t *valk_tcp_buf_get(valk_io_t *io) {
+/* A TCP buffer from io's slab (NULL when none is free); updates the watermark. */
+static valk_tcp_buf_t *valk__tcp_buf_get(valk_io_t *io) {
   valk_tcp_buf_t *b = valk_slab_acquire(io->tcp_bufs);
   valk_watermark_update(io->watermark, valk_slab_used(io->tcp_bufs));
   return b;
 }
 
-void valk_tcp_buf_put(valk_io_t *io, valk_tcp_buf_t *b) {
+/* Returns b to the slab, updates the watermark, resumes waiting connections. */
+static void valk__tcp_buf_put(valk_io_t *io, valk_tcp_buf_t *b) {
   valk_slab_release(io->tcp_bufs, b);
   valk_watermark_update(io->watermark, valk_slab_used(io->tcp_bufs));
   if (valk_bp_size(io->backpressure) > 0 || io->waiting != NULL) valk_conn_resume(io);
@@ -90,7 +92,8 @@ static void valk__wait_remove(valk_conn_t *c) {
   c->flags &= ~VALK_CONN_F_WAITING;
 }
 
-void valk_conn_unwait(valk_conn_t *c) {
+/* Takes c off the waiting list and out of the backpressure heap. */
+static void valk__unwait(valk_conn_t *c) {
   if (c->flags & VALK_CONN_F_WAITING) valk__wait_remove(c);
   valk_bp_remove(c->io->backpressure, &c->bp);
 }
@@ -116,7 +119,8 @@ void valk_conn_pause_reading(valk_conn_t *c) {
   valk__reading_update(c, was);
 }
 
-void valk_conn_wake(valk_conn_t *c) {
+/* Wakes c: reads again (unless its output blocks it) and flushes what waits. */
+static void valk__wake(valk_conn_t *c) {
   uint32_t was = c->flags;
   if (c->flags & VALK_CONN_F_CLOSED) return;
   c->flags &= ~VALK_CONN_F_READ_PAUSED;
@@ -134,7 +138,7 @@ void valk_conn_resume(valk_io_t *io) {
   while (io->waiting != NULL && valk_slab_available(io->tcp_bufs) > 0) {
     valk_conn_t *c = io->waiting;
     valk__wait_remove(c);
-    valk_conn_wake(c);
+    valk__wake(c);
   }
   while (valk_bp_size(io->backpressure) > 0) {
     uint32_t need = valk_resume_threshold(used, total, io->min_buffers_per_conn);
@@ -146,7 +150,7 @@ void valk_conn_resume(valk_io_t *io) {
     used += io->min_buffers_per_conn;
     now_used = valk_slab_used(io->tcp_bufs);
     if (used < now_used) used = now_used;
-    valk_conn_wake(c);
+    valk__wake(c);
   }
 }
 
@@ -209,7 +213,7 @@ static int valk__send_some(valk_conn_t *c) {
     return 1;
   }
   while (k < avail && BIO_ctrl_pending(c->wbio) > 0) {
-    valk_tcp_buf_t *b = valk_tcp_buf_get(io);
+    valk_tcp_buf_t *b = valk__tcp_buf_get(io);
     int n;
     if (b == NULL) break;
     n = BIO_read(c->wbio, b->data, (int)sizeof(b->data));
@@ -230,7 +234,7 @@ static int valk__send_some(valk_conn_t *c) {
   if (k == 0 || uv_write(&head->req, (uv_stream_t *)&c->tcp, ub, k, valk__on_write) != 0) {
     while (head != NULL) {
       valk_tcp_buf_t *next = head->next;
-      valk_tcp_buf_put(io, head);
+      valk__tcp_buf_put(io, head);
       head = next;
     }
     c->ops->error(c, VALK_CONN_EWRITE, 0);
@@ -278,7 +282,7 @@ static void valk__on_write(uv_write_t *req, int status) {
     valk_tcp_buf_t *next = b->next;
     assert(c->writes_in_flight > 0);
     c->writes_in_flight--;
-    valk_tcp_buf_put(c->io, b);
+    valk__tcp_buf_put(c->io, b);
     b = next;
   }
   if (c->flags & VALK_CONN_F_CLOSED) return;
@@ -343,7 +347,7 @@ int valk_conn_read_plaintext(valk_conn_t *c, valk_conn_feed_fn feed) {
 
 static void valk__alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf) {
   valk_conn_t *c = handle->data;
-  valk_tcp_buf_t *b = valk_tcp_buf_get(c->io);
+  valk_tcp_buf_t *b = valk__tcp_buf_get(c->io);
   (void)suggested;
   if (b == NULL) {
     *buf = uv_buf_init(NULL, 0); /* read_cb gets UV_ENOBUFS */
@@ -360,7 +364,7 @@ static void valk__read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *bu
   int discard = (c->flags & (VALK_CONN_F_LINGER | VALK_CONN_F_DISCARD | VALK_CONN_F_CLOSED)) != 0;
 
   if (nread > 0 && !discard) BIO_write(c->rbio, buf->base, (int)nread);
-  if (buf->base != NULL) valk_tcp_buf_put(io, VALK_CONTAINER_OF((uint8_t *)buf->base, valk_tcp_buf_t, data));
+  if (buf->base != NULL) valk__tcp_buf_put(io, VALK_CONTAINER_OF((uint8_t *)buf->base, valk_tcp_buf_t, data));
   if (c->flags & VALK_CONN_F_CLOSED) return;
   if (nread > 0) {
     if (c->stats != NULL) {
@@ -407,7 +411,7 @@ static void valk__on_closed(uv_handle_t *handle) {
 void valk_conn_close(valk_conn_t *c) {
   if (c->flags & VALK_CONN_F_CLOSED) return;
   c->flags |= VALK_CONN_F_CLOSED;
-  valk_conn_unwait(c);
+  valk__unwait(c);
   c->ops->closing(c);
   uv_close((uv_handle_t *)&c->tcp, valk__on_closed);
 }
@@ -415,7 +419,7 @@ void valk_conn_close(valk_conn_t *c) {
 void valk_conn_close_reset(valk_conn_t *c) {
   if (c->flags & VALK_CONN_F_CLOSED) return;
   c->flags |= VALK_CONN_F_CLOSED;
-  valk_conn_unwait(c);
+  valk__unwait(c);
   c->ops->closing(c);
   if (uv_tcp_close_reset(&c->tcp, valk__on_closed) != 0) uv_close((uv_handle_t *)&c->tcp, valk__on_closed);
 }

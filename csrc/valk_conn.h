@@ -241,12 +241,6 @@ void valk_conn_pause_reading(valk_conn_t *c);
 /* Parks c on io's waiting list (idempotent); valk_conn_resume wakes it. */
 void valk_conn_wait(valk_conn_t *c);
 
-/* Takes c off the waiting list and out of the backpressure heap. */
-void valk_conn_unwait(valk_conn_t *c);
-
-/* Wakes c: reads again (unless its output blocks it) and flushes what waits. */
-void valk_conn_wake(valk_conn_t *c);
-
 /*
  * TCP buffers came back: wakes the waiting list while buffers are free, then
  * the backpressure heap by priority while the resume threshold allows
@@ -254,12 +248,6 @@ void valk_conn_wake(valk_conn_t *c);
  * min_buffers_per_conn buffers, so one release does not wake the whole heap.
  */
 void valk_conn_resume(valk_io_t *io);
-
-/* A TCP buffer from io's slab (NULL when none is free); updates the watermark. */
-valk_tcp_buf_t *valk_tcp_buf_get(valk_io_t *io);
-
-/* Returns b to the slab, updates the watermark, resumes waiting connections. */
-void valk_tcp_buf_put(valk_io_t *io, valk_tcp_buf_t *b);
 
 #ifdef __cplusplus
 }

@@ -216,9 +216,6 @@ void valk_h2_js_chunk(valk_system_t *sys, valk_js_request_t *req, valk_srv_conn_
 /* Flushes each connection of a list built by valk_h2_js_respond once. */
 void valk_h2_flush_list(valk_srv_conn_t *list);
 
-/* Puts c on *list for valk_h2_flush_list (once; AIO thread). */
-void valk_h2_flush_later(valk_srv_conn_t *c, valk_srv_conn_t **list);
-
 /* Pushes requests waiting for room in the request ring while it has room
  * (after Node's thread drained it). AIO thread. */
 void valk_h2_backlog_push(valk_system_t *sys);

@@ -579,13 +579,9 @@ static void valk__flush_later(valk_srv_conn_t *c, valk_srv_conn_t **flush) {
   *flush = c;
 }
 
-void valk_h2_flush_later(valk_srv_conn_t *c, valk_srv_conn_t **list) {
-  valk__flush_later(c, list);
-}
-
 void valk_h2_stream_resume(valk_stream_t *st, valk_srv_conn_t **list) {
   nghttp2_session_resume_data(st->conn->io.session, st->id);
-  valk_h2_flush_later(st->conn, list);
+  valk__flush_later(st->conn, list);
 }
 
 valk_server_t *valk_h2_stream_server(const valk_stream_t *st) {

@@ -19,12 +19,11 @@
   { (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, sizeof(v) - 1,              \
     NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE }
 
-const nghttp2_nv valk_sse_headers[] = {
+static const nghttp2_nv valk__sse_headers[] = {
   VALK__NV(":status", "200"),
   VALK__NV("content-type", "text/event-stream; charset=utf-8"),
   VALK__NV("cache-control", "no-cache"),
 };
-const size_t valk_sse_nheaders = VALK_ARRAY_SIZE(valk_sse_headers);
 
 enum { VALK__POOL_TCP, VALK__POOL_ARENAS, VALK__POOL_SMALL, VALK__POOL_SERVERS, VALK__POOL_CLIENTS, VALK__POOL_ADMIN,
        VALK__NPOOLS };
@@ -273,7 +272,10 @@ static void valk__on_tick(uv_timer_t *timer) {
   VALK_STAT_SET(sys, sse_tick_last_ns, uv_hrtime() - t0);
 }
 
-valk_sse_t *valk_sse_open(valk_system_t *sys, struct valk_stream *stream, uint64_t last_event_id) {
+/* Opens an SSE stream on st (its request is complete); ids continue after
+ * last_event_id (0 without one). NULL when max_sse_streams are open (the
+ * server answers 503). The server reads it through valk__sse_read. */
+static void *valk__sse_open(valk_system_t *sys, struct valk_stream *stream, uint64_t last_event_id) {
   valk_sse_state_t *st = &sys->sse;
   valk_sse_t *sse = st->slab != NULL ? valk_slab_acquire(st->slab) : NULL;
   if (sse == NULL) {
@@ -300,7 +302,9 @@ valk_sse_t *valk_sse_open(valk_system_t *sys, struct valk_stream *stream, uint64
   return sse;
 }
 
-void valk_sse_close(valk_system_t *sys, valk_sse_t *sse) {
+/* The stream ended (RST_STREAM, connection close, stop): the slot goes back. */
+static void valk__sse_close(valk_system_t *sys, void *body) {
+  valk_sse_t *sse = body;
   valk_sse_state_t *st = &sys->sse;
   if (sse->prev) sse->prev->next = sse->next;
   else st->head = sse->next;
@@ -314,7 +318,8 @@ void valk_sse_close(valk_system_t *sys, valk_sse_t *sse) {
   }
 }
 
-void valk_sse_end_server(valk_system_t *sys, struct valk_server *srv) {
+/* Ends every SSE stream of srv (NULL: all) once its current event is out. */
+static void valk__sse_end_server(valk_system_t *sys, struct valk_server *srv) {
   valk_sse_t *sse;
   valk_srv_conn_t *flush = NULL;
   for (sse = sys->sse.head; sse != NULL; sse = sse->next) {
@@ -325,7 +330,8 @@ void valk_sse_end_server(valk_system_t *sys, struct valk_server *srv) {
   valk_h2_flush_list(flush);
 }
 
-ssize_t valk_sse_read(nghttp2_session *session, int32_t stream_id, uint8_t *buf, size_t length,
+/* nghttp2's data source callback for an SSE stream. */
+static ssize_t valk__sse_read(nghttp2_session *session, int32_t stream_id, uint8_t *buf, size_t length,
                       uint32_t *flags, nghttp2_data_source *source, void *user_data) {
   valk_sse_t *sse = source->ptr;
   valk_system_t *sys = valk_h2_stream_server(sse->stream)->sys;
@@ -352,25 +358,17 @@ ssize_t valk_sse_read(nghttp2_session *session, int32_t stream_id, uint8_t *buf,
 
 /* ---- the server's view (valk_stream_plugin_t) ----------------------------------- */
 
-static void *valk__plugin_open(valk_system_t *sys, struct valk_stream *st, uint64_t last_event_id) {
-  return valk_sse_open(sys, st, last_event_id);
-}
-
-static void valk__plugin_close(valk_system_t *sys, void *body) {
-  valk_sse_close(sys, body);
-}
-
 static int valk__plugin_between_events(const void *body) {
   const valk_sse_t *sse = body;
   return sse->sent == sse->len && !sse->stale;
 }
 
 const valk_stream_plugin_t valk_sse_plugin = {
-    .headers = valk_sse_headers,
-    .nheaders = VALK_ARRAY_SIZE(valk_sse_headers),
-    .open = valk__plugin_open,
-    .read = valk_sse_read,
-    .close = valk__plugin_close,
+    .headers = valk__sse_headers,
+    .nheaders = VALK_ARRAY_SIZE(valk__sse_headers),
+    .open = valk__sse_open,
+    .read = valk__sse_read,
+    .close = valk__sse_close,
     .between_events = valk__plugin_between_events,
-    .end_server = valk_sse_end_server,
+    .end_server = valk__sse_end_server,
 };

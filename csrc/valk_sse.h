@@ -81,29 +81,6 @@ int valk_sse_init(struct valk_system *sys);
 /* Frees what valk_sse_init allocated (streams must be gone). */
 void valk_sse_free(struct valk_system *sys);
 
-/*
- * Opens an SSE stream on st (its request is complete); ids continue after
- * last_event_id (the request's Last-Event-ID, 0 without one). Returns the slot, or NULL when max_sse_streams are open (the caller
- * answers 503). The caller submits the 200 with valk_sse_headers and a data
- * provider {source.ptr = the slot, read_callback = valk_sse_read}.
- */
-valk_sse_t *valk_sse_open(struct valk_system *sys, struct valk_stream *st, uint64_t last_event_id);
-
-/* The stream ended (RST_STREAM, connection close, stop): the slot goes back. */
-void valk_sse_close(struct valk_system *sys, valk_sse_t *sse);
-
-/* Ends every SSE stream of srv (NULL: all) once its current event is out: a
- * closing server drains without waiting for streams that never end. */
-void valk_sse_end_server(struct valk_system *sys, struct valk_server *srv);
-
-/* nghttp2's data source callback for an SSE stream. */
-ssize_t valk_sse_read(nghttp2_session *session, int32_t stream_id, uint8_t *buf, size_t length,
-                      uint32_t *flags, nghttp2_data_source *source, void *user_data);
-
-/* Response headers of an SSE stream (:status 200, content-type, cache-control). */
-extern const nghttp2_nv valk_sse_headers[];
-extern const size_t valk_sse_nheaders;
-
 /* How the server reaches this feature (valk_h2_server.h): set as
  * sys->hooks.sse by valk_system_start, so the server never calls up. */
 struct valk_stream_plugin;
