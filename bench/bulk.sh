@@ -5,12 +5,17 @@
 # /proc the server's CPU time, and the ratios are printed.
 #
 #   bash bench/bulk.sh                      (or: npm run bench:bulk)
+#   MODE=up bash bench/bulk.sh              uploads: each request POSTs the body
+#                                           (h2load -d), the answer is its length
 #
 # Environment (all optional):
 #   SIZES="262144 16777216"   body sizes in bytes (256 KiB, 16 MiB)
 #   BYTES=1073741824          bytes to download per run (N = BYTES / size, at least 40)
 #   C=10 M=10                 h2load clients and streams per client
-#   SERVERS="valk-handler valk-static node h2o"   (h2o: Debian's h2o, 1 thread, the body
+#   MODE=down                 down: downloads; up: uploads to a handler (buffered, streamed)
+#                             against Node counting its stream's data, same windows
+#   SERVERS="valk-handler valk-static node h2o"   (MODE=up: "valk-handler-up valk-stream-up
+#                             node-up"; h2o: Debian's h2o, 1 thread, the body
 #                             as a file; left out, with a note, when h2o is not installed)
 #   SERVER_CPUS=0 LOAD_CPUS=1 taskset CPU lists
 #   IDLE_WAIT=30 IDLE_MAX=10  wait for a quiet machine first
@@ -24,7 +29,12 @@ SIZES=${SIZES:-"262144 16777216"}
 BYTES=${BYTES:-1073741824}
 C=${C:-10}
 M=${M:-10}
-SERVERS=${SERVERS:-"valk-handler valk-static node h2o"}
+MODE=${MODE:-down}
+case $MODE in
+  down) SERVERS=${SERVERS:-"valk-handler valk-static node h2o"}; BASE=node ;;
+  up) SERVERS=${SERVERS:-"valk-handler-up valk-stream-up node-up"}; BASE=node-up ;;
+  *) echo "bulk.sh: MODE must be down or up" >&2; exit 2 ;;
+esac
 SERVER_CPUS=${SERVER_CPUS:-0}
 LOAD_CPUS=${LOAD_CPUS:-1}
 IDLE_WAIT=${IDLE_WAIT:-30}
@@ -51,58 +61,30 @@ if [[ " $SERVERS " == *" h2o "* ]] && ! command -v h2o >/dev/null; then
   SERVERS=${SERVERS//h2o/}
 fi
 
-# start_h2o SIZE TAG: h2o serving a SIZE-byte file at / over TLS on a free
-# port, one thread; SERVER_PID, and "READY <port>" in $OUT/TAG.server once it
-# accepts connections.
-start_h2o() {
-  local size=$1 tag=$2 port
-  [[ -f $OUT/key.pem ]] || openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
-    -subj /CN=127.0.0.1 -keyout "$OUT/key.pem" -out "$OUT/cert.pem" >/dev/null 2>&1 || die "openssl failed"
-  head -c "$size" /dev/zero | tr '\0' x > "$OUT/body-$size"
-  port=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
-  cat > "$OUT/$tag.conf" <<CONF
-num-threads: 1
-access-log: /dev/null
-error-log: $OUT/$tag.error
-listen:
-  host: 127.0.0.1
-  port: $port
-  ssl:
-    certificate-file: $OUT/cert.pem
-    key-file: $OUT/key.pem
-    ocsp-update-interval: 0
-hosts:
-  default:
-    paths:
-      /:
-        file.file: $OUT/body-$size
-CONF
-  "${PIN_SERVER[@]}" h2o -c "$OUT/$tag.conf" > "$OUT/$tag.server" 2>&1 &
-  SERVER_PID=$!
-  for _ in $(seq 1 300); do   # up to 30 s: h2o tries to fetch an OCSP response first
-    kill -0 "$SERVER_PID" 2>/dev/null || return 0
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && { echo "READY $port" >> "$OUT/$tag.server"; return 0; }
-    sleep 0.1
-  done
-}
-
-echo "bulk.sh: $PINNING; h2load -c $C -m $M; addon $ADDON_SHA; raw: $OUT"
+echo "bulk.sh: MODE=$MODE; $PINNING; h2load -c $C -m $M; addon $ADDON_SHA; raw: $OUT"
 status=0
 declare -A MBS CPU
 for size in $SIZES; do
   n=$(( BYTES / size )); (( n < 40 )) && n=40
   for server in $SERVERS; do
     tag="$server-$size"
-    if [[ $server == h2o ]]; then start_h2o "$size" "$tag"
+    if [[ $server == h2o ]]; then
+      [[ -f $OUT/body-$size ]] || head -c "$size" /dev/zero | tr '\0' x > "$OUT/body-$size"
+      start_h2o "$OUT/body-$size" "$tag"
     else
       "${PIN_SERVER[@]}" node bench/servers/bulk.js "$server" "$size" > "$OUT/$tag.server" 2>&1 &
       SERVER_PID=$!
     fi
     port=$(wait_ready "$OUT/$tag.server")
     [[ -n $port ]] || { cat "$OUT/$tag.server" >&2; die "$server did not start"; }
+    data=()
+    if [[ $MODE == up ]]; then
+      [[ -f $OUT/upload-$size ]] || head -c "$size" /dev/zero | tr '\0' u > "$OUT/upload-$size"
+      data=(-d "$OUT/upload-$size")
+    fi
     busy=$(wait_idle)
     t0=$(cpu_ticks "$SERVER_PID"); s0=$(date +%s.%N)
-    timeout "$H2LOAD_TIMEOUT" "${PIN_LOAD[@]}" h2load -n "$n" -c "$C" -m "$M" "https://127.0.0.1:$port/" > "$OUT/$tag.h2load" 2>&1
+    timeout "$H2LOAD_TIMEOUT" "${PIN_LOAD[@]}" h2load "${data[@]}" -n "$n" -c "$C" -m "$M" "https://127.0.0.1:$port/" > "$OUT/$tag.h2load" 2>&1
     rc=$?
     s1=$(date +%s.%N); t1=$(cpu_ticks "$SERVER_PID")
     stop_process "$SERVER_PID"; SERVER_PID=""
@@ -118,12 +100,12 @@ for size in $SIZES; do
   done
 done
 echo
-echo "| body | server | MiB/s | server CPU µs per MiB | throughput vs node | CPU per byte vs node | CPU per byte vs h2o |"
+echo "| body ($MODE) | server | MiB/s | server CPU µs per MiB | throughput vs $BASE | CPU per byte vs $BASE | CPU per byte vs h2o |"
 echo "|---|---|---:|---:|---:|---:|---:|"
 for size in $SIZES; do
   for server in $SERVERS; do
     tag="$server-$size"; [[ -n ${MBS[$tag]:-} ]] || continue
-    base="node-$size"
+    base="$BASE-$size"
     awk -v s="$size" -v srv="$server" -v m="${MBS[$tag]}" -v c="${CPU[$tag]}" -v bm="${MBS[$base]:-0}" -v bc="${CPU[$base]:-0}" \
       -v hc="${CPU[h2o-$size]:-0}" \
       'BEGIN { r1 = bm > 0 ? sprintf("%.2fx", m / bm) : "n/a"; r2 = bc > 0 ? sprintf("%.2fx", c / bc) : "n/a";

@@ -95,3 +95,66 @@ stop_process() {
   (( STOP_KILLED )) && STOP_RES="killed $STOP_RES"
   return 0
 }
+
+# bench_cert: $OUT/key.pem and $OUT/cert.pem (P-256, CN 127.0.0.1) for the
+# peers that read their key from files (h2o, nghttpd).
+bench_cert() {
+  [[ -f $OUT/key.pem ]] && return 0
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+    -subj /CN=127.0.0.1 -keyout "$OUT/key.pem" -out "$OUT/cert.pem" >/dev/null 2>&1 || die "openssl failed"
+}
+
+# free_port: a TCP port free on 127.0.0.1 now.
+free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
+
+# wait_port PORT TAG: waits up to 30 s (h2o tries to fetch an OCSP response
+# first) for 127.0.0.1:PORT to accept while SERVER_PID lives; then writes
+# "READY <port>" to $OUT/TAG.server for wait_ready.
+wait_port() {
+  local port=$1 tag=$2
+  for _ in $(seq 1 300); do
+    kill -0 "$SERVER_PID" 2>/dev/null || return 0
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && { echo "READY $port" >> "$OUT/$tag.server"; return 0; }
+    sleep 0.1
+  done
+}
+
+# start_h2o FILE TAG: Debian's h2o serving FILE at / over TLS on a free port
+# of 127.0.0.1, one thread (PIN_SERVER); SERVER_PID, and "READY <port>" in
+# $OUT/TAG.server once it accepts connections.
+start_h2o() {
+  local file=$1 tag=$2 port
+  bench_cert
+  port=$(free_port)
+  cat > "$OUT/$tag.conf" <<CONF
+num-threads: 1
+access-log: /dev/null
+error-log: $OUT/$tag.error
+listen:
+  host: 127.0.0.1
+  port: $port
+  ssl:
+    certificate-file: $OUT/cert.pem
+    key-file: $OUT/key.pem
+    ocsp-update-interval: 0
+hosts:
+  default:
+    paths:
+      /:
+        file.file: $file
+CONF
+  "${PIN_SERVER[@]}" h2o -c "$OUT/$tag.conf" > "$OUT/$tag.server" 2>&1 &
+  SERVER_PID=$!
+  wait_port "$port" "$tag"
+}
+
+# start_nghttpd DIR TAG: nghttpd (Debian's nghttp2-server) serving DIR over
+# TLS on a free port of 127.0.0.1 (PIN_SERVER); like start_h2o.
+start_nghttpd() {
+  local dir=$1 tag=$2 port
+  bench_cert
+  port=$(free_port)
+  "${PIN_SERVER[@]}" nghttpd -a 127.0.0.1 -d "$dir" "$port" "$OUT/key.pem" "$OUT/cert.pem" > "$OUT/$tag.server" 2>&1 &
+  SERVER_PID=$!
+  wait_port "$port" "$tag"
+}

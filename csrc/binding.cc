@@ -29,6 +29,9 @@ void SystemWrap::Init() {
   Nan::SetPrototypeMethod(tpl, "onDrain", OnDrain);
   Nan::SetPrototypeMethod(tpl, "chunk", Chunk);
   Nan::SetPrototypeMethod(tpl, "respond", Respond);
+  Nan::SetPrototypeMethod(tpl, "onBody", OnBody);
+  Nan::SetPrototypeMethod(tpl, "takeBody", TakeBody);
+  Nan::SetPrototypeMethod(tpl, "discardBody", DiscardBody);
   constructor.Reset(Nan::GetFunction(tpl).ToLocalChecked());
 }
 

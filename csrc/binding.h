@@ -139,6 +139,11 @@ class SystemWrap : public Nan::ObjectWrap {
   static void Chunk(const Nan::FunctionCallbackInfo<Value> &info);
   static void Respond(const Nan::FunctionCallbackInfo<Value> &info);
 
+  // binding_bodies.cc: request bodies that stream (requestBodies 'stream').
+  static void OnBody(const Nan::FunctionCallbackInfo<Value> &info);
+  static void TakeBody(const Nan::FunctionCallbackInfo<Value> &info);
+  static void DiscardBody(const Nan::FunctionCallbackInfo<Value> &info);
+
   // binding_metrics.cc: metrics() and pushRuntime().
   static void Metrics(const Nan::FunctionCallbackInfo<Value> &info);
   static void PushRuntime(const Nan::FunctionCallbackInfo<Value> &info);
@@ -156,6 +161,11 @@ class SystemWrap : public Nan::ObjectWrap {
   void DeliverRequests();
   void DeliverCancels();
   void ReleasePins();
+  void DeliverBodies();
+  void WakeAllReaders();
+  // The request token names whose body JavaScript may still read: in flight,
+  // or answering with a streaming body; nullptr otherwise.
+  valk_js_request_t *BodyOwner(double token) const;
   bool PinBody(valk_js_request_t *r, Local<Value> body);
 
   valk_system_t *sys_ = nullptr;
@@ -171,6 +181,7 @@ class SystemWrap : public Nan::ObjectWrap {
   // Answers whose body streams (respond(..., streaming)): by token, until their final chunk.
   std::unordered_map<uint64_t, valk_js_request_t *> streaming_;
   Nan::Callback on_drain_;                    // fn(tokens): a streaming answer may send its next chunk
+  Nan::Callback on_body_;                     // fn(tokens): a request's next body chunk may be ready
   bool delivering_ = false;
 
   // Strings made for requests, kept for the next ones: header names and the

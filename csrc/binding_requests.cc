@@ -106,7 +106,7 @@ valk_js_request_t *SystemWrap::InFlight(double token) const {
 }
 
 // Appends request r to a batch: token, serverId, streamId, method, path,
-// remoteAddress, body (a Buffer; undefined when empty), the header count n,
+// remoteAddress, body (a Buffer; undefined when empty; true when it streams), the header count n,
 // then n (name, value) pairs in order.
 void SystemWrap::AppendRequest(v8::Isolate *iso, std::vector<Local<Value>> &out, const valk_js_request_t *r) {
   out.push_back(Nan::New<v8::Number>(Token(r)));
@@ -115,7 +115,9 @@ void SystemWrap::AppendRequest(v8::Isolate *iso, std::vector<Local<Value>> &out,
   out.push_back(Str(iso, r->method.value, r->method.value_len, false));
   out.push_back(Str(iso, r->path.value, r->path.value_len, false));
   out.push_back(Str(iso, reinterpret_cast<const uint8_t *>(r->remote), (uint32_t)strnlen(r->remote, sizeof(r->remote)), false));
-  if (r->body_len > 0)
+  if (r->body_streaming)
+    out.push_back(Nan::True());  // the body follows in chunks (binding_bodies.cc)
+  else if (r->body_len > 0)
     out.push_back(Nan::CopyBuffer(reinterpret_cast<const char *>(r->body), r->body_len).ToLocalChecked());
   else
     out.push_back(Nan::Undefined());

@@ -35,6 +35,7 @@ void SystemWrap::OnAsync(uv_async_t *handle) {
   if (self->sys_ != nullptr) self->DeliverRequests();
   if (self->sys_ != nullptr) self->DeliverCancels();
   if (self->sys_ != nullptr) self->ReleasePins();
+  if (self->sys_ != nullptr) self->DeliverBodies();
 }
 
 // An op back from the AIO thread: its callback gets (err) or (null, result).
@@ -141,7 +142,7 @@ bool AddRoutes(valk_server_opts_t *opts, Local<v8::Array> routes) {
 }  // namespace
 
 // listen({host, port, key, cert, routes, maxResponseBodySize, error503Body,
-// hasHandler, admin}, cb): cb(err, {id, port}) once the AIO thread has bound it.
+// hasHandler, admin, streamBodies}, cb): cb(err, {id, port}) once the AIO thread has bound it.
 void SystemWrap::Listen(const Nan::FunctionCallbackInfo<Value> &info) {
   SystemWrap *self = Self(info);
   Local<Object> o = info[0].As<Object>();
@@ -154,6 +155,7 @@ void SystemWrap::Listen(const Nan::FunctionCallbackInfo<Value> &info) {
   opts->max_response_body_size = (uint64_t)NumberField(o, "maxResponseBodySize");
   opts->has_handler = Nan::To<bool>(Field(o, "hasHandler")).FromMaybe(false);
   opts->admin = Nan::To<bool>(Field(o, "admin")).FromMaybe(false);
+  opts->stream_bodies = Nan::To<bool>(Field(o, "streamBodies")).FromMaybe(false);
   Local<Object> body503 = Field(o, "error503Body").As<Object>();
   opts->error_503_len = node::Buffer::Length(body503);
   opts->error_503_body = static_cast<uint8_t *>(malloc(opts->error_503_len + 1));

@@ -39,6 +39,8 @@ typedef enum { VALK_REJECT_RST = 0, VALK_REJECT_GOAWAY = 1 } valk_reject_mode_t;
   X(uint64_t, small_arena_size, "smallArenaSize")                              \
   X(uint32_t, small_arena_pool_size, "smallArenaPoolSize")                     \
   X(uint64_t, max_request_body_size, "maxRequestBodySize")                     \
+  X(uint32_t, stream_window_size, "streamWindowSize")                          \
+  X(uint32_t, connection_window_size, "connectionWindowSize")                  \
   X(double, buffer_high_watermark, "bufferHighWatermark")                      \
   X(double, buffer_critical_watermark, "bufferCriticalWatermark")              \
   X(uint32_t, min_buffers_per_conn, "minBuffersPerConn")                       \

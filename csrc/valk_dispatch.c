@@ -4,6 +4,7 @@
  */
 #include "valk_dispatch.h"
 
+#include "valk_h2_body.h"
 #include "valk_h2_server.h"
 #include "valk_system.h"
 
@@ -33,6 +34,24 @@ uint32_t valk_dispatch_take_cancels(valk_system_t *sys, uint64_t *out, uint32_t 
 
 uint32_t valk_dispatch_take_unpins(valk_system_t *sys, uint64_t *out, uint32_t max) {
   return valk__take_tokens(&sys->unpins, out, max);
+}
+
+uint32_t valk_dispatch_take_bodies(valk_system_t *sys, uint64_t *out, uint32_t max) {
+  return valk__take_tokens(&sys->bodies, out, max);
+}
+
+int valk_dispatch_body_claim(valk_js_request_t *req) {
+  uint8_t ready = VALK_IN_READY;
+  return atomic_compare_exchange_strong_explicit(&req->in_state, &ready, VALK_IN_TAKEN, memory_order_acq_rel,
+                                                 memory_order_acquire)
+             ? 0
+             : -1;
+}
+
+void valk_dispatch_body_taken(valk_system_t *sys, valk_js_request_t *req, int discard) {
+  uint64_t msg = valk_js_token(req) | (discard ? VALK_TAKE_DISCARD : 0);
+  /* Never full: one take in flight per request, two per slot with a stale one. */
+  if (valk_ring_push(&sys->takes, (void *)(uintptr_t)msg) == 1) uv_async_send(&sys->wakeup);
 }
 
 void *valk_dispatch_alloc(valk_system_t *sys, valk_js_request_t *req, size_t size) {
@@ -85,13 +104,25 @@ void valk_dispatch_drain_chunks(valk_system_t *sys) {
   valk_h2_flush_list(flush);
 }
 
+void valk_dispatch_drain_takes(valk_system_t *sys) {
+  void *batch[64];
+  valk_srv_conn_t *flush = NULL;
+  uint32_t n, i;
+  while ((n = valk_ring_drain(&sys->takes, batch, VALK_ARRAY_SIZE(batch))) > 0)
+    for (i = 0; i < n; i++) valk_h2_js_take(sys, (uint64_t)(uintptr_t)batch[i], &flush);
+  valk_h2_flush_list(flush);
+}
+
 void valk_dispatch_discard(valk_system_t *sys) {
   valk_js_request_t *batch[64];
   uint32_t n, i;
   while (valk_ring_drain(&sys->cancels, (void **)batch, VALK_ARRAY_SIZE(batch)) > 0 ||
          valk_ring_drain(&sys->unpins, (void **)batch, VALK_ARRAY_SIZE(batch)) > 0 ||
-         valk_ring_drain(&sys->chunks, (void **)batch, VALK_ARRAY_SIZE(batch)) > 0) {
+         valk_ring_drain(&sys->chunks, (void **)batch, VALK_ARRAY_SIZE(batch)) > 0 ||
+         valk_ring_drain(&sys->bodies, (void **)batch, VALK_ARRAY_SIZE(batch)) > 0 ||
+         valk_ring_drain(&sys->takes, (void **)batch, VALK_ARRAY_SIZE(batch)) > 0) {
   } /* tokens only: the owner forgets its pins when STOP comes back */
+  valk_h2_body_discard_all(sys); /* before the arenas the requests live in go */
   while ((n = valk_ring_drain(&sys->requests, (void **)batch, VALK_ARRAY_SIZE(batch))) > 0 ||
          (n = valk_ring_drain(&sys->responses, (void **)batch, VALK_ARRAY_SIZE(batch))) > 0) {
     for (i = 0; i < n; i++) {

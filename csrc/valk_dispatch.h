@@ -39,6 +39,7 @@
 #include <stdint.h>
 
 #include "valk_arena.h"
+#include "valk_common.h"
 #include "valk_reqhdrs.h"
 
 #ifdef __cplusplus
@@ -82,7 +83,22 @@ typedef struct valk_js_request {
   uint8_t chunk_held;           /* the AIO thread holds a chunk (its token not yet handed back) */
   uint8_t chunk_final;          /* the END or ABORT chunk arrived: nothing more will */
   uint8_t chunk_discard;        /* nobody reads the chunks (HEAD, or the answer became a 500) */
+  /* A streaming request body (requestBodies 'stream', docs/design.md §7):
+   * body_streaming is written before the push. Then one chunk at a time: the
+   * AIO thread writes in_* and sets in_state READY before it pushes the token
+   * onto sys->bodies; the owner moves READY -> TAKEN, copies the bytes, and
+   * pushes the token onto sys->takes; the AIO thread frees them then (or
+   * when the answer, the final chunk of a streaming answer, comes: the owner
+   * never takes after it). A stream that dies moves READY -> DROPPED and
+   * frees the bytes itself: the one that wins the exchange owns them. */
+  uint8_t body_streaming;       /* the body follows in chunks (sys->bodies) */
+  const uint8_t *in_data;       /* the chunk handed over (may be empty) */
+  size_t in_len;
+  uint8_t in_end;               /* the body ends with it */
+  VALK_ATOMIC(uint8_t) in_state; /* VALK_IN_* */
   /* AIO thread only. */
+  uint8_t in_given_back;        /* the chunk's bytes were consumed already (its stream died, or its
+                                 * body was dropped, while the owner had it) */
   struct valk_stream *stream;   /* NULL once the stream is gone (orphaned) */
   valk_arena_pool_t *pool;      /* the pool arena came from */
   valk_arena_t *arena;
@@ -125,6 +141,29 @@ void *valk_dispatch_alloc(struct valk_system *sys, valk_js_request_t *req, size_
 
 /* Owner thread: hands the response (fields set above) back to the AIO thread. */
 void valk_dispatch_respond(struct valk_system *sys, valk_js_request_t *req);
+
+/* A request body chunk's hand-over (valk_js_request_t.in_state). */
+enum { VALK_IN_NONE = 0, VALK_IN_READY = 1, VALK_IN_TAKEN = 2, VALK_IN_DROPPED = 3 };
+
+/* A take's token with this bit set: the rest of the body is not wanted. */
+#define VALK_TAKE_DISCARD (1ull << 62)
+
+/* Owner thread: takes up to max tokens of requests whose next body chunk is
+ * ready (in_state READY, or DROPPED when its stream died first). */
+uint32_t valk_dispatch_take_bodies(struct valk_system *sys, uint64_t *out, uint32_t max);
+
+/*
+ * Owner thread: req's chunk (in_state READY) is copied: moves it to TAKEN
+ * first. Returns 0, or -1 when the stream died first (DROPPED: nothing to read).
+ */
+int valk_dispatch_body_claim(valk_js_request_t *req);
+
+/* Owner thread: hands req's claimed chunk back (token | VALK_TAKE_DISCARD
+ * when the rest is not wanted): the window opens for the next. */
+void valk_dispatch_body_taken(struct valk_system *sys, valk_js_request_t *req, int discard);
+
+/* AIO thread: hands every take that came back to its request (valk_h2_js_take). */
+void valk_dispatch_drain_takes(struct valk_system *sys);
 
 /* A streaming answer's chunk flags: the last chunk, or the body failed (the stream is reset). */
 #define VALK_CHUNK_END 1

@@ -423,6 +423,8 @@ static int valk__server_setup(valk_server_t *srv, char *err, size_t err_len) {
   if (valk_h2_callbacks_new(&srv->callbacks) != 0 || nghttp2_option_new(&srv->option) != 0)
     return VALK_ENOMEM;
   nghttp2_option_set_no_closed_streams(srv->option, 1);
+  /* Streaming bodies open the windows as JavaScript takes each chunk (valk_h2_body.h). */
+  if (opts->stream_bodies) nghttp2_option_set_no_auto_window_update(srv->option, 1);
   /* The rapid-reset guard is the server's own (valk__frame_check and
    * valk__on_reset_sent: resets both ways, streamResetRate): nghttp2's counts
    * only the client's, and its default (33/s, burst 1000) closed a Go

@@ -61,6 +61,8 @@ typedef struct valk_server_opts {
   int has_js;                 /* has_handler, or a VALK_ROUTE_JS route: streams keep their headers
                                * for JavaScript (VALK_STREAM_F_KEEP) until they take an arena */
   int admin;                  /* the admin listener: connections from sys->admin_slab, no admission checks */
+  int stream_bodies;          /* requestBodies 'stream': a handler's request is handed over at the end of
+                               * its headers and its body follows in chunks (valk_h2_body.h) */
 } valk_server_opts_t;
 
 /* Owner thread. NULL on ENOMEM. */
@@ -174,6 +176,10 @@ typedef struct valk_stream {
   void *plugin_body;              /* a plug-in's body (valk_stream_plugin_t), or NULL */
   struct valk_stream *backlog_next; /* sys->backlog (VALK_STREAM_F_BACKLOG): its request waits for room */
   uint64_t last_event_id;         /* the request's Last-Event-ID (SSE), 0 without one */
+  /* A body streaming to JavaScript (VALK_STREAM_F_BODY_STREAM, valk_h2_body.h). */
+  valk_js_request_t *body_req;    /* the request its chunks go to, until its body is done with */
+  uint8_t *fill;                  /* what arrived since the last chunk was handed over (malloc) */
+  uint32_t fill_len, fill_cap;    /* fill_len <= the stream's window (flow control) */
   struct valk_stream *next, *prev;
 } valk_stream_t;
 

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "valk_common.h"
+#include "valk_h2_body.h"
 #include "valk_tls.h"
 
 /* nghttp2's own (lib/nghttp2_session.h, compiled into the addon from deps/):
@@ -263,8 +264,10 @@ static int valk__on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, co
                                size_t len, void *ud) {
   valk_stream_t *st = valk_h2_stream_get(s, id);
   (void)flags;
-  (void)ud;
-  if (st == NULL) return 0;
+  if (st == NULL) {
+    valk_h2_consume(ud, id, len); /* nobody wants it */
+    return 0;
+  }
   return valk_h2_body_append(st, data, len) == 0 ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
 }
 
@@ -292,7 +295,8 @@ static int valk__on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void 
   }
   if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) {
     st->flags |= VALK_STREAM_F_REQ_DONE;
-    if (!(st->flags & VALK_STREAM_F_RESPONDED)) rc = valk_h2_respond(st);
+    if (st->flags & VALK_STREAM_F_BODY_STREAM) valk_h2_body_end(st); /* with JavaScript already */
+    else if (!(st->flags & VALK_STREAM_F_RESPONDED)) rc = valk_h2_respond(st);
   } else if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
     rc = valk_h2_body_begin(st);
   }
@@ -411,7 +415,7 @@ static int valk__conn_session_start(valk_srv_conn_t *c) {
   valk_server_t *srv = c->srv;
   const valk_system_config_t *cfg = &srv->sys->config;
   uint64_t now = uv_now(&srv->sys->loop);
-  nghttp2_settings_entry iv[2];
+  nghttp2_settings_entry iv[3];
   nghttp2_mem mem; /* copied by the session; its user data is c->io.budget */
 
   valk_conn_budget_init(&c->io, &mem);
@@ -421,7 +425,10 @@ static int valk__conn_session_start(valk_srv_conn_t *c) {
   iv[0].value = (c->io.flags & VALK_SRV_F_GRACEFUL) ? 0 : cfg->max_concurrent_streams;
   iv[1].settings_id = NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE;
   iv[1].value = cfg->max_header_list_size;
-  if (nghttp2_submit_settings(c->io.session, NGHTTP2_FLAG_NONE, iv, VALK_ARRAY_SIZE(iv)) != 0)
+  iv[2].settings_id = NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE;
+  iv[2].value = cfg->stream_window_size;
+  if (nghttp2_submit_settings(c->io.session, NGHTTP2_FLAG_NONE, iv, VALK_ARRAY_SIZE(iv)) != 0 ||
+      nghttp2_session_set_local_window_size(c->io.session, NGHTTP2_FLAG_NONE, 0, (int32_t)cfg->connection_window_size) != 0)
     return VALK_EH2;
   c->settings_ms = now;
   valk_frame_scan_init(&c->scan, VALK_CLIENT_PREFACE_LEN);
@@ -672,6 +679,12 @@ void valk_h2_conn_goaway(valk_srv_conn_t *c) {
  */
 static void valk__request_timed_out(valk_stream_t *st) {
   VALK_SRV_ADD(st->conn->srv, requests_timed_out, 1);
+  if (st->flags & VALK_STREAM_F_BODY_STREAM) { /* JavaScript has it: it learns through the reset */
+    valk_h2_body_drop(st);
+    st->flags |= VALK_STREAM_F_RESET;
+    nghttp2_submit_rst_stream(st->conn->io.session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+    return;
+  }
   valk_h2_refuse_request(st, st->conn->srv->opts->routes.timed_out, NGHTTP2_CANCEL);
 }
 
@@ -686,15 +699,22 @@ int valk_h2_streams_sweep(valk_srv_conn_t *c, uint64_t now, const valk_system_co
     if (st->plugin_body != NULL && c->srv->sys->hooks.sse->between_events(st->plugin_body)) st->output_ms = now;
     /* A streaming answer that waits for its next chunk from JavaScript is not stuck either. */
     if (st->streaming != NULL && !st->streaming->chunk_held) st->output_ms = now;
+    /* Nor is a client whose body waits for JavaScript to take a chunk (its window is ours to open). */
+    if (st->body_req != NULL && atomic_load_explicit(&st->body_req->in_state, memory_order_relaxed) != VALK_IN_NONE)
+      st->input_ms = now;
     if (!(st->flags & (VALK_STREAM_F_HEADERS_DONE | VALK_STREAM_F_RESET))) {
       /* HPACK cannot skip half a header block: the connection goes. */
       if (now - st->started_ms < cfg->headers_timeout_ms) continue;
       VALK_SRV_ADD(c->srv, connections_headers_timeout, 1);
       return valk_h2_conn_terminate(c, NGHTTP2_ENHANCE_YOUR_CALM, "request headers timed out");
     }
-    if (!(st->flags & (VALK_STREAM_F_REQ_DONE | VALK_STREAM_F_RESPONDED | VALK_STREAM_F_RESET))) {
-      if (now - st->input_ms >= cfg->body_timeout_ms || now - st->started_ms >= cfg->request_timeout_ms)
-        valk__request_timed_out(st);
+    /* A body streaming to JavaScript keeps its input bounds after an answer began. */
+    if (!(st->flags & (VALK_STREAM_F_REQ_DONE | VALK_STREAM_F_RESET)) &&
+        (!(st->flags & VALK_STREAM_F_RESPONDED) || (st->flags & VALK_STREAM_F_BODY_STREAM)) &&
+        (now - st->input_ms >= cfg->body_timeout_ms || now - st->started_ms >= cfg->request_timeout_ms)) {
+      valk__request_timed_out(st);
+    } else if (!(st->flags & (VALK_STREAM_F_REQ_DONE | VALK_STREAM_F_RESPONDED | VALK_STREAM_F_RESET))) {
+      /* a request still arriving, within its bounds */
     } else if ((st->flags & VALK_STREAM_F_BACKLOG) && now - st->started_ms >= cfg->request_timeout_ms) {
       valk_h2_backlog_expire(st); /* Node's thread has not taken it for requestTimeoutMs */
     } else if ((st->flags & VALK_STREAM_F_RESPONDED) &&

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "valk_common.h"
+#include "valk_h2_body.h"
 
 static void valk__js_cancel(valk_stream_t *st);
 static void valk__streaming_died(valk_stream_t *st);
@@ -186,6 +187,7 @@ static int valk__arena_grow(valk_stream_t *st) {
 void valk_h2_stream_free(valk_stream_t *st) {
   valk_srv_conn_t *c = st->conn;
   if (st->plugin_body != NULL) c->srv->sys->hooks.sse->close(c->srv->sys, st->plugin_body);
+  if (st->flags & VALK_STREAM_F_BODY_STREAM) valk_h2_body_stream_gone(st);
   if (st->streaming != NULL) valk__streaming_died(st);
   if (st->flags & VALK_STREAM_F_BACKLOG) { /* never reached JavaScript: the arena is still ours */
     valk__backlog_remove(st);
@@ -302,7 +304,8 @@ int valk_h2_respond(valk_stream_t *st) {
  */
 int valk_h2_refuse_request(valk_stream_t *st, const valk_route_t *r, uint32_t code) {
   valk_srv_conn_t *c = st->conn;
-  if (st->arena != NULL && st->js == NULL) valk__arena_give(st);
+  if (st->flags & VALK_STREAM_F_BODY_STREAM) valk_h2_body_drop(st);
+  if (st->arena != NULL && st->js == NULL && st->streaming == NULL) valk__arena_give(st);
   valk_reqhdrs_drop(&st->hdrs, &c->io.budget);
   st->flags &= (uint16_t)~VALK_STREAM_F_KEEP;
   if ((st->flags & VALK_STREAM_F_RESPONDED) || r == NULL)
@@ -328,6 +331,12 @@ static int valk__no_arena(valk_stream_t *st) {
 /* The request headers are complete and a body follows: check the declared length. */
 int valk_h2_body_begin(valk_stream_t *st) {
   valk_system_t *sys = st->conn->srv->sys;
+  const valk_route_table_t *table = &st->conn->srv->opts->routes;
+  if (st->conn->srv->opts->stream_bodies &&
+      valk_h2_to_js(st->conn->srv, st->route >= 2 ? table->routes[st->route - 2] : NULL)) {
+    st->flags |= VALK_STREAM_F_BODY_STREAM; /* to JavaScript now: the body follows in chunks */
+    return valk__dispatch_js(st);
+  }
   if (st->content_length >= 0 && (uint64_t)st->content_length > sys->config.max_request_body_size)
     return valk__body_too_large(st);
   return 0;
@@ -341,6 +350,8 @@ int valk_h2_body_append(valk_stream_t *st, const uint8_t *data, size_t len) {
   uint8_t *dst;
 
   st->input_ms = uv_now(&sys->loop);
+  if (st->flags & VALK_STREAM_F_BODY_STREAM) return valk_h2_body_hold(st, data, len);
+  valk_h2_consume(st->conn, st->id, len); /* copied (or dropped) at once: the window opens */
   if (st->flags & VALK_STREAM_F_EARLY) return 0; /* answered: discard */
   if (len == 0) return 0;
   if (st->arena == NULL) {
@@ -438,6 +449,7 @@ static valk_js_request_t *valk__js_request(valk_stream_t *st) {
   req->gen = ++sys->request_gen;
   req->body = st->body;
   req->body_len = st->body != NULL ? st->body_len : 0;
+  req->body_streaming = (st->flags & VALK_STREAM_F_BODY_STREAM) != 0;
   req->stream = st;
   req->pool = pool;
   req->arena = st->arena;
@@ -482,6 +494,7 @@ static void valk__dispatched(valk_stream_t *st, int rc) {
   atomic_fetch_add_explicit(&srv->sys->js_in_flight, 1, memory_order_relaxed);
   VALK_SRV_ADD(srv, requests_dispatched, 1);
   if (rc == 1) srv->notify_pending = 1; /* Node's loop is woken after this iteration's reads */
+  valk_h2_body_dispatched(st, st->js); /* after the request: its body's chunks follow it */
 }
 
 /* st waits for room in the request ring (bounded by the streams themselves):
@@ -521,6 +534,7 @@ void valk_h2_backlog_expire(valk_stream_t *st) {
   assert(st->flags & VALK_STREAM_F_BACKLOG);
   valk__backlog_remove(st);
   st->js = NULL; /* never reached JavaScript: the arena is the stream's again */
+  if (st->flags & VALK_STREAM_F_BODY_STREAM) valk_h2_body_drop(st);
   VALK_SRV_ADD(srv, requests_queue_timed_out, 1);
   valk__respond_with(st, srv->opts->routes.overloaded); /* the sweep flushes after it */
 }
@@ -571,17 +585,10 @@ static size_t valk__utoa(uint64_t v, char *out) {
   return n;
 }
 
-/* Puts c on *flush unless it is there already. */
-static void valk__flush_later(valk_srv_conn_t *c, valk_srv_conn_t **flush) {
-  if (c->io.flags & VALK_SRV_F_FLUSH_QUEUED) return;
-  c->io.flags |= VALK_SRV_F_FLUSH_QUEUED;
-  c->flush_next = *flush;
-  *flush = c;
-}
 
 void valk_h2_stream_resume(valk_stream_t *st, valk_srv_conn_t **list) {
   nghttp2_session_resume_data(st->conn->io.session, st->id);
-  valk__flush_later(st->conn, list);
+  valk_h2_flush_later(st->conn, list);
 }
 
 valk_server_t *valk_h2_stream_server(const valk_stream_t *st) {
@@ -605,6 +612,7 @@ void valk_h2_flush_list(valk_srv_conn_t *list) {
  * still the one in the slot (uids are never reused). */
 static void valk__js_orphan_done(valk_system_t *sys, valk_js_request_t *req) {
   valk_srv_conn_t *c = req->conn;
+  valk_h2_body_close(sys, req);
   if (req->answer_arena != NULL) valk_arena_release(&sys->arenas, req->answer_arena);
   if (req->resp_pinned) valk__unpin(sys, valk_js_token(req));
   valk_arena_release(req->pool, req->arena);
@@ -642,6 +650,7 @@ void valk_h2_js_respond(valk_system_t *sys, valk_js_request_t *req, valk_srv_con
     return; /* a streaming answer's chunks still name the request: its final one frees it */
   }
   assert(st->js == req && st->arena == req->arena);
+  if (!req->resp_streaming) valk_h2_body_close(sys, req); /* the rest of its body is not wanted */
   st->js = NULL;
   st->answer_arena = req->answer_arena; /* released with the stream's arena */
   st->unpin = req->resp_pinned ? valk_js_token(req) : 0;
@@ -650,7 +659,7 @@ void valk_h2_js_respond(valk_system_t *sys, valk_js_request_t *req, valk_srv_con
     req->chunk_discard = 1; /* until the body is really sent (valk__submit_streaming) */
   }
   table = &st->conn->srv->opts->routes;
-  valk__flush_later(st->conn, flush);
+  valk_h2_flush_later(st->conn, flush);
   if (valk__resp_headers_size(req) > VALK_RESP_HEADERS_MAX) {
     VALK_SRV_ADD(st->conn->srv, responses_refused_headers, 1);
     valk__respond_with(st, table->internal_error); /* nghttp2 would refuse the block */
@@ -736,6 +745,7 @@ void valk_h2_js_chunk(valk_system_t *sys, valk_js_request_t *req, valk_srv_conn_
   assert(req->resp_streaming && !req->chunk_held && !req->chunk_final);
   /* The final chunk ends the answer's time with JavaScript (a stop waits for it). */
   if (final) atomic_fetch_sub_explicit(&sys->js_in_flight, 1, memory_order_relaxed);
+  if (final && st != NULL) valk_h2_body_close(sys, req); /* the rest of the request body is not wanted */
   if (st == NULL || req->chunk_discard) {
     /* Nobody reads it (the stream died, or HEAD): the chunk goes back at once; the final
      * one of a request whose stream is gone frees it. */
@@ -749,7 +759,7 @@ void valk_h2_js_chunk(valk_system_t *sys, valk_js_request_t *req, valk_srv_conn_
     req->chunk_final = 1;
     st->flags |= VALK_STREAM_F_RESET;
     nghttp2_submit_rst_stream(st->conn->io.session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
-    valk__flush_later(st->conn, flush);
+    valk_h2_flush_later(st->conn, flush);
     return;
   }
   req->chunk_sent = 0;
@@ -758,7 +768,7 @@ void valk_h2_js_chunk(valk_system_t *sys, valk_js_request_t *req, valk_srv_conn_
   if (!data && !final) valk__unpin(sys, valk_js_token(req)); /* an empty chunk: nothing to hold */
   st->output_ms = uv_now(&sys->loop);
   nghttp2_session_resume_data(st->conn->io.session, st->id);
-  valk__flush_later(st->conn, flush);
+  valk_h2_flush_later(st->conn, flush);
 }
 
 /*

@@ -41,7 +41,9 @@ enum {
   VALK_STREAM_F_TRAILERS = 1u << 6,   /* the header section being received is the trailers */
   VALK_STREAM_F_RESET = 1u << 7,      /* RST_STREAM sent or received */
   VALK_STREAM_F_RESP_DONE = 1u << 8,  /* the response's END_STREAM went out */
-  VALK_STREAM_F_BACKLOG = 1u << 9     /* its request waits in sys->backlog for room in the ring */
+  VALK_STREAM_F_BACKLOG = 1u << 9,    /* its request waits in sys->backlog for room in the ring */
+  VALK_STREAM_F_BODY_STREAM = 1u << 10, /* its body streams to JavaScript (valk_h2_body.h) */
+  VALK_STREAM_F_BODY_DROP = 1u << 11  /* the rest of its body is not wanted: consumed and dropped */
 };
 
 /* A connection stops reading while more frames than this wait in nghttp2's
@@ -67,6 +69,14 @@ static inline void valk_h2_conn_flush(valk_srv_conn_t *c) {
 
 static inline void valk_h2_conn_close(valk_srv_conn_t *c) {
   valk_conn_close(&c->io);
+}
+
+/* Puts c on *flush (a list for valk_h2_flush_list) unless it is there already. */
+static inline void valk_h2_flush_later(valk_srv_conn_t *c, valk_srv_conn_t **flush) {
+  if (c->io.flags & VALK_SRV_F_FLUSH_QUEUED) return;
+  c->io.flags |= VALK_SRV_F_FLUSH_QUEUED;
+  c->flush_next = *flush;
+  *flush = c;
 }
 
 /* The server connection a connection-layer callback is about. */

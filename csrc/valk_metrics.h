@@ -68,6 +68,7 @@ extern "C" {
   XX(requests_queue_full, counter, "requests that found the queue to JavaScript full and waited for room (none is refused for it)") \
   XX(requests_queue_timed_out, counter, "503 responses: a request waited requestTimeoutMs for room in the queue to JavaScript") \
   XX(requests_dispatched, counter, "requests handed to JavaScript handlers")   \
+  XX(requests_body_streamed, counter, "requests whose body streamed to JavaScript in chunks (requestBodies: 'stream')") \
   XX(responses_streamed, counter, "answers from JavaScript whose body came in chunks (an async iterable, a Readable, a ReadableStream)") \
   XX(requests_cancelled, counter, "requests whose stream died while JavaScript had them (the handler's signal aborted)") \
   XX(requests_cancel_lost, counter, "such deaths Node's thread was not told of (its queue full): the handler timeout ends them") \
@@ -92,6 +93,7 @@ extern "C" {
   XX(reads_paused, counter, "times a connection stopped reading for lack of TCP buffers") \
   XX(h2_memory_bytes, gauge, "bytes nghttp2 holds now (all sessions)")         \
   XX(h2_memory_peak, gauge, "most bytes nghttp2 held at once")                 \
+  XX(request_body_held_bytes, gauge, "request body bytes held for JavaScript now (streaming bodies: at most a stream's window per stream)") \
   XX(responses_from_js, counter, "answers JavaScript handlers gave (Node's thread)") \
   XX(sse_streams_active, gauge, "SSE diagnostics streams open now")            \
   XX(sse_streams_opened, counter, "SSE diagnostics streams opened")            \

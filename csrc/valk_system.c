@@ -125,6 +125,9 @@ static void valk__system_free_pools(valk_system_t *sys) {
   valk_ring_destroy(&sys->cancels);
   valk_ring_destroy(&sys->unpins);
   valk_ring_destroy(&sys->chunks);
+  valk_ring_destroy(&sys->bodies);
+  valk_ring_destroy(&sys->takes);
+  free(sys->body_reqs);
   valk_arena_pool_destroy(&sys->small_arenas);
   valk_sse_free(sys);
 }
@@ -140,6 +143,10 @@ static int valk__system_init_pools(valk_system_t *sys, char *err, size_t err_len
   if (rc == 0) rc = valk_ring_init(&sys->cancels, 2 * valk__js_slots(&sys->config));
   if (rc == 0) rc = valk_ring_init(&sys->unpins, 2 * valk__js_slots(&sys->config));
   if (rc == 0) rc = valk_ring_init(&sys->chunks, valk__js_slots(&sys->config));
+  if (rc == 0) rc = valk_ring_init(&sys->bodies, 2 * valk__js_slots(&sys->config));
+  if (rc == 0) rc = valk_ring_init(&sys->takes, 2 * valk__js_slots(&sys->config));
+  sys->body_slots = (uint32_t)valk__js_slots(&sys->config); /* < 2^21: valk__config_check */
+  if (rc == 0 && (sys->body_reqs = calloc(sys->body_slots, sizeof(*sys->body_reqs))) == NULL) rc = VALK_ENOMEM;
   if (rc == 0) rc = valk_slab_new(&sys->conn_slab, VALK_CONN_SLOT_SIZE, sys->config.max_connections);
   if (rc == 0)
     rc = valk_slab_new(&sys->tcp_bufs, sizeof(valk_tcp_buf_t), sys->config.tcp_buffer_pool_size);
@@ -373,6 +380,7 @@ static void valk__on_wakeup(uv_async_t *handle) {
   uint32_t n, i;
   valk_dispatch_drain_responses(sys);
   valk_dispatch_drain_chunks(sys);
+  valk_dispatch_drain_takes(sys);
   valk_h2_backlog_push(sys); /* Node's thread drained the request ring */
   n = valk_ring_drain(&sys->cmds, (void **)ops, VALK_OP_RING_SIZE);
   for (i = 0; i < n; i++) valk__dispatch(sys, ops[i]);

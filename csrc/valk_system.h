@@ -149,6 +149,12 @@ typedef struct valk_system {
                                 * pushes, AIO thread drains (valk_dispatch_chunk) */
   valk_ring_t unpins;          /* tokens whose answer body (a JavaScript Buffer the owner keeps
                                 * alive) is no longer read (2 per arena): AIO pushes, owner drains */
+  valk_ring_t bodies;          /* tokens of requests whose next body chunk is ready (2 per arena):
+                                * AIO thread pushes, owner drains (valk_h2_body.h) */
+  valk_ring_t takes;           /* tokens of body chunks the owner copied (2 per arena): owner
+                                * pushes, AIO thread drains */
+  VALK_ATOMIC(int) bodies_lost; /* a notice did not fit the body ring (stale ones filled it): the
+                                 * owner wakes every reader (binding_bodies.cc) */
   VALK_ATOMIC(uint32_t) js_in_flight; /* requests pushed whose response is not drained yet */
   VALK_ATOMIC(int) js_backlog;  /* requests wait for room in the request ring: the owner wakes
                                  * the AIO thread when it drained the ring (valk_dispatch_take) */
@@ -174,6 +180,9 @@ typedef struct valk_system {
   valk_arena_pool_t admin_arenas; /* the admin listeners' streams' (VALK_ADMIN_ARENAS_PER_CONN x admin_max_connections) */
   valk_arena_pool_t small_arenas; /* small_arena_pool_size of small_arena_size: a request without a
                                    * large body (docs/design.md §6) */
+  struct valk_js_request **body_reqs; /* by slot: the requests whose body streams (the takes the
+                                   * AIO thread accepts: a stale one finds another gen, or none) */
+  uint32_t body_slots;         /* body_reqs' length: every pool's arenas (valk_dispatch_slots) */
   uint32_t request_gen;        /* generation of the last request handed to JavaScript (valk_dispatch.h) */
   uint64_t next_conn_uid;      /* identity of the last connection accepted (never reused) */
   valk_watermark_t watermark;  /* TCP buffer usage state, with hysteresis */

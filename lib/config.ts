@@ -193,6 +193,18 @@ export const CONFIG_FIELDS = Object.freeze([
     unit: 'bytes', description: 'Largest request body; requests are buffered whole before the handler sees them.',
   }),
   field({
+    name: 'streamWindowSize', kind: 'bytes', scope: 'system', default: 256 * KiB, min: 64 * KiB, max: 16 * MiB,
+    c: { name: 'stream_window_size', type: 'uint32_t' },
+    unit: 'bytes', description: 'Flow-control window of each request stream (SETTINGS_INITIAL_WINDOW_SIZE): what a client may send ' +
+      'before the server reads on; with requestBodies \'stream\', the most a stream holds for a handler.',
+  }),
+  field({
+    name: 'connectionWindowSize', kind: 'bytes', scope: 'system', default: 1 * MiB, min: 64 * KiB, max: 1 * GiB,
+    c: { name: 'connection_window_size', type: 'uint32_t' },
+    unit: 'bytes', description: 'Flow-control window of each connection: what its streams together may send ahead; with ' +
+      'requestBodies \'stream\', the most a connection holds for handlers.',
+  }),
+  field({
     name: 'bufferHighWatermark', kind: 'float', scope: 'system', default: 0.85, min: 0, max: 1,
     c: { name: 'buffer_high_watermark', type: 'double' },
     minExclusive: true, maxExclusive: true,
@@ -377,6 +389,12 @@ export const CONFIG_FIELDS = Object.freeze([
   field({
     name: 'handlerTimeoutMs', kind: 'int', scope: 'server', default: 30_000, min: 1, max: 3_600_000,
     unit: 'ms', description: 'A JavaScript handler that has not answered by then gets a 504 sent for it; its late answer is dropped.',
+  }),
+  enumField({
+    name: 'requestBodies', scope: 'server', values: ['buffer', 'stream'], default: 'buffer',
+    unit: 'mode', description: "How handlers get request bodies: 'buffer' calls the handler once the whole body arrived " +
+      "(req.body, at most maxRequestBodySize); 'stream' calls it at the end of the headers and the body " +
+      'follows in chunks (for await (const chunk of req)), the client held back by flow control as the handler reads.',
   }),
   field({
     name: 'error503Body', kind: 'string', scope: 'server', default: DEFAULT_ERROR_503_BODY, min: 0, max: 64 * KiB,

@@ -62,10 +62,17 @@ export interface Footprint {
   /** smallArenaSize × smallArenaPoolSize: reserved, committed only as requests use it. */
   readonly smallArenas: number;
   /**
-   * queueEntrySize × (queueCapacity + 5 × arenas): the request ring, the response ring (one
-   * entry per arena of every pool), the cancel and unpin rings (two each; docs/design.md §7).
+   * queueEntrySize × (queueCapacity + 10 × arenas) + 8 × arenas: the request ring; per arena of
+   * every pool the response and chunk rings (one entry each), the cancel, unpin, body and take
+   * rings (two each; docs/design.md §7), and the streaming bodies' table.
    */
   readonly queues: number;
+  /**
+   * 2 × connectionWindowSize × maxConnections: request bodies streaming to handlers
+   * (requestBodies 'stream'). Flow control keeps what a connection holds within its window;
+   * a stream's buffer grows by doubling, so it is at most twice what it holds.
+   */
+  readonly requestBodies: number;
   /**
    * (connProtocolStateEstimate + tlsBufferBound + maxSessionMemory) × (maxConnections +
    * adminMaxConnections): OpenSSL's state (estimate), the TLS buffers' bound and the HTTP/2
@@ -100,7 +107,8 @@ export const FOOTPRINT_LABELS: Readonly<Record<Exclude<keyof Footprint, 'total'>
   tcpBuffers: 'TCP buffers',
   arenaCeiling: 'arenas (reserved, committed on use)',
   smallArenas: 'small arenas (reserved, committed on use)',
-  queues: 'queues (request, response, cancel, unpin)',
+  queues: 'queues (request, response, chunk, cancel, unpin, body, take)',
+  requestBodies: 'streaming request bodies (within connectionWindowSize)',
   protocolState: 'TLS + HTTP/2 state (HTTP/2 capped at maxSessionMemory)',
   gracefulRejections: 'graceful rejection slots (goaway mode)',
   admissionTables: 'admission tables (backpressure heap, per-IP counts)',
@@ -156,7 +164,8 @@ export function estimateFootprint(c: ResolvedConfig, sizes?: FootprintSizes): Fo
     tcpBuffers: s.tcpBufferSlotSize * c.tcpBufferPoolSize,
     arenaCeiling: c.arenaSize * c.arenaPoolSize + adminArenas * Math.min(c.arenaSize, adminArenaSize),
     smallArenas: c.smallArenaSize * c.smallArenaPoolSize,
-    queues: s.queueEntrySize * (c.queueCapacity + 5 * arenas),
+    queues: s.queueEntrySize * (c.queueCapacity + 10 * arenas) + 8 * arenas,
+    requestBodies: 2 * c.connectionWindowSize * c.maxConnections,
     protocolState: perConn * (c.maxConnections + c.adminMaxConnections),
     gracefulRejections: c.rejectMode === 'goaway' ? c.maxGracefulRejections * (s.connSlotSize + perConn) : 0,
     admissionTables: c.backpressureListMax * BACKPRESSURE_ENTRY_SIZE + ipTable,

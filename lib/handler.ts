@@ -20,8 +20,13 @@ export interface Request {
   query: URLSearchParams;
   /** Request headers, names lower-case (pseudo-headers such as :authority included); repeated ones joined with ', '. */
   headers: Record<string, string>;
-  /** The whole request body (at most maxRequestBodySize). */
-  body: Buffer;
+  /**
+   * The whole request body (at most maxRequestBodySize), when the server
+   * buffers bodies (requestBodies 'buffer', the default). With requestBodies
+   * 'stream' reading it throws a TypeError: iterate the request or await
+   * bytes() instead.
+   */
+  readonly body: Buffer;
   remoteAddress: string;
   streamId: number;
   /**
@@ -31,6 +36,33 @@ export interface Request {
    * nobody); what the handler returns later is dropped.
    */
   readonly signal: AbortSignal;
+  /**
+   * The body as it arrives, in the chunks it arrives in: `for await (const
+   * chunk of req)`. With requestBodies 'stream' the client's flow-control
+   * window opens only as chunks are taken, so a handler that reads slowly
+   * slows its client down, and the server holds at most streamWindowSize
+   * bytes of it. Buffered, the whole body comes as one chunk. Read once;
+   * leaving the loop early drops the rest. `Readable.from(req)` and
+   * `ReadableStream.from(req)` make a Node or a WHATWG stream of it. Rejects
+   * with the signal's AbortError when the stream dies, and with an Error
+   * once the request was answered (not with a streaming answer, which may
+   * keep reading: an echo).
+   */
+  [Symbol.asyncIterator](): AsyncIterator<Buffer>;
+  /**
+   * The whole body as one Buffer, at most maxRequestBodySize bytes: past it, a
+   * BodyTooLargeError, which answers 413 if the handler lets it through.
+   */
+  bytes(): Promise<Buffer>;
+}
+
+/** req.bytes() found a body over maxRequestBodySize; a handler that lets it through answers 413. */
+export class BodyTooLargeError extends RangeError {
+  readonly status = 413;
+  constructor(limit: number) {
+    super(`request body exceeds maxRequestBodySize (${limit} bytes)`);
+    this.name = 'BodyTooLargeError';
+  }
 }
 
 /** A body that arrives in chunks: an async iterable (a Node Readable and a WHATWG ReadableStream are both). */
@@ -56,6 +88,10 @@ export type Handler = (req: Request) => Response | Promise<Response>;
 export interface HandlerTarget {
   readonly handler: Handler;
   readonly maxResponseBodySize: number;
+  /** The system's maxRequestBodySize: the bound of req.bytes(). */
+  readonly maxRequestBodySize: number;
+  /** Whether request bodies stream (requestBodies 'stream'). */
+  readonly streamBodies: boolean;
   readonly handlerTimeoutMs: number;
   /** Reports a handler failure (an 'error' event on the server). */
   fail(err: Error): void;
@@ -81,7 +117,7 @@ const F_STREAM = 2;
 const F_METHOD = 3;
 const F_PATH = 4;
 const F_REMOTE = 5;
-const F_BODY = 6; // a Buffer, or undefined for an empty body
+const F_BODY = 6; // a Buffer, undefined for an empty body, or true when the body streams
 const F_COUNT = 7;
 const FIELDS = 8;
 
@@ -99,7 +135,10 @@ const EMPTY = Buffer.alloc(0);
 class HandlerRequest implements Request {
   readonly method: string;
   readonly path: string;
-  readonly body: Buffer;
+  private readonly buffered?: Buffer;
+  /** The streaming body's reader (requestBodies 'stream' and a body coming). */
+  private readonly reader?: BodyReader;
+  private read = false;
   readonly remoteAddress: string;
   readonly streamId: number;
   private readonly search: string;
@@ -112,17 +151,72 @@ class HandlerRequest implements Request {
   private controller?: AbortController;
   private cancelled = false;
 
-  constructor(batch: NativeBatch, at: number) {
+  constructor(batch: NativeBatch, at: number, private readonly target: HandlerTarget, source: BodySource) {
     const path = batch[at + F_PATH] as string;
     const q = path.indexOf('?');
+    const body = batch[at + F_BODY] as Buffer | undefined | true;
     this.method = batch[at + F_METHOD] as string;
     this.path = q < 0 ? path : path.slice(0, q);
     this.search = q < 0 ? '' : path.slice(q + 1);
-    this.body = (batch[at + F_BODY] as Buffer | undefined) ?? EMPTY;
+    if (body === true) this.reader = new BodyReader(source, batch[at + F_TOKEN] as number);
+    else this.buffered = body ?? EMPTY;
     this.remoteAddress = batch[at + F_REMOTE] as string;
     this.streamId = batch[at + F_STREAM] as number;
     this.batch = batch;
     this.at = at;
+  }
+
+  get body(): Buffer {
+    if (this.target.streamBodies) {
+      throw new TypeError("valk-aio: this server streams request bodies (requestBodies: 'stream'): " +
+        'read them with for await (const chunk of req), or await req.bytes()');
+    }
+    return this.buffered!;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    if (this.read) throw new TypeError('valk-aio: a request body can be read once');
+    this.read = true;
+    if (this.reader) return this.reader;
+    const whole = this.buffered!;
+    let given = whole.length === 0;
+    return {
+      next: () => {
+        if (given) return Promise.resolve({ done: true, value: undefined });
+        given = true;
+        return Promise.resolve({ done: false, value: whole });
+      },
+      return: () => {
+        given = true;
+        return Promise.resolve({ done: true, value: undefined });
+      },
+    };
+  }
+
+  async bytes(): Promise<Buffer> {
+    const limit = this.target.maxRequestBodySize;
+    if (!this.reader) {
+      this.read = true;
+      return this.buffered!;
+    }
+    const parts: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of this) {
+      size += chunk.length;
+      if (size > limit) throw new BodyTooLargeError(limit); // leaving the loop drops the rest
+      parts.push(chunk);
+    }
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts, size);
+  }
+
+  /** A notice from the AIO thread: the next chunk may be ready. */
+  bodyReady(): void {
+    this.reader?.wake();
+  }
+
+  /** The request was answered: its body is no longer read (a streaming answer calls it at its end). */
+  answered(): void {
+    this.reader?.fail(new Error('valk-aio: the request was answered: its body is no longer read'));
   }
 
   /** Request headers, names lower-case; repeated ones joined with ', '. */
@@ -155,11 +249,93 @@ class HandlerRequest implements Request {
     return this.controller.signal;
   }
 
-  /** The stream died: the signal is aborted (now, or when first read). */
+  /** The stream died: the signal is aborted (now, or when first read), the body's reader fails. */
   cancel(): void {
     if (this.cancelled) return;
     this.cancelled = true;
-    this.controller?.abort(cancelReason());
+    const reason = cancelReason();
+    this.controller?.abort(reason);
+    this.reader?.fail(reason);
+  }
+}
+
+/** What a BodyReader reads through: the binding, and the dispatcher's handler clock. */
+interface BodySource {
+  take(token: number): [Buffer, boolean] | false | null;
+  discard(token: number): boolean;
+  /** A chunk was taken: the handler is making progress (its handlerTimeoutMs starts again). */
+  progress(token: number): void;
+}
+
+/**
+ * A streaming request body: one chunk with the server at a time. next()
+ * takes the ready chunk (the client's window opens for the next) or waits
+ * for the AIO thread's notice (wake); return() drops the rest.
+ */
+class BodyReader implements AsyncIterator<Buffer> {
+  private ended = false;
+  private dropping = false;
+  private error?: Error;
+  private waiter?: { resolve: (r: IteratorResult<Buffer>) => void; reject: (e: Error) => void };
+
+  constructor(private readonly source: BodySource, private readonly token: number) {}
+
+  next(): Promise<IteratorResult<Buffer>> {
+    if (this.error) return Promise.reject(this.error);
+    if (this.ended) return Promise.resolve({ done: true, value: undefined });
+    if (this.waiter) return Promise.reject(new TypeError('valk-aio: next() called before the previous chunk came'));
+    return new Promise((resolve, reject) => {
+      this.waiter = { resolve, reject };
+      this.pull();
+    });
+  }
+
+  return(): Promise<IteratorResult<Buffer>> {
+    if (!this.ended && !this.error) {
+      this.dropping = true;
+      this.drop();
+    }
+    this.ended = true;
+    return Promise.resolve({ done: true, value: undefined });
+  }
+
+  /** The AIO thread's notice: a chunk may be ready. */
+  wake(): void {
+    if (this.dropping) this.drop();
+    else if (this.waiter) this.pull();
+  }
+
+  /** The body cannot be read any more: a waiting next() rejects, and every later one. */
+  fail(err: Error): void {
+    if (this.ended || this.error) return;
+    this.error = err;
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.reject(err);
+  }
+
+  private drop(): void {
+    if (this.source.discard(this.token)) this.dropping = false;
+  }
+
+  private pull(): void {
+    const got = this.source.take(this.token);
+    if (got === false) return; // not yet: wake() comes
+    const w = this.waiter!;
+    this.waiter = undefined;
+    if (got === null) {
+      this.error ??= cancelReason();
+      w.reject(this.error);
+      return;
+    }
+    const [chunk, end] = got;
+    this.source.progress(this.token);
+    if (end) this.ended = true;
+    if (chunk.length > 0) w.resolve({ done: false, value: chunk });
+    else if (end) w.resolve({ done: true, value: undefined });
+    else {
+      this.waiter = w; // an empty chunk: wait for the next
+    }
   }
 }
 
@@ -296,12 +472,25 @@ export class HandlerDispatcher {
   private readonly respond: NativeRespond;
   /** Streaming answers in progress, by token. */
   private readonly streams = new Map<number, StreamState>();
+  /** How streaming request bodies are read (HandlerRequest's BodyReader). */
+  private readonly bodies: BodySource;
 
   constructor(
     private readonly native: NativeSystem,
     private readonly target: (serverId: number) => HandlerTarget | undefined,
   ) {
     this.respond = native.respond.bind(native);
+    this.bodies = {
+      take: (token) => native.takeBody(token),
+      discard: (token) => native.discardBody(token),
+      progress: (token) => {
+        const p = this.pending.get(token);
+        if (p !== undefined) p.deadline = Date.now() + p.target.handlerTimeoutMs;
+      },
+    };
+    native.onBody((tokens: number[]) => {
+      for (const token of tokens) (this.pending.get(token)?.req ?? this.streams.get(token)?.req)?.bodyReady();
+    });
     native.onRequests((batch: NativeBatch) => {
       const now = Date.now();
       for (let at = 0; at < batch.length; at += FIELDS + 2 * (batch[at + F_COUNT] as number)) this.dispatch(batch, at, now);
@@ -336,8 +525,8 @@ export class HandlerDispatcher {
     }
     const p = this.pending.get(token);
     if (p === undefined) return; /* counted in C: requests_cancelled */
+    p.req.cancel(); /* first: its body's reader fails with the AbortError, not as answered */
     this.answer(token, 503, [], EMPTY);
-    p.req.cancel();
   }
 
   /**
@@ -354,6 +543,7 @@ export class HandlerDispatcher {
     st.finished = true;
     this.streams.delete(token);
     this.native.chunk(token, undefined, flags);
+    st.req.answered();
     const wake = st.drained;
     st.drained = undefined;
     wake?.();
@@ -438,7 +628,7 @@ export class HandlerDispatcher {
       this.respond(token, 503, [], EMPTY);
       return;
     }
-    const req = new HandlerRequest(batch, at);
+    const req = new HandlerRequest(batch, at, t, this.bodies);
     this.track(token, t, now, req);
     let result: Response | Promise<Response>;
     try {
@@ -473,6 +663,10 @@ export class HandlerDispatcher {
 
   private failed(t: HandlerTarget, token: number, err: unknown): void {
     if (!this.pending.has(token)) return;
+    if (err instanceof BodyTooLargeError) { /* req.bytes() past maxRequestBodySize, not caught: the client's fault */
+      this.answer(token, 413, [], EMPTY);
+      return;
+    }
     t.counters.errors++;
     this.answer(token, 500, [], EMPTY);
     t.fail(err instanceof Error ? err : new Error(String(err)));
@@ -480,7 +674,11 @@ export class HandlerDispatcher {
 
   /** Sends the answer if the request is still outstanding. */
   private answer(token: number, status: number, headers: string[], body: Buffer | string): boolean {
-    if (!this.pending.delete(token)) return true;
-    return this.respond(token, status, headers, body);
+    const p = this.pending.get(token);
+    if (p === undefined) return true;
+    this.pending.delete(token);
+    const ok = this.respond(token, status, headers, body);
+    p.req.answered();
+    return ok;
   }
 }

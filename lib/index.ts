@@ -26,7 +26,7 @@ export { Footprint, estimateFootprint } from './footprint';
 export { KeyPair, generateSelfSigned } from './tls';
 export { VALK_ERROR_CODES, ValkError, ValkErrorCode, errorCode } from './errors';
 export { AioClient, ClientRequest, ClientResponse, ConnectOptions } from './client';
-export { Handler, Request, Response } from './handler';
+export { BodyTooLargeError, Handler, Request, Response, StreamingBody } from './handler';
 export { AioMetrics, LatencyHistogram, METRICS_SCHEMA_VERSION, MetricField, ServerMetrics, metricFields } from './metrics';
 export { RuntimeMetrics } from './runtime';
 export { PROMETHEUS_CONTENT_TYPE } from './prometheus';

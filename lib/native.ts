@@ -89,6 +89,8 @@ export interface NativeListenOptions {
   hasHandler: boolean;
   /** The admin listener: its own connection slab, no admission checks. */
   admin: boolean;
+  /** requestBodies 'stream': handlers get requests at the end of their headers, bodies in chunks. */
+  streamBodies: boolean;
 }
 
 export interface NativeServerInfo {
@@ -190,6 +192,15 @@ export interface NativeSystem {
   chunk(token: number, body: Buffer | undefined, flags: number): boolean;
   /** fn(tokens): streaming answers that may send their next chunk. */
   onDrain(fn: (tokens: number[]) => void): void;
+  /** Requests (by token) whose next body chunk may be ready (requestBodies 'stream'). */
+  onBody(fn: (tokens: number[]) => void): void;
+  /**
+   * The ready body chunk, copied (the client's window opens for the next):
+   * [chunk, end]; false when none is ready yet; null when the stream died first.
+   */
+  takeBody(token: number): [Buffer, boolean] | false | null;
+  /** Drops the ready chunk and the rest of the body: true, or false when none is ready yet (try at the next onBody). */
+  discardBody(token: number): boolean;
   /** An HTTP/2 client connection on the AIO thread (csrc/valk_h2_client.h): cb once HTTP/2 is up. */
   connect(opts: NativeConnectOptions, cb: (err: Error | null, info?: { id: number }) => void): void;
   /** One request on client id; headers flat [name, value, ...]. */

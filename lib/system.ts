@@ -137,6 +137,16 @@ export class AioServer extends EventEmitter implements HandlerTarget {
   }
 
   /** @internal */
+  get maxRequestBodySize(): number {
+    return this.system.config.maxRequestBodySize;
+  }
+
+  /** @internal */
+  get streamBodies(): boolean {
+    return this.config.requestBodies === 'stream';
+  }
+
+  /** @internal */
   get handlerTimeoutMs(): number {
     return this.config.handlerTimeoutMs;
   }
@@ -242,6 +252,7 @@ export class AioSystem {
         error503Body: Buffer.from(server.error503Body, 'utf8'),
         hasHandler: handler !== undefined,
         admin,
+        streamBodies: server.requestBodies === 'stream',
       }, (err, info) => {
         if (err || !info) return reject(err ?? new Error('valk-aio: listen failed'));
         if (debug) this.startRuntimePush();

@@ -346,8 +346,11 @@ describe('server configuration', () => {
     expect(resolveServerConfig({ maxResponseBodySize: 1024, error503Body: '' })).toEqual({
       maxResponseBodySize: 1024,
       handlerTimeoutMs: 30_000,
+      requestBodies: 'buffer',
       error503Body: '',
     });
+    expect(resolveServerConfig({ requestBodies: 'stream' }).requestBodies).toBe('stream');
+    expect(() => resolveServerConfig({ requestBodies: 'chunked' as 'stream' })).toThrow(/requestBodies: .*chunked.*buffer.*stream/);
     expect(() => resolveServerConfig({ handlerTimeoutMs: 0 })).toThrow(/handlerTimeoutMs: 0 is out of range/);
     expect(() => resolveServerConfig({ maxResponseBodySize: 0 })).toThrow(/maxResponseBodySize: 0 is out of range \(allowed 1 KiB to 1 GiB\)/);
     expect(() => resolveServerConfig({ error503Body: 'x'.repeat(64 * 1024 + 1) })).toThrow(/error503Body: .* long/);
@@ -401,15 +404,17 @@ describe('estimateFootprint', () => {
     expect(fp.tcpBuffers).toBe(33_000 * 1450);
     expect(fp.arenaCeiling).toBe(64 * MiB * 200 + 2 * 16 * 4 * MiB); // + the admin listeners' arenas
     expect(fp.smallArenas).toBe(32 * KiB * 100 * 100); // one per advertised stream
-    expect(fp.queues).toBe(64 * (200 + 5 * (200 + 2 * 16 + 10_000))); // requests; per arena a response, 2 cancels, 2 unpins
+    // requests; per arena a response, a chunk, 2 cancels, 2 unpins, 2 bodies, 2 takes, a table entry
+    expect(fp.queues).toBe(64 * (200 + 10 * (200 + 2 * 16 + 10_000)) + 8 * (200 + 2 * 16 + 10_000));
+    expect(fp.requestBodies).toBe(2 * 1024 * 1024 * 100);
     expect(fp.protocolState).toBe(PER_CONN * (100 + 16));
     expect(fp.gracefulRejections).toBe(0); // rejectMode 'rst'
     expect(fp.admissionTables).toBe(1000 * 8); // no per-IP table without maxConnectionsPerIp
     // No sseEventBytes in these sizes: the diagnostics part is its scratch only.
     const scratch = 100 * 8 + 200 * 40 + Math.ceil(1450 / 8) + Math.ceil(200 / 8) + Math.ceil(10_000 / 8) + 8 + 101 * 64;
     expect(fp.diagnostics).toBe(scratch);
-    expect(fp.total).toBe(116_000 + 47_850_000 + 64 * MiB * 200 + 2 * 16 * 4 * MiB + 32 * KiB * 10_000 + 64 * (200 + 5 * 10_232) +
-      PER_CONN * 116 + 8000 + scratch);
+    expect(fp.total).toBe(116_000 + 47_850_000 + 64 * MiB * 200 + 2 * 16 * 4 * MiB + 32 * KiB * 10_000 + 64 * (200 + 10 * 10_232) +
+      8 * 10_232 + 2 * MiB * 100 + PER_CONN * 116 + 8000 + scratch);
     expect(Object.isFrozen(fp)).toBe(true);
   });
 
@@ -447,7 +452,7 @@ describe('estimateFootprint', () => {
     const real = estimateFootprint(defaultConfig());
     const arenas = 200 + k.adminArenasPerConn * 16 + 10_000;
     expect(real.arenaCeiling).toBe(64 * MiB * 200 + k.adminArenasPerConn * 16 * k.adminArenaSize);
-    expect(real.queues).toBe(k.queueEntrySize * (200 + 5 * arenas));
+    expect(real.queues).toBe(k.queueEntrySize * (200 + 10 * arenas) + 8 * arenas);
     // A small arenaSize caps the admin arenas too.
     const small = estimateFootprint(resolveConfig({ arenaSize: MiB, maxRequestBodySize: MiB }));
     expect(small.arenaCeiling).toBe(MiB * 200 + k.adminArenasPerConn * 16 * MiB);

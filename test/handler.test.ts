@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { SystemConfig } from '../lib/config';
 import type { Handler } from '../lib/handler';
 import { AioServer, AioSystem, startWithConfig } from '../lib/system';
-import { CLEAN_STOP, connect, keyPair, request, waitFor } from './helpers';
+import { CLEAN_STOP, connect, keyPair, request, stopAll, waitFor } from './helpers';
 
 const systems: AioSystem[] = [];
 const sessions: http2.ClientHttp2Session[] = [];
@@ -48,12 +48,7 @@ const errorsOf = (srv: AioServer) => {
   return errors;
 };
 
-afterEach(async () => {
-  for (const s of sessions.splice(0)) s.destroy();
-  for (const sys of systems.splice(0)) {
-    if (sys.running) expect(await sys.stop()).toEqual(CLEAN_STOP);
-  }
-});
+afterEach(() => stopAll(sessions, systems));
 
 describe('JavaScript handlers', () => {
   it('gets method, path, query, headers, body, remoteAddress, streamId; routes come first', async () => {
@@ -362,6 +357,35 @@ describe('JavaScript handlers', () => {
     expect(m.pools.small_arenas.total).toBe(100 * 100); // one per advertised stream
     expect(m.pools.arenas.high_water_bytes).toBe(0); // no request needed a big arena
   }, 60_000);
+
+  it('REFUSED_STREAM before any processing: Node\'s client sees it, the handler never did, and the retry is answered', async () => {
+    const seen: string[] = [];
+    const { sys, port } = await serve((req) => {
+      seen.push(req.headers['x-n']);
+      return { status: 200, body: req.headers['x-n'] };
+    }, { maxSessionMemory: 256 * 1024 });
+    const s = await session(port);
+    const pad = 'p'.repeat(20_000);
+    const open = Array.from({ length: 16 }, (_, i) => {
+      const req = s.request({ ':path': '/up', ':method': 'POST', 'x-n': String(i), 'x-pad': pad });
+      const outcome = new Promise<number | 'refused'>((resolve) => {
+        req.on('response', (h) => resolve(Number(h[':status'])));
+        req.on('close', () => { if (req.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM) resolve('refused'); });
+        req.on('error', () => {});
+      });
+      return { req, outcome, n: String(i) };
+    });
+    // The streams wait for their bodies, their headers held: the budget refuses the last ones.
+    await waitFor(() => sys.metrics().system.streams_refused > 0);
+    for (const o of open) if (!o.req.closed) o.req.end('body');
+    const outcomes = await Promise.all(open.map((o) => o.outcome));
+    const refused = open.filter((_, i) => outcomes[i] === 'refused').map((o) => o.n);
+    expect(refused.length).toBeGreaterThan(0);
+    expect(outcomes.filter((o) => o === 200).length).toBe(16 - refused.length);
+    expect(seen.filter((n) => refused.includes(n))).toEqual([]); // never processed: safe to retry
+    for (const n of refused) expect(await send(s, `/retry-${n}`)).toMatchObject({ status: 200 });
+    expect(sys.metrics().system.streams_refused).toBe(refused.length);
+  });
 
   it('streaming answers: an async generator, a Readable, a ReadableStream; headers first, no content-length', async () => {
     const { Readable } = await import('node:stream');

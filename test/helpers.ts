@@ -2,6 +2,7 @@
 // Every listener in tests is on 127.0.0.1.
 import * as http2 from 'node:http2';
 import { execFile } from 'node:child_process';
+import { expect } from 'vitest';
 import { generateSelfSigned, KeyPair } from '../lib/tls';
 
 let pair: KeyPair | undefined;
@@ -95,3 +96,14 @@ export const CLEAN_STOP = Object.freeze({
   leakedConnections: 0, leakedTcpBuffers: 0, leakedArenas: 0, leakedGracefulSlots: 0, leakedAdminSlots: 0,
   leakedSlots: [] as number[],
 });
+
+/**
+ * After each test: destroys the client sessions, then stops each running
+ * system and checks it released everything (CLEAN_STOP). Both lists are emptied.
+ */
+export async function stopAll(sessions: http2.ClientHttp2Session[], systems: { running: boolean; stop(): Promise<unknown> }[]): Promise<void> {
+  for (const s of sessions.splice(0)) s.destroy();
+  for (const sys of systems.splice(0)) {
+    if (sys.running) expect(await sys.stop()).toEqual(CLEAN_STOP);
+  }
+}
