@@ -92,6 +92,6 @@ echo "|---|---:|---:|"
 for server in $SERVERS; do
   [[ -n ${PER[$server]:-} ]] || continue
   awk -v s="$server" -v v="${PER[$server]}" -v h="${PER[h2o]:-0}" \
-    'BEGIN { printf "| %s | %s | %s |\n", s, v, h > 0 ? sprintf("%.2fx", v / h) : "n/a" }'
+    'BEGIN { r = h > 0 ? sprintf("%.2fx", v / h) : "n/a"; printf "| %s | %s | %s |\n", s, v, r }'
 done
 exit $status

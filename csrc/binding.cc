@@ -69,6 +69,8 @@ Local<Object> Constants() {
   SetNumber(c, "connProtocolStateEstimate", kConnProtocolStateBytes);
   SetNumber(c, "tlsBufferBound", VALK_TLS_BIO_MAX);
   SetNumber(c, "responseHeadersMax", VALK_RESP_HEADERS_MAX);
+  SetNumber(c, "bodyBlocksMax", VALK_BODY_BLOCKS_MAX);
+  SetNumber(c, "bodyBlockMin", VALK_BODY_BLOCK_MIN);
   SetNumber(c, "responseFixedHeadersBytes", VALK_RESP_FIXED_HEADERS_BYTES);
   SetNumber(c, "ipTableEntrySize", (double)valk_ip_table_entry_size());
   SetString(c, "nghttp2Version", valk_diag_nghttp2_version());

@@ -123,6 +123,7 @@ void valk_dispatch_discard(valk_system_t *sys) {
          valk_ring_drain(&sys->takes, (void **)batch, VALK_ARRAY_SIZE(batch)) > 0) {
   } /* tokens only: the owner forgets its pins when STOP comes back */
   valk_h2_body_discard_all(sys); /* before the arenas the requests live in go */
+  valk_h2_body_blocks_free(sys);
   while ((n = valk_ring_drain(&sys->requests, (void **)batch, VALK_ARRAY_SIZE(batch))) > 0 ||
          (n = valk_ring_drain(&sys->responses, (void **)batch, VALK_ARRAY_SIZE(batch))) > 0) {
     for (i = 0; i < n; i++) {

@@ -97,6 +97,7 @@ typedef struct valk_js_request {
   uint8_t in_end;               /* the body ends with it */
   VALK_ATOMIC(uint8_t) in_state; /* VALK_IN_* */
   /* AIO thread only. */
+  uint32_t in_cap;              /* the chunk's block size (valk_h2_body.c's block cache) */
   uint8_t in_given_back;        /* the chunk's bytes were consumed already (its stream died, or its
                                  * body was dropped, while the owner had it) */
   struct valk_stream *stream;   /* NULL once the stream is gone (orphaned) */

@@ -20,14 +20,65 @@
 
 #include "valk_h2_stream.h"
 
-/* A fill's first size; it doubles as bytes come, up to the stream's window. */
-#define VALK_FILL_MIN 16384u
+/* A fill's least first size (a block size class's); it doubles as bytes
+ * come (never past what the stream's window lets the client send). */
+#define VALK_FILL_MIN VALK_BODY_BLOCK_MIN
 
 void valk_h2_consume(valk_srv_conn_t *c, int32_t id, size_t n) {
   if (n == 0 || !c->srv->opts->stream_bodies || c->io.session == NULL) return;
   /* Fails only on NGHTTP2_ERR_NOMEM: the window stays shut, and the stream's
    * time bounds end it. */
   (void)nghttp2_session_consume(c->io.session, id, n);
+}
+
+/* ---- blocks: fills and chunks, from a small cache ----------------------- */
+
+/* The size class of a block of cap bytes (cap a power of two from VALK_FILL_MIN). */
+static int valk__block_class(size_t cap) {
+  int c = 0;
+  while (c < VALK_BODY_BLOCK_CLASSES - 1 && ((size_t)VALK_FILL_MIN << c) < cap) c++;
+  return c;
+}
+
+/*
+ * A block of cap bytes: a cached one if there is one. glibc gives blocks this
+ * large of a thread's arena back to the kernel as they are freed, and every
+ * reuse then faults its pages in again (a fifth of the upload path's CPU
+ * before the cache): the cache keeps up to VALK_BODY_BLOCKS_MAX bytes.
+ */
+static uint8_t *valk__block_get(valk_system_t *sys, size_t cap) {
+  int c = valk__block_class(cap);
+  void *p = sys->body_blocks[c];
+  if (p != NULL && ((size_t)VALK_FILL_MIN << c) == cap) {
+    memcpy(&sys->body_blocks[c], p, sizeof(void *));
+    sys->body_blocks_bytes -= cap;
+    return p;
+  }
+  return malloc(cap);
+}
+
+static void valk__block_put(valk_system_t *sys, void *p, size_t cap) {
+  int c = valk__block_class(cap);
+  if (p == NULL) return;
+  if (((size_t)VALK_FILL_MIN << c) != cap || sys->body_blocks_bytes + cap > VALK_BODY_BLOCKS_MAX) {
+    free(p);
+    return;
+  }
+  memcpy(p, &sys->body_blocks[c], sizeof(void *));
+  sys->body_blocks[c] = p;
+  sys->body_blocks_bytes += cap;
+}
+
+void valk_h2_body_blocks_free(valk_system_t *sys) {
+  int c;
+  for (c = 0; c < VALK_BODY_BLOCK_CLASSES; c++) {
+    while (sys->body_blocks[c] != NULL) {
+      void *p = sys->body_blocks[c];
+      memcpy(&sys->body_blocks[c], p, sizeof(void *));
+      free(p);
+    }
+  }
+  sys->body_blocks_bytes = 0;
 }
 
 static void valk__held(valk_system_t *sys, int64_t n) {
@@ -39,7 +90,7 @@ static void valk__fill_free(valk_stream_t *st) {
   if (st->fill == NULL) return;
   valk__held(st->conn->srv->sys, -(int64_t)st->fill_len);
   valk_h2_consume(st->conn, st->id, st->fill_len);
-  free(st->fill);
+  valk__block_put(st->conn->srv->sys, st->fill, st->fill_cap);
   st->fill = NULL;
   st->fill_len = st->fill_cap = 0;
 }
@@ -47,9 +98,10 @@ static void valk__fill_free(valk_stream_t *st) {
 /* Frees req's chunk (the owner no longer reads it) and marks it NONE. */
 static void valk__chunk_free(valk_system_t *sys, valk_js_request_t *req) {
   valk__held(sys, -(int64_t)req->in_len);
-  free((void *)req->in_data);
+  valk__block_put(sys, (void *)req->in_data, req->in_cap);
   req->in_data = NULL;
   req->in_len = 0;
+  req->in_cap = 0;
   req->in_given_back = 0;
   atomic_store_explicit(&req->in_state, VALK_IN_NONE, memory_order_relaxed);
 }
@@ -79,22 +131,58 @@ static void valk__offer(valk_stream_t *st) {
   req->in_data = st->fill;
   req->in_len = st->fill_len;
   req->in_end = (uint8_t)end;
+  req->in_cap = st->fill_cap;
+  st->fill_hint = st->fill_cap;
   st->fill = NULL;
   st->fill_len = st->fill_cap = 0;
   atomic_store_explicit(&req->in_state, VALK_IN_READY, memory_order_release);
   valk__notify(st->conn->srv, req);
 }
 
+/* st's fill goes at the end of this iteration (valk_h2_body_offers): what
+ * every read of the iteration brought, as one chunk. */
+static void valk__offer_later(valk_stream_t *st) {
+  valk_server_t *srv = st->conn->srv;
+  if (st->flags & VALK_STREAM_F_OFFER) return;
+  st->flags |= VALK_STREAM_F_OFFER;
+  st->offer_prev = NULL;
+  st->offer_next = srv->offers;
+  if (srv->offers != NULL) srv->offers->offer_prev = st;
+  srv->offers = st;
+}
+
+static void valk__offer_unlink(valk_stream_t *st) {
+  valk_server_t *srv = st->conn->srv;
+  if (!(st->flags & VALK_STREAM_F_OFFER)) return;
+  st->flags &= (uint16_t)~VALK_STREAM_F_OFFER;
+  if (st->offer_prev != NULL) st->offer_prev->offer_next = st->offer_next;
+  else srv->offers = st->offer_next;
+  if (st->offer_next != NULL) st->offer_next->offer_prev = st->offer_prev;
+  st->offer_next = st->offer_prev = NULL;
+}
+
+void valk_h2_body_offers(valk_server_t *srv) {
+  while (srv->offers != NULL) {
+    valk_stream_t *st = srv->offers;
+    valk__offer_unlink(st);
+    valk__offer(st);
+  }
+}
+
 /* Room in st's fill for len more bytes. 0 or -1 (no memory). */
 static int valk__fill_room(valk_stream_t *st, size_t len) {
-  size_t need = (size_t)st->fill_len + len, cap = st->fill_cap ? st->fill_cap : VALK_FILL_MIN;
+  size_t need = (size_t)st->fill_len + len;
+  /* A new fill starts as large as the last chunk was (a steady upload never
+   * grows one), at least VALK_FILL_MIN; growing doubles. */
+  size_t cap = st->fill_cap ? st->fill_cap : st->fill_hint > VALK_FILL_MIN ? st->fill_hint : VALK_FILL_MIN;
   uint8_t *p;
   if (need <= st->fill_cap) return 0;
   while (cap < need) cap *= 2;
-  if (need > UINT32_MAX) return -1; /* beyond any window */
-  if (cap > UINT32_MAX) cap = need;
-  p = realloc(st->fill, cap);
+  if (cap > UINT32_MAX) return -1; /* beyond any window */
+  p = valk__block_get(st->conn->srv->sys, cap);
   if (p == NULL) return -1;
+  if (st->fill_len > 0) memcpy(p, st->fill, st->fill_len);
+  valk__block_put(st->conn->srv->sys, st->fill, st->fill_cap);
   st->fill = p;
   st->fill_cap = (uint32_t)cap;
   return 0;
@@ -117,7 +205,7 @@ int valk_h2_body_hold(valk_stream_t *st, const uint8_t *data, size_t len) {
   st->fill_len += (uint32_t)len;
   st->body_len += len;
   valk__held(c->srv->sys, (int64_t)len);
-  valk__offer(st);
+  if (st->body_req != NULL) valk__offer_later(st);
   return 0;
 }
 
@@ -132,12 +220,13 @@ void valk_h2_body_dispatched(valk_stream_t *st, valk_js_request_t *req) {
 }
 
 void valk_h2_body_end(valk_stream_t *st) {
-  valk__offer(st);
+  if (st->body_req != NULL) valk__offer_later(st);
 }
 
 void valk_h2_body_drop(valk_stream_t *st) {
   valk_js_request_t *req = st->body_req;
   st->flags |= VALK_STREAM_F_BODY_DROP;
+  valk__offer_unlink(st);
   valk__fill_free(st);
   if (req == NULL) return;
   /* The owner may still copy a READY chunk until the answer comes: only the
@@ -152,6 +241,7 @@ void valk_h2_body_drop(valk_stream_t *st) {
 void valk_h2_body_stream_gone(valk_stream_t *st) {
   valk_system_t *sys = st->conn->srv->sys;
   valk_js_request_t *req = st->body_req;
+  valk__offer_unlink(st);
   valk__fill_free(st);
   if (req == NULL) return;
   st->body_req = NULL;
@@ -163,7 +253,7 @@ void valk_h2_body_stream_gone(valk_stream_t *st) {
     if (atomic_compare_exchange_strong_explicit(&req->in_state, &ready, VALK_IN_DROPPED, memory_order_acq_rel,
                                                 memory_order_acquire)) {
       valk__held(sys, -(int64_t)req->in_len);
-      free((void *)req->in_data);
+      valk__block_put(sys, (void *)req->in_data, req->in_cap);
       req->in_data = NULL;
       req->in_len = 0;
     }

@@ -63,8 +63,15 @@ void valk_h2_body_close(valk_system_t *sys, valk_js_request_t *req);
  * The connection goes on *flush. */
 void valk_h2_js_take(valk_system_t *sys, uint64_t msg, valk_srv_conn_t **flush);
 
+/* The end of a loop iteration (before the owner is woken): the streams that
+ * took bytes in it hand them over, as one chunk each, if JavaScript has none. */
+void valk_h2_body_offers(valk_server_t *srv);
+
 /* After the loop ended: frees the chunks still registered. */
 void valk_h2_body_discard_all(valk_system_t *sys);
+
+/* Frees the block cache (after valk_h2_body_discard_all). */
+void valk_h2_body_blocks_free(valk_system_t *sys);
 
 #ifdef __cplusplus
 }

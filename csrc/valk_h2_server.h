@@ -78,6 +78,8 @@ typedef struct valk_server {
   uv_timer_t drain_timer;
   uv_check_t notify_check;    /* after each loop iteration's I/O: wakes Node's loop once (unref'd) */
   int notify_pending;         /* a request went onto an empty request ring this iteration */
+  struct valk_stream *offers; /* streams whose body bytes are handed over at this iteration's end
+                               * (valk_h2_body.h): one chunk of all that was read, not one per frame */
   nghttp2_session_callbacks *callbacks;
   nghttp2_option *option;
   valk_server_stats_t *stats; /* this server's entry in sys->server_stats */
@@ -180,6 +182,8 @@ typedef struct valk_stream {
   valk_js_request_t *body_req;    /* the request its chunks go to, until its body is done with */
   uint8_t *fill;                  /* what arrived since the last chunk was handed over (malloc) */
   uint32_t fill_len, fill_cap;    /* fill_len <= the stream's window (flow control) */
+  uint32_t fill_hint;             /* the last chunk's size: the next fill starts that large */
+  struct valk_stream *offer_next, *offer_prev; /* srv->offers (VALK_STREAM_F_OFFER) */
   struct valk_stream *next, *prev;
 } valk_stream_t;
 

@@ -564,6 +564,7 @@ void valk_h2_backlog_push(valk_system_t *sys) {
  */
 void valk_h2_notify_owner(valk_server_t *srv) {
   valk_system_t *sys = srv->sys;
+  valk_h2_body_offers(srv); /* the bodies read this iteration: one chunk each */
   if (!srv->notify_pending) return;
   srv->notify_pending = 0;
   if (sys->notify != NULL) sys->notify(sys->notify_data);

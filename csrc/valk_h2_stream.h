@@ -43,7 +43,8 @@ enum {
   VALK_STREAM_F_RESP_DONE = 1u << 8,  /* the response's END_STREAM went out */
   VALK_STREAM_F_BACKLOG = 1u << 9,    /* its request waits in sys->backlog for room in the ring */
   VALK_STREAM_F_BODY_STREAM = 1u << 10, /* its body streams to JavaScript (valk_h2_body.h) */
-  VALK_STREAM_F_BODY_DROP = 1u << 11  /* the rest of its body is not wanted: consumed and dropped */
+  VALK_STREAM_F_BODY_DROP = 1u << 11, /* the rest of its body is not wanted: consumed and dropped */
+  VALK_STREAM_F_OFFER = 1u << 12      /* on srv->offers: its fill goes at this iteration's end */
 };
 
 /* A connection stops reading while more frames than this wait in nghttp2's

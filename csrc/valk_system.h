@@ -103,6 +103,13 @@ typedef struct valk_op {
   } u;
 } valk_op_t;
 
+/* Streaming request bodies' block cache (valk_h2_body.c): size classes of
+ * 16 KiB x 2^i up to 16 MiB (streamWindowSize's maximum), and at most
+ * VALK_BODY_BLOCKS_MAX bytes kept (estimateFootprint counts them). */
+#define VALK_BODY_BLOCK_MIN 16384u
+#define VALK_BODY_BLOCK_CLASSES 11
+#define VALK_BODY_BLOCKS_MAX (8u << 20)
+
 /* Called on the AIO thread when the done ring goes from empty to non-empty,
  * and once after a loop iteration in which the request ring did (the check
  * phase: one wake-up for every request read in that iteration). */
@@ -183,6 +190,9 @@ typedef struct valk_system {
   struct valk_js_request **body_reqs; /* by slot: the requests whose body streams (the takes the
                                    * AIO thread accepts: a stale one finds another gen, or none) */
   uint32_t body_slots;         /* body_reqs' length: every pool's arenas (valk_dispatch_slots) */
+  void *body_blocks[VALK_BODY_BLOCK_CLASSES]; /* freed body blocks by size class (16 KiB x 2^i),
+                                   * linked through their first bytes (valk_h2_body.c) */
+  uint64_t body_blocks_bytes;  /* what they hold: at most VALK_BODY_BLOCKS_MAX */
   uint32_t request_gen;        /* generation of the last request handed to JavaScript (valk_dispatch.h) */
   uint64_t next_conn_uid;      /* identity of the last connection accepted (never reused) */
   valk_watermark_t watermark;  /* TCP buffer usage state, with hysteresis */

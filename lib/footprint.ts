@@ -22,6 +22,9 @@ export interface FootprintSizes {
   /** The admin listeners' arenas per admin connection slot, and their size cap; absent: the fallbacks. */
   readonly adminArenasPerConn?: number;
   readonly adminArenaSize?: number;
+  /** Streaming request bodies: a fill's least block and the block cache's bound; absent: the fallbacks. */
+  readonly bodyBlockMin?: number;
+  readonly bodyBlocksMax?: number;
   /** Bytes of one memory diagnostics event for a config (the addon's bound); absent: 0. */
   readonly sseEventBytes?: (c: ResolvedConfig) => number;
 }
@@ -43,6 +46,10 @@ export const IP_TABLE_ENTRY_SIZE_FALLBACK = 24;
  */
 export const ADMIN_ARENAS_PER_CONN_FALLBACK = 2;
 export const ADMIN_ARENA_SIZE_FALLBACK = 4 * 1024 * 1024;
+
+/** csrc/valk_system.h's VALK_BODY_BLOCK_MIN and VALK_BODY_BLOCKS_MAX, when explicit sizes leave them out. */
+export const BODY_BLOCK_MIN_FALLBACK = 16 * 1024;
+export const BODY_BLOCKS_MAX_FALLBACK = 8 * 1024 * 1024;
 
 /** Bytes of one backpressure-heap slot (valk_bp_heap_t.items: a pointer to the paused connection's node). */
 const BACKPRESSURE_ENTRY_SIZE = 8;
@@ -68,9 +75,11 @@ export interface Footprint {
    */
   readonly queues: number;
   /**
-   * 2 × connectionWindowSize × maxConnections: request bodies streaming to handlers
-   * (requestBodies 'stream'). Flow control keeps what a connection holds within its window;
-   * a stream's buffer grows by doubling, so it is at most twice what it holds.
+   * maxConnections × (2 × connectionWindowSize + 2 × maxConcurrentStreams × bodyBlockMin) +
+   * bodyBlocksMax: request bodies streaming to handlers (requestBodies 'stream'). Flow control
+   * keeps what a connection holds within its window; a stream holds at most two blocks (its
+   * fill and the chunk with JavaScript), each at least bodyBlockMin and, growing by doubling,
+   * at most twice what it holds; the freed blocks kept for reuse are bounded by bodyBlocksMax.
    */
   readonly requestBodies: number;
   /**
@@ -133,6 +142,8 @@ function nativeSizes(): FootprintSizes {
     tlsBufferBound: k.tlsBufferBound,
     adminArenasPerConn: k.adminArenasPerConn,
     adminArenaSize: k.adminArenaSize,
+    bodyBlockMin: k.bodyBlockMin,
+    bodyBlocksMax: k.bodyBlocksMax,
     // Older addons do not export it (undefined at run time despite the type).
     ipTableEntrySize: k.ipTableEntrySize ?? IP_TABLE_ENTRY_SIZE_FALLBACK,
     sseEventBytes: (c) => native().sseEventBytes(c.maxConnections, c.tcpBufferPoolSize, c.arenaPoolSize, c.adminMaxConnections,
@@ -165,7 +176,8 @@ export function estimateFootprint(c: ResolvedConfig, sizes?: FootprintSizes): Fo
     arenaCeiling: c.arenaSize * c.arenaPoolSize + adminArenas * Math.min(c.arenaSize, adminArenaSize),
     smallArenas: c.smallArenaSize * c.smallArenaPoolSize,
     queues: s.queueEntrySize * (c.queueCapacity + 10 * arenas) + 8 * arenas,
-    requestBodies: 2 * c.connectionWindowSize * c.maxConnections,
+    requestBodies: c.maxConnections * (2 * c.connectionWindowSize + 2 * c.maxConcurrentStreams * (s.bodyBlockMin ?? BODY_BLOCK_MIN_FALLBACK)) +
+      (s.bodyBlocksMax ?? BODY_BLOCKS_MAX_FALLBACK),
     protocolState: perConn * (c.maxConnections + c.adminMaxConnections),
     gracefulRejections: c.rejectMode === 'goaway' ? c.maxGracefulRejections * (s.connSlotSize + perConn) : 0,
     admissionTables: c.backpressureListMax * BACKPRESSURE_ENTRY_SIZE + ipTable,

@@ -36,6 +36,9 @@ export interface NativeConstants {
   responseHeadersMax: number;
   /** What :status and content-length take of it (VALK_RESP_FIXED_HEADERS_BYTES). */
   responseFixedHeadersBytes: number;
+  /** Streaming request bodies: the least block a stream's fill takes, and the most the block cache keeps. */
+  bodyBlockMin: number;
+  bodyBlocksMax: number;
   /**
    * Bytes of one entry of the per-IP connection-count table (maxConnectionsPerIp).
    * Addons built before that table do not export it (undefined at run time);
