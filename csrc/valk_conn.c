@@ -65,6 +65,19 @@ static void valk__tcp_buf_put(valk_io_t *io, valk_tcp_buf_t *b) {
   if (valk_bp_size(io->backpressure) > 0 || io->waiting != NULL) valk_conn_resume(io);
 }
 
+int valk_conn_trim(valk_conn_t *c) {
+  int n;
+  if (c->ssl == NULL || (c->flags & VALK_CONN_F_CLOSED) || c->bio_peak <= VALK_CONN_BIO_KEEP) return 0;
+  n = valk_tls_bios_renew(c->ssl, &c->rbio, &c->wbio);
+  if (n > 0) c->bio_peak = 0;
+  return n;
+}
+
+/* A TLS memory BIO of c holds n bytes now. */
+static void valk__bio_seen(valk_conn_t *c, size_t n) {
+  if (n > c->bio_peak) c->bio_peak = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+}
+
 /* ---- waiting for buffers ------------------------------------------------------ */
 
 void valk_conn_wait(valk_conn_t *c) {
@@ -268,6 +281,7 @@ void valk_conn_flush(valk_conn_t *c) {
       if (rc == 0) break;
     }
     if (BIO_ctrl_pending(c->wbio) == 0) break;
+    valk__bio_seen(c, BIO_ctrl_pending(c->wbio));
     if (valk__send_some(c) != 0) return;
   }
   c->ops->drained(c);
@@ -363,7 +377,10 @@ static void valk__read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *bu
   /* Lingering, or told to: what the peer sends is dropped. */
   int discard = (c->flags & (VALK_CONN_F_LINGER | VALK_CONN_F_DISCARD | VALK_CONN_F_CLOSED)) != 0;
 
-  if (nread > 0 && !discard) BIO_write(c->rbio, buf->base, (int)nread);
+  if (nread > 0 && !discard) {
+    BIO_write(c->rbio, buf->base, (int)nread);
+    valk__bio_seen(c, BIO_ctrl_pending(c->rbio));
+  }
   if (buf->base != NULL) valk__tcp_buf_put(io, VALK_CONTAINER_OF((uint8_t *)buf->base, valk_tcp_buf_t, data));
   if (c->flags & VALK_CONN_F_CLOSED) return;
   if (nread > 0) {

@@ -152,6 +152,8 @@ struct valk_conn {
   valk_conn_state_t state;
   uint32_t flags;                 /* VALK_CONN_F_* and the kind's */
   uint32_t writes_in_flight;      /* TCP buffers being written: <= VALK_CONN_WRITES_MAX */
+  uint32_t bio_peak;              /* the most bytes a TLS memory BIO held since valk_conn_trim (a
+                                   * memory BIO's buffer keeps the size it grew to) */
   valk_bp_node_t bp;              /* in io->backpressure while paused there */
   valk_conn_t *wait_next;         /* io->waiting while VALK_CONN_F_WAITING */
   valk_server_stats_t *stats;     /* its server's counters (bytes), or NULL */
@@ -231,6 +233,15 @@ void valk_conn_close(valk_conn_t *c);
 
 /* Closes with an RST at once (a refusal after accept), like valk_conn_close otherwise. */
 void valk_conn_close_reset(valk_conn_t *c);
+
+/* A TLS memory BIO that grew past this and holds nothing is given back once
+ * its connection is idle (valk_conn_trim). */
+#define VALK_CONN_BIO_KEEP 16384
+
+/* c is idle: what its TLS buffers grew to (a bulk response) goes back, so an
+ * idle connection holds only what it needs (docs/design.md §4). Returns how
+ * many buffers went. */
+int valk_conn_trim(valk_conn_t *c);
 
 /* Stops (on 1) or restarts (on 0) reading because of c's output. */
 void valk_conn_block_reading(valk_conn_t *c, int blocked);

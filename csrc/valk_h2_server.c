@@ -304,6 +304,10 @@ void valk_h2_retry_accepts(valk_system_t *sys) {
   }
 }
 
+/* An idle connection gives its grown TLS buffers back after this long (not
+ * between the requests of a busy one: they would be grown again at once). */
+#define VALK_TRIM_IDLE_MS 1000
+
 static void valk__conn_sweep(valk_srv_conn_t *c, uint64_t now, const valk_system_config_t *cfg) {
   uint64_t age = now - c->io.state_change_ms;
   if (c->io.flags & VALK_CONN_F_CLOSED) return;
@@ -326,6 +330,9 @@ static void valk__conn_sweep(valk_srv_conn_t *c, uint64_t now, const valk_system
   } else if (c->io.state == VALK_CONN_IDLE && cfg->idle_timeout_ms > 0 && age >= cfg->idle_timeout_ms) {
     VALK_SRV_ADD(c->srv, connections_timed_out, 1);
     valk_h2_conn_goaway(c);
+  } else if (c->io.state == VALK_CONN_IDLE && age >= VALK_TRIM_IDLE_MS && c->io.writes_in_flight == 0) {
+    int released = valk_conn_trim(&c->io);
+    if (released > 0) VALK_SRV_ADD(c->srv, tls_buffers_released, (uint64_t)released);
   } else if (c->streams != NULL && c->io.session != NULL && !(c->io.flags & VALK_SRV_F_TERMINATED)) {
     valk_h2_streams_sweep(c, now, cfg);
     valk_h2_conn_flush(c);

@@ -58,6 +58,7 @@ extern "C" {
   XX(connections_soft_closed, counter, "idle connections closed by the soft limit (GOAWAY NO_ERROR)") \
   XX(connections_evicted, counter, "paused connections evicted from a full backpressure list") \
   XX(tls_handshakes, counter, "TLS handshakes completed with ALPN h2")         \
+  XX(tls_buffers_released, counter, "TLS memory buffers an idle connection gave back (grown past 16 KiB by a bulk transfer)") \
   XX(streams_active, gauge, "HTTP/2 streams open now")                         \
   XX(streams_total, counter, "HTTP/2 streams opened by clients")               \
   XX(requests_total, counter, "responses submitted (every status)")            \

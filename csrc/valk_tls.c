@@ -117,29 +117,49 @@ fail:
   return VALK_ETLS;
 }
 
+/* A new, empty memory BIO; empty, it reports "retry" rather than EOF. NULL on ENOMEM. */
+static BIO *valk__bio_new(void) {
+  BIO *b = BIO_new(BIO_s_mem());
+  if (b != NULL) BIO_set_mem_eof_return(b, -1);
+  return b;
+}
+
 int valk_tls_session_new(SSL_CTX *ctx, SSL **out, BIO **rbio, BIO **wbio) {
   SSL *ssl = SSL_new(ctx);
   BIO *in, *outb;
 
   *out = NULL;
   if (ssl == NULL) return VALK_ENOMEM;
-  in = BIO_new(BIO_s_mem());
-  outb = BIO_new(BIO_s_mem());
+  in = valk__bio_new();
+  outb = valk__bio_new();
   if (in == NULL || outb == NULL) {
     BIO_free(in);
     BIO_free(outb);
     SSL_free(ssl);
     return VALK_ENOMEM;
   }
-  /* An empty memory BIO reports "retry" rather than EOF. */
-  BIO_set_mem_eof_return(in, -1);
-  BIO_set_mem_eof_return(outb, -1);
   SSL_set_bio(ssl, in, outb);
   SSL_set_accept_state(ssl);
   *out = ssl;
   *rbio = in;
   *wbio = outb;
   return 0;
+}
+
+int valk_tls_bios_renew(SSL *ssl, BIO **rbio, BIO **wbio) {
+  int n = 0;
+  BIO *b;
+  if (BIO_ctrl_pending(*rbio) == 0 && (b = valk__bio_new()) != NULL) {
+    SSL_set0_rbio(ssl, b); /* frees the old one */
+    *rbio = b;
+    n++;
+  }
+  if (BIO_ctrl_pending(*wbio) == 0 && (b = valk__bio_new()) != NULL) {
+    SSL_set0_wbio(ssl, b);
+    *wbio = b;
+    n++;
+  }
+  return n;
 }
 
 int valk_tls_alpn_is_h2(const SSL *ssl) {

@@ -35,6 +35,14 @@ int valk_tls_server_ctx_new(SSL_CTX **out, const char *key_pem, size_t key_len,
  */
 int valk_tls_session_new(SSL_CTX *ctx, SSL **out, BIO **rbio, BIO **wbio);
 
+/*
+ * Gives back what ssl's memory BIOs (*rbio, *wbio) grew to: each one that
+ * holds no bytes is replaced by a new, empty BIO (a memory BIO's buffer never
+ * shrinks by itself: one that carried a bulk response keeps its size).
+ * Returns how many were replaced.
+ */
+int valk_tls_bios_renew(SSL *ssl, BIO **rbio, BIO **wbio);
+
 /* 1 if the handshake negotiated ALPN "h2". */
 int valk_tls_alpn_is_h2(const SSL *ssl);
 

@@ -181,6 +181,25 @@ describe('HTTP/2 over TLS', () => {
     await waitFor(() => sys.stats().tcp_buffers_used === 0);
   });
 
+  it('an idle connection gives back the TLS buffers a bulk response grew (tls_buffers_released)', async () => {
+    const big = Buffer.alloc(4 << 20, 9);
+    const { sys, port } = await serve({}, { '/big': { body: big } });
+    const s = await connect(port);
+    const get4 = () => new Promise<number>((resolve, reject) => {
+      const req = s.request({ ':path': '/big' });
+      let n = 0;
+      req.on('data', (d: Buffer) => { n += d.length; });
+      req.on('end', () => resolve(n));
+      req.on('error', reject);
+    });
+    expect(await get4()).toBe(big.length);
+    expect(sys.metrics().system.tls_buffers_released).toBe(0); // not while it was busy
+    // Idle for a second: its write BIO (grown to hold a flush of frames) goes back.
+    await waitFor(() => sys.metrics().system.tls_buffers_released >= 1, 5000);
+    expect(await get4()).toBe(big.length); // and the connection goes on
+    s.close();
+  });
+
   it('bad input to listen gets a clear error and loses nothing', async () => {
     const { sys, port } = await serve();
     await expect(sys.listen({ port, ...keyPair() })).rejects.toThrow(/EADDRINUSE/);
