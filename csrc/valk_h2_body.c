@@ -85,11 +85,23 @@ static void valk__held(valk_system_t *sys, int64_t n) {
   VALK_STAT_ADD(sys, request_body_held_bytes, n);
 }
 
+/* req's chunk block goes back, out of its connection's count if that
+ * connection still has the slot (uids are never reused). */
+static void valk__chunk_block_put(valk_system_t *sys, valk_js_request_t *req) {
+  if (req->conn->io.uid == req->conn_uid) {
+    assert(req->conn->body_bytes >= req->in_cap);
+    req->conn->body_bytes -= req->in_cap;
+  }
+  valk__block_put(sys, (void *)req->in_data, req->in_cap);
+}
+
 /* Frees st's fill; its bytes are consumed. */
 static void valk__fill_free(valk_stream_t *st) {
   if (st->fill == NULL) return;
   valk__held(st->conn->srv->sys, -(int64_t)st->fill_len);
   valk_h2_consume(st->conn, st->id, st->fill_len);
+  assert(st->conn->body_bytes >= st->fill_cap);
+  st->conn->body_bytes -= st->fill_cap;
   valk__block_put(st->conn->srv->sys, st->fill, st->fill_cap);
   st->fill = NULL;
   st->fill_len = st->fill_cap = 0;
@@ -98,7 +110,7 @@ static void valk__fill_free(valk_stream_t *st) {
 /* Frees req's chunk (the owner no longer reads it) and marks it NONE. */
 static void valk__chunk_free(valk_system_t *sys, valk_js_request_t *req) {
   valk__held(sys, -(int64_t)req->in_len);
-  valk__block_put(sys, (void *)req->in_data, req->in_cap);
+  valk__chunk_block_put(sys, req);
   req->in_data = NULL;
   req->in_len = 0;
   req->in_cap = 0;
@@ -171,18 +183,24 @@ void valk_h2_body_offers(valk_server_t *srv) {
 
 /* Room in st's fill for len more bytes. 0 or -1 (no memory). */
 static int valk__fill_room(valk_stream_t *st, size_t len) {
-  size_t need = (size_t)st->fill_len + len;
-  /* A new fill starts as large as the last chunk was (a steady upload never
-   * grows one), at least VALK_FILL_MIN; growing doubles. */
-  size_t cap = st->fill_cap ? st->fill_cap : st->fill_hint > VALK_FILL_MIN ? st->fill_hint : VALK_FILL_MIN;
+  valk_srv_conn_t *c = st->conn;
+  size_t need = (size_t)st->fill_len + len, cap = st->fill_cap ? st->fill_cap : VALK_FILL_MIN;
   uint8_t *p;
   if (need <= st->fill_cap) return 0;
+  /* A new fill starts as large as the stream's last chunk (a steady upload
+   * never grows one) while the connection's blocks stay within two windows;
+   * else as small as its bytes allow: a block is then at most twice what it
+   * holds, or VALK_FILL_MIN (estimateFootprint's bound). Growing doubles. */
+  if (st->fill_cap == 0 && st->fill_hint > cap &&
+      (uint64_t)c->body_bytes + st->fill_hint <= 2ull * c->srv->sys->config.connection_window_size)
+    cap = st->fill_hint;
   while (cap < need) cap *= 2;
-  if (cap > UINT32_MAX) return -1; /* beyond any window */
-  p = valk__block_get(st->conn->srv->sys, cap);
+  if (cap > UINT32_MAX || (uint64_t)c->body_bytes + cap > UINT32_MAX) return -1; /* beyond any window */
+  p = valk__block_get(c->srv->sys, cap);
   if (p == NULL) return -1;
   if (st->fill_len > 0) memcpy(p, st->fill, st->fill_len);
-  valk__block_put(st->conn->srv->sys, st->fill, st->fill_cap);
+  c->body_bytes = c->body_bytes - st->fill_cap + (uint32_t)cap;
+  valk__block_put(c->srv->sys, st->fill, st->fill_cap);
   st->fill = p;
   st->fill_cap = (uint32_t)cap;
   return 0;
@@ -253,7 +271,7 @@ void valk_h2_body_stream_gone(valk_stream_t *st) {
     if (atomic_compare_exchange_strong_explicit(&req->in_state, &ready, VALK_IN_DROPPED, memory_order_acq_rel,
                                                 memory_order_acquire)) {
       valk__held(sys, -(int64_t)req->in_len);
-      valk__block_put(sys, (void *)req->in_data, req->in_cap);
+      valk__chunk_block_put(sys, req);
       req->in_data = NULL;
       req->in_len = 0;
     }

@@ -120,6 +120,9 @@ typedef struct valk_srv_conn {
   valk_closed_ring_t closed;      /* its recently closed streams (RFC 9113 §5.1) */
   int32_t max_peer_id;            /* the highest stream id the client opened */
   uint32_t arenas;                /* arenas its streams (and their requests with JavaScript) hold */
+  uint32_t body_bytes;            /* body blocks its streams (and their chunks with JavaScript) hold,
+                                   * by capacity (valk_h2_body.c): a new fill starts at its stream's
+                                   * last chunk size only while this stays within 2 windows */
   valk_ratelim_t resets;          /* RST_STREAM frames sent and received (streamResetRate) */
   valk_ratelim_t controls;        /* control frames received (controlFrameRate) */
   int32_t h2_error;               /* the nghttp2 error that failed the session, if any */

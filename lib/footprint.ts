@@ -75,11 +75,12 @@ export interface Footprint {
    */
   readonly queues: number;
   /**
-   * maxConnections × (2 × connectionWindowSize + 2 × maxConcurrentStreams × bodyBlockMin) +
+   * maxConnections × (4 × connectionWindowSize + 2 × maxConcurrentStreams × bodyBlockMin) +
    * bodyBlocksMax: request bodies streaming to handlers (requestBodies 'stream'). Flow control
    * keeps what a connection holds within its window; a stream holds at most two blocks (its
-   * fill and the chunk with JavaScript), each at least bodyBlockMin and, growing by doubling,
-   * at most twice what it holds; the freed blocks kept for reuse are bounded by bodyBlocksMax.
+   * fill and the chunk with JavaScript). A block sized by its stream's last chunk is taken only
+   * while the connection's blocks stay within two windows; any other is at most twice what it
+   * holds, or bodyBlockMin. The freed blocks kept for reuse are bounded by bodyBlocksMax.
    */
   readonly requestBodies: number;
   /**
@@ -176,7 +177,7 @@ export function estimateFootprint(c: ResolvedConfig, sizes?: FootprintSizes): Fo
     arenaCeiling: c.arenaSize * c.arenaPoolSize + adminArenas * Math.min(c.arenaSize, adminArenaSize),
     smallArenas: c.smallArenaSize * c.smallArenaPoolSize,
     queues: s.queueEntrySize * (c.queueCapacity + 10 * arenas) + 8 * arenas,
-    requestBodies: c.maxConnections * (2 * c.connectionWindowSize + 2 * c.maxConcurrentStreams * (s.bodyBlockMin ?? BODY_BLOCK_MIN_FALLBACK)) +
+    requestBodies: c.maxConnections * (4 * c.connectionWindowSize + 2 * c.maxConcurrentStreams * (s.bodyBlockMin ?? BODY_BLOCK_MIN_FALLBACK)) +
       (s.bodyBlocksMax ?? BODY_BLOCKS_MAX_FALLBACK),
     protocolState: perConn * (c.maxConnections + c.adminMaxConnections),
     gracefulRejections: c.rejectMode === 'goaway' ? c.maxGracefulRejections * (s.connSlotSize + perConn) : 0,

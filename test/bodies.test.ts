@@ -212,6 +212,55 @@ describe("requestBodies: 'stream'", () => {
     await waitFor(() => held(sys) === 0);
   }, 30_000);
 
+  it('no byte leaks the connection window: dropped bodies, reset streams and static routes are all consumed', async () => {
+    // The smallest windows: a few leaked KiB per stream would stall the connection.
+    const sys = startWithConfig({ connectionWindowSize: 64 * KiB, streamWindowSize: 64 * KiB });
+    systems.push(sys);
+    const srv = await sys.listen({
+      host: '127.0.0.1', port: 0, ...keyPair(), requestBodies: 'stream', routes: { '/static': { body: 'static' } },
+      handler: async (req) => {
+        if (req.path === '/ignore') return { status: 200, body: 'ignored' }; // the body is dropped
+        let n = 0;
+        for await (const chunk of req) n += chunk.length;
+        return { status: 200, body: String(n) };
+      },
+    });
+    const s = await session(srv.port);
+    // Each round sends many connection windows that nobody reads.
+    for (let round = 0; round < 4; round++) {
+      const ignored = Array.from({ length: 8 }, () => {
+        const req = s.request({ ':path': '/ignore', ':method': 'POST' });
+        const r = reply(req).catch((e: Error) => e);
+        void upload(req, 200 * KiB).catch(() => {});
+        return r;
+      });
+      const statics = Array.from({ length: 4 }, () => {
+        const req = s.request({ ':path': '/static', ':method': 'POST' });
+        const r = reply(req).catch((e: Error) => e);
+        void upload(req, 100 * KiB).catch(() => {});
+        return r;
+      });
+      for (let i = 0; i < 4; i++) {
+        const req = s.request({ ':path': '/count', ':method': 'POST' });
+        req.on('error', () => {});
+        req.write(Buffer.alloc(100 * KiB));
+        setTimeout(() => req.destroy(), 20);
+      }
+      for (const r of await Promise.all(ignored)) expect(r).toMatchObject({ status: 200 });
+      for (const r of await Promise.all(statics)) expect(r).toMatchObject({ status: 405 });
+    }
+    // The windows are whole: an upload on the same connection goes through, and once all is
+    // quiet the server's connection window, as the client sees it, is at least half open
+    // (nghttp2 sends WINDOW_UPDATE once half of it was consumed).
+    const req = s.request({ ':path': '/count', ':method': 'POST' });
+    const answer = reply(req);
+    await upload(req, 4 * MiB);
+    expect((await answer).body.toString()).toBe(String(4 * MiB));
+    await waitFor(() => held(sys) === 0);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(s.state.remoteWindowSize).toBeGreaterThanOrEqual(32 * KiB);
+  }, 60_000);
+
   it('uploads larger than maxRequestBodySize stream; req.bytes() past it answers 413', async () => {
     const { port } = await serve(async (req) => {
       if (req.path === '/bytes') return { status: 200, body: String((await req.bytes()).length) };

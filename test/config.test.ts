@@ -406,7 +406,7 @@ describe('estimateFootprint', () => {
     expect(fp.smallArenas).toBe(32 * KiB * 100 * 100); // one per advertised stream
     // requests; per arena a response, a chunk, 2 cancels, 2 unpins, 2 bodies, 2 takes, a table entry
     expect(fp.queues).toBe(64 * (200 + 10 * (200 + 2 * 16 + 10_000)) + 8 * (200 + 2 * 16 + 10_000));
-    expect(fp.requestBodies).toBe(100 * (2 * MiB + 2 * 100 * 16 * KiB) + 8 * MiB); // the fallbacks: not in these sizes
+    expect(fp.requestBodies).toBe(100 * (4 * MiB + 2 * 100 * 16 * KiB) + 8 * MiB); // the fallbacks: not in these sizes
     expect(fp.protocolState).toBe(PER_CONN * (100 + 16));
     expect(fp.gracefulRejections).toBe(0); // rejectMode 'rst'
     expect(fp.admissionTables).toBe(1000 * 8); // no per-IP table without maxConnectionsPerIp
@@ -414,7 +414,7 @@ describe('estimateFootprint', () => {
     const scratch = 100 * 8 + 200 * 40 + Math.ceil(1450 / 8) + Math.ceil(200 / 8) + Math.ceil(10_000 / 8) + 8 + 101 * 64;
     expect(fp.diagnostics).toBe(scratch);
     expect(fp.total).toBe(116_000 + 47_850_000 + 64 * MiB * 200 + 2 * 16 * 4 * MiB + 32 * KiB * 10_000 + 64 * (200 + 10 * 10_232) +
-      8 * 10_232 + 100 * (2 * MiB + 2 * 100 * 16 * KiB) + 8 * MiB + PER_CONN * 116 + 8000 + scratch);
+      8 * 10_232 + 100 * (4 * MiB + 2 * 100 * 16 * KiB) + 8 * MiB + PER_CONN * 116 + 8000 + scratch);
     expect(Object.isFrozen(fp)).toBe(true);
   });
 
