@@ -15,10 +15,11 @@ const MiB = 1024 * KiB;
 const systems: AioSystem[] = [];
 const sessions: http2.ClientHttp2Session[] = [];
 
-async function serve(handler: Handler, cfg: SystemConfig = {}, requestBodies: 'stream' | 'buffer' = 'stream') {
+async function serve(handler: Handler, cfg: SystemConfig = {}, requestBodies: 'stream' | 'buffer' = 'stream',
+  server: { handlerTimeoutMs?: number } = {}) {
   const sys = startWithConfig(cfg);
   systems.push(sys);
-  const srv = await sys.listen({ host: '127.0.0.1', port: 0, ...keyPair(), handler, requestBodies });
+  const srv = await sys.listen({ host: '127.0.0.1', port: 0, ...keyPair(), handler, requestBodies, ...server });
   return { sys, srv, port: srv.port };
 }
 
@@ -281,6 +282,51 @@ describe("requestBodies: 'stream'", () => {
     const overAnswer = reply(over).catch((e: Error) => e);
     void upload(over, 1 * MiB).catch(() => {});
     expect(await overAnswer).toMatchObject({ status: 413 });
+  });
+
+  it('Readable.from(req) and ReadableStream.from(req) read the body as Node and WHATWG streams', async () => {
+    const { Readable } = await import('node:stream');
+    const { port } = await serve(async (req) => {
+      let n = 0;
+      if (req.path === '/node') {
+        for await (const chunk of Readable.from(req)) n += (chunk as Buffer).length;
+      } else {
+        const reader = (ReadableStream as unknown as { from(it: AsyncIterable<Buffer>): ReadableStream<Buffer> }).from(req).getReader();
+        for (let r = await reader.read(); !r.done; r = await reader.read()) n += r.value.length;
+      }
+      return { status: 200, body: String(n) };
+    });
+    const s = await session(port);
+    for (const path of ['/node', '/web']) {
+      const req = s.request({ ':path': path, ':method': 'POST' });
+      const answer = reply(req);
+      await upload(req, 3 * MiB + 5);
+      expect((await answer).body.toString()).toBe(String(3 * MiB + 5));
+    }
+  });
+
+  it('a handler that keeps taking chunks is making progress: handlerTimeoutMs starts again with each', async () => {
+    let taken = 0;
+    const { port } = await serve(async (req) => {
+      for await (const chunk of req) taken += chunk.length;
+      return { status: 200, body: String(taken) };
+    }, {}, 'stream', { handlerTimeoutMs: 300 });
+    const s = await session(port);
+    const req = s.request({ ':path': '/slow-upload', ':method': 'POST' });
+    const answer = reply(req);
+    for (let i = 0; i < 8; i++) { // 8 x 100 ms: longer than handlerTimeoutMs, never a pause that long
+      req.write(Buffer.alloc(1000));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    req.end();
+    expect(await answer).toMatchObject({ status: 200 });
+    // A handler that stops taking is cut off as before.
+    const stuck = s.request({ ':path': '/stuck', ':method': 'POST' });
+    const stuckAnswer = reply(stuck);
+    stuck.write(Buffer.alloc(10));
+    const t0 = Date.now();
+    expect(await stuckAnswer).toMatchObject({ status: 504 }); // 300 ms after its last chunk
+    expect(Date.now() - t0).toBeLessThan(5000);
   });
 
   it('req.body throws with a pointer to the streaming API; a GET has an empty body to iterate', async () => {
