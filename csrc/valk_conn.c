@@ -41,6 +41,7 @@ void valk_conn_budget_init(valk_conn_t *c, nghttp2_mem *mem) {
   valk_stats_shard_t *st = &c->io->stats->shard[VALK_SHARD_AIO];
   valk_h2_budget_init(&c->budget, (size_t)c->io->max_session_memory, &st->h2_memory_bytes,
                       &st->h2_memory_peak);
+  c->budget.pages = c->io->pages;
   valk_h2_budget_mem(&c->budget, mem);
 }
 

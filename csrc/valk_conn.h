@@ -129,6 +129,7 @@ typedef struct valk_io {
   valk_stats_t *stats;           /* the system's counters (AIO shard) */
   uint32_t min_buffers_per_conn; /* what a resumed connection is counted as taking */
   uint64_t max_session_memory;   /* one connection's HTTP/2 budget */
+  valk_h2_pages_t *pages;        /* page blocks for the budgets' large allocations (valk_h2_mem.h) */
   valk_conn_t *waiting;          /* connections parked by valk_conn_wait, oldest first */
   valk_conn_t *waiting_tail;
   uint8_t *read_scratch;         /* VALK_SCRATCH_SIZE bytes: decrypted input */

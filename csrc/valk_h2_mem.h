@@ -10,8 +10,16 @@
  *   - the server's own allocations (valk_h2_budget_alloc/realloc) fail past
  *     `soft` = 3/4 of cap, so the server refuses a stream first and nghttp2
  *     keeps the room it needs to send that refusal.
- * Each allocation carries a 16-byte header with its size. The system-wide
- * gauges (h2_memory_bytes / _peak) are kept up to date too.
+ * Each allocation carries a 16-byte header with its size, except those served
+ * from page blocks (below). The system-wide gauges (h2_memory_bytes / _peak)
+ * are kept up to date too.
+ *
+ * Page blocks: the few large allocations of a session (nghttp2's 16 KiB frame
+ * buffer, its stream map's 4 KiB table, the session itself) come from
+ * page-aligned blocks of one reservation per system, committed only as they
+ * are written and given back (MADV_DONTNEED) when freed: an idle connection
+ * touches the first page of its frame buffer only, and a zeroed allocation
+ * needs no memset. Blocks are a fixed number per class; past them, malloc.
  *
  * Thread: a budget belongs to the AIO thread that owns its connection; the
  * system gauges it writes have that thread as their only writer.
@@ -29,6 +37,27 @@
 extern "C" {
 #endif
 
+/* Block classes: up to 1 page, up to 5 pages (a frame buffer: 16,394 bytes). */
+#define VALK_H2_PAGE_CLASSES 2
+
+/* Page blocks shared by a system's budgets. AIO thread only. */
+typedef struct valk_h2_pages {
+  uint8_t *base;                          /* the reservation: each class's blocks in turn */
+  size_t block[VALK_H2_PAGE_CLASSES];     /* block sizes (page multiples) */
+  size_t min[VALK_H2_PAGE_CLASSES];       /* the smallest allocation a class serves */
+  uint32_t count[VALK_H2_PAGE_CLASSES];
+  uint32_t *stack[VALK_H2_PAGE_CLASSES];  /* free block indices */
+  uint32_t nfree[VALK_H2_PAGE_CLASSES];
+  uint32_t *sizes;                        /* the size each block was asked for (class 0's, then 1's) */
+  size_t bytes;                           /* the reservation's length */
+} valk_h2_pages_t;
+
+/* Reserves blocks_per_class blocks of each class. 0 or VALK_ENOMEM. */
+int valk_h2_pages_init(valk_h2_pages_t *p, uint32_t blocks_per_class);
+
+/* Unmaps the reservation (every block must be free). Safe on a zeroed p. */
+void valk_h2_pages_destroy(valk_h2_pages_t *p);
+
 typedef struct valk_h2_budget {
   size_t used;                    /* bytes allocated now (payloads, headers excluded) */
   size_t peak;                    /* most bytes at once */
@@ -38,6 +67,7 @@ typedef struct valk_h2_budget {
   uint64_t hard_refused;          /* ... of them, nghttp2's (past cap) */
   VALK_ATOMIC(uint64_t) *sys_bytes; /* the system's gauge of all budgets (may be NULL) */
   VALK_ATOMIC(uint64_t) *sys_peak;
+  valk_h2_pages_t *pages;         /* page blocks for large allocations, or NULL (malloc only) */
 } valk_h2_budget_t;
 
 /* An empty budget capped at cap bytes (0: none). sys_bytes/sys_peak may be NULL. */

@@ -129,6 +129,7 @@ static void valk__system_free_pools(valk_system_t *sys) {
   valk_ring_destroy(&sys->takes);
   free(sys->body_reqs);
   valk_arena_pool_destroy(&sys->small_arenas);
+  valk_h2_pages_destroy(&sys->h2_pages);
   valk_sse_free(sys);
 }
 
@@ -165,6 +166,9 @@ static int valk__system_init_pools(valk_system_t *sys, char *err, size_t err_len
   if (rc == 0 && sys->config.small_arena_pool_size > 0) /* 0: none (a zeroed pool: every request takes a big arena) */
     rc = valk_arena_pool_init(&sys->small_arenas, sys->config.small_arena_pool_size,
                               (size_t)sys->config.small_arena_size, (size_t)sys->config.small_arena_size);
+  if (rc == 0) /* two blocks of each class per connection of every slab (valk_h2_mem.h) */
+    rc = valk_h2_pages_init(&sys->h2_pages, 2 * (sys->config.max_connections + sys->config.admin_max_connections +
+                                                 sys->config.max_graceful_rejections + VALK_MAX_CLIENTS));
   if (rc == 0) rc = valk_bp_init(&sys->backpressure, sys->config.backpressure_list_max);
   if (rc == 0) rc = valk_sse_init(sys);
   if (rc == 0 && sys->config.max_connections_per_ip > 0)
@@ -314,6 +318,7 @@ static void valk__system_wire(valk_system_t *sys) {
   io->stats = &sys->stats;
   io->min_buffers_per_conn = sys->config.min_buffers_per_conn;
   io->max_session_memory = sys->config.max_session_memory;
+  io->pages = &sys->h2_pages;
   io->read_scratch = sys->read_scratch;
   io->write_scratch = sys->write_scratch;
   sys->hooks.server_gone = valk__server_gone;

@@ -185,6 +185,7 @@ typedef struct valk_system {
   valk_slab_t *admin_slab;     /* admin_max_connections valk_conn_t: outside max_connections */
   valk_arena_pool_t arenas;    /* arena_pool_size per-stream arenas */
   valk_arena_pool_t admin_arenas; /* the admin listeners' streams' (VALK_ADMIN_ARENAS_PER_CONN x admin_max_connections) */
+  valk_h2_pages_t h2_pages;    /* page blocks for nghttp2's large allocations (valk_h2_mem.h) */
   valk_arena_pool_t small_arenas; /* small_arena_pool_size of small_arena_size: a request without a
                                    * large body (docs/design.md §6) */
   struct valk_js_request **body_reqs; /* by slot: the requests whose body streams (the takes the

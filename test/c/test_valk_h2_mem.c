@@ -3,6 +3,7 @@
  * server's own allocations past three quarters of it; the system gauges follow. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "valk_h2_mem.h"
 
@@ -65,10 +66,57 @@ static void test_shared_gauges(void) {
   CHECK(bytes == 0);
 }
 
+/* Page blocks: nghttp2's large allocations come page-aligned and zeroed from
+ * the reservation, resize in place within their block, go back on free, and
+ * fall back to malloc when a class has no free block. */
+static void test_page_blocks(void) {
+  valk_h2_pages_t pages;
+  valk_h2_budget_t b;
+  nghttp2_mem mem;
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  unsigned char *fb, *map, *m2, *other, *moved;
+  size_t i;
+  int zero = 1;
+  CHECK(valk_h2_pages_init(&pages, 1) == 0);
+  valk_h2_budget_init(&b, 0, NULL, NULL);
+  b.pages = &pages;
+  valk_h2_budget_mem(&b, &mem);
+  fb = mem.realloc(NULL, 16394, mem.mem_user_data); /* the frame buffer, as nghttp2 asks for it */
+  map = mem.calloc(1, 4096, mem.mem_user_data);     /* the stream map's table */
+  CHECK(fb != NULL && map != NULL && b.used == 16394 + 4096);
+  CHECK((uintptr_t)fb % page == 0 && (uintptr_t)map % page == 0);
+  CHECK(pages.nfree[0] == 0 && pages.nfree[1] == 0);
+  for (i = 0; i < 4096; i++) zero &= map[i] == 0;
+  CHECK(zero);
+  memset(fb, 5, 16394);
+  memset(map, 6, 4096);
+  m2 = mem.calloc(1, 4096, mem.mem_user_data); /* no block left: malloc, zeroed all the same */
+  CHECK(m2 != NULL && m2[4095] == 0 && pages.nfree[0] == 0);
+  other = mem.malloc(100, mem.mem_user_data);  /* small: malloc */
+  CHECK(other != NULL && b.used == 16394 + 4096 + 4096 + 100);
+  fb = mem.realloc(fb, 18000, mem.mem_user_data); /* within its 5 pages: in place */
+  CHECK(fb != NULL && (uintptr_t)fb % page == 0 && fb[16393] == 5 && b.used == 18000 + 8192 + 100);
+  moved = mem.realloc(fb, 64 * 1024, mem.mem_user_data); /* past its block: moved, bytes kept */
+  CHECK(moved != NULL && moved[0] == 5 && moved[16393] == 5 && pages.nfree[1] == 1);
+  mem.free(map, mem.mem_user_data);
+  CHECK(pages.nfree[0] == 1);
+  map = mem.calloc(4, 1024, mem.mem_user_data); /* the freed block again: zero once more */
+  CHECK(map != NULL && (uintptr_t)map % page == 0 && map[0] == 0 && map[4095] == 0);
+  mem.free(map, mem.mem_user_data);
+  mem.free(m2, mem.mem_user_data);
+  mem.free(other, mem.mem_user_data);
+  mem.free(moved, mem.mem_user_data);
+  CHECK(b.used == 0 && pages.nfree[0] == 1 && pages.nfree[1] == 1);
+  valk_h2_pages_destroy(&pages);
+  CHECK(pages.base == NULL);
+  valk_h2_pages_destroy(&pages); /* twice: safe */
+}
+
 int main(void) {
   test_hard_and_soft_caps();
   test_no_cap();
   test_shared_gauges();
-  printf("test_valk_h2_mem: 3 passed\n");
+  test_page_blocks();
+  printf("test_valk_h2_mem: 4 passed\n");
   return 0;
 }
