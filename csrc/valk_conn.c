@@ -20,6 +20,8 @@
 static void valk__alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
 static void valk__read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 static void valk__on_write(uv_write_t *req, int status);
+static valk_tcp_buf_t *valk__tcp_buf_get(valk_io_t *io);
+static void valk__tcp_buf_put(valk_io_t *io, valk_tcp_buf_t *b);
 
 /* ---- setup ------------------------------------------------------------------ */
 
@@ -45,8 +47,106 @@ void valk_conn_budget_init(valk_conn_t *c, nghttp2_mem *mem) {
   valk_h2_budget_mem(&c->budget, mem);
 }
 
+/* ---- the write BIO: TLS records straight into TCP buffers --------------------- */
+
+static BIO_METHOD *valk__obio_method;
+static uv_once_t valk__obio_once = UV_ONCE_INIT;
+
+/*
+ * SSL_write's output: into the TCP buffers at c->out while the spill is
+ * empty and another buffer may be taken (out_count + writes_in_flight below
+ * VALK_CONN_WRITES_MAX, one free in the slab), the rest into the spill, so
+ * the bytes go out in the order they came. Takes every byte, or fails (-1).
+ */
+static int valk__obio_write(BIO *bio, const char *data, int len) {
+  valk_conn_t *c = BIO_get_data(bio);
+  size_t left = len > 0 ? (size_t)len : 0;
+  while (left > 0 && BIO_ctrl_pending(c->spill) == 0) {
+    valk_tcp_buf_t *t = c->out_tail;
+    size_t n;
+    if (t == NULL || t->len == VALK_TCP_BUF_SIZE) {
+      if (c->out_count + c->writes_in_flight >= VALK_CONN_WRITES_MAX || (t = valk__tcp_buf_get(c->io)) == NULL) break;
+      t->conn = c;
+      t->next = NULL;
+      t->len = 0;
+      if (c->out_tail != NULL) c->out_tail->next = t;
+      else c->out_head = t;
+      c->out_tail = t;
+      c->out_count++;
+    }
+    n = VALK_TCP_BUF_SIZE - t->len;
+    if (n > left) n = left;
+    memcpy(t->data + t->len, data, n);
+    t->len += (uint32_t)n;
+    c->out_bytes += n;
+    data += n;
+    left -= n;
+  }
+  if (left > 0 && BIO_write(c->spill, data, (int)left) != (int)left) return -1;
+  return len;
+}
+
+/* What OpenSSL asks of a write BIO: how much it holds (BIO_ctrl_pending, for
+ * the layer and its kinds), a flush (nothing to do: the layer sends). */
+static long valk__obio_ctrl(BIO *bio, int cmd, long num, void *ptr) {
+  valk_conn_t *c = BIO_get_data(bio);
+  (void)num;
+  (void)ptr;
+  switch (cmd) {
+  case BIO_CTRL_PENDING:
+    return (long)(c->out_bytes + BIO_ctrl_pending(c->spill));
+  case BIO_CTRL_FLUSH:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+static int valk__obio_create(BIO *bio) {
+  BIO_set_init(bio, 1);
+  return 1;
+}
+
+static void valk__obio_init(void) {
+  BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "valk TCP buffers");
+  if (m == NULL) return;
+  if (!BIO_meth_set_write(m, valk__obio_write) || !BIO_meth_set_ctrl(m, valk__obio_ctrl) ||
+      !BIO_meth_set_create(m, valk__obio_create)) {
+    BIO_meth_free(m);
+    return;
+  }
+  valk__obio_method = m;
+}
+
+/* c's TLS session writes through the layer's BIO; the memory BIO it was made
+ * with becomes the spill. 0 or VALK_ENOMEM. */
+static int valk__obio_attach(valk_conn_t *c) {
+  BIO *ob;
+  uv_once(&valk__obio_once, valk__obio_init);
+  if (valk__obio_method == NULL || (ob = BIO_new(valk__obio_method)) == NULL) return VALK_ENOMEM;
+  BIO_set_data(ob, c);
+  c->spill = c->wbio;
+  BIO_up_ref(c->spill); /* SSL_set0_wbio lets go of its reference: the spill is ours now */
+  SSL_set0_wbio(c->ssl, ob);
+  c->wbio = ob;
+  return 0;
+}
+
+/* Puts the TCP buffers still on c->out back (c is closed). */
+static void valk__out_release(valk_conn_t *c) {
+  while (c->out_head != NULL) {
+    valk_tcp_buf_t *b = c->out_head;
+    c->out_head = b->next;
+    valk__tcp_buf_put(c->io, b);
+  }
+  c->out_tail = NULL;
+  c->out_count = 0;
+  c->out_bytes = 0;
+}
+
 int valk_conn_start_tls(valk_conn_t *c, SSL_CTX *ctx) {
   if (valk_tls_session_new(ctx, &c->ssl, &c->rbio, &c->wbio) != 0) return VALK_ETLS;
+  if (valk__obio_attach(c) != 0) return VALK_ENOMEM;
   return uv_read_start((uv_stream_t *)&c->tcp, valk__alloc_cb, valk__read_cb);
 }
 
@@ -68,8 +168,14 @@ static void valk__tcp_buf_put(valk_io_t *io, valk_tcp_buf_t *b) {
 
 int valk_conn_trim(valk_conn_t *c) {
   int n;
+  BIO *b;
   if (c->ssl == NULL || (c->flags & VALK_CONN_F_CLOSED) || c->bio_peak <= VALK_CONN_BIO_KEEP) return 0;
-  n = valk_tls_bios_renew(c->ssl, &c->rbio, &c->wbio);
+  n = valk_tls_rbio_renew(c->ssl, &c->rbio);
+  if (BIO_ctrl_pending(c->spill) == 0 && (b = valk_tls_mem_bio_new()) != NULL) {
+    BIO_free(c->spill);
+    c->spill = b;
+    n++;
+  }
   if (n > 0) c->bio_peak = 0;
   return n;
 }
@@ -226,12 +332,22 @@ static int valk__send_some(valk_conn_t *c) {
     c->flags |= VALK_CONN_F_WANT_FLUSH;
     return 1;
   }
-  while (k < avail && BIO_ctrl_pending(c->wbio) > 0) {
-    valk_tcp_buf_t *b = valk__tcp_buf_get(io);
+  while (k < avail) {
+    valk_tcp_buf_t *b = c->out_head;
     int n;
-    if (b == NULL) break;
-    n = BIO_read(c->wbio, b->data, (int)sizeof(b->data));
-    b->conn = c;
+    if (b != NULL) { /* records written straight into it */
+      c->out_head = b->next;
+      if (c->out_head == NULL) c->out_tail = NULL;
+      c->out_count--;
+      c->out_bytes -= b->len;
+      n = (int)b->len;
+    } else if (BIO_ctrl_pending(c->spill) > 0) { /* what did not fit: copied into a buffer */
+      if ((b = valk__tcp_buf_get(io)) == NULL) break;
+      b->conn = c;
+      n = BIO_read(c->spill, b->data, (int)sizeof(b->data));
+    } else {
+      break;
+    }
     b->next = NULL;
     if (last != NULL) last->next = b;
     else head = b;
@@ -273,6 +389,10 @@ void valk_conn_flush(valk_conn_t *c) {
      * a buffer: one produce round can add a record and a frame), then send. */
     size_t free_bufs = VALK_CONN_WRITES_MAX - c->writes_in_flight;
     size_t target = free_bufs > 1 ? free_bufs * VALK_TCP_BUF_SIZE - VALK_TCP_BUF_SIZE / 2 : VALK_TCP_BUF_SIZE / 2;
+    if (free_bufs == 0) { /* every buffer is being written: what is made now would go to the spill, */
+      c->flags |= VALK_CONN_F_WANT_FLUSH; /* a copy more; a write's end flushes again */
+      return;
+    }
     while (c->session != NULL && BIO_ctrl_pending(c->wbio) < target) {
       ssize_t rc = valk_conn_produce(c);
       if (rc < 0) {
@@ -282,7 +402,7 @@ void valk_conn_flush(valk_conn_t *c) {
       if (rc == 0) break;
     }
     if (BIO_ctrl_pending(c->wbio) == 0) break;
-    valk__bio_seen(c, BIO_ctrl_pending(c->wbio));
+    valk__bio_seen(c, BIO_ctrl_pending(c->spill));
     if (valk__send_some(c) != 0) return;
   }
   c->ops->drained(c);
@@ -423,6 +543,9 @@ static void valk__on_closed(uv_handle_t *handle) {
   valk_conn_t *c = handle->data;
   assert(c->flags & VALK_CONN_F_CLOSED);
   assert(!(c->flags & VALK_CONN_F_WAITING) && !valk_bp_contains(&c->bp));
+  valk__out_release(c);
+  BIO_free(c->spill); /* the kind frees the SSL (and its BIOs) in ops->closed */
+  c->spill = NULL;
   c->ops->closed(c);
 }
 

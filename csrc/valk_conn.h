@@ -6,6 +6,10 @@
  * Its bytes flow
  *   socket -> TCP buffer -> rbio -> SSL_read -> the kind's feed (nghttp2)
  *   nghttp2_session_mem_send -> SSL_write -> wbio -> TCP buffer -> uv_write
+ * where wbio is the layer's own BIO: it writes TLS records straight into the
+ * TCP buffers that may be written now (at most VALK_CONN_WRITES_MAX with the
+ * writes in flight), and what does not fit into a memory BIO, the spill,
+ * which goes out after them (docs/design.md §4).
  * TCP buffers come from one slab per system (docs/design.md §4): a read
  * buffer goes back as soon as its bytes are in the rbio, a write buffer when
  * its write ends. At most VALK_CONN_WRITES_MAX writes of one connection are
@@ -148,7 +152,11 @@ struct valk_conn {
   valk_io_t *io;
   void *data;                     /* the kind's, untouched here */
   SSL *ssl;
-  BIO *rbio, *wbio;
+  BIO *rbio, *wbio;               /* wbio: the layer's BIO (TCP buffers, then spill) */
+  BIO *spill;                     /* TLS output past the TCP buffers that may be written now */
+  struct valk_tcp_buf *out_head, *out_tail; /* TLS records written into TCP buffers, not yet sent */
+  uint32_t out_count;             /* out_count + writes_in_flight <= VALK_CONN_WRITES_MAX */
+  size_t out_bytes;
   nghttp2_session *session;       /* the kind creates and deletes it */
   valk_conn_state_t state;
   uint32_t flags;                 /* VALK_CONN_F_* and the kind's */
@@ -172,7 +180,8 @@ struct valk_conn {
 typedef struct valk_tcp_buf {
   uv_write_t req;
   valk_conn_t *conn;
-  struct valk_tcp_buf *next;      /* the write's other buffers */
+  struct valk_tcp_buf *next;      /* the write's other buffers, or the next of conn->out */
+  uint32_t len;                   /* bytes in data (on conn->out) */
   uint8_t data[VALK_TCP_BUF_SIZE];
 } valk_tcp_buf_t;
 

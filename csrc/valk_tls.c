@@ -146,20 +146,16 @@ int valk_tls_session_new(SSL_CTX *ctx, SSL **out, BIO **rbio, BIO **wbio) {
   return 0;
 }
 
-int valk_tls_bios_renew(SSL *ssl, BIO **rbio, BIO **wbio) {
-  int n = 0;
+int valk_tls_rbio_renew(SSL *ssl, BIO **rbio) {
   BIO *b;
-  if (BIO_ctrl_pending(*rbio) == 0 && (b = valk__bio_new()) != NULL) {
-    SSL_set0_rbio(ssl, b); /* frees the old one */
-    *rbio = b;
-    n++;
-  }
-  if (BIO_ctrl_pending(*wbio) == 0 && (b = valk__bio_new()) != NULL) {
-    SSL_set0_wbio(ssl, b);
-    *wbio = b;
-    n++;
-  }
-  return n;
+  if (BIO_ctrl_pending(*rbio) != 0 || (b = valk__bio_new()) == NULL) return 0;
+  SSL_set0_rbio(ssl, b); /* frees the old one */
+  *rbio = b;
+  return 1;
+}
+
+BIO *valk_tls_mem_bio_new(void) {
+  return valk__bio_new();
 }
 
 int valk_tls_alpn_is_h2(const SSL *ssl) {

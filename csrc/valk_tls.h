@@ -35,13 +35,14 @@ int valk_tls_server_ctx_new(SSL_CTX **out, const char *key_pem, size_t key_len,
  */
 int valk_tls_session_new(SSL_CTX *ctx, SSL **out, BIO **rbio, BIO **wbio);
 
+/* A new, empty memory BIO that reports "retry" when empty, or NULL (ENOMEM). */
+BIO *valk_tls_mem_bio_new(void);
+
 /*
- * Gives back what ssl's memory BIOs (*rbio, *wbio) grew to: each one that
- * holds no bytes is replaced by a new, empty BIO (a memory BIO's buffer never
- * shrinks by itself: one that carried a bulk response keeps its size).
- * Returns how many were replaced.
+ * Replaces ssl's read BIO (*rbio) by a new, empty memory BIO if it holds no
+ * bytes: a memory BIO's buffer never shrinks by itself. Returns 1 when it did.
  */
-int valk_tls_bios_renew(SSL *ssl, BIO **rbio, BIO **wbio);
+int valk_tls_rbio_renew(SSL *ssl, BIO **rbio);
 
 /* 1 if the handshake negotiated ALPN "h2". */
 int valk_tls_alpn_is_h2(const SSL *ssl);

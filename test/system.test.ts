@@ -181,22 +181,23 @@ describe('HTTP/2 over TLS', () => {
     await waitFor(() => sys.stats().tcp_buffers_used === 0);
   });
 
-  it('an idle connection gives back the TLS buffers a bulk response grew (tls_buffers_released)', async () => {
-    const big = Buffer.alloc(4 << 20, 9);
-    const { sys, port } = await serve({}, { '/big': { body: big } });
+  it('an idle connection gives back the TLS buffers a bulk transfer grew (tls_buffers_released)', async () => {
+    const { sys, port } = await serve({}, { '/up': { body: 'ok' } });
     const s = await connect(port);
-    const get4 = () => new Promise<number>((resolve, reject) => {
-      const req = s.request({ ':path': '/big' });
-      let n = 0;
-      req.on('data', (d: Buffer) => { n += d.length; });
-      req.on('end', () => resolve(n));
+    const post = () => new Promise<number>((resolve, reject) => {
+      const req = s.request({ ':path': '/up', ':method': 'POST' });
+      let status = 0;
+      req.on('response', (h) => { status = Number(h[':status']); });
+      req.on('data', () => {});
+      req.on('end', () => resolve(status));
       req.on('error', reject);
+      req.end(Buffer.alloc(4 << 20, 3)); // 4 MiB up: the read BIO grows with each TCP buffer read
     });
-    expect(await get4()).toBe(big.length);
+    expect(await post()).toBe(405);
     expect(sys.metrics().system.tls_buffers_released).toBe(0); // not while it was busy
-    // Idle for a second: its write BIO (grown to hold a flush of frames) goes back.
+    // Idle for a second: what its TLS memory BIOs grew to goes back.
     await waitFor(() => sys.metrics().system.tls_buffers_released >= 1, 5000);
-    expect(await get4()).toBe(big.length); // and the connection goes on
+    expect(await post()).toBe(405); // and the connection goes on
     s.close();
   });
 
