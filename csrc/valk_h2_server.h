@@ -110,6 +110,7 @@ typedef struct valk_srv_conn {
   struct valk_srv_conn *next, *prev; /* server's list */
   struct valk_srv_conn *idle_next, *idle_prev; /* system's idle list (state IDLE) */
   struct valk_stream *streams;    /* this connection's stream records */
+  struct valk_stream *last_stream; /* the record valk_h2_stream_get found last (cleared when freed) */
   struct sockaddr_in6 peer;       /* counted in sys->ips when VALK_SRV_F_IP_COUNTED */
   char remote[48];                /* the peer's address as text, once a handler needs it */
   struct valk_srv_conn *flush_next; /* on a list of connections with answers from JavaScript to

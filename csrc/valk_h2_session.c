@@ -174,7 +174,7 @@ static int valk__on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, vo
   valk_stream_t *st;
   if (f->hd.type != NGHTTP2_HEADERS) return 0;
   if (f->headers.cat != NGHTTP2_HCAT_REQUEST) { /* trailers: counted as a section of their own */
-    st = valk_h2_stream_get(s, f->hd.stream_id);
+    st = valk_h2_stream_get(c, f->hd.stream_id);
     if (st != NULL) {
       valk_reqhdrs_section(&st->hdrs);
       st->flags |= VALK_STREAM_F_TRAILERS;
@@ -244,7 +244,7 @@ static int valk__on_header(nghttp2_session *s, const nghttp2_frame *f, const uin
   valk_stream_t *st;
   (void)flags;
   if (f->hd.type != NGHTTP2_HEADERS) return 0;
-  st = valk_h2_stream_get(s, f->hd.stream_id);
+  st = valk_h2_stream_get(c, f->hd.stream_id);
   if (st == NULL || (st->flags & VALK_STREAM_F_HDR_OVER)) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   /* Counted before anything is copied or looked at (RFC 9113 §6.5.2). */
   if (valk_reqhdrs_count(&st->hdrs, &c->srv->hdr_limits, namelen, valuelen) != 0) return valk__headers_too_large(st);
@@ -262,7 +262,7 @@ static int valk__on_header(nghttp2_session *s, const nghttp2_frame *f, const uin
 
 static int valk__on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data,
                                size_t len, void *ud) {
-  valk_stream_t *st = valk_h2_stream_get(s, id);
+  valk_stream_t *st = valk_h2_stream_get(ud, id);
   (void)flags;
   if (st == NULL) {
     valk_h2_consume(ud, id, len); /* nobody wants it */
@@ -280,7 +280,7 @@ static int valk__on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void 
     return 0;
   }
   if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA && f->hd.type != NGHTTP2_RST_STREAM) return 0;
-  st = valk_h2_stream_get(s, f->hd.stream_id);
+  st = valk_h2_stream_get(c, f->hd.stream_id);
   if (st == NULL) return 0;
   if (f->hd.type == NGHTTP2_RST_STREAM) {
     st->flags |= VALK_STREAM_F_RESET;
@@ -317,7 +317,7 @@ int valk_h2_conn_terminate(valk_srv_conn_t *c, uint32_t code, const char *reason
  * counts toward the connection's reset budget (streamResetRate): resets a
  * client makes the server send count like its own (CVE-2025-8671). */
 static void valk__on_reset_sent(valk_srv_conn_t *c, int32_t id) {
-  valk_stream_t *st = id > 0 ? valk_h2_stream_get(c->io.session, id) : NULL;
+  valk_stream_t *st = id > 0 ? valk_h2_stream_get(c, id) : NULL;
   if (st != NULL) st->flags |= VALK_STREAM_F_RESET;
   if (id > 0) valk_closed_add(&c->closed, id, VALK_CLOSED_RESET);
   VALK_SRV_ADD(c->srv, resets_sent, 1);
@@ -352,7 +352,7 @@ static int valk__on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void 
   default:
     return 0;
   }
-  st = valk_h2_stream_get(s, f->hd.stream_id);
+  st = valk_h2_stream_get(c, f->hd.stream_id);
   if (st == NULL) return 0;
   st->output_ms = uv_now(&c->srv->sys->loop);
   if (!(f->hd.flags & NGHTTP2_FLAG_END_STREAM)) return 0;
@@ -370,7 +370,7 @@ static int valk__on_frame_not_send(nghttp2_session *s, const nghttp2_frame *f, i
   if (f->hd.type != NGHTTP2_HEADERS || error == NGHTTP2_ERR_STREAM_CLOSED || error == NGHTTP2_ERR_STREAM_CLOSING ||
       error == NGHTTP2_ERR_SESSION_CLOSING || error == NGHTTP2_ERR_STREAM_SHUT_WR)
     return 0;
-  st = valk_h2_stream_get(s, f->hd.stream_id);
+  st = valk_h2_stream_get(c, f->hd.stream_id);
   if (st == NULL) return 0;
   VALK_SRV_ADD(c->srv, responses_refused_headers, 1);
   nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
@@ -379,7 +379,7 @@ static int valk__on_frame_not_send(nghttp2_session *s, const nghttp2_frame *f, i
 
 static int valk__on_stream_close(nghttp2_session *s, int32_t id, uint32_t error_code, void *ud) {
   valk_srv_conn_t *c = ud;
-  valk_stream_t *st = valk_h2_stream_get(s, id);
+  valk_stream_t *st = valk_h2_stream_get(c, id);
   int normal;
   if (st == NULL) return 0;
   if (error_code == NGHTTP2_NO_ERROR && (st->flags & VALK_STREAM_F_RESPONDED))
@@ -476,7 +476,7 @@ static int valk__produce_now(valk_srv_conn_t *c, int32_t until_closed) {
   int i;
   for (i = 0; i < 2; i++) {
     ssize_t rc;
-    if (until_closed > 0 && valk_h2_stream_get(c->io.session, until_closed) == NULL) return 0;
+    if (until_closed > 0 && valk_h2_stream_get(c, until_closed) == NULL) return 0;
     if (BIO_ctrl_pending(c->io.wbio) > VALK_TLS_OUT_HIGH) return 0; /* bounded: the fallback is nghttp2's own reset */
     rc = valk_conn_produce(&c->io);
     if (rc <= 0) return rc < 0 ? (int)rc : 0;
@@ -561,7 +561,7 @@ static int valk__frame_check(valk_srv_conn_t *c, const valk_frame_hd_t *hd) {
     }
   }
   if (hd->type != VALK_FRAME_DATA && hd->type != VALK_FRAME_HEADERS) return 0; /* §5.1 judges these two only */
-  st = hd->stream_id > 0 ? valk_h2_stream_get(c->io.session, hd->stream_id) : NULL;
+  st = hd->stream_id > 0 ? valk_h2_stream_get(c, hd->stream_id) : NULL;
   switch (valk_h2_frame_verdict(&c->closed, c->max_peer_id, hd, st != NULL,
                                 st != NULL && (st->flags & VALK_STREAM_F_REQ_DONE))) {
   case VALK_VERDICT_STREAM_CLOSED:

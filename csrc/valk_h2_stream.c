@@ -61,8 +61,12 @@ void valk_h2_set_state(valk_srv_conn_t *c, valk_conn_state_t state) {
 
 /* ---- streams: request records, bodies in arenas, responses --------------- */
 
-valk_stream_t *valk_h2_stream_get(nghttp2_session *s, int32_t id) {
-  return nghttp2_session_get_stream_user_data(s, id);
+valk_stream_t *valk_h2_stream_get(valk_srv_conn_t *c, int32_t id) {
+  valk_stream_t *st = c->last_stream;
+  if (st != NULL && st->id == id) return st; /* the callbacks of one frame ask for the same stream */
+  st = nghttp2_session_get_stream_user_data(c->io.session, id);
+  if (st != NULL) c->last_stream = st;
+  return st;
 }
 
 /* A stream record from the connection's budget (soft cap): NULL when the
@@ -201,6 +205,7 @@ void valk_h2_stream_free(valk_stream_t *st) {
     c->pending_responses--;
   }
   VALK_SRV_ADD(c->srv, streams_active, -1);
+  if (c->last_stream == st) c->last_stream = NULL;
   if (st->prev) st->prev->next = st->next;
   else c->streams = st->next;
   if (st->next) st->next->prev = st->prev;

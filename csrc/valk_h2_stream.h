@@ -85,7 +85,10 @@ static inline valk_srv_conn_t *valk_h2_sc(valk_conn_t *c) {
   return VALK_CONTAINER_OF(c, valk_srv_conn_t, io);
 }
 
-valk_stream_t *valk_h2_stream_get(nghttp2_session *s, int32_t id);
+/* c's stream record of stream id, or NULL: the last one asked for is kept
+ * (a header block's callbacks ask for one stream many times), the others come
+ * from nghttp2's stream map. */
+valk_stream_t *valk_h2_stream_get(valk_srv_conn_t *c, int32_t id);
 
 /* A stream record from the connection's budget (soft cap): NULL when the
  * budget is near its end, and the stream is then refused. */
