@@ -395,6 +395,21 @@ static int valk__on_stream_close(nghttp2_session *s, int32_t id, uint32_t error_
   return 0;
 }
 
+/* A DATA frame's payload: its frame (9-byte header included) fills one TLS
+ * record of plaintext exactly (VALK_SCRATCH_SIZE). nghttp2's default, a
+ * 16,384-byte payload, makes each frame a full record and a 9-byte one. */
+static ssize_t valk__data_length(nghttp2_session *s, uint8_t type, int32_t id, int32_t conn_window,
+                                 int32_t stream_window, uint32_t max_frame, void *ud) {
+  ssize_t n = VALK_SCRATCH_SIZE - VALK_FRAME_HEADER_LEN;
+  (void)s;
+  (void)type;
+  (void)id;
+  (void)conn_window;
+  (void)stream_window;
+  (void)ud;
+  return (uint32_t)n < max_frame ? n : (ssize_t)max_frame;
+}
+
 int valk_h2_callbacks_new(nghttp2_session_callbacks **out) {
   nghttp2_session_callbacks *cb;
   if (nghttp2_session_callbacks_new(&cb) != 0) return VALK_ENOMEM;
@@ -405,6 +420,7 @@ int valk_h2_callbacks_new(nghttp2_session_callbacks **out) {
   nghttp2_session_callbacks_set_on_frame_send_callback(cb, valk__on_frame_send);
   nghttp2_session_callbacks_set_on_frame_not_send_callback(cb, valk__on_frame_not_send);
   nghttp2_session_callbacks_set_on_stream_close_callback(cb, valk__on_stream_close);
+  nghttp2_session_callbacks_set_data_source_read_length_callback(cb, valk__data_length);
   *out = cb;
   return 0;
 }
