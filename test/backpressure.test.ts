@@ -41,6 +41,22 @@ async function stall(port: number, n: number): Promise<{ client: RawH2Client; id
 }
 
 
+/**
+ * Waits until the stalled clients pin their buffers: at least `used` TCP buffers held and
+ * the watermark state `ok`, both for 200 ms on end. Until the stalled clients' socket
+ * buffers are full, writes still complete and a connection's buffers (written 4 at a time
+ * in one writev) come and go; then each keeps its 4.
+ */
+async function waitPinned(sys: AioSystem, used: number, ok: (state: string) => boolean): Promise<void> {
+  let steadySince = 0;
+  await waitFor(() => {
+    const m = sys.metrics();
+    if (m.pools.tcp_buffers.used < used || !ok(m.watermark.state)) return (steadySince = 0) === 1;
+    steadySince ||= Date.now();
+    return Date.now() - steadySince >= 200;
+  }, 10_000);
+}
+
 afterEach(async () => {
   for (const r of raws.splice(0)) r.destroy();
   for (const s of sessions.splice(0)) s.destroy();
@@ -55,7 +71,7 @@ describe('buffer watermarks (docs/design.md §4)', () => {
     // the configuration requires tcpBufferPoolSize >= maxConnections, so 20 and 20.
     const { sys, port } = await serve({ maxConnections: 20, tcpBufferPoolSize: 20 });
     const stalled = await stall(port, 5);
-    await waitFor(() => sys.metrics().pools.tcp_buffers.used === 20, 10_000);
+    await waitPinned(sys, 20, (state) => state === 'critical');
     expect(sys.metrics().watermark.state).toBe('critical');
     let connected = 0;
     let refused = 0;
@@ -83,16 +99,7 @@ describe('buffer watermarks (docs/design.md §4)', () => {
     // so 5 cannot reach the high watermark of 50; 22 makes 5 x 4 = 20 cross it.
     const { sys, port } = await serve({ maxConnections: 10, tcpBufferPoolSize: 22 });
     const active = await stall(port, 5);
-    // Until the stalled clients' socket buffers are full, writes still complete and a
-    // connection's buffers (written 4 at a time in one writev) come and go; then each keeps
-    // its 4 and the state stays past the high watermark: wait for that, 200 ms steady.
-    let steadySince = 0;
-    await waitFor(() => {
-      const m = sys.metrics();
-      if (m.pools.tcp_buffers.used < 20 || m.watermark.state === 'normal') return (steadySince = 0) === 1;
-      steadySince ||= Date.now();
-      return Date.now() - steadySince >= 200;
-    }, 10_000);
+    await waitPinned(sys, 20, (state) => state !== 'normal');
     expect(sys.metrics().watermark.state).not.toBe('normal');
     let newConnected = 0;
     for (let i = 0; i < 20; i++) if ((await attempt(port)) === 'ok') newConnected++;
