@@ -44,9 +44,9 @@ H2LOAD_TIMEOUT=${H2LOAD_TIMEOUT:-180}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 2
 die() { echo "bulk.sh: $*" >&2; exit 2; }
-command -v h2load >/dev/null || die "h2load not found (apt-get install -y nghttp2-client)"
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
+ensure_tool bulk.sh h2load nghttp2-client
 check_addon bulk.sh
 OUT="$ROOT/bench/out/bulk-$(date -u +%Y%m%d-%H%M%S)"
 mkdir -p "$OUT" || die "cannot create $OUT"
@@ -56,7 +56,7 @@ HZ=$(getconf CLK_TCK)
 SERVER_PID=""
 trap 'stop_process "$SERVER_PID"' EXIT
 
-if [[ " $SERVERS " == *" h2o "* ]] && ! command -v h2o >/dev/null; then
+if [[ " $SERVERS " == *" h2o "* ]] && ! install_tool bulk.sh h2o h2o; then
   echo "bulk.sh: h2o not installed (apt-get install -y h2o): left out" >&2
   SERVERS=${SERVERS//h2o/}
 fi

@@ -41,7 +41,8 @@ SERVER_PID=""
 CLIENT_PID=""
 trap 'stop_process "$CLIENT_PID"; stop_process "$SERVER_PID"' EXIT
 for peer in h2o nghttpd; do
-  if [[ " $SERVERS " == *" $peer "* ]] && ! command -v "$peer" >/dev/null; then
+  pkg=$peer; [[ $peer == nghttpd ]] && pkg=nghttp2-server
+  if [[ " $SERVERS " == *" $peer "* ]] && ! install_tool idle.sh "$peer" "$pkg"; then
     echo "idle.sh: $peer not installed (apt-get install -y h2o nghttp2-server): left out" >&2
     SERVERS=${SERVERS//$peer/}
   fi

@@ -1,6 +1,7 @@
 # bench/lib.sh: what the benchmark scripts share (sourced, not run).
 # Machine and process CPU from /proc, waiting for a quiet machine, CPU pinning,
-# the addon copy a run loads, stopping a process by PID.
+# the addon copy a run loads, stopping a process by PID, installing the load
+# tools and peers, starting the peers (h2o, nghttpd).
 
 # Busy and total jiffies of the whole machine (first line of /proc/stat).
 machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit }' /proc/stat; }
@@ -157,4 +158,22 @@ start_nghttpd() {
   "${PIN_SERVER[@]}" nghttpd -a 127.0.0.1 -d "$dir" "$port" "$OUT/key.pem" "$OUT/cert.pem" > "$OUT/$tag.server" 2>&1 &
   SERVER_PID=$!
   wait_port "$port" "$tag"
+}
+
+# install_tool PROG CMD PKG: whether CMD is there, after installing Debian's
+# PKG with apt-get when it is missing and this runs as root (a fresh machine).
+install_tool() {
+  local prog=$1 cmd=$2 pkg=$3
+  command -v "$cmd" >/dev/null 2>&1 && return 0
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "$prog: $cmd not found; installing $pkg with apt-get" >&2
+    timeout 300 apt-get install -y "$pkg" >&2 \
+      || { timeout 300 apt-get update >&2 && timeout 300 apt-get install -y "$pkg" >&2; }
+  fi
+  command -v "$cmd" >/dev/null 2>&1
+}
+
+# ensure_tool PROG CMD PKG: install_tool, or the caller's die.
+ensure_tool() {
+  install_tool "$@" || die "$2 not found: install it (Debian/Ubuntu: sudo apt-get install $3)"
 }

@@ -83,25 +83,15 @@ for t in $TOOLS; do [[ $t == h2load || $t == hey ]] || die "unknown tool '$t' in
 [[ -n ${SERVERS// /} && -n ${TOOLS// /} ]] || die "SERVERS and TOOLS must not be empty"
 
 # --- prerequisites -----------------------------------------------------------
-ensure_tool() {  # ensure_tool <command> <debian package>
-  command -v "$1" >/dev/null 2>&1 && return 0
-  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-    echo "overload.sh: $1 not found; installing $2 with apt-get" >&2
-    timeout 300 apt-get install -y "$2" >&2 \
-      || { timeout 300 apt-get update >&2 && timeout 300 apt-get install -y "$2" >&2; } \
-      || die "apt-get install $2 failed"
-  fi
-  command -v "$1" >/dev/null 2>&1 || die "$1 not found: install it (Debian/Ubuntu: sudo apt-get install $2)"
-}
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 for t in $TOOLS; do
   case $t in
-    h2load) ensure_tool h2load nghttp2-client ;;
-    hey) ensure_tool hey hey ;;
+    h2load) ensure_tool overload.sh h2load nghttp2-client ;;
+    hey) ensure_tool overload.sh hey hey ;;
   esac
 done
 command -v node >/dev/null 2>&1 || die "node not found"
-# shellcheck source=bench/lib.sh
-source "$ROOT/bench/lib.sh"
 check_addon overload.sh
 SERVER_CPUS=0
 LOAD_CPUS=1

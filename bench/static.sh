@@ -83,16 +83,7 @@ for s in $SERVERS; do [[ $s == valk || $s == node ]] || die "unknown server '$s'
 [[ -n ${SERVERS// /} ]] || die "SERVERS is empty"
 
 # --- prerequisites -----------------------------------------------------------
-if ! command -v h2load >/dev/null 2>&1; then
-  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-    echo "static.sh: h2load not found; installing nghttp2-client with apt-get" >&2
-    timeout 300 apt-get install -y nghttp2-client >&2 \
-      || { timeout 300 apt-get update >&2 && timeout 300 apt-get install -y nghttp2-client >&2; } \
-      || die "apt-get install nghttp2-client failed"
-  fi
-  command -v h2load >/dev/null 2>&1 \
-    || die "h2load not found: install it (Debian/Ubuntu: sudo apt-get install nghttp2-client)"
-fi
+ensure_tool static.sh h2load nghttp2-client
 command -v node >/dev/null 2>&1 || die "node not found"
 check_addon static.sh
 
