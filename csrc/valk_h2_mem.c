@@ -43,7 +43,7 @@ int valk_h2_pages_init(valk_h2_pages_t *p, uint32_t blocks_per_class) {
   memset(p, 0, sizeof(*p));
   if (blocks_per_class == 0) return 0;
   p->block[0] = page;
-  p->min[0] = page / 2 + 1;
+  p->min[0] = page; /* whole pages only: a session's, not a request's, blocks (no madvise per request) */
   p->block[1] = VALK_ALIGN_UP(20480, page); /* a frame buffer: NGHTTP2_FRAMEBUF_CHUNKLEN, 16,394 bytes */
   p->min[1] = page + 1;
   for (c = 0; c < VALK_H2_PAGE_CLASSES; c++) {
@@ -124,8 +124,9 @@ static int valk__fits(const valk_h2_budget_t *b, size_t limit, size_t add, size_
   return limit == 0 || add <= sub || b->used + (add - sub) <= limit;
 }
 
-/* size bytes within limit; *zeroed (may be NULL) says whether they read as zeroes. */
-static void *valk__alloc_z(valk_h2_budget_t *b, size_t size, size_t limit, int *zeroed) {
+/* size bytes within limit, from pages when there is a block for them (NULL:
+ * malloc only); *zeroed (may be NULL) says whether they read as zeroes. */
+static void *valk__alloc_z(valk_h2_budget_t *b, valk_h2_pages_t *pages, size_t size, size_t limit, int *zeroed) {
   valk__mem_hdr_t *h;
   void *blk;
   if (zeroed != NULL) *zeroed = 0;
@@ -134,7 +135,7 @@ static void *valk__alloc_z(valk_h2_budget_t *b, size_t size, size_t limit, int *
     if (limit == b->cap) b->hard_refused++;
     return NULL;
   }
-  if ((blk = valk__page_get(b->pages, size)) != NULL) {
+  if ((blk = valk__page_get(pages, size)) != NULL) {
     if (zeroed != NULL) *zeroed = 1;
     valk__account(b, size, 0);
     return blk;
@@ -146,8 +147,8 @@ static void *valk__alloc_z(valk_h2_budget_t *b, size_t size, size_t limit, int *
   return h + 1;
 }
 
-static void *valk__alloc(valk_h2_budget_t *b, size_t size, size_t limit) {
-  return valk__alloc_z(b, size, limit, NULL);
+static void *valk__alloc(valk_h2_budget_t *b, valk_h2_pages_t *pages, size_t size, size_t limit) {
+  return valk__alloc_z(b, pages, size, limit, NULL);
 }
 
 /* Resizes page block ptr (class c, index idx): in place while it fits its
@@ -166,19 +167,19 @@ static void *valk__page_realloc(valk_h2_budget_t *b, void *ptr, int c, uint32_t 
     valk__account(b, size, old);
     return ptr;
   }
-  np = valk__alloc(b, size, 0); /* within limit: checked above */
+  np = valk__alloc(b, b->pages, size, 0); /* within limit: checked above */
   if (np == NULL) return NULL;
   memcpy(np, ptr, old < size ? old : size);
   valk_h2_budget_free(b, ptr);
   return np;
 }
 
-static void *valk__realloc(valk_h2_budget_t *b, void *ptr, size_t size, size_t limit) {
+static void *valk__realloc(valk_h2_budget_t *b, valk_h2_pages_t *pages, void *ptr, size_t size, size_t limit) {
   valk__mem_hdr_t *h, *nh;
   size_t old;
   uint32_t idx;
   int c;
-  if (ptr == NULL) return valk__alloc(b, size, limit);
+  if (ptr == NULL) return valk__alloc(b, pages, size, limit);
   if ((c = valk__page_of(b->pages, ptr, &idx)) >= 0) return valk__page_realloc(b, ptr, c, idx, size, limit);
   h = (valk__mem_hdr_t *)ptr - 1;
   old = h->size;
@@ -213,7 +214,7 @@ void valk_h2_budget_free(valk_h2_budget_t *b, void *ptr) {
 
 static void *valk__ng_malloc(size_t size, void *ud) {
   valk_h2_budget_t *b = ud;
-  return valk__alloc(b, size, b->cap);
+  return valk__alloc(b, b->pages, size, b->cap);
 }
 
 static void valk__ng_free(void *ptr, void *ud) {
@@ -225,14 +226,14 @@ static void *valk__ng_calloc(size_t nmemb, size_t size, void *ud) {
   void *p;
   int zeroed;
   if (size != 0 && nmemb > (SIZE_MAX - sizeof(valk__mem_hdr_t)) / size) return NULL;
-  p = valk__alloc_z(b, nmemb * size, b->cap, &zeroed);
+  p = valk__alloc_z(b, b->pages, nmemb * size, b->cap, &zeroed);
   if (p != NULL && !zeroed) memset(p, 0, nmemb * size);
   return p;
 }
 
 static void *valk__ng_realloc(void *ptr, size_t size, void *ud) {
   valk_h2_budget_t *b = ud;
-  return valk__realloc(b, ptr, size, b->cap);
+  return valk__realloc(b, b->pages, ptr, size, b->cap);
 }
 
 void valk_h2_budget_init(valk_h2_budget_t *b, size_t cap, VALK_ATOMIC(uint64_t) *sys_bytes,
@@ -255,9 +256,9 @@ void valk_h2_budget_mem(valk_h2_budget_t *b, nghttp2_mem *mem) {
 /* ---- the server's own: the soft cap -------------------------------------- */
 
 void *valk_h2_budget_alloc(valk_h2_budget_t *b, size_t size) {
-  return valk__alloc(b, size, b->soft);
+  return valk__alloc(b, NULL, size, b->soft); /* the server's own: never page blocks */
 }
 
 void *valk_h2_budget_realloc(valk_h2_budget_t *b, void *ptr, size_t size) {
-  return valk__realloc(b, ptr, size, b->soft);
+  return valk__realloc(b, NULL, ptr, size, b->soft);
 }

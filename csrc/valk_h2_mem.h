@@ -15,7 +15,8 @@
  * are kept up to date too.
  *
  * Page blocks: the few large allocations of a session (nghttp2's 16 KiB frame
- * buffer, its stream map's 4 KiB table, the session itself) come from
+ * buffer, its stream map's 4 KiB table; nghttp2's allocations of a page or
+ * more, never the server's own, so no request pays a madvise) come from
  * page-aligned blocks of one reservation per system, committed only as they
  * are written and given back (MADV_DONTNEED) when freed: an idle connection
  * touches the first page of its frame buffer only, and a zeroed allocation
@@ -37,7 +38,7 @@
 extern "C" {
 #endif
 
-/* Block classes: up to 1 page, up to 5 pages (a frame buffer: 16,394 bytes). */
+/* Block classes: exactly 1 page, over 1 and up to 5 pages (a frame buffer: 16,394 bytes). */
 #define VALK_H2_PAGE_CLASSES 2
 
 /* Page blocks shared by a system's budgets. AIO thread only. */
