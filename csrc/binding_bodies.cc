@@ -68,9 +68,7 @@ void SystemWrap::TakeBody(const Nan::FunctionCallbackInfo<Value> &info) {
   SystemWrap *self = Self(info);
   valk_js_request_t *r = self->sys_ != nullptr ? self->BodyOwner(Nan::To<double>(info[0]).FromMaybe(-1)) : nullptr;
   if (r == nullptr || !r->body_streaming) return info.GetReturnValue().SetNull();
-  uint8_t state = atomic_load_explicit(&r->in_state, std::memory_order_acquire);
-  if (state == VALK_IN_DROPPED) return info.GetReturnValue().SetNull();
-  if (state != VALK_IN_READY || valk_dispatch_body_claim(r) != 0) {
+  if (valk_dispatch_body_claim(r) != 0) {  // not READY: nothing yet, or the stream died (DROPPED)
     if (atomic_load_explicit(&r->in_state, std::memory_order_acquire) == VALK_IN_DROPPED)
       return info.GetReturnValue().SetNull();
     return info.GetReturnValue().Set(false);

@@ -107,13 +107,18 @@ static void valk__fill_free(valk_stream_t *st) {
   st->fill_len = st->fill_cap = 0;
 }
 
-/* Frees req's chunk (the owner no longer reads it) and marks it NONE. */
-static void valk__chunk_free(valk_system_t *sys, valk_js_request_t *req) {
+/* Frees req's chunk bytes (the owner does not read them). */
+static void valk__chunk_release(valk_system_t *sys, valk_js_request_t *req) {
   valk__held(sys, -(int64_t)req->in_len);
   valk__chunk_block_put(sys, req);
   req->in_data = NULL;
   req->in_len = 0;
   req->in_cap = 0;
+}
+
+/* Frees req's chunk (the owner no longer reads it) and marks it NONE. */
+static void valk__chunk_free(valk_system_t *sys, valk_js_request_t *req) {
+  valk__chunk_release(sys, req);
   req->in_given_back = 0;
   atomic_store_explicit(&req->in_state, VALK_IN_NONE, memory_order_relaxed);
 }
@@ -269,12 +274,8 @@ void valk_h2_body_stream_gone(valk_stream_t *st) {
   {
     uint8_t ready = VALK_IN_READY;
     if (atomic_compare_exchange_strong_explicit(&req->in_state, &ready, VALK_IN_DROPPED, memory_order_acq_rel,
-                                                memory_order_acquire)) {
-      valk__held(sys, -(int64_t)req->in_len);
-      valk__chunk_block_put(sys, req);
-      req->in_data = NULL;
-      req->in_len = 0;
-    }
+                                                memory_order_acquire))
+      valk__chunk_release(sys, req);
   }
   /* TAKEN: the owner copies it; its take (or the answer) frees it. */
 }
@@ -307,13 +308,10 @@ void valk_h2_js_take(valk_system_t *sys, uint64_t msg, valk_srv_conn_t **flush) 
   }
   valk_h2_consume(st->conn, st->id, n);
   st->input_ms = uv_now(&sys->loop); /* the window opened: the client's clock starts again */
-  if (end) {
-    valk__unregister(sys, req);
-    return;
-  }
-  if (msg & VALK_TAKE_DISCARD) valk_h2_body_drop(st);
+  valk_h2_flush_later(st->conn, flush); /* the WINDOW_UPDATE goes out (the connection's, after the end too) */
+  if (end) valk__unregister(sys, req);
+  else if (msg & VALK_TAKE_DISCARD) valk_h2_body_drop(st);
   else valk__offer(st);
-  valk_h2_flush_later(st->conn, flush); /* the WINDOW_UPDATE goes out */
 }
 
 void valk_h2_body_discard_all(valk_system_t *sys) {
