@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { SystemConfig } from '../lib/config';
 import type { Handler, Request } from '../lib/handler';
 import { AioSystem, startWithConfig } from '../lib/system';
-import { connect, keyPair, stopAll, waitFor } from './helpers';
+import { keyPair, stopAll, trackedSession, waitFor } from './helpers';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -23,12 +23,7 @@ async function serve(handler: Handler, cfg: SystemConfig = {}, requestBodies: 's
   return { sys, srv, port: srv.port };
 }
 
-async function session(port: number): Promise<http2.ClientHttp2Session> {
-  const s = await connect(port);
-  s.on('error', () => {});
-  sessions.push(s);
-  return s;
-}
+const session = (port: number) => trackedSession(port, sessions);
 
 /** The reply to a request whose body the caller writes. */
 function reply(req: http2.ClientHttp2Stream) {

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { SystemConfig } from '../lib/config';
 import type { Handler } from '../lib/handler';
 import { AioServer, AioSystem, startWithConfig } from '../lib/system';
-import { CLEAN_STOP, connect, keyPair, request, stopAll, waitFor } from './helpers';
+import { CLEAN_STOP, keyPair, request, stopAll, trackedSession, waitFor } from './helpers';
 
 const systems: AioSystem[] = [];
 const sessions: http2.ClientHttp2Session[] = [];
@@ -21,12 +21,7 @@ async function serve(handler: Handler, cfg: SystemConfig = {}, listen: Record<st
   return { sys, srv, port: srv.port };
 }
 
-async function session(port: number): Promise<http2.ClientHttp2Session> {
-  const s = await connect(port);
-  s.on('error', () => {});
-  sessions.push(s);
-  return s;
-}
+const session = (port: number) => trackedSession(port, sessions);
 
 function send(s: http2.ClientHttp2Session, path: string, body?: string) {
   return new Promise<{ status: number; headers: http2.IncomingHttpHeaders; body: string }>((resolve, reject) => {

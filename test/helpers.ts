@@ -28,6 +28,14 @@ export function connect(port: number): Promise<http2.ClientHttp2Session> {
   });
 }
 
+/** connect(port), its errors ignored, kept in `sessions` for stopAll to destroy. */
+export async function trackedSession(port: number, sessions: http2.ClientHttp2Session[]): Promise<http2.ClientHttp2Session> {
+  const s = await connect(port);
+  s.on('error', () => {});
+  sessions.push(s);
+  return s;
+}
+
 /** One request on an open session. */
 export function request(session: http2.ClientHttp2Session, path: string, method = 'GET'): Promise<Reply> {
   return new Promise((resolve, reject) => {
