@@ -12,10 +12,13 @@
 #   SIZES="262144 16777216"   body sizes in bytes (256 KiB, 16 MiB)
 #   BYTES=1073741824          bytes to download per run (N = BYTES / size, at least 40)
 #   C=10 M=10                 h2load clients and streams per client
+#   ROUNDS=3                  rounds: each runs every server once, in turn (interleaved,
+#                             so the VM's drift hits all alike); the table shows medians
 #   MODE=down                 down: downloads; up: uploads to a handler (buffered, streamed)
 #                             against Node counting its stream's data, same windows
 #   SERVERS="valk-handler valk-static node h2o"   (MODE=up: "valk-handler-up valk-stream-up
-#                             node-up"; h2o: Debian's h2o, 1 thread, the body
+#                             node-up node-buffer-up", the last collecting the body as
+#                             req.body does; h2o: Debian's h2o, 1 thread, the body
 #                             as a file; left out, with a note, when h2o is not installed)
 #   SERVER_CPUS=0 LOAD_CPUS=1 taskset CPU lists
 #   IDLE_WAIT=30 IDLE_MAX=10  wait for a quiet machine first
@@ -32,7 +35,7 @@ M=${M:-10}
 MODE=${MODE:-down}
 case $MODE in
   down) SERVERS=${SERVERS:-"valk-handler valk-static node h2o"}; BASE=node ;;
-  up) SERVERS=${SERVERS:-"valk-handler-up valk-stream-up node-up"}; BASE=node-up ;;
+  up) SERVERS=${SERVERS:-"valk-handler-up valk-stream-up node-up node-buffer-up"}; BASE=node-up ;;
   *) echo "bulk.sh: MODE must be down or up" >&2; exit 2 ;;
 esac
 SERVER_CPUS=${SERVER_CPUS:-0}
@@ -40,6 +43,7 @@ LOAD_CPUS=${LOAD_CPUS:-1}
 IDLE_WAIT=${IDLE_WAIT:-30}
 IDLE_MAX=${IDLE_MAX:-10}
 H2LOAD_TIMEOUT=${H2LOAD_TIMEOUT:-180}
+ROUNDS=${ROUNDS:-3}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 2
@@ -61,45 +65,55 @@ if [[ " $SERVERS " == *" h2o "* ]] && ! install_tool bulk.sh h2o h2o; then
   SERVERS=${SERVERS//h2o/}
 fi
 
-echo "bulk.sh: MODE=$MODE; $PINNING; h2load -c $C -m $M; addon $ADDON_SHA; raw: $OUT"
+echo "bulk.sh: MODE=$MODE; $PINNING; h2load -c $C -m $M; $ROUNDS rounds; addon $ADDON_SHA; raw: $OUT"
 status=0
 declare -A MBS CPU
+# median of a space-separated list of numbers
+median() { tr ' ' '\n' <<< "$1" | grep . | sort -g | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+for round in $(seq 1 "$ROUNDS"); do
 for size in $SIZES; do
   n=$(( BYTES / size )); (( n < 40 )) && n=40
   for server in $SERVERS; do
     tag="$server-$size"
+    raw="$OUT/$tag-r$round"
     if [[ $server == h2o ]]; then
       [[ -f $OUT/body-$size ]] || head -c "$size" /dev/zero | tr '\0' x > "$OUT/body-$size"
-      start_h2o "$OUT/body-$size" "$tag"
+      start_h2o "$OUT/body-$size" "$tag-r$round"
     else
-      "${PIN_SERVER[@]}" node bench/servers/bulk.js "$server" "$size" > "$OUT/$tag.server" 2>&1 &
+      "${PIN_SERVER[@]}" node bench/servers/bulk.js "$server" "$size" > "$raw.server" 2>&1 &
       SERVER_PID=$!
     fi
-    port=$(wait_ready "$OUT/$tag.server")
-    [[ -n $port ]] || { cat "$OUT/$tag.server" >&2; die "$server did not start"; }
+    port=$(wait_ready "$raw.server")
+    [[ -n $port ]] || { cat "$raw.server" >&2; die "$server did not start"; }
     data=()
     if [[ $MODE == up ]]; then
       [[ -f $OUT/upload-$size ]] || head -c "$size" /dev/zero | tr '\0' u > "$OUT/upload-$size"
       data=(-d "$OUT/upload-$size")
     fi
     busy=$(wait_idle)
+    read -r lb0 lt0 < <(cpu_ticks_of "${LOAD_CPUS%%[,-]*}")
     t0=$(cpu_ticks "$SERVER_PID"); s0=$(date +%s.%N)
-    timeout "$H2LOAD_TIMEOUT" "${PIN_LOAD[@]}" h2load "${data[@]}" -n "$n" -c "$C" -m "$M" "https://127.0.0.1:$port/" > "$OUT/$tag.h2load" 2>&1
+    timeout "$H2LOAD_TIMEOUT" "${PIN_LOAD[@]}" h2load "${data[@]}" -n "$n" -c "$C" -m "$M" "https://127.0.0.1:$port/" > "$raw.h2load" 2>&1
     rc=$?
     s1=$(date +%s.%N); t1=$(cpu_ticks "$SERVER_PID")
+    read -r lb1 lt1 < <(cpu_ticks_of "${LOAD_CPUS%%[,-]*}")
+    load=$(( lt1 > lt0 ? 100 * (lb1 - lb0) / (lt1 - lt0) : 0 ))
     stop_process "$SERVER_PID"; SERVER_PID=""
-    ok=$(awk '/^status codes:/ { print $3 }' "$OUT/$tag.h2load")
+    ok=$(awk '/^status codes:/ { print $3 }' "$raw.h2load")
     if [[ $rc != 0 || $ok != "$n" ]]; then echo "  $tag: FAILED (h2load rc=$rc, 2xx $ok of $n)"; status=1; continue; fi
-    if [[ $server == valk-* ]] && ! grep -q '"leakedConnections":0,"leakedTcpBuffers":0,"leakedArenas":0' "$OUT/$tag.server"; then
-      echo "  $tag: leaks: $(tail -1 "$OUT/$tag.server")"; status=1
+    if [[ $server == valk-* ]] && ! grep -q '"leakedConnections":0,"leakedTcpBuffers":0,"leakedArenas":0' "$raw.server"; then
+      echo "  $tag: leaks: $(tail -1 "$raw.server")"; status=1
     fi
     read -r mbs cpu_us_mib < <(awk -v n="$n" -v sz="$size" -v s0="$s0" -v s1="$s1" -v t0="$t0" -v t1="$t1" -v hz="$HZ" \
       'BEGIN { mib = n * sz / 1048576; printf "%.1f %.0f\n", mib / (s1 - s0), (t1 - t0) / hz * 1e6 / mib }')
-    MBS[$tag]=$mbs; CPU[$tag]=$cpu_us_mib
-    printf '  %-14s %9d B x %6d: %8s MiB/s  server CPU %6s us/MiB  (machine busy before: %s%%)\n' "$server" "$size" "$n" "$mbs" "$cpu_us_mib" "$busy"
+    MBS[$tag]="${MBS[$tag]:-} $mbs"; CPU[$tag]="${CPU[$tag]:-} $cpu_us_mib"
+    printf '  r%d %-14s %9d B x %6d: %8s MiB/s  server CPU %6s us/MiB  load CPU busy %3d%%  (machine busy before: %s%%)\n' "$round" "$server" "$size" "$n" "$mbs" "$cpu_us_mib" "$load" "$busy"
   done
 done
+done
+for tag in "${!MBS[@]}"; do MBS[$tag]=$(median "${MBS[$tag]}"); CPU[$tag]=$(median "${CPU[$tag]}"); done
 echo
+echo "Medians of $ROUNDS rounds:"
 echo "| body ($MODE) | server | MiB/s | server CPU µs per MiB | throughput vs $BASE | CPU per byte vs $BASE | CPU per byte vs h2o |"
 echo "|---|---|---:|---:|---:|---:|---:|"
 for size in $SIZES; do

@@ -5,6 +5,8 @@
 
 # Busy and total jiffies of the whole machine (first line of /proc/stat).
 machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit }' /proc/stat; }
+# The same for one CPU (cpu_ticks_of 1: busy and total jiffies of CPU 1).
+cpu_ticks_of() { awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit }' /proc/stat; }
 
 # Waits (at most IDLE_WAIT s) until the machine is < IDLE_MAX % busy over 1 s.
 # Prints the last busy % seen.

@@ -28,6 +28,8 @@ static void valk__arena_pool_clear(valk_arena_pool_t *pool) {
   pool->keep = 0;
   pool->page = 0;
   pool->count = 0;
+  pool->epoch = 1;
+  pool->warm = 0;
   pool->headers = NULL;
   atomic_init(&pool->hwm, 0);
   atomic_init(&pool->committed, 0);
@@ -47,6 +49,7 @@ static void valk__arena_headers_init(valk_arena_pool_t *pool) {
     a->dirty = 0;
     atomic_init(&a->hwm, 0);
     a->index = i;
+    a->released = pool->epoch; /* free: nothing to trim yet */
   }
 }
 
@@ -92,22 +95,44 @@ void valk_arena_pool_destroy(valk_arena_pool_t *pool) {
 valk_arena_t *valk_arena_acquire(valk_arena_pool_t *pool) {
   valk_arena_t *a = valk_slab_acquire(pool->headers);
 
-  if (a != NULL) atomic_store_explicit(&a->used, 0, VALK__ARENA_RELAXED);
+  if (a == NULL) return NULL;
+  atomic_store_explicit(&a->used, 0, VALK__ARENA_RELAXED);
+  if (a->dirty > pool->keep) {
+    assert(pool->warm > 0);
+    pool->warm--;
+  }
+  a->released = 0;
   return a;
 }
 
-/* Returns pages in [keep, dirty) to the OS. On madvise failure they stay counted. */
-static void valk__arena_trim(valk_arena_pool_t *pool, valk_arena_t *a) {
+/* Returns pages in [keep, dirty) of a free arena to the OS: the bytes given
+ * back, 0 on madvise failure (they stay counted and warm). */
+static size_t valk__arena_trim(valk_arena_pool_t *pool, valk_arena_t *a) {
   size_t excess;
 
-  if (a->dirty <= pool->keep) return;
+  assert(a->dirty > pool->keep && a->released != 0);
   excess = a->dirty - pool->keep;
   if (madvise(a->base + pool->keep, excess, MADV_DONTNEED) != 0) {
     VALK_WARN("arena %u: madvise(MADV_DONTNEED) failed: %s", a->index, valk_strerror(-errno));
-    return;
+    return 0;
   }
   atomic_fetch_sub_explicit(&pool->committed, excess, VALK__ARENA_RELAXED);
   a->dirty = pool->keep;
+  assert(pool->warm > 0);
+  pool->warm--;
+  return excess;
+}
+
+uint64_t valk_arena_pool_trim(valk_arena_pool_t *pool) {
+  uint64_t given = 0;
+  uint32_t i;
+
+  for (i = 0; pool->warm > 0 && i < pool->count; i++) {
+    valk_arena_t *a = valk_slab_at(pool->headers, i);
+    if (a->released != 0 && a->released < pool->epoch && a->dirty > pool->keep) given += valk__arena_trim(pool, a);
+  }
+  pool->epoch++;
+  return given;
 }
 
 void valk_arena_release(valk_arena_pool_t *pool, valk_arena_t *a) {
@@ -118,10 +143,13 @@ void valk_arena_release(valk_arena_pool_t *pool, valk_arena_t *a) {
     VALK_ERROR("arena release: %p is not an arena of this pool", (void *)a);
     return;
   }
-  /* Trimming before the slab release is safe even on a double release: a
-   * free arena's dirty is already <= keep, so trim does nothing. */
-  valk__arena_trim(pool, a);
+  if (a->released != 0) { /* free already: a double release */
+    VALK_ERROR("arena %u release: %s", index, valk_strerror(VALK_EDOUBLEFREE));
+    return;
+  }
   atomic_store_explicit(&a->used, 0, VALK__ARENA_RELAXED);
+  a->released = pool->epoch;
+  if (a->dirty > pool->keep) pool->warm++;
   rc = valk_slab_release(pool->headers, a);
   if (rc != 0) VALK_ERROR("arena %u release: %s", index, valk_strerror(rc));
 }

@@ -12,10 +12,15 @@
  * limit, so init may fail with VALK_ENOMEM there.
  *
  * An arena hands out memory by bumping an offset; nothing is freed one by one.
- * valk_arena_release gives the whole arena back: the first `keep` bytes stay
- * committed (so short streams never make a syscall), every page beyond them
- * that was handed out since the last release is returned to the OS with
- * madvise(MADV_DONTNEED), and the offset goes back to 0.
+ * valk_arena_release gives the whole arena back: the offset goes back to 0
+ * and its pages stay committed, so the next stream that takes it (the free
+ * list is LIFO: the warmest first) writes a bulk body without a page fault
+ * per page. valk_arena_pool_trim, called about once a second, returns to the
+ * OS (madvise(MADV_DONTNEED)) every page beyond the first `keep` bytes of each
+ * arena that stayed free for a whole trim period: after a burst, RSS falls
+ * back within two periods. Keeping them costs nothing the ceiling does not
+ * count: committed never exceeds count * arena_size (estimateFootprint's
+ * arenaCeiling), and what a free arena keeps is what a stream used in it.
  *
  * Accounting (all in bytes):
  *   dirty     per arena: the end of the highest byte handed out since the
@@ -62,6 +67,7 @@ typedef struct valk_arena {
   size_t dirty;                      /* bytes possibly committed: page-rounded max used since last trim */
   VALK_ATOMIC(uint64_t) hwm;         /* most bytes used in one lifetime */
   uint32_t index;                    /* slab index = position in the pool */
+  uint32_t released;                 /* pool->epoch at its release; 0 while acquired */
 } valk_arena_t;
 
 /* Owner: the AIO thread. Atomic counters: written by the AIO thread, readable
@@ -72,6 +78,8 @@ typedef struct valk_arena_pool {
   size_t keep;                       /* page multiple, <= arena_size */
   size_t page;                       /* sysconf(_SC_PAGESIZE) */
   uint32_t count;
+  uint32_t epoch;                    /* trim periods so far, from 1 (AIO thread) */
+  uint32_t warm;                     /* free arenas with dirty > keep (AIO thread) */
   valk_slab_t *headers;              /* count items of valk_arena_t */
   VALK_ATOMIC(uint64_t) hwm;         /* max over arenas */
   VALK_ATOMIC(uint64_t) committed;   /* sum of dirty extents (page-rounded) */
@@ -102,12 +110,20 @@ void valk_arena_pool_destroy(valk_arena_pool_t *pool);
 valk_arena_t *valk_arena_acquire(valk_arena_pool_t *pool);
 
 /*
- * Gives a back: pages handed out beyond keep since the last trim are returned
- * to the OS (MADV_DONTNEED), used resets to 0, the arena becomes free. Every
- * pointer from a dies here. An arena not from this pool, or released twice,
- * is logged (VALK_ERROR) and otherwise ignored. AIO thread.
+ * Gives a back: used resets to 0, the arena becomes free, its pages stay
+ * committed until a trim finds it free for a whole period. Every pointer
+ * from a dies here. An arena not from this pool, or released twice, is
+ * logged (VALK_ERROR) and otherwise ignored. AIO thread.
  */
 void valk_arena_release(valk_arena_pool_t *pool, valk_arena_t *a);
+
+/*
+ * One trim period ends: every arena released before the previous call and
+ * free since gives its pages beyond keep back to the OS. Returns the bytes
+ * given back. O(count) when some free arena holds more than keep, O(1)
+ * otherwise. AIO thread, about once a second (valk_system.c's sweep).
+ */
+uint64_t valk_arena_pool_trim(valk_arena_pool_t *pool);
 
 /*
  * size bytes from a, aligned to align (a power of two; the address itself is

@@ -291,29 +291,67 @@ static int valk__tls_write(valk_conn_t *c, const uint8_t *data, size_t len) {
   return 0;
 }
 
-ssize_t valk_conn_produce(valk_conn_t *c) {
-  uint8_t *scratch = c->io->write_scratch;
-  size_t n = 0, total = 0;
+/* A frame this large goes to SSL_write from nghttp2's buffer as it is: it
+ * fills most of a record alone, and gathering it would copy every byte of a
+ * bulk body once more (a DATA frame is one whole record, valk_h2_session.c). */
+#define VALK__GATHER_MAX 4096
 
-  assert(c->session != NULL);
-  for (;;) {
-    const uint8_t *data;
-    ssize_t len = nghttp2_session_mem_send(c->session, &data);
-    if (len < 0) return VALK_EH2;
-    if (len == 0) break;
-    total += (size_t)len;
-    if (n + (size_t)len <= VALK_SCRATCH_SIZE) {
-      memcpy(scratch + n, data, (size_t)len);
-      n += (size_t)len;
-      if (n == VALK_SCRATCH_SIZE) break;
-      continue;
-    }
-    if (valk__tls_write(c, scratch, n) != 0 || valk__tls_write(c, data, (size_t)len) != 0)
-      return VALK_ETLS;
-    return (ssize_t)total;
+/* What produce gathered so far goes to SSL_write. 0 or VALK_ETLS. */
+static int valk__tls_write_gathered(valk_conn_t *c) {
+  size_t n = c->io->write_gathered;
+  c->io->write_gathered = 0;
+  return n > 0 ? valk__tls_write(c, c->io->write_scratch, n) : 0;
+}
+
+/* One frame from mem_send: gathered or written (1: go on, 2: written, stop
+ * so the caller checks its output target, 0: nothing more, < 0: error). A
+ * DATA frame written by a send_data callback inside mem_send (which then
+ * pauses it, valk_conn_write_framed) counts as written. */
+static ssize_t valk__produce_step(valk_conn_t *c, size_t *total) {
+  valk_io_t *io = c->io;
+  const uint8_t *data;
+  uint64_t before = c->bytes_framed;
+  ssize_t len = nghttp2_session_mem_send(c->session, &data);
+  if (len < 0) return VALK_EH2;
+  *total += (size_t)len + (size_t)(c->bytes_framed - before);
+  if (len == 0) return c->bytes_framed != before ? 2 : 0;
+  if ((size_t)len < VALK__GATHER_MAX && io->write_gathered + (size_t)len <= VALK_SCRATCH_SIZE) {
+    memcpy(io->write_scratch + io->write_gathered, data, (size_t)len);
+    io->write_gathered += (size_t)len;
+    return io->write_gathered == VALK_SCRATCH_SIZE ? 2 : 1;
   }
-  if (n > 0 && valk__tls_write(c, scratch, n) != 0) return VALK_ETLS;
+  if (valk__tls_write_gathered(c) != 0 || valk__tls_write(c, data, (size_t)len) != 0) return VALK_ETLS;
+  return 2;
+}
+
+ssize_t valk_conn_produce(valk_conn_t *c) {
+  size_t total = 0;
+  ssize_t rc;
+
+  assert(c->session != NULL && c->io->write_gathered == 0);
+  do {
+    rc = valk__produce_step(c, &total);
+  } while (rc == 1);
+  if (rc < 0) {
+    c->io->write_gathered = 0;
+    return rc;
+  }
+  if (valk__tls_write_gathered(c) != 0) return VALK_ETLS;
   return (ssize_t)total;
+}
+
+int valk_conn_write_framed(valk_conn_t *c, const uint8_t *hd, size_t hdlen, uint8_t *data, size_t len) {
+  uint8_t saved[16];
+  int rc;
+
+  assert(hdlen <= sizeof(saved));
+  if (valk__tls_write_gathered(c) != 0) return VALK_ETLS;
+  memcpy(saved, data - hdlen, hdlen);
+  memcpy(data - hdlen, hd, hdlen);
+  rc = valk__tls_write(c, data - hdlen, hdlen + len);
+  memcpy(data - hdlen, saved, hdlen);
+  c->bytes_framed += hdlen + len;
+  return rc;
 }
 
 /*

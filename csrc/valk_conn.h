@@ -138,6 +138,7 @@ typedef struct valk_io {
   valk_conn_t *waiting_tail;
   uint8_t *read_scratch;         /* VALK_SCRATCH_SIZE bytes: decrypted input */
   uint8_t *write_scratch;        /* VALK_SCRATCH_SIZE bytes: output gathered into one record */
+  size_t write_gathered;         /* bytes in write_scratch: nonzero only inside valk_conn_produce */
 } valk_io_t;
 
 /*
@@ -171,6 +172,7 @@ struct valk_conn {
   uint64_t state_change_ms;
   uint64_t progress_ms;           /* last write completion: bytes the peer accepted */
   uint64_t bytes_sent;
+  uint64_t bytes_framed;          /* frames written by valk_conn_write_framed (in produce's count) */
   uint64_t uid;                   /* this connection for good: slots are reused, uids are not */
   uint8_t owner;                  /* its owner index (diagnostics snapshot, docs/design.md §2) */
 };
@@ -205,12 +207,24 @@ int valk_conn_start_tls(valk_conn_t *c, SSL_CTX *ctx);
 int valk_conn_handshake(valk_conn_t *c, char *why, size_t why_len);
 
 /*
- * Moves frames from c's session into its TLS layer, up to one record of
- * plaintext gathered in io->write_scratch (a frame that does not fit goes
- * straight to SSL_write). Returns bytes produced, 0 if nghttp2 had nothing,
+ * Moves frames from c's session into its TLS layer: small frames gathered
+ * into one record of plaintext in io->write_scratch, a frame of 4 KiB or more
+ * (a DATA frame of a bulk body) or one that does not fit straight to
+ * SSL_write, with no copy. Returns bytes produced, 0 if nghttp2 had nothing,
  * or VALK_EH2 / VALK_ETLS.
  */
 ssize_t valk_conn_produce(valk_conn_t *c);
+
+/*
+ * Writes one frame from inside valk_conn_produce (nghttp2's send_data
+ * callback of a DATA frame marked NGHTTP2_DATA_FLAG_NO_COPY): the hdlen bytes
+ * of hd, then data[0 .. len), in one SSL_write and without copying the
+ * payload. The hdlen (at most 16) bytes before data must be the caller's
+ * writable memory, read by no other thread: they are saved, hold hd for that
+ * one SSL_write, and are restored. What produce gathered goes out first. 0 or
+ * VALK_ETLS. The connection's thread.
+ */
+int valk_conn_write_framed(valk_conn_t *c, const uint8_t *hd, size_t hdlen, uint8_t *data, size_t len);
 
 /* Gives n bytes of plaintext to c's session; 0 or a negative error. */
 typedef int (*valk_conn_feed_fn)(valk_conn_t *c, const uint8_t *p, size_t n);

@@ -421,6 +421,7 @@ int valk_h2_callbacks_new(nghttp2_session_callbacks **out) {
   nghttp2_session_callbacks_set_on_frame_not_send_callback(cb, valk__on_frame_not_send);
   nghttp2_session_callbacks_set_on_stream_close_callback(cb, valk__on_stream_close);
   nghttp2_session_callbacks_set_data_source_read_length_callback(cb, valk__data_length);
+  nghttp2_session_callbacks_set_send_data_callback(cb, valk_h2_body_send_data);
   *out = cb;
   return 0;
 }

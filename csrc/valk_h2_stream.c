@@ -228,10 +228,30 @@ static ssize_t valk__body_read(nghttp2_session *s, int32_t id, uint8_t *buf, siz
   (void)ud;
 
   if (n > length) n = length;
-  memcpy(buf, st->resp_body + st->sent, n);
+  if (st->flags & VALK_STREAM_F_HEADROOM) *flags |= NGHTTP2_DATA_FLAG_NO_COPY; /* valk_h2_body_send_data */
+  else memcpy(buf, st->resp_body + st->sent, n);
   st->sent += n;
   if (st->sent == st->resp_len) *flags |= NGHTTP2_DATA_FLAG_EOF;
   return (ssize_t)n;
+}
+
+/*
+ * A DATA frame of a route's body, NO_COPY (valk__body_read just gave its
+ * length): the frame header goes into the bytes before the payload, and the
+ * frame to SSL_write as it lies in the route's body (docs/design.md §4). Then
+ * mem_send pauses, so one call of valk_conn_produce writes one such frame.
+ */
+int valk_h2_body_send_data(nghttp2_session *s, nghttp2_frame *frame, const uint8_t *framehd,
+                           size_t length, nghttp2_data_source *src, void *ud) {
+  valk_stream_t *st = src->ptr;
+  (void)s;
+  (void)ud;
+  assert((st->flags & VALK_STREAM_F_HEADROOM) && frame->data.padlen == 0 && length <= st->sent);
+  if (frame->data.padlen != 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
+  if (valk_conn_write_framed(&st->conn->io, framehd, VALK_FRAME_HEADER_LEN,
+                             (uint8_t *)(uintptr_t)(st->resp_body + st->sent - length), length) != 0)
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
+  return NGHTTP2_ERR_PAUSE;
 }
 
 /* Submits status and nva on st with prd as its body (NULL: none). 0 or an nghttp2 error. */
@@ -260,6 +280,7 @@ static int valk__submit(valk_stream_t *st, int status, const nghttp2_nv *nva, si
 
 /* Submits route r as the response of st. 0 or an nghttp2 error. */
 static int valk__respond_with(valk_stream_t *st, const valk_route_t *r) {
+  st->flags |= VALK_STREAM_F_HEADROOM;
   return valk__submit(st, r->status, r->nva, r->nvlen, r->body, r->body_len);
 }
 

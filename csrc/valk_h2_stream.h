@@ -44,7 +44,9 @@ enum {
   VALK_STREAM_F_BACKLOG = 1u << 9,    /* its request waits in sys->backlog for room in the ring */
   VALK_STREAM_F_BODY_STREAM = 1u << 10, /* its body streams to JavaScript (valk_h2_body.h) */
   VALK_STREAM_F_BODY_DROP = 1u << 11, /* the rest of its body is not wanted: consumed and dropped */
-  VALK_STREAM_F_OFFER = 1u << 12      /* on srv->offers: its fill goes at this iteration's end */
+  VALK_STREAM_F_OFFER = 1u << 12,     /* on srv->offers: its fill goes at this iteration's end */
+  VALK_STREAM_F_HEADROOM = 1u << 13   /* its answer's body is a route's (VALK_ROUTE_HEADROOM before
+                                       * it): DATA goes out without a copy (valk_h2_body_send_data) */
 };
 
 /* A connection stops reading while more frames than this wait in nghttp2's
@@ -106,6 +108,10 @@ int valk_h2_body_append(valk_stream_t *st, const uint8_t *data, size_t len);
 
 /* The request headers are complete and a body follows: check the declared length. */
 int valk_h2_body_begin(valk_stream_t *st);
+
+/* nghttp2's send_data callback: a route body's DATA frame, not copied (valk_h2_stream.c). */
+int valk_h2_body_send_data(nghttp2_session *s, nghttp2_frame *frame, const uint8_t *framehd,
+                           size_t length, nghttp2_data_source *src, void *ud);
 
 /*
  * The request will not be answered as asked: its arena (body so far) and its

@@ -65,7 +65,7 @@ static void valk__route_free(valk_route_t *route) {
     free(route->nva[i].value);
   }
   free(route->path);
-  free(route->body);
+  if (route->body != NULL) free(route->body - VALK_ROUTE_HEADROOM);
   free(route);
 }
 
@@ -75,7 +75,8 @@ static valk_route_t *valk__route_new(const char *path, int status, const uint8_t
   if (route == NULL) return NULL;
   route->path_len = strlen(path);
   route->path = valk__strndup(path, route->path_len);
-  route->body = malloc(body_len ? body_len : 1);
+  route->body = malloc(VALK_ROUTE_HEADROOM + body_len);
+  if (route->body != NULL) route->body += VALK_ROUTE_HEADROOM;
   if (route->path == NULL || route->body == NULL) {
     valk__route_free(route);
     return NULL;

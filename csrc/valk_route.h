@@ -31,6 +31,9 @@ extern "C" {
 /* What :status and content-length take of it (3 and at most 20 digits). */
 #define VALK_RESP_FIXED_HEADERS_BYTES (7u + 3u + 32u + 14u + 20u + 32u)
 
+/* Bytes before every route body for a frame header (docs/design.md §4). */
+#define VALK_ROUTE_HEADROOM 16u
+
 typedef struct valk_route {
   char *path;
   size_t path_len;
@@ -38,7 +41,10 @@ typedef struct valk_route {
   int status;
   nghttp2_nv nva[VALK_MAX_ROUTE_HEADERS + 2];
   size_t nvlen;
-  uint8_t *body;
+  uint8_t *body;      /* VALK_ROUTE_HEADROOM writable bytes precede it (the AIO thread's
+                       * scratch: a DATA frame's header goes there while the frame is
+                       * written, valk_conn_write_framed); no other thread reads the body
+                       * while the server runs */
   size_t body_len;
   char status_str[4];
   char length_str[24];

@@ -83,9 +83,21 @@ static void valk__on_publish(uv_check_t *check) {
   valk_loop_stats_publish(&sys->loop_stats, &sys->loop);
 }
 
+/* A trim period of the arena pools (valk_arena.h): a free arena keeps its
+ * pages for the next bulk body, at least this long and less than twice it. */
+#define VALK_ARENA_TRIM_MS 1000
+
 static void valk__on_sweep(uv_timer_t *timer) {
-  valk_h2_sweep(timer->data);
-  valk_h2_client_sweep(timer->data);
+  valk_system_t *sys = timer->data;
+  uint64_t now = uv_now(&sys->loop);
+  valk_h2_sweep(sys);
+  valk_h2_client_sweep(sys);
+  if (now - sys->arenas_trimmed_ms >= VALK_ARENA_TRIM_MS) {
+    sys->arenas_trimmed_ms = now;
+    valk_arena_pool_trim(&sys->arenas);
+    valk_arena_pool_trim(&sys->admin_arenas);
+    valk_arena_pool_trim(&sys->small_arenas);
+  }
 }
 
 /* Sweep often enough to honour the shortest timeout within a quarter of it. */

@@ -175,6 +175,7 @@ typedef struct valk_system {
   valk_system_hooks_t hooks;
   uv_async_t wakeup;           /* uv_async_send from any thread */
   uv_timer_t sweep;            /* handshake and idle timeouts, every sweep_ms */
+  uint64_t arenas_trimmed_ms;  /* when the arena pools' last trim period ended (valk_arena_pool_trim) */
   uv_check_t publish;          /* copies the loop's metrics into loop_stats (unref'd) */
   uv_timer_t sse_timer;        /* the diagnostics snapshot, while SSE streams are open */
   valk_sse_state_t sse;        /* the SSE streams and the snapshot scratch */

@@ -320,7 +320,10 @@ describe('request bodies and arenas', () => {
     const a = sys.metrics().pools.arenas;
     expect(a.high_water_bytes).toBe(4 * 1024 * 1024);
     expect(a.committed_peak_bytes).toBeGreaterThanOrEqual(4 * 1024 * 1024);
-    expect(a.committed_bytes).toBeLessThanOrEqual(64 * 1024); // trimmed back to the kept part
+    // Free but warm for the next bulk body, then trimmed back to the kept part within
+    // two trim periods of a second (csrc/valk_arena.h).
+    expect(a.committed_bytes).toBeGreaterThanOrEqual(4 * 1024 * 1024);
+    await waitFor(() => sys.metrics().pools.arenas.committed_bytes <= 64 * 1024, 5000);
     expect(process.memoryUsage.rss() - before).toBeLessThan(96 * 1024 * 1024);
   });
 });

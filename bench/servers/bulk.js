@@ -11,6 +11,8 @@
 //           valk-stream-up   valk-aio, requestBodies 'stream': for await (const chunk of req)
 //           node-up          Node's http2, counting the stream's 'data', with valk-aio's
 //                            flow-control windows (256 KiB per stream, 1 MiB per connection)
+//           node-buffer-up   the same, the body collected into one Buffer first (Buffer.concat):
+//                            what req.body gives a valk-aio handler
 //   SIZE    body bytes
 // Prints `READY <port>` once listening; SIGTERM stops it (valk-aio prints its
 // stop report as one JSON line). Listens on 127.0.0.1 only.
@@ -51,7 +53,7 @@ async function valkUpload(mode) {
   return srv.port;
 }
 
-async function nodeUpload() {
+async function nodeUpload(collect) {
   const { key, cert } = valk.generateSelfSigned(['127.0.0.1']);
   const server = http2.createSecureServer({ key, cert, allowHTTP1: false, settings: { initialWindowSize: 256 * 1024 } });
   const sessions = new Set();
@@ -62,8 +64,13 @@ async function nodeUpload() {
   });
   server.on('stream', (stream) => {
     let n = 0;
-    stream.on('data', (d) => { n += d.length; });
+    const parts = [];
+    stream.on('data', (d) => {
+      n += d.length;
+      if (collect) parts.push(d);
+    });
     stream.on('end', () => {
+      if (collect) n = Buffer.concat(parts, n).length;
       stream.respond({ ':status': 200 });
       stream.end(String(n));
     });
@@ -90,7 +97,8 @@ async function nodeServer() {
 
 const kinds = {
   node: nodeServer, 'valk-handler': () => valkServer('handler'), 'valk-static': () => valkServer('static'),
-  'valk-handler-up': () => valkUpload('buffer'), 'valk-stream-up': () => valkUpload('stream'), 'node-up': nodeUpload,
+  'valk-handler-up': () => valkUpload('buffer'), 'valk-stream-up': () => valkUpload('stream'),
+  'node-up': () => nodeUpload(false), 'node-buffer-up': () => nodeUpload(true),
 };
 const start = kinds[kind] ? kinds[kind]() : Promise.reject(new Error(`unknown server '${kind}'`));
 start.then((p) => process.stdout.write(`READY ${p}\n`), (err) => {

@@ -3,7 +3,8 @@
  * The arena pool: init checks and rounding, acquire until exhausted, bump
  * allocation with alignment, allocations that do not fit, release and reuse,
  * high-water marks, the committed estimate, and real RSS: reserving
- * 200 x 64 MiB costs almost nothing, and release gives touched pages back.
+ * 200 x 64 MiB costs almost nothing, a released arena stays warm, and a trim
+ * a period later gives its touched pages back.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -211,22 +212,38 @@ static void test_committed(void) {
   CHECK(valk_arena_pool_committed(&p) == peak);
   CHECK(valk_arena_pool_committed_peak(&p) == peak);
 
-  valk_arena_release(&p, b); /* under keep: nothing to trim */
+  valk_arena_release(&p, b); /* under keep: nothing to trim, ever */
   CHECK(b->dirty == page && b->used == 0);
   CHECK(valk_arena_pool_committed(&p) == peak);
-  valk_arena_release(&p, a); /* trimmed to keep */
-  CHECK(a->dirty == keep && a->used == 0);
-  CHECK(valk_arena_pool_committed(&p) == keep + page);
-  CHECK(valk_arena_pool_committed(&p) <= 2 * keep);
-  CHECK(valk_arena_pool_committed_peak(&p) == peak);
+  valk_arena_release(&p, a); /* stays warm until a trim finds it free for a period */
+  CHECK(a->dirty == VALK_ALIGN_UP(300 * KIB + 1, page) && a->used == 0);
+  CHECK(valk_arena_pool_committed(&p) == peak && p.warm == 1);
 
-  CHECK(valk_arena_acquire(&p) == a); /* the last released comes back first */
+  CHECK(valk_arena_acquire(&p) == a); /* the last released (the warmest) comes back first */
+  CHECK(p.warm == 0);
+  CHECK(valk_arena_alloc(&p, a, 200 * KIB, 1) != NULL); /* in its warm pages: nothing new */
+  CHECK(valk_arena_pool_committed(&p) == peak);
+  valk_arena_release(&p, a);
+  CHECK(valk_arena_pool_trim(&p) == 0); /* released in this period: kept */
+  CHECK(valk_arena_pool_committed(&p) == peak);
+  CHECK(valk_arena_pool_trim(&p) == VALK_ALIGN_UP(300 * KIB + 1, page) - keep); /* free a whole period */
+  CHECK(a->dirty == keep && p.warm == 0);
+  CHECK(valk_arena_pool_committed(&p) == keep + page);
+  CHECK(valk_arena_pool_committed_peak(&p) == peak);
+  CHECK(valk_arena_pool_trim(&p) == 0); /* nothing warm: O(1) */
+
+  CHECK(valk_arena_acquire(&p) == a);
   CHECK(valk_arena_alloc(&p, a, 10 * KIB, 1) != NULL); /* inside the kept head */
   CHECK(valk_arena_pool_committed(&p) == keep + page);
   CHECK(valk_arena_alloc(&p, a, MIB - 10 * KIB, 1) != NULL); /* the whole arena */
   CHECK(valk_arena_pool_committed(&p) == MIB + page);
   CHECK(valk_arena_pool_committed_peak(&p) == MIB + page);
+  CHECK(valk_arena_pool_trim(&p) == 0); /* an acquired arena is never trimmed */
+  CHECK(valk_arena_pool_trim(&p) == 0);
+  CHECK(a->dirty == MIB);
   valk_arena_release(&p, a);
+  valk_arena_pool_trim(&p);
+  valk_arena_pool_trim(&p);
   CHECK(valk_arena_pool_committed(&p) <= 2 * keep);
   valk_arena_pool_destroy(&p);
 }
@@ -250,8 +267,11 @@ static void test_rss(void) {
   CHECK(touched >= reserved + 7 * MIB);
 
   valk_arena_release(&p, a);
+  CHECK(rss_bytes() + MIB >= touched); /* free but warm */
+  valk_arena_pool_trim(&p);
+  valk_arena_pool_trim(&p);
   released = rss_bytes();
-  CHECK(released + 6 * MIB <= touched); /* madvise gave the pages back */
+  CHECK(released + 6 * MIB <= touched); /* a trim period later madvise gave the pages back */
   CHECK(valk_arena_pool_committed(&p) == keep);
 
   /* The kept head still holds the old bytes; trimmed pages read as zeros. */
