@@ -1,8 +1,10 @@
 {
-  # Two targets:
+  # Three targets:
   #  - nghttp2: Debian's patched nghttp2 source (fetched by deps/nghttp2.sh, never
   #    committed) as a PIC static library with hidden visibility, so the addon's
   #    session calls bind to this copy and never to the nghttp2 the node binary exports.
+  #  - llhttp: Debian's llhttp sources (node-llhttp, fetched by deps/llhttp.sh, never
+  #    committed), the same way: the node binary exports its own llhttp_* too.
   #  - valk_aio: the addon: csrc/*.c (the AIO core, C11) and the thin nan binding,
   #    csrc/*.cc (one file per job; csrc/binding.h lists them).
   #    OpenSSL and libuv come from the node process itself (headers in
@@ -40,8 +42,19 @@
       },
     },
     {
+      "target_name": "llhttp",
+      "type": "static_library",
+      "sources": ["deps/llhttp/llhttp.c", "deps/llhttp/api.c", "deps/llhttp/http.c"],
+      "include_dirs": ["deps/llhttp"],
+      "cflags": ["-fPIC", "-fvisibility=hidden", "-O2", "-Wno-unused-parameter"],
+      "cflags_c": ["-std=gnu11"],
+      "direct_dependent_settings": {
+        "include_dirs": ["deps/llhttp"],
+      },
+    },
+    {
       "target_name": "valk_aio",
-      "dependencies": ["nghttp2"],
+      "dependencies": ["nghttp2", "llhttp"],
       "sources": [
         "<!@(ls -1 csrc/*.cc)",
         "<!@(ls -1 csrc/*.c)",

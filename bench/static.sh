@@ -21,6 +21,7 @@
 #   SERVER_CPUS=0  taskset CPU list for the servers (default 0; e.g. 0,1 to let
 #                  valk-aio's AIO thread and Node's thread run on separate cores)
 #   LOAD_CPUS=1    taskset CPU list for h2load (default 1)
+#   TLS=1          0: both servers cleartext, HTTP/2 with prior knowledge (h2load http://)
 #
 #   LATENCY=1      1: measured runs write h2load --log-file (one line per request:
 #                  start µs, status, µs until the end of the response) and p50/p99
@@ -69,6 +70,10 @@ die() { echo "static.sh: $*" >&2; exit 2; }
 [[ $MODE == static || $MODE == handler ]] || die "MODE must be static or handler, got '$MODE'"
 
 LATENCY=${LATENCY:-1}
+TLS=${TLS:-1}
+[[ $TLS == 0 || $TLS == 1 ]] || die "TLS must be 0 or 1, got '$TLS'"
+export TLS
+SCHEME=https; [[ $TLS == 0 ]] && SCHEME=http
 [[ $LATENCY == 0 || $LATENCY == 1 ]] || die "LATENCY must be 0 or 1, got '$LATENCY'"
 SERVER_CPUS=${SERVER_CPUS:-0}
 LOAD_CPUS=${LOAD_CPUS:-1}
@@ -163,7 +168,7 @@ run_one() {
     BAD=1
     return
   fi
-  local url="https://127.0.0.1:$port/"
+  local url="$SCHEME://127.0.0.1:$port/"
   local idle
   idle=$(wait_idle)
   (( idle < IDLE_MAX )) || note+="machine ${idle}% busy before the run; "
@@ -249,8 +254,8 @@ run_one() {
 
 # --- main --------------------------------------------------------------------
 LOGOPT=""; (( LATENCY )) && LOGOPT=" --log-file=FILE"
-CMDLINE="taskset -c $LOAD_CPUS h2load ${H2LOAD_ARGS[*]}$LOGOPT https://127.0.0.1:PORT/"
-(( ${#PIN_LOAD[@]} )) || CMDLINE="h2load ${H2LOAD_ARGS[*]}$LOGOPT https://127.0.0.1:PORT/"
+CMDLINE="taskset -c $LOAD_CPUS h2load ${H2LOAD_ARGS[*]}$LOGOPT $SCHEME://127.0.0.1:PORT/"
+(( ${#PIN_LOAD[@]} )) || CMDLINE="h2load ${H2LOAD_ARGS[*]}$LOGOPT $SCHEME://127.0.0.1:PORT/"
 {
   echo "date:     $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
   echo "machine:  $(nproc 2>/dev/null || echo 1) CPU, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)"
@@ -259,6 +264,7 @@ CMDLINE="taskset -c $LOAD_CPUS h2load ${H2LOAD_ARGS[*]}$LOGOPT https://127.0.0.1
   echo "h2load:   $(h2load --version 2>&1 | head -n 1)"
   echo "pinning:  $PINNING"
   echo "load:     $CMDLINE  (warm-up ${WARMUP} requests per start; R=$R rounds, order alternating)"
+  echo "tls:      $( [[ $TLS == 0 ]] && echo "none: cleartext HTTP/2, prior knowledge (h2load http://)" || echo "TLS, ALPN h2" )"
   echo "mode:     valk-aio answers from a $MODE $( [[ $MODE == handler ]] && echo "(JavaScript handler on Node's thread)" || echo "route (on the AIO thread)" )"
   echo "valk:     maxConnections=$MAX_CONNECTIONS"
   echo "addon:    $ADDON (copied, sha256 $ADDON_SHA...)"

@@ -14,7 +14,10 @@ import { renderHuman, reportFor } from './report';
 /** The parsed flags of `valk-aio start`. */
 export interface StartOptions {
   host: string;
-  port: number;
+  /** undefined: 8443, or 8080 with tls false. */
+  port?: number;
+  /** --no-tls: false (a cleartext listener: HTTP/2 with prior knowledge). Default true. */
+  tls?: boolean;
   cert?: string;
   key?: string;
   /** Body of '/'. */
@@ -92,9 +95,9 @@ async function keyPair(o: StartOptions, io: CliIO): Promise<KeyPair> {
 }
 
 /** The URL a person can open: wildcard addresses become loopback, IPv6 gets brackets. */
-export function urlFor(host: string, port: number): string {
+export function urlFor(host: string, port: number, tls = true): string {
   const shown = host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '::1' : host;
-  return `https://${shown.includes(':') ? `[${shown}]` : shown}:${port}/`;
+  return `${tls ? 'https' : 'http'}://${shown.includes(':') ? `[${shown}]` : shown}:${port}/`;
 }
 
 /** Resolves on the first SIGINT or SIGTERM; a second one falls through to Node's default (exit). */
@@ -116,13 +119,16 @@ export async function runStart(o: StartOptions, io: CliIO): Promise<number> {
   const server = resolveServerConfig(o.server);
   const routes = buildRoutes(o.body, o.routes);
   const debug = o.debug ?? isLoopback(o.host);
-  const { key, cert, generatedDir } = await keyPair(o, io);
+  const tls = o.tls !== false;
+  const port = o.port ?? (tls ? 8443 : 8080);
+  // The admin listener keeps TLS, so a pair is needed unless neither listener has TLS.
+  const { key, cert, generatedDir } = tls || o.adminPort !== 0 ? await keyPair(o, io) : { key: '', cert: '', generatedDir: undefined };
   const { startWithConfig } = await import('../lib/system');
   const sys = startWithConfig(config);
   const signal = firstSignal();
   let srv;
   try {
-    srv = await sys.listen({ host: o.host, port: o.port, key, cert, routes, debug, ...server });
+    srv = await sys.listen({ host: o.host, port, ...(tls ? { key, cert } : { tls: false }), routes, debug, ...server });
   } catch (err) {
     await sys.stop();
     throw err;
@@ -131,7 +137,7 @@ export async function runStart(o: StartOptions, io: CliIO): Promise<number> {
   io.out(renderHuman(report));
   if (report.footprint) io.out(`memory ceiling: ${formatBytes(report.footprint.total)}\n`);
   srv.on('error', (err: Error) => io.err(`valk-aio: ${err.message}\n`));
-  const adminPort = o.adminPort ?? (o.port === 0 ? 0 : o.port + 1);
+  const adminPort = o.adminPort ?? (port === 0 ? 0 : port + 1);
   let admin;
   if (o.adminPort !== 0 && adminPort <= 65535) {
     try {
@@ -141,9 +147,9 @@ export async function runStart(o: StartOptions, io: CliIO): Promise<number> {
       throw err;
     }
   }
-  io.out(`listening on ${urlFor(srv.host, srv.port)}\n`);
+  io.out(`listening on ${urlFor(srv.host, srv.port, tls)}${tls ? '' : ' (cleartext HTTP/2, prior knowledge)'}\n`);
   if (debug) {
-    const base = urlFor(srv.host, srv.port).replace(/\/$/, '');
+    const base = urlFor(srv.host, srv.port, tls).replace(/\/$/, '');
     io.out(`metrics: ${base}/debug/metrics (JSON), ${base}/debug/metrics/prometheus, health: ${base}/health\n`);
   }
   if (admin) {

@@ -74,6 +74,7 @@ Local<Object> Constants() {
   SetNumber(c, "responseFixedHeadersBytes", VALK_RESP_FIXED_HEADERS_BYTES);
   SetNumber(c, "ipTableEntrySize", (double)valk_ip_table_entry_size());
   SetString(c, "nghttp2Version", valk_diag_nghttp2_version());
+  SetString(c, "llhttpVersion", valk_diag_llhttp_version());
   SetString(c, "opensslVersion", valk_tls_openssl_version());
   SetObject(c, "metricsCatalogue", MetricsCatalogue());
   SetObject(c, "errorCodes", ErrorCodes());

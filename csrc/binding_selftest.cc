@@ -130,11 +130,10 @@ NAN_METHOD(SlabStress) {
 
 NAN_METHOD(ConnStructSize) { info.GetReturnValue().Set((double)VALK_CONN_SLOT_SIZE); }
 
-// diagNghttp2Origin(): the object file holding the nghttp2 the addon calls, and node's.
-NAN_METHOD(DiagNghttp2Origin) {
-  valk_diag_origin_t o;
+// { file, symbolAddress, nodeExported, nodeExportedAddress } of an origin.
+void SetOrigin(Nan::NAN_METHOD_ARGS_TYPE info, int rc, const valk_diag_origin_t &o) {
   char addr[32];
-  if (valk_diag_nghttp2_origin(&o) != 0) return ThrowError(VALK_ENOTFOUND, "dladdr failed");
+  if (rc != 0) return ThrowError(VALK_ENOTFOUND, "dladdr failed");
   Local<Object> out = Nan::New<Object>();
   SetString(out, "file", o.ours_file);
   snprintf(addr, sizeof(addr), "%p", o.ours_addr);
@@ -149,6 +148,20 @@ NAN_METHOD(DiagNghttp2Origin) {
   info.GetReturnValue().Set(out);
 }
 
+// diagNghttp2Origin(): the object file holding the nghttp2 the addon calls, and node's.
+NAN_METHOD(DiagNghttp2Origin) {
+  valk_diag_origin_t o;
+  int rc = valk_diag_nghttp2_origin(&o);
+  SetOrigin(info, rc, o);
+}
+
+// diagLlhttpOrigin(): the same for llhttp.
+NAN_METHOD(DiagLlhttpOrigin) {
+  valk_diag_origin_t o;
+  int rc = valk_diag_llhttp_origin(&o);
+  SetOrigin(info, rc, o);
+}
+
 }  // namespace
 
 void InitSelftest(Local<Object> target) {
@@ -157,6 +170,7 @@ void InitSelftest(Local<Object> target) {
   Nan::SetMethod(target, "slabItemStride", SlabItemStride);
   Nan::SetMethod(target, "slabSize", SlabSize);
   Nan::SetMethod(target, "connStructSize", ConnStructSize);
+  Nan::SetMethod(target, "diagLlhttpOrigin", DiagLlhttpOrigin);
   Nan::SetMethod(target, "slabStress", SlabStress);
   Nan::SetMethod(target, "diagNghttp2Origin", DiagNghttp2Origin);
 }

@@ -141,8 +141,9 @@ bool AddRoutes(valk_server_opts_t *opts, Local<v8::Array> routes) {
 
 }  // namespace
 
-// listen({host, port, key, cert, routes, maxResponseBodySize, error503Body,
+// listen({host, port, tls, key, cert, routes, maxResponseBodySize, error503Body,
 // hasHandler, admin, streamBodies}, cb): cb(err, {id, port}) once the AIO thread has bound it.
+// tls false: a cleartext listener (no key or cert; HTTP/2 with prior knowledge).
 void SystemWrap::Listen(const Nan::FunctionCallbackInfo<Value> &info) {
   SystemWrap *self = Self(info);
   Local<Object> o = info[0].As<Object>();
@@ -166,8 +167,10 @@ void SystemWrap::Listen(const Nan::FunctionCallbackInfo<Value> &info) {
     valk_server_opts_free(opts);
     return ThrowError(VALK_ENOMEM);
   }
-  if (valk_tls_server_ctx_new(&opts->ssl_ctx, key.data(), key.size(), cert.data(), cert.size(),
-                              err, sizeof(err)) != 0) {
+  Local<Value> tls_field = Field(o, "tls");
+  bool tls = tls_field->IsUndefined() || Nan::To<bool>(tls_field).FromMaybe(true);
+  if (tls && valk_tls_server_ctx_new(&opts->ssl_ctx, key.data(), key.size(), cert.data(), cert.size(),
+                                     err, sizeof(err)) != 0) {
     valk_server_opts_free(opts);
     return ThrowError(VALK_ETLS, err);
   }

@@ -144,6 +144,17 @@ static void valk__out_release(valk_conn_t *c) {
   c->out_bytes = 0;
 }
 
+int valk_conn_start_plain(valk_conn_t *c) {
+  uv_once(&valk__obio_once, valk__obio_init);
+  c->flags |= VALK_CONN_F_PLAIN;
+  c->rbio = valk_tls_mem_bio_new();
+  c->spill = valk_tls_mem_bio_new();
+  if (c->rbio == NULL || c->spill == NULL || valk__obio_method == NULL || (c->wbio = BIO_new(valk__obio_method)) == NULL)
+    return VALK_ENOMEM; /* what was made is freed at close (valk__on_closed) */
+  BIO_set_data(c->wbio, c);
+  return uv_read_start((uv_stream_t *)&c->tcp, valk__alloc_cb, valk__read_cb);
+}
+
 int valk_conn_start_tls(valk_conn_t *c, SSL_CTX *ctx) {
   if (valk_tls_session_new(ctx, &c->ssl, &c->rbio, &c->wbio) != 0) return VALK_ETLS;
   if (valk__obio_attach(c) != 0) return VALK_ENOMEM;
@@ -279,6 +290,8 @@ void valk_conn_resume(valk_io_t *io) {
 /* SSL_write into the memory BIO, which never says WANT_WRITE. With partial
  * writes enabled each call may take one record only: loop until all is in. */
 static int valk__tls_write(valk_conn_t *c, const uint8_t *data, size_t len) {
+  if (c->flags & VALK_CONN_F_PLAIN) /* the TCP buffers, then the spill: takes all */
+    return len == 0 || BIO_write(c->wbio, data, (int)len) == (int)len ? 0 : VALK_ETLS;
   while (len > 0) {
     int n = SSL_write(c->ssl, data, len > INT32_MAX ? INT32_MAX : (int)len);
     if (n <= 0) {
@@ -474,9 +487,10 @@ static void valk__on_write(uv_write_t *req, int status) {
 /* ---- input: TCP -> TLS -> the kind's feed ------------------------------------ */
 
 int valk_conn_handshake(valk_conn_t *c, char *why, size_t why_len) {
-  int rc = SSL_do_handshake(c->ssl);
-  int e;
+  int rc, e;
 
+  if (c->flags & VALK_CONN_F_PLAIN) return 1; /* nothing to agree on */
+  rc = SSL_do_handshake(c->ssl);
   if (rc == 1) return 1;
   e = SSL_get_error(c->ssl, rc);
   if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE && why != NULL) {
@@ -496,8 +510,24 @@ int valk_conn_feed_session(valk_conn_t *c, const uint8_t *p, size_t n) {
   return nghttp2_session_mem_recv(c->session, p, n) < 0 ? VALK_EH2 : 0;
 }
 
+/* valk_conn_read_plaintext without TLS: what rbio holds, a scratch buffer at a time. */
+static int valk__read_plain(valk_conn_t *c, valk_conn_feed_fn feed) {
+  uint8_t *scratch = c->io->read_scratch;
+  for (;;) {
+    int n = BIO_read(c->rbio, scratch, VALK_SCRATCH_SIZE), rc;
+    if (n <= 0) return 0;
+    rc = feed(c, scratch, (size_t)n);
+    if (rc != 0) return rc;
+  }
+}
+
+int valk_conn_send_raw(valk_conn_t *c, const uint8_t *data, size_t len) {
+  return valk__tls_write(c, data, len);
+}
+
 int valk_conn_read_plaintext(valk_conn_t *c, valk_conn_feed_fn feed) {
   uint8_t *scratch = c->io->read_scratch;
+  if (c->flags & VALK_CONN_F_PLAIN) return valk__read_plain(c, feed);
   for (;;) {
     int n = SSL_read(c->ssl, scratch, VALK_SCRATCH_SIZE);
     if (n > 0) {
@@ -584,6 +614,11 @@ static void valk__on_closed(uv_handle_t *handle) {
   valk__out_release(c);
   BIO_free(c->spill); /* the kind frees the SSL (and its BIOs) in ops->closed */
   c->spill = NULL;
+  if (c->flags & VALK_CONN_F_PLAIN) { /* no SSL owns them */
+    BIO_free(c->rbio);
+    BIO_free(c->wbio);
+    c->rbio = c->wbio = NULL;
+  }
   c->ops->closed(c);
 }
 

@@ -9,7 +9,9 @@
  * where wbio is the layer's own BIO: it writes TLS records straight into the
  * TCP buffers that may be written now (at most VALK_CONN_WRITES_MAX with the
  * writes in flight), and what does not fit into a memory BIO, the spill,
- * which goes out after them (docs/design.md §4).
+ * which goes out after them (docs/design.md §4). A cleartext connection
+ * (VALK_CONN_F_PLAIN, valk_conn_start_plain) has no SSL: rbio is read
+ * directly and writes go to wbio as they are (docs/design.md §12).
  * TCP buffers come from one slab per system (docs/design.md §4): a read
  * buffer goes back as soon as its bytes are in the rbio, a write buffer when
  * its write ends. At most VALK_CONN_WRITES_MAX writes of one connection are
@@ -84,7 +86,8 @@ enum {
   VALK_CONN_F_PEER_CLOSED = 1u << 5,  /* the peer sent close_notify */
   VALK_CONN_F_DISCARD = 1u << 6,      /* what the peer sends is dropped unread */
   VALK_CONN_F_WAITING = 1u << 7,      /* on the waiting list (valk_conn_wait) */
-  VALK_CONN_F_KIND = 1u << 8
+  VALK_CONN_F_PLAIN = 1u << 8,        /* no TLS (a cleartext listener): valk_conn_start_plain */
+  VALK_CONN_F_KIND = 1u << 9
 };
 
 /* What went wrong, for ops->error. */
@@ -197,6 +200,22 @@ void valk_conn_budget_init(valk_conn_t *c, nghttp2_mem *mem);
 
 /* Creates c's TLS state on ctx and starts reading. 0 or VALK_ETLS / a UV_E* code. */
 int valk_conn_start_tls(valk_conn_t *c, SSL_CTX *ctx);
+
+/*
+ * Starts c without TLS (VALK_CONN_F_PLAIN): the same pipeline with the cipher
+ * left out. What is read goes to c->rbio (a memory BIO) as it comes and
+ * valk_conn_read_plaintext hands it to the feed; what the session produces
+ * goes to the TCP buffers as it is; the handshake is done at once. 0 or
+ * VALK_ENOMEM / a UV_E* code.
+ */
+int valk_conn_start_plain(valk_conn_t *c);
+
+/*
+ * Bytes of the kind's own for the peer, before or instead of a session (an
+ * HTTP/1.x answer on a cleartext HTTP/2 port): through TLS or as they are,
+ * sent by the next flush. 0 or VALK_ETLS.
+ */
+int valk_conn_send_raw(valk_conn_t *c, const uint8_t *data, size_t len);
 
 /*
  * One TLS handshake step; what it produced (handshake bytes, an alert) is

@@ -1,6 +1,7 @@
 /*
  * valk_diag.h: facts about the process the addon runs in, for tests and
- * `valk-aio config`: which nghttp2 copy our calls reach, which OpenSSL.
+ * `valk-aio config`: which nghttp2 and llhttp copies our calls reach, which
+ * OpenSSL.
  * Thread: any; reads only.
  */
 #ifndef VALK_DIAG_H
@@ -11,7 +12,7 @@ extern "C" {
 #endif
 
 typedef struct valk_diag_origin {
-  const char *ours_file;   /* object holding the nghttp2 function the addon calls */
+  const char *ours_file;   /* object holding the function the addon calls */
   const void *ours_addr;   /* its address */
   const char *global_file; /* object of the same symbol found by a global lookup (node's), or NULL */
   const void *global_addr; /* its address, or NULL */
@@ -19,6 +20,12 @@ typedef struct valk_diag_origin {
 
 /* Fills out for nghttp2_session_mem_recv. 0, or VALK_ENOTFOUND if dladdr fails. */
 int valk_diag_nghttp2_origin(valk_diag_origin_t *out);
+
+/* The same for llhttp_execute. */
+int valk_diag_llhttp_origin(valk_diag_origin_t *out);
+
+/* "major.minor.patch" of the llhttp compiled into the addon. */
+const char *valk_diag_llhttp_version(void);
 
 /* NGHTTP2_VERSION of the copy compiled into the addon. */
 const char *valk_diag_nghttp2_version(void);

@@ -131,9 +131,11 @@ static int valk__conn_start(valk_srv_conn_t *c, valk_server_t *srv, uv_stream_t 
   return uv_accept(listener, (uv_stream_t *)&c->io.tcp);
 }
 
-/* Starts TLS on an accepted connection; closes it on failure. */
+/* Starts TLS on an accepted connection (or, on a cleartext listener, the
+ * plain pipeline); closes it on failure. */
 static void valk__conn_begin_tls(valk_srv_conn_t *c) {
-  if (valk_conn_start_tls(&c->io, c->srv->opts->ssl_ctx) != 0) {
+  SSL_CTX *ctx = c->srv->opts->ssl_ctx;
+  if ((ctx != NULL ? valk_conn_start_tls(&c->io, ctx) : valk_conn_start_plain(&c->io)) != 0) {
     if (!(c->io.flags & VALK_SRV_F_GRACEFUL)) VALK_SRV_ADD(c->srv, connections_failed, 1);
     valk_h2_conn_close(c);
     return;

@@ -52,7 +52,7 @@ extern "C" {
 typedef struct valk_server_opts {
   char host[64];
   int port;
-  SSL_CTX *ssl_ctx;           /* owned */
+  SSL_CTX *ssl_ctx;           /* owned; NULL for a cleartext listener (HTTP/2 with prior knowledge) */
   valk_route_table_t routes;  /* owned */
   uint64_t max_response_body_size;
   uint8_t *error_503_body;    /* owned */
@@ -127,6 +127,8 @@ typedef struct valk_srv_conn {
   valk_ratelim_t resets;          /* RST_STREAM frames sent and received (streamResetRate) */
   valk_ratelim_t controls;        /* control frames received (controlFrameRate) */
   int32_t h2_error;               /* the nghttp2 error that failed the session, if any */
+  uint8_t preface_seen;           /* cleartext (VALK_CONN_F_PLAIN): client preface bytes matched so far;
+                                   * the session starts once all VALK_CLIENT_PREFACE_LEN are in */
 } valk_srv_conn_t;
 
 /* A connection slab's item: large enough for a server connection and for a

@@ -132,10 +132,12 @@ void valk_h2_conn_maybe_finish(valk_conn_t *io) {
   if (!(io->flags & VALK_SRV_F_TLS_SHUTDOWN)) {
     io->flags |= VALK_SRV_F_TLS_SHUTDOWN;
     valk_h2_set_state(c, VALK_CONN_CLOSING);
-    SSL_shutdown(io->ssl);
-    ERR_clear_error();
-    valk_conn_flush(io); /* sends close_notify, then calls us again */
-    return;
+    if (io->ssl != NULL) { /* cleartext: no close_notify, straight to the lingering close */
+      SSL_shutdown(io->ssl);
+      ERR_clear_error();
+      valk_conn_flush(io); /* sends close_notify, then calls us again */
+      return;
+    }
   }
   if (io->writes_in_flight == 0 && BIO_ctrl_pending(io->wbio) == 0) valk_conn_linger(io);
 }
@@ -465,12 +467,10 @@ static void valk__conn_refuse_gracefully(valk_srv_conn_t *c) {
   valk_h2_conn_flush(c);
 }
 
-/* 1 when the handshake is done and the session exists, 0 to wait, -1 closed. */
-static int valk__conn_handshake(valk_srv_conn_t *c) {
-  int rc = valk_conn_handshake(&c->io, NULL, 0);
-
-  if (rc == 0 || rc == VALK_ESTOPPED) return rc == 0 ? 0 : -1;
-  if (rc != 1 || !valk_tls_alpn_is_h2(c->io.ssl) || valk__conn_session_start(c) != 0) {
+/* The connection speaks HTTP/2: its session starts. 1, or -1 when it was
+ * closed (the session could not start, or a goaway-mode refusal). */
+static int valk__conn_established(valk_srv_conn_t *c) {
+  if (valk__conn_session_start(c) != 0) {
     if (!(c->io.flags & VALK_SRV_F_GRACEFUL)) VALK_SRV_ADD(c->srv, connections_failed, 1);
     valk_h2_conn_close(c);
     return -1;
@@ -479,9 +479,22 @@ static int valk__conn_handshake(valk_srv_conn_t *c) {
     valk__conn_refuse_gracefully(c);
     return -1;
   }
-  VALK_SRV_ADD(c->srv, tls_handshakes, 1);
   valk_h2_set_state(c, VALK_CONN_IDLE);
   return 1;
+}
+
+/* 1 when the handshake is done and the session exists, 0 to wait, -1 closed. */
+static int valk__conn_handshake(valk_srv_conn_t *c) {
+  int rc = valk_conn_handshake(&c->io, NULL, 0);
+
+  if (rc == 0 || rc == VALK_ESTOPPED) return rc == 0 ? 0 : -1;
+  if (rc != 1 || !valk_tls_alpn_is_h2(c->io.ssl)) {
+    if (!(c->io.flags & VALK_SRV_F_GRACEFUL)) VALK_SRV_ADD(c->srv, connections_failed, 1);
+    valk_h2_conn_close(c);
+    return -1;
+  }
+  VALK_SRV_ADD(c->srv, tls_handshakes, 1);
+  return valk__conn_established(c);
 }
 
 /* Moves what the session has queued into TLS now, without waiting for the
@@ -617,10 +630,60 @@ static int valk__conn_feed(valk_conn_t *io, const uint8_t *p, size_t n) {
   }
 }
 
+/* ---- cleartext: HTTP/2 with prior knowledge (docs/design.md §12) -------- */
+
+static const uint8_t valk__preface[VALK_CLIENT_PREFACE_LEN] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/* What an HTTP/1.x client gets on a cleartext port (HTTP/1.1 is not served yet). */
+static const char valk__h1_refusal[] =
+    "HTTP/1.1 505 HTTP Version Not Supported\r\n"
+    "content-type: text/plain\r\n"
+    "content-length: 59\r\n"
+    "connection: close\r\n"
+    "\r\n"
+    "this port serves HTTP/2 with prior knowledge, not HTTP/1.x\n";
+
+/* Not an HTTP/2 preface: a 505 in HTTP/1.1, then a lingering close (what
+ * else the client sends is dropped). Counted in connections_failed. */
+static void valk__conn_refuse_h1(valk_srv_conn_t *c) {
+  VALK_SRV_ADD(c->srv, connections_failed, 1);
+  c->io.flags |= VALK_CONN_F_DISCARD;
+  valk_h2_set_state(c, VALK_CONN_CLOSING);
+  if (valk_conn_send_raw(&c->io, (const uint8_t *)valk__h1_refusal, sizeof(valk__h1_refusal) - 1) != 0) {
+    valk_h2_conn_close(c);
+    return;
+  }
+  valk_conn_flush(&c->io);
+  if (!(c->io.flags & VALK_CONN_F_CLOSED)) valk_conn_linger(&c->io);
+}
+
+/* The feed of a cleartext connection: the client preface is matched first
+ * (so an HTTP/1.x request is answered as one, not as a broken HTTP/2 frame);
+ * once it is complete the session starts and gets it, then everything else.
+ * 0, 1 (refused: stop reading) or a negative error. */
+static int valk__conn_feed_plain(valk_conn_t *io, const uint8_t *p, size_t n) {
+  valk_srv_conn_t *c = valk_h2_sc(io);
+  size_t need, k;
+  int rc;
+
+  if (io->session != NULL) return valk__conn_feed(io, p, n);
+  need = VALK_CLIENT_PREFACE_LEN - c->preface_seen;
+  k = n < need ? n : need;
+  if (memcmp(p, valk__preface + c->preface_seen, k) != 0) {
+    valk__conn_refuse_h1(c);
+    return 1;
+  }
+  c->preface_seen = (uint8_t)(c->preface_seen + k);
+  if (c->preface_seen < VALK_CLIENT_PREFACE_LEN) return 0;
+  if (valk__conn_established(c) != 1) return 1; /* closed */
+  rc = valk__conn_feed(io, valk__preface, VALK_CLIENT_PREFACE_LEN);
+  return rc != 0 ? rc : valk__conn_feed(io, p + k, n - k);
+}
+
 /* Decrypts everything buffered and gives it to the session, each frame
  * checked first. 0 or a negative error. */
 static int valk__conn_read_plaintext(valk_srv_conn_t *c) {
-  int rc = valk_conn_read_plaintext(&c->io, valk__conn_feed);
+  int rc = valk_conn_read_plaintext(&c->io, (c->io.flags & VALK_CONN_F_PLAIN) ? valk__conn_feed_plain : valk__conn_feed);
   return rc < 0 ? rc : 0;
 }
 
@@ -660,8 +723,12 @@ static void valk__conn_failed(valk_srv_conn_t *c) {
 /* ops->input: ciphertext arrived. */
 void valk_h2_conn_on_input(valk_conn_t *io) {
   valk_srv_conn_t *c = valk_h2_sc(io);
-  if (io->state == VALK_CONN_CONNECTING && valk__conn_handshake(c) != 1) return;
-  if (io->session == NULL || (io->flags & VALK_SRV_F_GRACEFUL)) return;
+  if (io->flags & VALK_CONN_F_PLAIN) {
+    if (io->state != VALK_CONN_CONNECTING && io->session == NULL) return; /* refused: lingering */
+  } else if (io->state == VALK_CONN_CONNECTING && valk__conn_handshake(c) != 1) {
+    return;
+  }
+  if ((io->session == NULL && !(io->flags & VALK_CONN_F_PLAIN)) || (io->flags & VALK_SRV_F_GRACEFUL)) return;
   if (valk__conn_read_plaintext(c) != 0) {
     valk__conn_failed(c);
     return;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages the native build needs, then the vendored
-# nghttp2 source. Run by `npm ci` (the "install" script) and by .ci/run.
+# nghttp2 and llhttp sources (deps/nghttp2.sh, deps/llhttp.sh). Run by
+# `npm ci` (the "install" script) and by .ci/run.
 # Needs root for apt-get; says so clearly when it is not and something is missing.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,3 +25,4 @@ fi
   echo "deps/setup.sh: warning: /usr/include/node has no node.h; node-gyp will fetch headers" >&2
 
 bash "$here/nghttp2.sh"
+bash "$here/llhttp.sh"

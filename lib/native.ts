@@ -47,6 +47,8 @@ export interface NativeConstants {
   ipTableEntrySize: number;
   /** The nghttp2 version compiled into the addon (Debian's source). */
   nghttp2Version: string;
+  /** The llhttp version compiled into the addon (Debian's node-llhttp sources). */
+  llhttpVersion: string;
   /** OpenSSL_version(OPENSSL_VERSION_STRING) as the addon sees it. */
   opensslVersion: string;
   /** Every metric declared in csrc/valk_metrics.h's lists, in list order. */
@@ -83,6 +85,8 @@ export interface NativeRoute {
 export interface NativeListenOptions {
   host: string;
   port: number;
+  /** false: a cleartext listener (HTTP/2 with prior knowledge); key and cert are '' then. */
+  tls: boolean;
   key: string;
   cert: string;
   routes: NativeRoute[];
@@ -259,14 +263,20 @@ export interface NativeBinding {
   slabStress(threads: number, iterations: number, items: number): {
     violations: number; acquired: number; overflow: number; available: number; count: number;
   };
-  diagNghttp2Origin(): {
-    /** Object file holding nghttp2_session_mem_recv as the addon calls it. */
-    file: string;
-    symbolAddress: string;
-    /** Object file of the same symbol found by a global lookup (node's), or null. */
-    nodeExported: string | null;
-    nodeExportedAddress?: string;
-  };
+  /** Object file holding nghttp2_session_mem_recv as the addon calls it, and node's export. */
+  diagNghttp2Origin(): NativeOrigin;
+  /** The same for llhttp_execute. */
+  diagLlhttpOrigin(): NativeOrigin;
+}
+
+/** Where a function the addon calls lives, and where a global lookup of its name finds it. */
+export interface NativeOrigin {
+  /** Object file holding the function as the addon calls it. */
+  file: string;
+  symbolAddress: string;
+  /** Object file of the same symbol found by a global lookup (node's), or null. */
+  nodeExported: string | null;
+  nodeExportedAddress?: string;
 }
 
 let cached: NativeBinding | undefined;

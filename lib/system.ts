@@ -29,12 +29,19 @@ export type { RouteSpec } from './routes';
 export interface ListenOptions extends ServerConfig {
   /** Address to bind (IPv4 or IPv6 literal). Default 127.0.0.1. */
   host?: string;
-  /** Port; 0 picks a free one (read it back from server.port). Default 8443. */
+  /** Port; 0 picks a free one (read it back from server.port). Default 8443, 8080 with tls: false. */
   port?: number;
-  /** PEM private key. */
-  key: string | Buffer;
-  /** PEM certificate chain, leaf first. */
-  cert: string | Buffer;
+  /**
+   * false: a cleartext listener, no key or cert: HTTP/2 with prior knowledge (h2c, as
+   * `curl --http2-prior-knowledge` and `h2load http://...` speak it). An HTTP/1.x request
+   * there gets 505 and the connection closes (HTTP/1.1 is not served yet, docs/design.md §12).
+   * Default true: TLS with ALPN h2.
+   */
+  tls?: boolean;
+  /** PEM private key (required unless tls is false). */
+  key?: string | Buffer;
+  /** PEM certificate chain, leaf first (required unless tls is false). */
+  cert?: string | Buffer;
   /** path -> static response, answered on the AIO thread; routes come first. */
   routes?: Record<string, RouteSpec>;
   /** Answers every path without a route (without one: 404). Runs on Node's main thread. */
@@ -66,6 +73,7 @@ export interface StopReport extends NativeStopReport {}
 
 const DEFAULT_HOST = '127.0.0.1';
 const DEFAULT_PORT = 8443;
+const DEFAULT_PLAIN_PORT = 8080;
 
 function stoppedError(what: string): Error {
   return valkError('VALK_ESTOPPED', `valk-aio: ${what}: this system is stopped`);
@@ -127,8 +135,15 @@ export class AioServer extends EventEmitter implements HandlerTarget {
     readonly config: ResolvedServerConfig,
     /** @internal */
     readonly handler: Handler,
+    /** false: a cleartext listener (HTTP/2 with prior knowledge). */
+    readonly tls: boolean = true,
   ) {
     super();
+  }
+
+  /** Where clients reach it: https://host:port/ (http:// for a cleartext listener). */
+  get url(): string {
+    return `${this.tls ? 'https' : 'http'}://${this.host.includes(':') ? `[${this.host}]` : this.host}:${this.port}/`;
   }
 
   /** @internal */
@@ -237,7 +252,12 @@ export class AioSystem {
   private bind(options: ListenOptions, admin: boolean): Promise<AioServer> {
     return new Promise((resolve, reject) => {
       const handle = this.liveHandle(admin ? 'listenAdmin' : 'listen');
-      const { host = DEFAULT_HOST, port = DEFAULT_PORT, key, cert, routes = {}, handler, debug = false, ...limits } = options;
+      const { host = DEFAULT_HOST, port: givenPort, tls = true, key, cert, routes = {}, handler, debug = false, ...limits } = options;
+      if (typeof tls !== 'boolean') throw new TypeError('valk-aio: listen: tls must be a boolean');
+      if (!tls && (key !== undefined || cert !== undefined)) {
+        throw new TypeError('valk-aio: listen: key and cert are for TLS: leave them out with tls: false');
+      }
+      const port = givenPort ?? (tls ? DEFAULT_PORT : DEFAULT_PLAIN_PORT);
       checkAddress(host, port);
       if (handler !== undefined && typeof handler !== 'function') throw new TypeError('valk-aio: listen: handler must be a function');
       if (typeof debug !== 'boolean') throw new TypeError('valk-aio: listen: debug must be a boolean');
@@ -247,7 +267,7 @@ export class AioSystem {
       if (debug) nativeRoutes.push(...debugRoutes(routes), ...dashboard(routes, server.maxResponseBodySize));
       const answer = debug ? withDebugRoutes(this, handler ?? notFound) : handler ?? notFound;
       handle.listen({
-        host, port, key: pem(key, 'key'), cert: pem(cert, 'cert'), routes: nativeRoutes,
+        host, port, tls, key: tls ? pem(key, 'key') : '', cert: tls ? pem(cert, 'cert') : '', routes: nativeRoutes,
         maxResponseBodySize: server.maxResponseBodySize,
         error503Body: Buffer.from(server.error503Body, 'utf8'),
         hasHandler: handler !== undefined,
@@ -256,7 +276,7 @@ export class AioSystem {
       }, (err, info) => {
         if (err || !info) return reject(err ?? new Error('valk-aio: listen failed'));
         if (debug) this.startRuntimePush();
-        const srv = new AioServer(this, info.id, host, info.port, server, answer);
+        const srv = new AioServer(this, info.id, host, info.port, server, answer, tls);
         this.servers.set(srv.id, srv);
         resolve(srv);
       });

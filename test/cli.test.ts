@@ -253,6 +253,14 @@ describe('valk-aio (compiled bin)', () => {
     expect(out).toMatch(/memory ceiling: \S+ [KMG]iB/);
   }, 30_000);
 
+  it('start --no-tls serves cleartext HTTP/2 (prior knowledge) at an http:// URL; the admin listener keeps TLS', async () => {
+    const out = await serveOnce(['--no-tls', '--body', 'h2c\n'], 'h2c\n', async (url) => {
+      expect((await get(`${url}health`)).status).toBe(200); // the debug routes over h2c too
+    });
+    expect(out).toMatch(/listening on http:\/\/127\.0\.0\.1:\d+\/ \(cleartext HTTP\/2, prior knowledge\)/);
+    expect(out).toMatch(/dashboard: https:\/\/127\.0\.0\.1:\d+\/debug\//);
+  }, 30_000);
+
   it('start on loopback serves the debug routes by default and prints where', async () => {
     const out = await serveOnce(['--max-connections', '20'], undefined, async (url) => {
       const m = await get(`${url}debug/metrics`);
@@ -326,11 +334,11 @@ async function serveOnce(args: string[], body?: string, more?: (url: string) => 
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   try {
     const url = await waitFor(
-      () => /listening on (https:\/\/\S+)/.exec(out)?.[1],
+      () => /listening on (https?:\/\/\S+)/.exec(out)?.[1],
       () => child.exitCode !== null,
       () => `exit ${child.exitCode}; stdout:\n${out}\nstderr:\n${err}`,
     );
-    expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/$/);
+    expect(url).toMatch(args.includes('--no-tls') ? /^http:\/\/127\.0\.0\.1:\d+\/$/ : /^https:\/\/127\.0\.0\.1:\d+\/$/);
     const res = await get(url);
     expect(res.status).toBe(200);
     if (body !== undefined) expect(res.body).toBe(body);

@@ -14,6 +14,19 @@ describe('native addon', () => {
     expect(origin.nodeExportedAddress).not.toBe(origin.symbolAddress);
   });
 
+  it('llhttp calls run on the addon\'s own copy, not the one node exports', () => {
+    const origin = native().diagLlhttpOrigin();
+    // dladdr on llhttp_execute as the addon calls it: inside the .node file.
+    expect(origin.file).toMatch(/valk_aio\.node$/);
+    // node exports its own llhttp_* (it parses HTTP/1 with it): elsewhere.
+    expect(origin.nodeExported).not.toBeNull();
+    expect(origin.nodeExported).not.toMatch(/valk_aio\.node$/);
+    expect(origin.nodeExportedAddress).not.toBe(origin.symbolAddress);
+    // Debian's node-llhttp sources, fetched by deps/llhttp.sh.
+    const debian = fs.readFileSync(`${__dirname}/../deps/llhttp/DEBIAN_VERSION`, 'utf8').trim();
+    expect(debian.startsWith(native().constants.llhttpVersion)).toBe(true);
+  });
+
   it('nghttp2 is the version Debian\'s source carries, not node\'s', () => {
     const { nghttp2Version } = native().constants;
     expect(nghttp2Version).toMatch(/^\d+\.\d+\.\d+$/);

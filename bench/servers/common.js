@@ -27,10 +27,11 @@ const HEADERS = { 'content-type': 'text/plain' };
  */
 async function serveValk(port, cfg, mode = 'static') {
   const sys = valk.startWithConfig(cfg);
-  const { key, cert } = valk.generateSelfSigned(['localhost', '127.0.0.1']);
+  // TLS=0: a cleartext listener (HTTP/2 with prior knowledge), as bench/static.sh TLS=0 runs it.
+  const tls = process.env.TLS === '0' ? { tls: false } : valk.generateSelfSigned(['localhost', '127.0.0.1']);
   const answer = mode === 'handler' ? { handler: () => ({ status: 200, headers: HEADERS, body: BODY }) }
     : { routes: { '/': { status: 200, headers: HEADERS, body: BODY } } };
-  const srv = await sys.listen({ host: '127.0.0.1', port, key, cert, ...answer });
+  const srv = await sys.listen({ host: '127.0.0.1', port, ...tls, ...answer });
   return { sys, srv };
 }
 

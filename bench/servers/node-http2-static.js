@@ -24,8 +24,9 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.exit(2);
 }
 
-const { key, cert } = generateSelfSigned(['localhost', '127.0.0.1']);
-const server = http2.createSecureServer({ key, cert, allowHTTP1: false });
+// TLS=0: cleartext HTTP/2 with prior knowledge (http2.createServer), as bench/static.sh TLS=0 runs it.
+const server = process.env.TLS === '0' ? http2.createServer()
+  : http2.createSecureServer({ ...generateSelfSigned(['localhost', '127.0.0.1']), allowHTTP1: false });
 const sessions = new Set();
 
 server.on('session', (session) => {
