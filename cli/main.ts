@@ -48,11 +48,11 @@ function configCommand(cmd: Command, io: CliIO, setCode: (code: number) => void)
 
 function startCommand(cmd: Command, io: CliIO, setCode: (code: number) => void): Command {
   cmd
-    .description('start an HTTP/2 server (TLS, or cleartext with --no-tls); SIGINT or SIGTERM stops it gracefully')
+    .description('start an HTTP/2 and HTTP/1.1 server (TLS, or cleartext with --no-tls); SIGINT or SIGTERM stops it gracefully')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .addOption(new Option('--port <port>', 'port to listen on (0: any free port; default: 8443, 8080 with --no-tls)')
       .argParser(intOption('port', 0, 65535)))
-    .option('--no-tls', 'cleartext: HTTP/2 with prior knowledge (h2c) instead of TLS; the admin listener keeps TLS')
+    .option('--no-tls', 'cleartext instead of TLS: HTTP/1.1, and HTTP/2 with prior knowledge (h2c); the admin listener keeps TLS')
     .option('--cert <file>', 'PEM certificate (with --key; neither: a self-signed one for localhost)')
     .option('--key <file>', 'PEM private key (with --cert)')
     .option('--body <text>', "body of '/' (default: hello from valk-aio)")

@@ -147,7 +147,7 @@ export async function runStart(o: StartOptions, io: CliIO): Promise<number> {
       throw err;
     }
   }
-  io.out(`listening on ${urlFor(srv.host, srv.port, tls)}${tls ? '' : ' (cleartext HTTP/2, prior knowledge)'}\n`);
+  io.out(`listening on ${urlFor(srv.host, srv.port, tls)}${tls ? '' : ' (cleartext: HTTP/1.1, and HTTP/2 with prior knowledge)'}\n`);
   if (debug) {
     const base = urlFor(srv.host, srv.port, tls).replace(/\/$/, '');
     io.out(`metrics: ${base}/debug/metrics (JSON), ${base}/debug/metrics/prometheus, health: ${base}/health\n`);

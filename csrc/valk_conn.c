@@ -229,9 +229,11 @@ static void valk__unwait(valk_conn_t *c) {
   valk_bp_remove(c->io->backpressure, &c->bp);
 }
 
+#define VALK__READ_STOPPED (VALK_CONN_F_READ_PAUSED | VALK_CONN_F_OUT_BLOCKED | VALK_CONN_F_HOLD)
+
 static void valk__reading_update(valk_conn_t *c, uint32_t was) {
-  int stopped_before = (was & (VALK_CONN_F_READ_PAUSED | VALK_CONN_F_OUT_BLOCKED)) != 0;
-  int stopped_now = (c->flags & (VALK_CONN_F_READ_PAUSED | VALK_CONN_F_OUT_BLOCKED)) != 0;
+  int stopped_before = (was & VALK__READ_STOPPED) != 0;
+  int stopped_now = (c->flags & VALK__READ_STOPPED) != 0;
   if (c->flags & VALK_CONN_F_CLOSED || stopped_before == stopped_now) return;
   if (stopped_now) uv_read_stop((uv_stream_t *)&c->tcp);
   else uv_read_start((uv_stream_t *)&c->tcp, valk__alloc_cb, valk__read_cb);
@@ -241,6 +243,13 @@ void valk_conn_block_reading(valk_conn_t *c, int blocked) {
   uint32_t was = c->flags;
   if (blocked) c->flags |= VALK_CONN_F_OUT_BLOCKED;
   else c->flags &= ~VALK_CONN_F_OUT_BLOCKED;
+  valk__reading_update(c, was);
+}
+
+void valk_conn_hold_reading(valk_conn_t *c, int held) {
+  uint32_t was = c->flags;
+  if (held) c->flags |= VALK_CONN_F_HOLD;
+  else c->flags &= ~VALK_CONN_F_HOLD;
   valk__reading_update(c, was);
 }
 

@@ -87,7 +87,8 @@ enum {
   VALK_CONN_F_DISCARD = 1u << 6,      /* what the peer sends is dropped unread */
   VALK_CONN_F_WAITING = 1u << 7,      /* on the waiting list (valk_conn_wait) */
   VALK_CONN_F_PLAIN = 1u << 8,        /* no TLS (a cleartext listener): valk_conn_start_plain */
-  VALK_CONN_F_KIND = 1u << 9
+  VALK_CONN_F_HOLD = 1u << 9,         /* reading stopped: the kind holds it (valk_conn_hold_reading) */
+  VALK_CONN_F_KIND = 1u << 10
 };
 
 /* What went wrong, for ops->error. */
@@ -288,6 +289,10 @@ int valk_conn_trim(valk_conn_t *c);
 
 /* Stops (on 1) or restarts (on 0) reading because of c's output. */
 void valk_conn_block_reading(valk_conn_t *c, int blocked);
+
+/* Stops (held 1) or lets go (0) reading for the kind's own reason
+ * (VALK_CONN_F_HOLD): an HTTP/1.1 connection while a request is in service. */
+void valk_conn_hold_reading(valk_conn_t *c, int held);
 
 /* Stops reading because no TCP buffer was free (VALK_CONN_F_READ_PAUSED). */
 void valk_conn_pause_reading(valk_conn_t *c);

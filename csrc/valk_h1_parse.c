@@ -143,6 +143,9 @@ static int valk__on_headers_complete(llhttp_t *http) {
   if (http->http_major != 1 || http->http_minor > 1) return valk__fail(p, 505, "HTTP version not supported");
   if (http->http_minor == 1 && p->hosts != 1) return valk__fail(p, 400, "an HTTP/1.1 request needs exactly one Host");
   if (p->hosts > 1) return valk__fail(p, 400, "more than one Host");
+  /* A request's last transfer coding must be chunked, or its length is unknowable (RFC 9112 §6.3). */
+  if ((http->flags & F_TRANSFER_ENCODING) && !(http->flags & F_CHUNKED))
+    return valk__fail(p, 400, "a transfer coding other than chunked last");
   p->head.method = http->method;
   p->head.version_minor = http->http_minor;
   p->head.chunked = (http->flags & F_CHUNKED) != 0;
@@ -269,6 +272,10 @@ void valk_h1_next(valk_h1_parser_t *p) {
 
 const valk_h1_head_t *valk_h1_head(const valk_h1_parser_t *p) {
   return &p->head;
+}
+
+const char *valk_h1_method_name(const valk_h1_head_t *head) {
+  return llhttp_method_name((llhttp_method_t)head->method);
 }
 
 const uint8_t *valk_h1_bytes(const valk_h1_parser_t *p) {

@@ -132,6 +132,9 @@ void valk_h1_next(valk_h1_parser_t *p);
 const valk_h1_head_t *valk_h1_head(const valk_h1_parser_t *p);
 const uint8_t *valk_h1_bytes(const valk_h1_parser_t *p);
 
+/* The head's method as text ("GET"; llhttp's name for it). */
+const char *valk_h1_method_name(const valk_h1_head_t *head);
+
 /* Fails p now (from on_body, say): status and a static reason. */
 void valk_h1_fail(valk_h1_parser_t *p, uint16_t status, const char *reason);
 

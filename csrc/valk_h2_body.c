@@ -25,7 +25,12 @@
 #define VALK_FILL_MIN VALK_BODY_BLOCK_MIN
 
 void valk_h2_consume(valk_srv_conn_t *c, int32_t id, size_t n) {
-  if (n == 0 || !c->srv->opts->stream_bodies || c->io.session == NULL) return;
+  if (n == 0 || !c->srv->opts->stream_bodies) return;
+  if (c->proto != NULL) { /* HTTP/1.1: reading may go on */
+    c->proto->consume(c, n);
+    return;
+  }
+  if (c->io.session == NULL) return;
   /* Fails only on NGHTTP2_ERR_NOMEM: the window stays shut, and the stream's
    * time bounds end it. */
   (void)nghttp2_session_consume(c->io.session, id, n);
@@ -222,6 +227,7 @@ int valk_h2_body_hold(valk_stream_t *st, const uint8_t *data, size_t len) {
     valk_h2_consume(c, st->id, len);
     valk_h2_body_drop(st);
     st->flags |= VALK_STREAM_F_RESET;
+    if (c->proto != NULL) return c->proto->reset(st, NGHTTP2_INTERNAL_ERROR) == 0 ? 0 : -1;
     return nghttp2_submit_rst_stream(c->io.session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR) == 0 ? 0 : -1;
   }
   memcpy(st->fill + st->fill_len, data, len);

@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "valk_common.h"
+#include "valk_h1_server.h"
 #include "valk_h2_session.h"
 #include "valk_owner.h"
 
@@ -76,6 +77,7 @@ static void valk__on_conn_closed(valk_conn_t *io) {
   valk_system_t *sys = srv->sys;
 
   while (c->streams != NULL) valk_h2_stream_free(c->streams);
+  valk_h1_free(c);
   if (c->io.session != NULL) nghttp2_session_del(c->io.session);
   assert(c->io.budget.used == 0); /* everything the connection's HTTP/2 state held is back */
   SSL_free(c->io.ssl);
@@ -323,6 +325,8 @@ static void valk__conn_sweep(valk_srv_conn_t *c, uint64_t now, const valk_system
   } else if (c->io.state == VALK_CONN_CONNECTING && age >= cfg->handshake_timeout_ms) {
     if (!(c->io.flags & VALK_SRV_F_GRACEFUL)) VALK_SRV_ADD(c->srv, connections_timed_out, 1);
     valk_h2_conn_close(c);
+  } else if (c->h1 != NULL && valk_h1_sweep(c, now, cfg)) {
+    /* an HTTP/1.1 request in service, or a head arriving: its own bounds */
   } else if (c->io.session != NULL &&
              !(c->io.flags & (VALK_SRV_F_SETTINGS_ACKED | VALK_SRV_F_GRACEFUL | VALK_SRV_F_TERMINATED)) &&
              now - c->settings_ms >= cfg->settings_timeout_ms) {

@@ -127,6 +127,8 @@ typedef struct valk_srv_conn {
   valk_ratelim_t resets;          /* RST_STREAM frames sent and received (streamResetRate) */
   valk_ratelim_t controls;        /* control frames received (controlFrameRate) */
   int32_t h2_error;               /* the nghttp2 error that failed the session, if any */
+  const struct valk_proto_ops *proto; /* NULL: HTTP/2 (nghttp2); else the HTTP/1.1 kind's (valk_h1_server.h) */
+  struct valk_h1_conn *h1;        /* an HTTP/1.1 connection's state (from its budget), or NULL */
   uint8_t preface_seen;           /* cleartext (VALK_CONN_F_PLAIN): client preface bytes matched so far;
                                    * the session starts once all VALK_CLIENT_PREFACE_LEN are in */
 } valk_srv_conn_t;

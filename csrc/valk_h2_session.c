@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "valk_common.h"
+#include "valk_h1_server.h"
 #include "valk_h2_body.h"
 #include "valk_tls.h"
 
@@ -116,7 +117,9 @@ static void valk__conn_check_output(valk_srv_conn_t *c) {
 }
 
 void valk_h2_on_wrote(valk_conn_t *io) {
-  valk__conn_check_output(valk_h2_sc(io));
+  valk_srv_conn_t *c = valk_h2_sc(io);
+  valk__conn_check_output(c);
+  if (c->h1 != NULL) valk_h1_on_wrote(c);
 }
 
 /* ---- closing -------------------------------------------------------------------- */
@@ -125,6 +128,10 @@ void valk_h2_on_wrote(valk_conn_t *io) {
  * lingering close once it is out. */
 void valk_h2_conn_maybe_finish(valk_conn_t *io) {
   valk_srv_conn_t *c = valk_h2_sc(io);
+  if (c->h1 != NULL && !(io->flags & (VALK_CONN_F_CLOSED | VALK_CONN_F_LINGER))) {
+    valk_h1_on_drained(c);
+    return;
+  }
   if ((io->flags & (VALK_CONN_F_CLOSED | VALK_CONN_F_LINGER)) || io->session == NULL) return;
   if (!(io->flags & VALK_CONN_F_PEER_CLOSED) &&
       (nghttp2_session_want_read(io->session) || nghttp2_session_want_write(io->session)))
@@ -483,17 +490,29 @@ static int valk__conn_established(valk_srv_conn_t *c) {
   return 1;
 }
 
+/* The connection speaks HTTP/1.x (docs/design.md §12): 1, or -1 when it was
+ * closed (a goaway-mode refusal, or its budget is spent). */
+static int valk__conn_http1(valk_srv_conn_t *c, const uint8_t *early, size_t early_len) {
+  if ((c->io.flags & VALK_SRV_F_GRACEFUL) || valk_h1_start(c, early, early_len) != 0) {
+    if (!(c->io.flags & VALK_SRV_F_GRACEFUL)) VALK_SRV_ADD(c->srv, connections_failed, 1);
+    valk_h2_conn_close(c);
+    return -1;
+  }
+  return 1;
+}
+
 /* 1 when the handshake is done and the session exists, 0 to wait, -1 closed. */
 static int valk__conn_handshake(valk_srv_conn_t *c) {
   int rc = valk_conn_handshake(&c->io, NULL, 0);
 
   if (rc == 0 || rc == VALK_ESTOPPED) return rc == 0 ? 0 : -1;
-  if (rc != 1 || !valk_tls_alpn_is_h2(c->io.ssl)) {
+  if (rc != 1) {
     if (!(c->io.flags & VALK_SRV_F_GRACEFUL)) VALK_SRV_ADD(c->srv, connections_failed, 1);
     valk_h2_conn_close(c);
     return -1;
   }
   VALK_SRV_ADD(c->srv, tls_handshakes, 1);
+  if (!valk_tls_alpn_is_h2(c->io.ssl)) return valk__conn_http1(c, NULL, 0); /* http/1.1, or no ALPN */
   return valk__conn_established(c);
 }
 
@@ -634,33 +653,10 @@ static int valk__conn_feed(valk_conn_t *io, const uint8_t *p, size_t n) {
 
 static const uint8_t valk__preface[VALK_CLIENT_PREFACE_LEN] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/* What an HTTP/1.x client gets on a cleartext port (HTTP/1.1 is not served yet). */
-static const char valk__h1_refusal[] =
-    "HTTP/1.1 505 HTTP Version Not Supported\r\n"
-    "content-type: text/plain\r\n"
-    "content-length: 59\r\n"
-    "connection: close\r\n"
-    "\r\n"
-    "this port serves HTTP/2 with prior knowledge, not HTTP/1.x\n";
-
-/* Not an HTTP/2 preface: a 505 in HTTP/1.1, then a lingering close (what
- * else the client sends is dropped). Counted in connections_failed. */
-static void valk__conn_refuse_h1(valk_srv_conn_t *c) {
-  VALK_SRV_ADD(c->srv, connections_failed, 1);
-  c->io.flags |= VALK_CONN_F_DISCARD;
-  valk_h2_set_state(c, VALK_CONN_CLOSING);
-  if (valk_conn_send_raw(&c->io, (const uint8_t *)valk__h1_refusal, sizeof(valk__h1_refusal) - 1) != 0) {
-    valk_h2_conn_close(c);
-    return;
-  }
-  valk_conn_flush(&c->io);
-  if (!(c->io.flags & VALK_CONN_F_CLOSED)) valk_conn_linger(&c->io);
-}
-
-/* The feed of a cleartext connection: the client preface is matched first
- * (so an HTTP/1.x request is answered as one, not as a broken HTTP/2 frame);
+/* The feed of a cleartext connection: the client preface is matched first;
  * once it is complete the session starts and gets it, then everything else.
- * 0, 1 (refused: stop reading) or a negative error. */
+ * Bytes that are not a preface start HTTP/1.x (valk_h1_server.h). 0, 1 (the
+ * connection is HTTP/1.x now, or closed: stop reading) or a negative error. */
 static int valk__conn_feed_plain(valk_conn_t *io, const uint8_t *p, size_t n) {
   valk_srv_conn_t *c = valk_h2_sc(io);
   size_t need, k;
@@ -669,8 +665,12 @@ static int valk__conn_feed_plain(valk_conn_t *io, const uint8_t *p, size_t n) {
   if (io->session != NULL) return valk__conn_feed(io, p, n);
   need = VALK_CLIENT_PREFACE_LEN - c->preface_seen;
   k = n < need ? n : need;
-  if (memcmp(p, valk__preface + c->preface_seen, k) != 0) {
-    valk__conn_refuse_h1(c);
+  if (memcmp(p, valk__preface + c->preface_seen, k) != 0) { /* HTTP/1.x: what came so far is its start */
+    uint8_t early[VALK_CLIENT_PREFACE_LEN + VALK_SCRATCH_SIZE];
+    size_t seen = c->preface_seen;
+    memcpy(early, valk__preface, seen);
+    memcpy(early + seen, p, n);
+    valk__conn_http1(c, early, seen + n);
     return 1;
   }
   c->preface_seen = (uint8_t)(c->preface_seen + k);
@@ -723,14 +723,26 @@ static void valk__conn_failed(valk_srv_conn_t *c) {
 /* ops->input: ciphertext arrived. */
 void valk_h2_conn_on_input(valk_conn_t *io) {
   valk_srv_conn_t *c = valk_h2_sc(io);
+  if (c->h1 != NULL) {
+    valk_h1_on_input(c);
+    return;
+  }
   if (io->flags & VALK_CONN_F_PLAIN) {
     if (io->state != VALK_CONN_CONNECTING && io->session == NULL) return; /* refused: lingering */
   } else if (io->state == VALK_CONN_CONNECTING && valk__conn_handshake(c) != 1) {
     return;
   }
+  if (c->h1 != NULL) { /* the handshake chose HTTP/1.1: what came with it is a request */
+    valk_h1_on_input(c);
+    return;
+  }
   if ((io->session == NULL && !(io->flags & VALK_CONN_F_PLAIN)) || (io->flags & VALK_SRV_F_GRACEFUL)) return;
   if (valk__conn_read_plaintext(c) != 0) {
     valk__conn_failed(c);
+    return;
+  }
+  if (c->h1 != NULL) { /* a cleartext connection that turned out to speak HTTP/1.x */
+    valk_h1_on_input(c);
     return;
   }
   valk_h2_conn_flush(c);
@@ -741,6 +753,11 @@ void valk_h2_conn_on_input(valk_conn_t *io) {
 void valk_h2_conn_goaway(valk_srv_conn_t *c) {
   /* After our close_notify nothing more can be written: it is closing already. */
   if (c->io.flags & (VALK_CONN_F_CLOSED | VALK_SRV_F_GOAWAY | VALK_SRV_F_TLS_SHUTDOWN)) return;
+  if (c->h1 != NULL) { /* HTTP/1.1: the request in service is answered, then it closes */
+    c->io.flags |= VALK_SRV_F_GOAWAY;
+    valk_h1_goaway(c);
+    return;
+  }
   if (c->io.session == NULL) {
     valk_h2_conn_close(c);
     return;

@@ -64,6 +64,11 @@ void valk_h2_set_state(valk_srv_conn_t *c, valk_conn_state_t state) {
 valk_stream_t *valk_h2_stream_get(valk_srv_conn_t *c, int32_t id) {
   valk_stream_t *st = c->last_stream;
   if (st != NULL && st->id == id) return st; /* the callbacks of one frame ask for the same stream */
+  if (c->io.session == NULL) { /* HTTP/1.1: one request at a time */
+    for (st = c->streams; st != NULL && st->id != id; st = st->next) {
+    }
+    return st;
+  }
   st = nghttp2_session_get_stream_user_data(c->io.session, id);
   if (st != NULL) c->last_stream = st;
   return st;
@@ -212,6 +217,18 @@ void valk_h2_stream_free(valk_stream_t *st) {
   valk_h2_budget_free(&c->io.budget, st);
 }
 
+int valk_h2_stream_reset(valk_stream_t *st, uint32_t code) {
+  valk_srv_conn_t *c = st->conn;
+  if (c->proto != NULL) return c->proto->reset(st, code);
+  return nghttp2_submit_rst_stream(c->io.session, NGHTTP2_FLAG_NONE, st->id, code);
+}
+
+static void valk__resume(valk_stream_t *st) {
+  valk_srv_conn_t *c = st->conn;
+  if (c->proto != NULL) c->proto->resume(st);
+  else nghttp2_session_resume_data(c->io.session, st->id);
+}
+
 static void valk__count_status(valk_server_t *srv, int status) {
   VALK_SRV_ADD(srv, requests_total, 1);
   if (status >= 500) VALK_SRV_ADD(srv, responses_5xx, 1);
@@ -263,6 +280,7 @@ static int valk__submit_with(valk_stream_t *st, int status, const nghttp2_nv *nv
   st->output_ms = uv_now(&c->srv->sys->loop);
   c->pending_responses++;
   valk__count_status(c->srv, status);
+  if (c->proto != NULL) return c->proto->submit(st, status, nva, nvlen, prd);
   return nghttp2_submit_response(c->io.session, st->id, nva, nvlen, prd);
 }
 
@@ -280,7 +298,7 @@ static int valk__submit(valk_stream_t *st, int status, const nghttp2_nv *nva, si
 
 /* Submits route r as the response of st. 0 or an nghttp2 error. */
 static int valk__respond_with(valk_stream_t *st, const valk_route_t *r) {
-  st->flags |= VALK_STREAM_F_HEADROOM;
+  if (st->conn->proto == NULL) st->flags |= VALK_STREAM_F_HEADROOM; /* HTTP/2 frames only */
   return valk__submit(st, r->status, r->nva, r->nvlen, r->body, r->body_len);
 }
 
@@ -335,7 +353,7 @@ int valk_h2_refuse_request(valk_stream_t *st, const valk_route_t *r, uint32_t co
   valk_reqhdrs_drop(&st->hdrs, &c->io.budget);
   st->flags &= (uint16_t)~VALK_STREAM_F_KEEP;
   if ((st->flags & VALK_STREAM_F_RESPONDED) || r == NULL)
-    return nghttp2_submit_rst_stream(c->io.session, NGHTTP2_FLAG_NONE, st->id, code);
+    return valk_h2_stream_reset(st, code);
   return valk__respond_with(st, r);
 }
 
@@ -614,7 +632,7 @@ static size_t valk__utoa(uint64_t v, char *out) {
 
 
 void valk_h2_stream_resume(valk_stream_t *st, valk_srv_conn_t **list) {
-  nghttp2_session_resume_data(st->conn->io.session, st->id);
+  valk__resume(st);
   valk_h2_flush_later(st->conn, list);
 }
 
@@ -714,7 +732,7 @@ void valk_h2_js_respond(valk_system_t *sys, valk_js_request_t *req, valk_srv_con
     return;
   }
   if (valk__submit(st, req->status, nva, 2 + req->resp_nheaders, req->resp_body, req->resp_body_len) != 0)
-    nghttp2_submit_rst_stream(st->conn->io.session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+    valk_h2_stream_reset(st, NGHTTP2_INTERNAL_ERROR);
 }
 
 /* ---- streaming answers: chunks from JavaScript ------------------------------------ */
@@ -762,7 +780,7 @@ static void valk__submit_streaming(valk_stream_t *st, valk_js_request_t *req, ng
   VALK_SRV_ADD(st->conn->srv, responses_streamed, 1);
   if (valk__submit_with(st, req->status, nva + 1, 1 + req->resp_nheaders,
                         st->method == VALK_METHOD_HEAD ? NULL : &prd) != 0)
-    nghttp2_submit_rst_stream(st->conn->io.session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+    valk_h2_stream_reset(st, NGHTTP2_INTERNAL_ERROR);
 }
 
 void valk_h2_js_chunk(valk_system_t *sys, valk_js_request_t *req, valk_srv_conn_t **flush) {
@@ -785,7 +803,7 @@ void valk_h2_js_chunk(valk_system_t *sys, valk_js_request_t *req, valk_srv_conn_
     if (data) valk__unpin(sys, valk_js_token(req));
     req->chunk_final = 1;
     st->flags |= VALK_STREAM_F_RESET;
-    nghttp2_submit_rst_stream(st->conn->io.session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+    valk_h2_stream_reset(st, NGHTTP2_INTERNAL_ERROR);
     valk_h2_flush_later(st->conn, flush);
     return;
   }
@@ -794,7 +812,7 @@ void valk_h2_js_chunk(valk_system_t *sys, valk_js_request_t *req, valk_srv_conn_
   req->chunk_final = (uint8_t)final;
   if (!data && !final) valk__unpin(sys, valk_js_token(req)); /* an empty chunk: nothing to hold */
   st->output_ms = uv_now(&sys->loop);
-  nghttp2_session_resume_data(st->conn->io.session, st->id);
+  valk__resume(st);
   valk_h2_flush_later(st->conn, flush);
 }
 

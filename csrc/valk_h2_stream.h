@@ -60,6 +60,26 @@ enum {
 
 enum { VALK_METHOD_OTHER = 0, VALK_METHOD_GET = 1, VALK_METHOD_HEAD = 2 };
 
+/*
+ * What a connection's protocol does with the stream layer's answers
+ * (docs/design.md §12). c->proto is NULL for HTTP/2, whose calls go to
+ * nghttp2; an HTTP/1.1 connection's table otherwise. The stream layer calls
+ * through the pointer, so it never names the HTTP/1.1 module. AIO thread.
+ */
+typedef struct valk_proto_ops {
+  /* An answer: status, headers (":status" first), body (NULL: none). 0 or < 0. */
+  int (*submit)(valk_stream_t *st, int status, const nghttp2_nv *nva, size_t nvlen, const nghttp2_data_provider *prd);
+  /* The stream cannot be answered as it should (RST_STREAM in HTTP/2). 0 or < 0. */
+  int (*reset)(valk_stream_t *st, uint32_t code);
+  /* A deferred body has more to send. */
+  void (*resume)(valk_stream_t *st);
+  /* JavaScript took n bytes of a streaming request body (HTTP/2: the window opens). */
+  void (*consume)(valk_srv_conn_t *c, size_t n);
+} valk_proto_ops_t;
+
+/* RST_STREAM(code), or the protocol's equivalent. 0 or < 0. */
+int valk_h2_stream_reset(valk_stream_t *st, uint32_t code);
+
 /* st's request waited in the backlog for requestTimeoutMs (Node's thread did
  * not take it): out of the backlog, 503 with retry-after (counted in
  * requests_queue_timed_out); its arena goes with the stream. The caller

@@ -57,7 +57,8 @@ extern "C" {
   XX(connections_protocol_error, counter, "connections closed for a protocol violation (a GOAWAY with an error code, RFC 9113 §5.1 stream states included)") \
   XX(connections_soft_closed, counter, "idle connections closed by the soft limit (GOAWAY NO_ERROR)") \
   XX(connections_evicted, counter, "paused connections evicted from a full backpressure list") \
-  XX(tls_handshakes, counter, "TLS handshakes completed with ALPN h2")         \
+  XX(tls_handshakes, counter, "TLS handshakes completed (ALPN h2 or http/1.1)") \
+  XX(connections_http1, counter, "connections that speak HTTP/1.x (ALPN http/1.1 or none, or HTTP/1.x on a cleartext port)") \
   XX(tls_buffers_released, counter, "TLS memory buffers an idle connection gave back (grown past 16 KiB by a bulk transfer)") \
   XX(streams_active, gauge, "HTTP/2 streams open now")                         \
   XX(streams_total, counter, "HTTP/2 streams opened by clients")               \

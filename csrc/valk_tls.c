@@ -14,7 +14,8 @@
 
 #include "valk_common.h"
 
-static const unsigned char valk__alpn_h2[] = {2, 'h', '2'};
+/* What the server offers, preferred first: h2, then http/1.1 (docs/design.md §12). */
+static const unsigned char valk__alpn_server[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
 
 static void valk__tls_err(char *err, size_t err_len, const char *what) {
   unsigned long code = ERR_get_error();
@@ -29,7 +30,7 @@ static int valk__alpn_select(SSL *ssl, const unsigned char **out, unsigned char 
   unsigned char *sel = NULL;
   (void)ssl;
   (void)arg;
-  if (SSL_select_next_proto(&sel, outlen, valk__alpn_h2, sizeof(valk__alpn_h2), in, inlen) !=
+  if (SSL_select_next_proto(&sel, outlen, valk__alpn_server, sizeof(valk__alpn_server), in, inlen) !=
       OPENSSL_NPN_NEGOTIATED)
     return SSL_TLSEXT_ERR_ALERT_FATAL;
   *out = sel;

@@ -32,10 +32,9 @@ export interface ListenOptions extends ServerConfig {
   /** Port; 0 picks a free one (read it back from server.port). Default 8443, 8080 with tls: false. */
   port?: number;
   /**
-   * false: a cleartext listener, no key or cert: HTTP/2 with prior knowledge (h2c, as
-   * `curl --http2-prior-knowledge` and `h2load http://...` speak it). An HTTP/1.x request
-   * there gets 505 and the connection closes (HTTP/1.1 is not served yet, docs/design.md §12).
-   * Default true: TLS with ALPN h2.
+   * false: a cleartext listener, no key or cert: HTTP/1.1, and HTTP/2 with prior knowledge
+   * (h2c, as `curl --http2-prior-knowledge` and `h2load http://...` speak it), on one port
+   * (docs/design.md §12). Default true: TLS with ALPN h2, then http/1.1.
    */
   tls?: boolean;
   /** PEM private key (required unless tls is false). */

@@ -10,6 +10,7 @@ import { main } from '../cli/main';
 import { CliIO } from '../cli/io';
 import { isLoopback } from '../cli/start';
 import { FootprintSizes } from '../lib/footprint';
+import { curl } from './helpers';
 
 const CLI = process.env.VALK_AIO_CLI ?? path.join(__dirname, '..', 'dist', 'cli', 'main.js');
 
@@ -253,11 +254,12 @@ describe('valk-aio (compiled bin)', () => {
     expect(out).toMatch(/memory ceiling: \S+ [KMG]iB/);
   }, 30_000);
 
-  it('start --no-tls serves cleartext HTTP/2 (prior knowledge) at an http:// URL; the admin listener keeps TLS', async () => {
+  it('start --no-tls serves cleartext HTTP/2 (prior knowledge) and HTTP/1.1 at an http:// URL; the admin listener keeps TLS', async () => {
     const out = await serveOnce(['--no-tls', '--body', 'h2c\n'], 'h2c\n', async (url) => {
       expect((await get(`${url}health`)).status).toBe(200); // the debug routes over h2c too
+      expect(await curl(['-s', `${url}health`])).toMatch(/"status":"ok"/); // and over HTTP/1.1
     });
-    expect(out).toMatch(/listening on http:\/\/127\.0\.0\.1:\d+\/ \(cleartext HTTP\/2, prior knowledge\)/);
+    expect(out).toMatch(/listening on http:\/\/127\.0\.0\.1:\d+\/ \(cleartext: HTTP\/1\.1, and HTTP\/2 with prior knowledge\)/);
     expect(out).toMatch(/dashboard: https:\/\/127\.0\.0\.1:\d+\/debug\//);
   }, 30_000);
 

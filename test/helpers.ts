@@ -1,7 +1,7 @@
 // Shared test helpers: key pairs, HTTP/2 requests with Node's client, curl.
 // Every listener in tests is on 127.0.0.1.
 import * as http2 from 'node:http2';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { expect } from 'vitest';
 import { generateSelfSigned, KeyPair } from '../lib/tls';
 
@@ -88,6 +88,16 @@ export function curl(args: string[]): Promise<string> {
       else resolve(stdout);
     });
   });
+}
+
+/** Whether a command is installed (a load tool: h2load, wrk, ab). */
+export function hasTool(name: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Polls cond every 10 ms until it is true or ms pass. */

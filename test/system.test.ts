@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import * as tls from 'node:tls';
 import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, defaultConfig } from '../lib/config';
@@ -119,10 +120,18 @@ describe('HTTP/2 over TLS', () => {
     expect(out).toBe('hello\n\n2 200');
   });
 
-  it('a client that does not offer h2 fails the handshake; the server keeps serving', async () => {
+  it('ALPN: h2 first, then http/1.1; a client that offers neither fails the handshake; the server keeps serving', async () => {
     const { sys, port } = await serve();
-    await expect(curl(['-sk', '--http1.1', `https://127.0.0.1:${port}/`])).rejects.toThrow();
+    expect(await curl(['-sk', '-w', ' %{http_version}', `https://127.0.0.1:${port}/`])).toBe('hello\n 2');
+    expect(await curl(['-sk', '--http1.1', '-w', ' %{http_version}', `https://127.0.0.1:${port}/`])).toBe('hello\n 1.1');
+    const failed = await new Promise<string>((resolve) => {
+      const sock = tls.connect({ host: '127.0.0.1', port, ALPNProtocols: ['spdy/3'], rejectUnauthorized: false });
+      sock.on('secureConnect', () => resolve('connected'));
+      sock.on('error', (e) => resolve(e.message));
+    });
+    expect(failed).toMatch(/no application protocol|alert/i);
     await waitFor(() => sys.stats().connections_failed >= 1);
+    expect(sys.metrics().system.connections_http1).toBe(1);
     expect((await get(port, '/')).status).toBe(200);
   });
 
