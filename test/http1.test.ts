@@ -232,6 +232,47 @@ describe('HTTP/1.1 on TLS (ALPN http/1.1) and cleartext', () => {
     await waitFor(() => sys.metrics().pools.connections.used === 0, 10_000);
   });
 
+  it('a streaming request body with a slow reader: the client is held back, at most two windows held', async () => {
+    const sys = startWithConfig({ maxConnections: 4 });
+    systems.push(sys);
+    let peak = 0;
+    const srv = await sys.listen({
+      host: '127.0.0.1', port: 0, tls: false, requestBodies: 'stream',
+      handler: async (req) => {
+        let n = 0;
+        for await (const chunk of req) {
+          n += chunk.length;
+          peak = Math.max(peak, sys.metrics().system.request_body_held_bytes);
+          await sleep(2);
+        }
+        return { status: 200, body: String(n) };
+      },
+    });
+    const size = 4 << 20;
+    const reply = await new Promise<string>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: srv.port, method: 'POST', path: '/up' }, (res) => {
+        let b = '';
+        res.on('data', (d) => { b += d; });
+        res.on('end', () => resolve(b));
+      });
+      req.on('error', reject);
+      const chunk = Buffer.alloc(65536, 1);
+      let sent = 0;
+      const pump = () => {
+        while (sent < size) {
+          sent += chunk.length;
+          if (!req.write(chunk)) return void req.once('drain', pump);
+        }
+        req.end();
+      };
+      pump(); // chunked: no length declared
+    });
+    expect(reply).toBe(String(size));
+    expect(peak).toBeGreaterThan(0);
+    expect(peak).toBeLessThanOrEqual(2 * sys.config.streamWindowSize + 64 * 1024);
+    await waitFor(() => sys.metrics().system.request_body_held_bytes === 0);
+  });
+
   it('a client without ALPN gets HTTP/1.1 over TLS', async () => {
     const { secure } = await serve();
     const text = await new Promise<string>((resolve, reject) => {
