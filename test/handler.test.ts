@@ -220,7 +220,9 @@ describe('JavaScript handlers', () => {
     const req = s.request({ ':path': '/slow' });
     req.on('error', () => {});
     req.end();
-    await waitFor(() => sys.metrics().system.requests_dispatched === 1);
+    // Dispatched, and the handler running (under the sanitizer the ring can still hold it
+    // when requests_dispatched first reads 1).
+    await waitFor(() => sys.metrics().system.requests_dispatched === 1 && signal !== undefined);
     expect(signal!.aborted).toBe(false);
     const aborted = new Promise<unknown>((r) => signal!.addEventListener('abort', () => r(signal!.reason)));
     req.close(http2.constants.NGHTTP2_CANCEL);
