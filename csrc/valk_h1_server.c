@@ -288,25 +288,14 @@ static int valk__hop_by_hop(const valk_h1_field_t *f, const uint8_t *b) {
 }
 
 /* One field of the request for the stream layer, as HTTP/2's header callback
- * hands it: counted, looked at, kept for JavaScript. 0, or the request was refused. */
+ * hands it: counted, looked at (valk_h2_header_seen: :method, :path, content-length),
+ * kept for JavaScript. 0, or the request was refused. */
 static int valk__field(valk_srv_conn_t *c, valk_stream_t *st, const char *name, size_t nl, const uint8_t *v, size_t vl) {
   if (valk_reqhdrs_count(&st->hdrs, &c->srv->hdr_limits, nl, vl) != 0) {
     VALK_SRV_ADD(c->srv, headers_too_large, 1);
     return -1;
   }
-  if (nl == 5 && memcmp(name, ":path", 5) == 0) {
-    const valk_route_t *r = valk_route_lookup(&c->srv->opts->routes, v, vl);
-    st->route = (uint16_t)(r != NULL ? 2 + r->index : 1);
-    if (!valk_h2_to_js(c->srv, r)) {
-      st->flags &= (uint16_t)~VALK_STREAM_F_KEEP;
-      valk_reqhdrs_drop(&st->hdrs, &c->io.budget);
-    }
-  } else if (nl == 13 && memcmp(name, "last-event-id", 13) == 0) {
-    uint64_t id = 0;
-    size_t i;
-    for (i = 0; i < vl && i < 18 && v[i] >= '0' && v[i] <= '9'; i++) id = id * 10 + (uint64_t)(v[i] - '0');
-    st->last_event_id = i == vl ? id : 0;
-  }
+  valk_h2_header_seen(st, (const uint8_t *)name, nl, v, vl);
   if ((st->flags & VALK_STREAM_F_KEEP) &&
       valk_reqhdrs_keep(&st->hdrs, &c->io.budget, (const uint8_t *)name, nl, v, vl) != 0) {
     VALK_SRV_ADD(c->srv, streams_refused, 1);
@@ -340,8 +329,6 @@ static int valk__head(valk_srv_conn_t *c) {
   c->streams_open++;
   valk_h2_set_state(c, VALK_CONN_ACTIVE);
   st->started_ms = h->head_ms != 0 ? h->head_ms : st->started_ms;
-  st->method = strcmp(method, "GET") == 0 ? VALK_METHOD_GET : strcmp(method, "HEAD") == 0 ? VALK_METHOD_HEAD : VALK_METHOD_OTHER;
-  st->content_length = hd->content_length;
   if (valk__field(c, st, ":method", 7, (const uint8_t *)method, strlen(method)) != 0 ||
       valk__field(c, st, ":scheme", 7, (const uint8_t *)(c->io.ssl != NULL ? "https" : "http"), c->io.ssl != NULL ? 5 : 4) != 0 ||
       (hd->host_len > 0 && valk__field(c, st, ":authority", 10, b + hd->host, hd->host_len) != 0) ||

@@ -205,47 +205,6 @@ static int valk__on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, vo
   return 0;
 }
 
-static int64_t valk__parse_length(const uint8_t *v, size_t len) {
-  int64_t n = 0;
-  size_t i;
-  if (len == 0 || len > 18) return INT64_MAX; /* nghttp2 checked the syntax; huge is too large */
-  for (i = 0; i < len; i++) n = n * 10 + (v[i] - '0');
-  return n;
-}
-
-/* An SSE Last-Event-ID: up to 18 decimal digits, else 0 (ignored). */
-static uint64_t valk__parse_event_id(const uint8_t *v, size_t len) {
-  uint64_t n = 0;
-  size_t i;
-  if (len == 0 || len > 18) return 0;
-  for (i = 0; i < len; i++) {
-    if (v[i] < '0' || v[i] > '9') return 0;
-    n = n * 10 + (uint64_t)(v[i] - '0');
-  }
-  return n;
-}
-
-/* The request fields the AIO thread itself reads. */
-static void valk__header_seen(valk_srv_conn_t *c, valk_stream_t *st, const uint8_t *name, size_t namelen,
-                              const uint8_t *value, size_t valuelen) {
-  if (namelen == 5 && memcmp(name, ":path", 5) == 0) {
-    const valk_route_t *r = valk_route_lookup(&c->srv->opts->routes, value, valuelen);
-    st->route = (uint16_t)(r != NULL ? 2 + r->index : 1);
-    if (!valk_h2_to_js(c->srv, r)) { /* answered here: no headers to keep */
-      st->flags &= (uint16_t)~VALK_STREAM_F_KEEP;
-      valk_reqhdrs_drop(&st->hdrs, &c->io.budget);
-    }
-  } else if (namelen == 7 && memcmp(name, ":method", 7) == 0) {
-    st->method = VALK_METHOD_OTHER;
-    if (valuelen == 3 && memcmp(value, "GET", 3) == 0) st->method = VALK_METHOD_GET;
-    else if (valuelen == 4 && memcmp(value, "HEAD", 4) == 0) st->method = VALK_METHOD_HEAD;
-  } else if (namelen == 14 && memcmp(name, "content-length", 14) == 0) {
-    st->content_length = valk__parse_length(value, valuelen);
-  } else if (namelen == 13 && memcmp(name, "last-event-id", 13) == 0) {
-    st->last_event_id = valk__parse_event_id(value, valuelen);
-  }
-}
-
 static int valk__on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
                            size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
                            void *ud) {
@@ -258,7 +217,7 @@ static int valk__on_header(nghttp2_session *s, const nghttp2_frame *f, const uin
   /* Counted before anything is copied or looked at (RFC 9113 §6.5.2). */
   if (valk_reqhdrs_count(&st->hdrs, &c->srv->hdr_limits, namelen, valuelen) != 0) return valk__headers_too_large(st);
   if (st->flags & VALK_STREAM_F_TRAILERS) return 0; /* counted, not kept */
-  valk__header_seen(c, st, name, namelen, value, valuelen);
+  valk_h2_header_seen(st, name, namelen, value, valuelen);
   if ((st->flags & VALK_STREAM_F_KEEP) && valk_reqhdrs_keep(&st->hdrs, &c->io.budget, name, namelen, value, valuelen) != 0) {
     /* The connection's budget is near its end: refuse the stream. */
     VALK_SRV_ADD(c->srv, streams_refused, 1);
@@ -728,7 +687,7 @@ void valk_h2_conn_on_input(valk_conn_t *io) {
     return;
   }
   if (io->flags & VALK_CONN_F_PLAIN) {
-    if (io->state != VALK_CONN_CONNECTING && io->session == NULL) return; /* refused: lingering */
+    if (io->state != VALK_CONN_CONNECTING && io->session == NULL) return; /* closing */
   } else if (io->state == VALK_CONN_CONNECTING && valk__conn_handshake(c) != 1) {
     return;
   }

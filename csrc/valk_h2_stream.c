@@ -419,6 +419,49 @@ int valk_h2_body_append(valk_stream_t *st, const uint8_t *data, size_t len) {
   return 0;
 }
 
+/* ---- request fields ----------------------------------------------------------- */
+
+static int64_t valk__parse_length(const uint8_t *v, size_t len) {
+  int64_t n = 0;
+  size_t i;
+  if (len == 0 || len > 18) return INT64_MAX; /* nghttp2 or llhttp checked the syntax; huge is too large */
+  for (i = 0; i < len; i++) n = n * 10 + (v[i] - '0');
+  return n;
+}
+
+/* An SSE Last-Event-ID: up to 18 decimal digits, else 0 (ignored). */
+static uint64_t valk__parse_event_id(const uint8_t *v, size_t len) {
+  uint64_t n = 0;
+  size_t i;
+  if (len == 0 || len > 18) return 0;
+  for (i = 0; i < len; i++) {
+    if (v[i] < '0' || v[i] > '9') return 0;
+    n = n * 10 + (uint64_t)(v[i] - '0');
+  }
+  return n;
+}
+
+void valk_h2_header_seen(valk_stream_t *st, const uint8_t *name, size_t namelen, const uint8_t *value,
+                         size_t valuelen) {
+  valk_srv_conn_t *c = st->conn;
+  if (namelen == 5 && memcmp(name, ":path", 5) == 0) {
+    const valk_route_t *r = valk_route_lookup(&c->srv->opts->routes, value, valuelen);
+    st->route = (uint16_t)(r != NULL ? 2 + r->index : 1);
+    if (!valk_h2_to_js(c->srv, r)) { /* answered here: no headers to keep */
+      st->flags &= (uint16_t)~VALK_STREAM_F_KEEP;
+      valk_reqhdrs_drop(&st->hdrs, &c->io.budget);
+    }
+  } else if (namelen == 7 && memcmp(name, ":method", 7) == 0) {
+    st->method = VALK_METHOD_OTHER;
+    if (valuelen == 3 && memcmp(value, "GET", 3) == 0) st->method = VALK_METHOD_GET;
+    else if (valuelen == 4 && memcmp(value, "HEAD", 4) == 0) st->method = VALK_METHOD_HEAD;
+  } else if (namelen == 14 && memcmp(name, "content-length", 14) == 0) {
+    st->content_length = valk__parse_length(value, valuelen);
+  } else if (namelen == 13 && memcmp(name, "last-event-id", 13) == 0) {
+    st->last_event_id = valk__parse_event_id(value, valuelen);
+  }
+}
+
 /* ---- cancellation --------------------------------------------------------------- */
 
 /*

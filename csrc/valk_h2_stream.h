@@ -129,6 +129,11 @@ int valk_h2_body_append(valk_stream_t *st, const uint8_t *data, size_t len);
 /* The request headers are complete and a body follows: check the declared length. */
 int valk_h2_body_begin(valk_stream_t *st);
 
+/* A request field the AIO thread itself reads (:path and its route, :method, content-length,
+ * last-event-id), as the header callback of HTTP/2 or HTTP/1.1 hands it over. */
+void valk_h2_header_seen(valk_stream_t *st, const uint8_t *name, size_t namelen, const uint8_t *value,
+                         size_t valuelen);
+
 /* nghttp2's send_data callback: a route body's DATA frame, not copied (valk_h2_stream.c). */
 int valk_h2_body_send_data(nghttp2_session *s, nghttp2_frame *frame, const uint8_t *framehd,
                            size_t length, nghttp2_data_source *src, void *ud);
