@@ -58,24 +58,6 @@ tree_ticks() {
   echo "$t"
 }
 
-start_h2o_plain_or_tls() { # TLS TAG
-  local tls=$1 tag=$2 port
-  bench_cert
-  port=$(free_port)
-  {
-    echo "num-threads: 1"; echo "access-log: /dev/null"; echo "error-log: $OUT/$tag.error"
-    echo "listen:"; echo "  host: 127.0.0.1"; echo "  port: $port"
-    if [[ $tls == 1 ]]; then
-      echo "  ssl:"; echo "    certificate-file: $OUT/cert.pem"; echo "    key-file: $OUT/key.pem"
-      echo "    ocsp-update-interval: 0"
-    fi
-    echo "hosts:"; echo "  default:"; echo "    paths:"; echo "      /:"; echo "        file.file: $OUT/body"
-  } > "$OUT/$tag.conf"
-  "${PIN_SERVER[@]}" h2o -c "$OUT/$tag.conf" > "$OUT/$tag.server" 2>&1 &
-  SERVER_PID=$!
-  wait_port "$port" "$tag"
-}
-
 start_nginx() { # TLS TAG
   local tls=$1 tag=$2 port ssl=""
   bench_cert
@@ -113,7 +95,7 @@ for tls in $TLS_MODES; do
   for server in $SERVERS; do
     tag="$server-tls$tls"
     case $server in
-      h2o) start_h2o_plain_or_tls "$tls" "$tag" ;;
+      h2o) start_h2o "$OUT/body" "$tag" "$tls" ;;
       nginx) start_nginx "$tls" "$tag" ;;
       *) TLS=$tls "${PIN_SERVER[@]}" node bench/servers/http1.js "$server" > "$OUT/$tag.server" 2>&1 &
          SERVER_PID=$! ;;

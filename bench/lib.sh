@@ -122,30 +122,22 @@ wait_port() {
   done
 }
 
-# start_h2o FILE TAG: Debian's h2o serving FILE at / over TLS on a free port
-# of 127.0.0.1, one thread (PIN_SERVER); SERVER_PID, and "READY <port>" in
-# $OUT/TAG.server once it accepts connections.
+# start_h2o FILE TAG [TLS]: Debian's h2o serving FILE at / on a free port of
+# 127.0.0.1, one thread (PIN_SERVER), over TLS (TLS 1, the default) or cleartext
+# (0); SERVER_PID, and "READY <port>" in $OUT/TAG.server once it accepts connections.
 start_h2o() {
-  local file=$1 tag=$2 port
+  local file=$1 tag=$2 tls=${3:-1} port
   bench_cert
   port=$(free_port)
-  cat > "$OUT/$tag.conf" <<CONF
-num-threads: 1
-access-log: /dev/null
-error-log: $OUT/$tag.error
-listen:
-  host: 127.0.0.1
-  port: $port
-  ssl:
-    certificate-file: $OUT/cert.pem
-    key-file: $OUT/key.pem
-    ocsp-update-interval: 0
-hosts:
-  default:
-    paths:
-      /:
-        file.file: $file
-CONF
+  {
+    echo "num-threads: 1"; echo "access-log: /dev/null"; echo "error-log: $OUT/$tag.error"
+    echo "listen:"; echo "  host: 127.0.0.1"; echo "  port: $port"
+    if [[ $tls == 1 ]]; then
+      echo "  ssl:"; echo "    certificate-file: $OUT/cert.pem"; echo "    key-file: $OUT/key.pem"
+      echo "    ocsp-update-interval: 0"
+    fi
+    echo "hosts:"; echo "  default:"; echo "    paths:"; echo "      /:"; echo "        file.file: $file"
+  } > "$OUT/$tag.conf"
   "${PIN_SERVER[@]}" h2o -c "$OUT/$tag.conf" > "$OUT/$tag.server" 2>&1 &
   SERVER_PID=$!
   wait_port "$port" "$tag"
