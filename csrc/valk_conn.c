@@ -601,14 +601,15 @@ static void valk__read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *bu
 
 /* ---- closing ------------------------------------------------------------------ */
 
+/* The FIN is out (after every write in flight): a peer that sent close_notify has nothing left to send. */
 static void valk__on_shutdown(uv_shutdown_t *req, int status) {
   valk_conn_t *c = VALK_CONTAINER_OF(req, valk_conn_t, shutdown);
-  if (status < 0) valk_conn_close(c);
+  if (status < 0 || (c->flags & VALK_CONN_F_PEER_CLOSED)) valk_conn_close(c);
 }
 
 void valk_conn_linger(valk_conn_t *c) {
-  if ((c->flags & (VALK_CONN_F_PEER_CLOSED | VALK_CONN_F_LINGER)) ||
-      uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, valk__on_shutdown) != 0) {
+  if (c->flags & (VALK_CONN_F_LINGER | VALK_CONN_F_CLOSED)) return;
+  if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, valk__on_shutdown) != 0) {
     valk_conn_close(c);
     return;
   }

@@ -91,9 +91,12 @@ enum {
   VALK_CONN_F_KIND = 1u << 10
 };
 
+/* What a connection speaks (valk_conn_t.wire), set by its kind. */
+enum { VALK_WIRE_NONE = 0, VALK_WIRE_H2 = 1, VALK_WIRE_HTTP1 = 2 };
+
 /* What went wrong, for ops->error. */
 typedef enum {
-  VALK_CONN_EREAD = 1, /* status: UV_EOF or a UV_E* code */
+  VALK_CONN_EREAD = 1, /* status: UV_EOF (the peer's FIN: the server side closes, docs/design.md §12) or a UV_E* code */
   VALK_CONN_EWRITE,    /* status: a UV_E* code, or 0 when the write could not start */
   VALK_CONN_EOUTPUT    /* status: VALK_EH2 or VALK_ETLS (nghttp2 -> TLS failed) */
 } valk_conn_err_t;
@@ -179,6 +182,7 @@ struct valk_conn {
   uint64_t bytes_framed;          /* frames written by valk_conn_write_framed (in produce's count) */
   uint64_t uid;                   /* this connection for good: slots are reused, uids are not */
   uint8_t owner;                  /* its owner index (diagnostics snapshot, docs/design.md §2) */
+  uint8_t wire;                   /* VALK_WIRE_*: the protocol it speaks, once its kind knows */
 };
 
 /* One TCP buffer: the write request travels with its bytes. A write of
@@ -267,8 +271,10 @@ int valk_conn_read_plaintext(valk_conn_t *c, valk_conn_feed_fn feed);
  */
 void valk_conn_flush(valk_conn_t *c);
 
-/* Lingering close: FIN, then read and discard until the peer closes or
- * VALK_LINGER_MS pass (the kind's sweep closes it then). */
+/* Lingering close: FIN once the writes in flight are out, then read and
+ * discard until the peer closes or VALK_LINGER_MS pass (the kind's sweep
+ * closes it then). A peer that sent close_notify (VALK_CONN_F_PEER_CLOSED)
+ * is closed once the FIN is out. */
 void valk_conn_linger(valk_conn_t *c);
 
 /* Closes now (an RST if the peer sent bytes we did not read): ops->closing,

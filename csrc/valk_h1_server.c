@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/err.h>
+
 #include "valk_common.h"
 #include "valk_h1_parse.h"
 #include "valk_h2_body.h"
@@ -326,6 +328,7 @@ static int valk__head(valk_srv_conn_t *c) {
   h->close_after = !hd->keep_alive || (c->io.flags & VALK_SRV_F_GOAWAY) != 0;
   if (c->srv->opts->has_js) st->flags |= VALK_STREAM_F_KEEP;
   VALK_SRV_ADD(c->srv, streams_total, 1);
+  VALK_SRV_ADD(c->srv, requests_http1, 1);
   c->streams_open++;
   valk_h2_set_state(c, VALK_CONN_ACTIVE);
   st->started_ms = h->head_ms != 0 ? h->head_ms : st->started_ms;
@@ -461,6 +464,20 @@ static int valk__step(valk_srv_conn_t *c) {
   return h->in_off < h->in_len ? 1 : 0;
 }
 
+/* Whether the client sent close_notify: it is gone, as on its FIN (docs/design.md §12).
+ * While an answer is pending with more bytes in rbio, reading is held and the record
+ * would wait there: a peek decrypts it (application data stays inside the SSL). */
+static int valk__peer_gone(valk_srv_conn_t *c) {
+  uint8_t b;
+  int n;
+  if (!(c->io.flags & VALK_CONN_F_PEER_CLOSED) && c->io.ssl != NULL && BIO_ctrl_pending(c->io.rbio) > 0 &&
+      valk__must_wait(c) && (n = SSL_peek(c->io.ssl, &b, 1)) <= 0) {
+    if (SSL_get_error(c->io.ssl, n) == SSL_ERROR_ZERO_RETURN) c->io.flags |= VALK_CONN_F_PEER_CLOSED;
+    ERR_clear_error();
+  }
+  return (c->io.flags & VALK_CONN_F_PEER_CLOSED) != 0;
+}
+
 /* The driver (see the top of this file). Reentrant calls (an answer submitted
  * from inside a step) only ask for another round. */
 static void valk__run(valk_srv_conn_t *c) {
@@ -479,6 +496,13 @@ static void valk__run(valk_srv_conn_t *c) {
   } while (rc == 0 && h->again);
   h->running = 0;
   if (rc < 0 || (c->io.flags & VALK_CONN_F_CLOSED)) return;
+  if (valk__peer_gone(c)) { /* what was answered goes out, the request in service is cancelled */
+    valk_h2_set_state(c, VALK_CONN_CLOSING);
+    h->failed = 1;
+    valk__send(c);
+    if (!(c->io.flags & VALK_CONN_F_CLOSED)) valk_conn_linger(&c->io);
+    return;
+  }
   /* Waiting: for input, or for the answer. While it waits for the answer and the
    * client sent more (pipelined), reading is held: the next request stays in the
    * kernel. Not before: most clients send nothing more (a hold is two syscalls). */
@@ -513,6 +537,7 @@ int valk_h1_start(valk_srv_conn_t *c, const uint8_t *early, size_t early_len) {
   c->h1 = h;
   c->proto = &valk__h1_ops;
   VALK_SRV_ADD(c->srv, connections_http1, 1);
+  c->io.wire = VALK_WIRE_HTTP1;
   valk_h2_set_state(c, VALK_CONN_IDLE);
   return 0;
 }

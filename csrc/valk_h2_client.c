@@ -472,6 +472,7 @@ static int valk__session_start(valk_client_t *cl) {
   if (nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, iv, VALK_ARRAY_SIZE(iv)) != 0 ||
       nghttp2_session_set_local_window_size(c->session, NGHTTP2_FLAG_NONE, 0, VALK__CONN_WINDOW) != 0)
     return VALK_EH2;
+  c->wire = VALK_WIRE_H2;
   valk__set_state(cl, VALK_CONN_IDLE);
   cl->connect_op->status = 0;
   cl->connect_op->u.connect.client_id = cl->id;

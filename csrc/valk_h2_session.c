@@ -151,7 +151,7 @@ void valk_h2_conn_maybe_finish(valk_conn_t *io) {
 
 /* ops->error: reading or writing failed; output failures count as failed connections. */
 void valk_h2_on_io_error(valk_conn_t *io, valk_conn_err_t what, int status) {
-  (void)status;
+  (void)status; /* UV_EOF too: a client's FIN is the client gone, its requests cancelled (docs/design.md §12) */
   if (what == VALK_CONN_EOUTPUT) VALK_SRV_ADD(valk_h2_sc(io)->srv, connections_failed, 1);
   valk_conn_close(io);
 }
@@ -200,6 +200,7 @@ static int valk__on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, vo
   /* A handler may answer it: its headers are kept (from the budget) until it takes an arena. */
   if (c->srv->opts->has_js) st->flags |= VALK_STREAM_F_KEEP;
   VALK_SRV_ADD(c->srv, streams_total, 1);
+  VALK_SRV_ADD(c->srv, requests_h2, 1);
   c->streams_open++;
   valk_h2_set_state(c, VALK_CONN_ACTIVE);
   return 0;
@@ -445,6 +446,8 @@ static int valk__conn_established(valk_srv_conn_t *c) {
     valk__conn_refuse_gracefully(c);
     return -1;
   }
+  VALK_SRV_ADD(c->srv, connections_h2, 1);
+  c->io.wire = VALK_WIRE_H2;
   valk_h2_set_state(c, VALK_CONN_IDLE);
   return 1;
 }

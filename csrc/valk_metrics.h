@@ -59,9 +59,12 @@ extern "C" {
   XX(connections_evicted, counter, "paused connections evicted from a full backpressure list") \
   XX(tls_handshakes, counter, "TLS handshakes completed (ALPN h2 or http/1.1)") \
   XX(connections_http1, counter, "connections that speak HTTP/1.x (ALPN http/1.1 or none, or HTTP/1.x on a cleartext port)") \
+  XX(connections_h2, counter, "connections that speak HTTP/2 (ALPN h2, or the preface on a cleartext port)") \
   XX(tls_buffers_released, counter, "TLS memory buffers an idle connection gave back (grown past 16 KiB by a bulk transfer)") \
   XX(streams_active, gauge, "HTTP/2 streams open now")                         \
-  XX(streams_total, counter, "HTTP/2 streams opened by clients")               \
+  XX(streams_total, counter, "requests begun: HTTP/2 streams opened by clients, and HTTP/1.x requests (each has a stream record)") \
+  XX(requests_h2, counter, "requests begun over HTTP/2 (streams the client opened)") \
+  XX(requests_http1, counter, "requests begun over HTTP/1.x (heads parsed)") \
   XX(requests_total, counter, "responses submitted (every status)")            \
   XX(responses_2xx, counter, "responses with a 2xx status")                    \
   XX(responses_4xx, counter, "responses with a 4xx status")                    \

@@ -12,6 +12,7 @@
  */
 #include "valk_snapshot.h"
 
+#include <assert.h>
 #include <limits.h>
 #include <string.h>
 
@@ -55,11 +56,14 @@
 #define VALK__K_STATES_END "\""
 #define VALK__K_OWNERS ",\"owners\":["
 #define VALK__K_AGES ",\"ages\":["
+#define VALK__K_PROTOS ",\"protos\":\""
 #define VALK__K_LIST_END "]"
 #define VALK__K_SUM_A ",\"summary\":{\"A\":"
 #define VALK__K_SUM_I ",\"I\":"
 #define VALK__K_SUM_C ",\"C\":"
 #define VALK__K_SUM_N ",\"N\":"
+#define VALK__K_SUM_H2 ",\"h2\":"
+#define VALK__K_SUM_H1 ",\"http1\":"
 #define VALK__K_BY_OWNER ",\"by_owner\":{"
 #define VALK__K_BY_OTHER "\"other\":"
 #define VALK__K_CONN_END "}}}"
@@ -316,6 +320,7 @@ static char valk__state_out(char in) {
 
 typedef struct valk__conn_sum {
   uint32_t used, a, i, c, n;
+  uint32_t h2, h1;                             /* by protocol */
   uint32_t by_owner[VALK_SNAP_MAX_OWNERS + 1]; /* the last one is "other" */
 } valk__conn_sum_t;
 
@@ -338,6 +343,8 @@ static void valk__conn_count(const valk_snap_conns_t *c, uint32_t nmap,
     else if (st == VALK_SNAP_CLOSING) sum->c++;
     else sum->a++;
     if (slot->state == VALK_SNAP_CONNECTING) sum->n++;
+    if (slot->wire == VALK_SNAP_WIRE_H2) sum->h2++;
+    else if (slot->wire == VALK_SNAP_WIRE_HTTP1) sum->h1++;
     o = valk__owner_out(slot->owner, nmap);
     sum->by_owner[o < 0 ? VALK_SNAP_MAX_OWNERS : o]++;
   }
@@ -350,6 +357,24 @@ static void valk__w_states(valk__w_t *w, const valk_snap_conns_t *c) {
   p = valk__w_room(w, c->total);
   if (p != NULL)
     for (k = 0; k < c->total; k++) p[k] = valk__state_out(c->slots[k].state);
+  valk__w_lit(w, VALK__K_STATES_END);
+}
+
+/* The letter sent for a slot's protocol. */
+static char valk__wire_out(char in) {
+  return in == VALK_SNAP_WIRE_H2 || in == VALK_SNAP_WIRE_HTTP1 ? in : VALK_SNAP_WIRE_NONE;
+}
+
+/* "protos": a protocol letter per non-free slot, in slot order. */
+static void valk__w_protos(valk__w_t *w, const valk_snap_conns_t *c, uint32_t used) {
+  char *p;
+  uint32_t k, j = 0;
+  valk__w_lit(w, VALK__K_PROTOS);
+  p = valk__w_room(w, used);
+  if (p != NULL)
+    for (k = 0; k < c->total && j < used; k++)
+      if (valk__state_out(c->slots[k].state) != VALK_SNAP_FREE) p[j++] = valk__wire_out(c->slots[k].wire);
+  assert(p == NULL || j == used);
   valk__w_lit(w, VALK__K_STATES_END);
 }
 
@@ -384,6 +409,8 @@ static void valk__w_summary(valk__w_t *w, const valk__conn_sum_t *sum) {
   valk__w_key_u64(w, VALK__K_SUM_I, sum->i);
   valk__w_key_u64(w, VALK__K_SUM_C, sum->c);
   valk__w_key_u64(w, VALK__K_SUM_N, sum->n);
+  valk__w_key_u64(w, VALK__K_SUM_H2, sum->h2);
+  valk__w_key_u64(w, VALK__K_SUM_H1, sum->h1);
   valk__w_lit(w, VALK__K_BY_OWNER);
   for (k = 0; k <= VALK_SNAP_MAX_OWNERS; k++) {
     if (sum->by_owner[k] == 0) continue;
@@ -412,6 +439,7 @@ static void valk__w_conns(valk__w_t *w, const valk_snap_conns_t *c, uint32_t nma
   if (detail) {
     valk__w_slot_list(w, c, nmap, 0);
     valk__w_slot_list(w, c, nmap, 1);
+    valk__w_protos(w, c, sum.used);
   }
   valk__w_summary(w, &sum);
 }
@@ -666,9 +694,11 @@ static size_t valk__max_conns(uint32_t total, uint32_t nmap) {
          VALK__L(VALK__K_LIST_END);
     n += VALK__L(VALK__K_AGES) + (size_t)total * (VALK__U32_DIGITS + 1) +
          VALK__L(VALK__K_LIST_END);
+    n += VALK__L(VALK__K_PROTOS) + total + VALK__L(VALK__K_STATES_END);
   }
   n += VALK__L(VALK__K_SUM_A) + VALK__L(VALK__K_SUM_I) + VALK__L(VALK__K_SUM_C) +
-       VALK__L(VALK__K_SUM_N) + 4 * d + VALK__L(VALK__K_BY_OWNER);
+       VALK__L(VALK__K_SUM_N) + VALK__L(VALK__K_SUM_H2) + VALK__L(VALK__K_SUM_H1) + 6 * d +
+       VALK__L(VALK__K_BY_OWNER);
   n += nmap * (VALK__OWNER_DIGITS + VALK__L("\"\":") + d + 1); /* "15":n, */
   n += VALK__L(VALK__K_BY_OTHER) + d + VALK__L(VALK__K_CONN_END);
   return n;

@@ -127,6 +127,11 @@ extern "C" {
 #define VALK_SNAP_IDLE 'I'
 #define VALK_SNAP_CLOSING 'C'
 
+/* Letters of valk_snap_slot_t.wire, as sent in "protos" (0 is sent as '-'). */
+#define VALK_SNAP_WIRE_H2 '2'    /* HTTP/2 (ALPN h2, the preface on a cleartext port, a client) */
+#define VALK_SNAP_WIRE_HTTP1 '1' /* HTTP/1.x */
+#define VALK_SNAP_WIRE_NONE '-'  /* not known yet (TLS handshake, or no byte yet) */
+
 /*
  * Numbers Node pushes about its own runtime (docs/design.md §1, §8: the
  * process hosting the addon). XX(name, type, help); type u64 is an integer,
@@ -160,6 +165,7 @@ typedef struct valk_snap_slot {
   char state;              /* VALK_SNAP_FREE .. VALK_SNAP_CLOSING */
   uint8_t owner;           /* index into owners, or VALK_SNAP_OWNER_OTHER */
   uint32_t age_ms;         /* since its last state change (ignored when free) */
+  char wire;               /* VALK_SNAP_WIRE_*, or 0: not known yet */
 } valk_snap_slot_t;
 
 /* The connection slab, with per-slot states. */

@@ -109,12 +109,14 @@ static void valk__collect_conns(valk_system_t *sys, valk__scratch_t *x, uint64_t
     o->state = VALK_SNAP_FREE;
     o->owner = VALK_SNAP_OWNER_OTHER;
     o->age_ms = 0;
+    o->wire = 0;
     if (!atomic_load_explicit(&slab->used[i], memory_order_relaxed)) continue;
     c = valk_slab_at(slab, i);
     o->state = valk__state_char(c->state);
     if (o->state == VALK_SNAP_FREE) o->state = VALK_SNAP_CONNECTING; /* acquired, not set up yet */
     o->owner = c->owner;
     o->age_ms = now_ms > c->state_change_ms ? (uint32_t)(now_ms - c->state_change_ms) : 0;
+    o->wire = c->wire == VALK_WIRE_H2 ? VALK_SNAP_WIRE_H2 : c->wire == VALK_WIRE_HTTP1 ? VALK_SNAP_WIRE_HTTP1 : 0;
   }
 }
 

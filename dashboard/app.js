@@ -22,11 +22,12 @@
  *                  "in_use":[{"i","used","capacity","hwm","overflow"}]},
  *        "runtime":{...},"skipped":K}
  *     CONN = {"name":"connections","total","used","overflow","detail",
- *             "states":"AIF..", "owners":[..], "ages":[..],
- *             "summary":{"A","I","C","N","by_owner":{"0":n,"other":k}}}
+ *             "states":"AIF..", "owners":[..], "ages":[..], "protos":"21-..",
+ *             "summary":{"A","I","C","N","h2","http1","by_owner":{"0":n,"other":k}}}
  *       states: one letter a slot, A active (connecting included), I idle,
- *       C closing, F free. owners[k]/ages[k] belong to the k-th non-F slot.
- *       Above 4096 slots "detail" is false and owners/ages are absent.
+ *       C closing, F free. owners[k]/ages[k]/protos[k] belong to the k-th
+ *       non-F slot; protos: 2 HTTP/2, 1 HTTP/1.x, - not known yet.
+ *       Above 4096 slots "detail" is false and owners/ages/protos are absent.
  *     POOL = {"name","total","used","overflow","bitmap":"05ff.."}
  *       bitmap: hex of bytes in order; bit i of byte i/8 is slot i, least
  *       significant bit first (docs/design.md §8); bits past total are padding.
@@ -67,6 +68,7 @@
   var CRIT_PCT = 95;
 
   var STATE_LABELS = { A: 'Active', I: 'Idle', C: 'Closing', F: 'Free' };
+  var PROTO_LABELS = { '2': 'HTTP/2', '1': 'HTTP/1.x' };
 
   /* ------------------------------------------------------------------ */
   /* Pure functions: formatting                                          */
@@ -211,7 +213,7 @@
    * belong to the k-th non-free letter of states; free slots get null. With
    * detail:false (no owners/ages) every used slot gets {owner:null, age:null}.
    */
-  function slotDetails(states, owners, ages) {
+  function slotDetails(states, owners, ages, protos) {
     states = states || '';
     var out = new Array(states.length);
     var k = 0;
@@ -223,6 +225,7 @@
       out[i] = {
         owner: owners && k < owners.length ? owners[k] : null,
         age: ages && k < ages.length ? ages[k] : null,
+        proto: protos && k < protos.length && PROTO_LABELS[protos.charAt(k)] ? protos.charAt(k) : null,
       };
       k++;
     }
@@ -579,6 +582,8 @@
         row('2xx', formatNumber(s.responses_2xx), s.responses_2xx > 0 ? 'grn' : ''),
         row('4xx', formatNumber(s.responses_4xx), s.responses_4xx > 0 ? 'ylw' : ''),
         row('5xx', formatNumber(s.responses_5xx), s.responses_5xx > 0 ? 'red' : ''),
+        row('over HTTP/2', formatNumber(s.requests_h2)),
+        row('over HTTP/1.x', formatNumber(s.requests_http1)),
       ]) +
       card('Traffic', [
         row('Sent', formatBytes(s.bytes_sent)),
@@ -771,15 +776,16 @@
   function renderConnCells(grid, slab, ownerMap) {
     var states = slab.states || '';
     var n = Math.min(states.length, slab.total);
-    var details = slotDetails(states, slab.owners, slab.ages);
+    var details = slotDetails(states, slab.owners, slab.ages, slab.protos);
     var prev = state.prevBits.connections;
     var cells = ensureCells(grid, n, 'cell');
     for (var i = 0; i < n; i++) {
       var st = states.charAt(i);
       if (!STATE_LABELS[st]) st = 'A';
-      setClass(cells[i], 'cell st-' + st);
       var d = details[i];
+      setClass(cells[i], 'cell st-' + st + (d && d.proto === '1' ? ' p1' : ''));
       var tip = 'slot ' + i + ': ' + STATE_LABELS[st];
+      if (d && d.proto !== null) tip += ' · ' + PROTO_LABELS[d.proto];
       if (d && d.owner !== null) tip += ' · ' + ownerName(d.owner, ownerMap);
       if (d && d.age !== null) tip += ' · ' + formatMs(d.age);
       cells[i].title = tip;
@@ -812,6 +818,8 @@
     setText('count-I', formatNumber(i));
     setText('count-C', formatNumber(c));
     setText('count-F', formatNumber(Math.max(0, slab.total - slab.used)));
+    setText('count-h2', typeof sum.h2 === 'number' ? formatNumber(sum.h2) : '--');
+    setText('count-http1', typeof sum.http1 === 'number' ? formatNumber(sum.http1) : '--');
   }
 
   /** Stacked bar of connections by owner, plus a legend with counts and shares. */

@@ -244,6 +244,8 @@ const ALSO_CALLED: Readonly<Record<string, string>> = {
   responses_2xx: 'HTTP Requests: 2xx',
   responses_4xx: 'HTTP Requests: 4xx',
   responses_5xx: 'HTTP Requests: 5xx',
+  requests_h2: 'HTTP Requests: over HTTP/2',
+  requests_http1: 'HTTP Requests: over HTTP/1.x',
   bytes_sent: 'Traffic: Sent',
   bytes_received: 'Traffic: Received',
   iterations: 'Event Loop: Iterations',

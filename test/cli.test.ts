@@ -10,7 +10,7 @@ import { main } from '../cli/main';
 import { CliIO } from '../cli/io';
 import { isLoopback } from '../cli/start';
 import { FootprintSizes } from '../lib/footprint';
-import { curl } from './helpers';
+import { curl, hasTool } from './helpers';
 
 const CLI = process.env.VALK_AIO_CLI ?? path.join(__dirname, '..', 'dist', 'cli', 'main.js');
 
@@ -321,6 +321,37 @@ describe('valk-aio (compiled bin)', () => {
     expect(out).toMatch(/--max-connections-per-ip\s+4\n/);
     expect(out).toMatch(/graceful rejection slots \(goaway mode\)\s+\S+ [KMG]iB/);
   }, 30_000);
+});
+
+// The configuration plan's load test T10, as written but for the address (127.0.0.1 and a free
+// port instead of localhost:8443; localhost may resolve to ::1 first, and tests listen on 127.0.0.1).
+// 30 seconds of HTTP/1.1 over TLS from 500 connections.
+describe('T10 test_scaling_500_connections', () => {
+  it.runIf(hasTool('wrk'))('start --max-connections 500; wrk -t12 -c500 -d30s: every connection served, no errors, no TCP buffer exhausted', async () => {
+    await serveOnce(['--max-connections', '500'], undefined, async (url) => {
+      const out = await new Promise<string>((resolve, reject) => {
+        const child = spawn('wrk', ['-t12', '-c500', '-d30s', url], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LD_PRELOAD: '' } });
+        let text = '';
+        const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+        child.stdout.on('data', (d: Buffer) => (text += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (text += d.toString()));
+        child.on('exit', (code) => { clearTimeout(timer); code === 0 ? resolve(text) : reject(new Error(`wrk exit ${code}\n${text}`)); });
+      });
+      const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
+      expect(requests, out).toBeGreaterThan(500);
+      expect(out).toMatch(/500 connections/);
+      expect(out).not.toMatch(/Socket errors|Non-2xx/);
+      const m = JSON.parse((await get(`${url}debug/metrics`)).body);
+      expect(m.pools.tcp_buffers.overflow, 'TCP buffer pool exhausted').toBe(0);
+      expect(m.system.connections_rejected + m.system.connections_rejected_load, 'connections refused').toBe(0);
+      // wrk gives each of its 12 threads floor(500 / 12) = 41 connections: 492 are opened.
+      expect(m.system.connections_http1).toBeGreaterThanOrEqual(Math.floor(500 / 12) * 12);
+      // every request wrk counted, and at most one more a connection (in flight when it stopped)
+      expect(m.system.requests_http1).toBeGreaterThanOrEqual(requests);
+      expect(m.system.requests_http1).toBeLessThanOrEqual(requests + 500);
+      expect(m.backpressure.evicted).toBe(0);
+    });
+  }, 90_000);
 });
 
 /**

@@ -10,6 +10,7 @@
 //    /usr/bin/chromium is missing, unless VALK_REQUIRE_BROWSER=1.
 import * as fs from 'node:fs';
 import * as http2 from 'node:http2';
+import * as https from 'node:https';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -34,7 +35,7 @@ interface Dashboard {
   gaugeClass(used: number, capacity: number): string;
   hexToBitArray(hex: string, total?: number): number[];
   countUsed(bits: number[]): number;
-  slotDetails(states: string, owners?: number[], ages?: number[]): ({ owner: number | null; age: number | null } | null)[];
+  slotDetails(states: string, owners?: number[], ages?: number[], protos?: string): ({ owner: number | null; age: number | null; proto: string | null } | null)[];
   countStates(states: string): { A: number; I: number; C: number; F: number };
   ownerName(idx: number | string, ownerMap: string[]): string;
   ownerBreakdown(byOwner: Record<string, number>, ownerMap: string[]): { name: string; count: number }[];
@@ -166,10 +167,10 @@ describe('dashboard pure functions (docs/design.md §11.3, D8)', () => {
   });
 
   it('connection slab: owners[k] and ages[k] belong to the k-th non-free slot', () => {
-    const d = D.slotDetails('AFIFC', [0, 1, -1], [12, 4003, 7]);
-    expect(d).toEqual([{ owner: 0, age: 12 }, null, { owner: 1, age: 4003 }, null, { owner: -1, age: 7 }]);
-    // detail:false: no owners/ages, used slots still known
-    expect(D.slotDetails('AF', undefined, undefined)).toEqual([{ owner: null, age: null }, null]);
+    const d = D.slotDetails('AFIFC', [0, 1, -1], [12, 4003, 7], '21-');
+    expect(d).toEqual([{ owner: 0, age: 12, proto: '2' }, null, { owner: 1, age: 4003, proto: '1' }, null, { owner: -1, age: 7, proto: null }]);
+    // detail:false: no owners/ages/protos, used slots still known
+    expect(D.slotDetails('AF', undefined, undefined)).toEqual([{ owner: null, age: null, proto: null }, null]);
     expect(D.countStates('AAIFCFFN')).toEqual({ A: 3, I: 1, C: 1, F: 3 });
   });
 
@@ -343,17 +344,28 @@ describe('dashboard served at /debug/', () => {
     }
   });
 
-  it("the page's decoders agree with a live SSE event: bitmap bits counted = used, one state a slot", async () => {
+  it("the page's decoders agree with a live SSE event: bitmap bits counted = used, one state a slot, its protocol", async () => {
     const { port } = await serve(40);
+    // One HTTP/1.1 keep-alive connection (ALPN http/1.1) next to the stream's own HTTP/2 one.
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: false });
+    await new Promise<void>((resolve, reject) => {
+      https.get({ host: '127.0.0.1', port, path: '/health', agent }, (res) => { res.resume(); res.on('end', resolve); }).on('error', reject);
+    });
     const { id, data } = await firstMemoryEvent(port);
+    agent.destroy();
     expect(id).toBeGreaterThan(0);
     const conn = data.slabs.find((s: any) => s.name === 'connections');
     expect(conn.total).toBe(40);
     expect(conn.states).toHaveLength(40);
     const states = D.countStates(conn.states);
     expect(states.A + states.I + states.C).toBe(conn.used);
-    const details = D.slotDetails(conn.states, conn.owners, conn.ages);
+    const details = D.slotDetails(conn.states, conn.owners, conn.ages, conn.protos);
     expect(details.filter((d) => d !== null && d.owner !== null)).toHaveLength(conn.used);
+    expect(conn.protos).toHaveLength(conn.used);
+    expect(details.filter((d) => d !== null && d.proto === '1')).toHaveLength(1);
+    expect(conn.summary.http1).toBe(1);
+    expect(conn.summary.h2).toBeGreaterThanOrEqual(1);
+    expect(conn.summary.h2 + conn.summary.http1).toBeLessThanOrEqual(conn.used);
     expect(D.ownerBreakdown(conn.summary.by_owner, data.owner_map).map((o) => o.name)).toContain(`:${port}`);
     const pools = data.slabs.filter((s: any) => typeof s.bitmap === 'string');
     expect(pools.length).toBeGreaterThan(0);
@@ -462,6 +474,17 @@ describe('dashboard in a browser', () => {
     await page.waitForFunction((p) => (document.getElementById('owner-legend')?.textContent ?? '').includes(`:${p}`), port);
     expect(Number(await page.textContent('#count-F'))).toBeLessThanOrEqual(MAX - 4);
     expect(await page.isHidden('#capacity-banner')).toBe(true);
+
+    // an HTTP/1.1 keep-alive connection: its cell has the ring (p1), its tooltip and the legend say so
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: false });
+    cleanups.push(() => agent.destroy());
+    await new Promise<void>((resolve, reject) => {
+      https.get({ host: '127.0.0.1', port, path: '/health', agent }, (res) => { res.resume(); res.on('end', resolve); }).on('error', reject);
+    });
+    await page.waitForFunction(() => document.querySelectorAll('#conn-grid .cell.p1').length === 1);
+    expect(await page.getAttribute('#conn-grid .cell.p1', 'title')).toContain('HTTP/1.x');
+    expect(await page.textContent('#count-http1')).toBe('1');
+    expect(Number(await page.textContent('#count-h2'))).toBeGreaterThanOrEqual(4);
 
     // pause: events still arrive (state.lastEventId) but the shown id stays
     await page.click('#pause');

@@ -11,6 +11,7 @@ import { execFile } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AioSystem, startWithConfig } from '../lib/system';
 import { CLEAN_STOP, curl, keyPair, waitFor, hasTool } from './helpers';
+import { Flag, FrameType, encodeFrame, hpackEncodeLiteral } from './h2raw';
 
 const systems: AioSystem[] = [];
 const sockets: net.Socket[] = [];
@@ -62,6 +63,40 @@ function raw(port: number, data: string | Buffer | (string | Buffer)[], ms = 100
       }
     });
   });
+}
+
+/**
+ * Sends `data` on a half-open socket (cleartext, or TLS with ALPN `alpn`), then ends its
+ * writing side (TLS: close_notify and FIN; cleartext: FIN); resolves with all it got once
+ * the server closes, or `ms` pass (closed false).
+ */
+function halfClose(port: number, data: Buffer | string, secure: boolean, ms = 3000, alpn = 'http/1.1'): Promise<{ got: Buffer; closed: boolean }> {
+  return new Promise((resolve) => {
+    const got: Buffer[] = [];
+    let closed = false;
+    const sock: net.Socket = secure
+      ? tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ALPNProtocols: [alpn], allowHalfOpen: true } as tls.ConnectionOptions)
+      : net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+    sockets.push(sock);
+    const done = () => resolve({ got: Buffer.concat(got), closed });
+    const timer = setTimeout(done, ms);
+    sock.on('data', (d: Buffer) => got.push(d));
+    sock.on('end', () => { closed = true; clearTimeout(timer); done(); });
+    sock.on('close', () => { closed = true; clearTimeout(timer); done(); });
+    sock.on('error', () => {});
+    sock.once(secure ? 'secureConnect' : 'connect', () => sock.end(data));
+  });
+}
+
+/** The frames of an HTTP/2 byte stream (server side: no preface). */
+function frames(b: Buffer): { type: number; flags: number; stream: number; payload: Buffer }[] {
+  const out = [];
+  for (let i = 0; i + 9 <= b.length;) {
+    const len = b.readUIntBE(i, 3);
+    out.push({ type: b[i + 3], flags: b[i + 4], stream: b.readUInt32BE(i + 5) & 0x7fffffff, payload: b.subarray(i + 9, i + 9 + len) });
+    i += 9 + len;
+  }
+  return out;
 }
 
 /** Under the sanitizer run (scripts/sanitize.sh) LD_PRELOAD holds libasan: not for the tools. */
@@ -271,6 +306,42 @@ describe('HTTP/1.1 on TLS (ALPN http/1.1) and cleartext', () => {
     expect(peak).toBeGreaterThan(0);
     expect(peak).toBeLessThanOrEqual(2 * sys.config.streamWindowSize + 64 * 1024);
     await waitFor(() => sys.metrics().system.request_body_held_bytes === 0);
+  });
+
+  it('a client\'s FIN is the client gone (as in Node\'s http, nginx, Go): its request\'s signal aborts, over cleartext and TLS', async () => {
+    const signals: AbortSignal[] = [];
+    const { sys, plain, secure } = await serve({}, {
+      handler: (req: { signal: AbortSignal }) => { signals.push(req.signal); return new Promise(() => {}); },
+    });
+    let n = 0;
+    for (const [port, tlsOn] of [[plain, false], [secure, true]] as const) {
+      const { got, closed } = await halfClose(port, 'GET /hang HTTP/1.1\r\nHost: x\r\n\r\n', tlsOn);
+      n++;
+      expect(closed, tlsOn ? 'TLS' : 'cleartext').toBe(true);
+      expect(got.length).toBe(0);
+      await waitFor(() => signals.length === n && signals[n - 1].aborted);
+    }
+    await waitFor(() => sys.metrics().system.requests_cancelled === 2 && sys.metrics().system.connections_active === 0);
+  });
+
+  it('per-protocol counters: requests_http1 and requests_h2, connections_http1 and connections_h2', async () => {
+    const { sys, plain } = await serve();
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    for (let i = 0; i < 3; i++) await new Promise<void>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: plain, path: '/', agent }, (res) => { res.resume(); res.on('end', resolve); }).on('error', reject);
+    });
+    agent.destroy();
+    const headers = hpackEncodeLiteral([[':method', 'GET'], [':scheme', 'http'], [':path', '/'], [':authority', 'x']]);
+    const { got } = await halfClose(plain, Buffer.concat([
+      Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), encodeFrame(FrameType.SETTINGS, 0, 0),
+      encodeFrame(FrameType.HEADERS, Flag.END_STREAM | Flag.END_HEADERS, 1, headers),
+      encodeFrame(FrameType.HEADERS, Flag.END_STREAM | Flag.END_HEADERS, 3, headers),
+    ]), false, 500);
+    expect(frames(got).filter((f) => f.type === FrameType.DATA).length).toBeGreaterThan(0);
+    await waitFor(() => sys.metrics().system.connections_active === 0);
+    const m = sys.metrics().system;
+    expect([m.connections_http1, m.requests_http1, m.connections_h2, m.requests_h2]).toEqual([1, 3, 1, 2]);
+    expect(m.streams_total).toBe(5);
   });
 
   it('a client without ALPN gets HTTP/1.1 over TLS', async () => {

@@ -274,7 +274,7 @@ static void test_mem_snapshot_collect(void) {
   /* Connection slots from the connection slab's bitmap. */
   for (uint32_t i = 0; i < 100; i++) {
     int in_use = (bms[1][i / 8] >> (i % 8)) & 1;
-    slots[i] = (valk_snap_slot_t){in_use ? 'A' : 'F', 0, in_use ? 100 * i : 0};
+    slots[i] = (valk_snap_slot_t){in_use ? 'A' : 'F', 0, in_use ? 100 * i : 0, '2'};
   }
   s.seq = 7;
   s.timestamp_ms = 1733600000000ull;
@@ -371,10 +371,10 @@ static void test_sse_event_format(void) {
 
 static void test_conn_states_owners_ages(void) {
   const valk_snap_slot_t slots[] = {
-      {'F', 0, 999},           {'A', 0, 10},  {'N', 0, 20},
-      {'I', 1, 30},            {'C', 0, 40},  {'A', VALK_SNAP_OWNER_OTHER, 50},
-      {'F', 1, 0},             {'I', 7, 60},  {'A', 1, UINT32_MAX},
-      {'?', 0, 0},
+      {'F', 0, 999, '2'},      {'A', 0, 10, '2'},  {'N', 0, 20, 0},
+      {'I', 1, 30, '1'},       {'C', 0, 40, '2'},  {'A', VALK_SNAP_OWNER_OTHER, 50, '1'},
+      {'F', 1, 0, 0},          {'I', 7, 60, 'x'},  {'A', 1, UINT32_MAX, '2'},
+      {'?', 0, 0, '1'},
   };
   const char *owners[] = {":8443", "127.0.0.1:9000"};
   valk_snapshot_t s = {0};
@@ -390,7 +390,8 @@ static void test_conn_states_owners_ages(void) {
                "\"detail\":true,\"states\":\"FAAICAFIAA\","
                "\"owners\":[0,0,1,0,-1,-1,1,0],"
                "\"ages\":[10,20,30,40,50,60,4294967295,0],"
-               "\"summary\":{\"A\":5,\"I\":2,\"C\":1,\"N\":1,"
+               "\"protos\":\"2-121-21\","
+               "\"summary\":{\"A\":5,\"I\":2,\"C\":1,\"N\":1,\"h2\":3,\"http1\":3,"
                "\"by_owner\":{\"0\":4,\"1\":2,\"other\":2}}}") != NULL);
   CHECK(strstr(buf, "\"owner_map\":[\":8443\",\"127.0.0.1:9000\"]") != NULL);
   {
@@ -401,11 +402,11 @@ static void test_conn_states_owners_ages(void) {
 
   /* All free: empty lists, empty by_owner. */
   {
-    const valk_snap_slot_t free3[] = {{'F', 0, 0}, {'F', 0, 0}, {'F', 0, 0}};
+    const valk_snap_slot_t free3[] = {{'F', 0, 0, 0}, {'F', 0, 0, 0}, {'F', 0, 0, 0}};
     s.conns = (valk_snap_conns_t){"connections", 3, 0, free3};
     CHECK((n = valk_snapshot_json(&s, buf, sizeof(buf))) > 0 && json_ok(buf, (size_t)n));
-    CHECK(strstr(buf, "\"states\":\"FFF\",\"owners\":[],\"ages\":[],"
-                      "\"summary\":{\"A\":0,\"I\":0,\"C\":0,\"N\":0,\"by_owner\":{}}}") != NULL);
+    CHECK(strstr(buf, "\"states\":\"FFF\",\"owners\":[],\"ages\":[],\"protos\":\"\","
+                      "\"summary\":{\"A\":0,\"I\":0,\"C\":0,\"N\":0,\"h2\":0,\"http1\":0,\"by_owner\":{}}}") != NULL);
   }
   /* No connection slab at all, and an empty snapshot. */
   s.conns.name = NULL;
@@ -443,7 +444,7 @@ static void test_conn_states_owners_ages(void) {
 static void test_owner_other(void) {
   char names[17][16];
   const char *owners[17];
-  valk_snap_slot_t slots[3] = {{'A', 15, 1}, {'I', 16, 2}, {'C', 0, 3}};
+  valk_snap_slot_t slots[3] = {{'A', 15, 1, 0}, {'I', 16, 2, 0}, {'C', 0, 3, 0}};
   valk_snapshot_t s = {0};
   char buf[4096];
   int n;
@@ -566,7 +567,7 @@ static void fixture_default(fixture_t *f, uint32_t conns_used, uint32_t max_age)
     f->slots[i].state = 'F';
     if (i < conns_used)
       f->slots[i] = (valk_snap_slot_t){letters[rnd_below(sizeof(letters) - 1)], 0,
-                                       rnd_below(max_age + 1)};
+                                       rnd_below(max_age + 1), "21-"[rnd_below(3)]};
   }
   f->s.conns = (valk_snap_conns_t){"connections", 100, 0, f->slots};
   f->s.npools = 4;
@@ -684,7 +685,7 @@ static void test_max_bytes_random(void) {
     CHECK(f.slots != NULL);
     for (uint32_t i = 0; i < conn_total; i++)
       f.slots[i] = (valk_snap_slot_t){states[rnd_below(6)], (uint8_t)rnd_num(255),
-                                      (uint32_t)rnd_num(UINT32_MAX)};
+                                      (uint32_t)rnd_num(UINT32_MAX), (char)rnd_num(255)};
     f.s.conns = (valk_snap_conns_t){rnd_below(8) == 0 ? NULL : f.names[0], conn_total,
                                     rnd_num(UINT64_MAX), f.slots};
     rnd_name(f.names[0]);
@@ -763,7 +764,7 @@ static void test_max_bytes_worst(void) {
   f.slots = malloc(conn_total * sizeof(*f.slots));
   CHECK(f.slots != NULL);
   for (uint32_t i = 0; i < conn_total; i++)
-    f.slots[i] = (valk_snap_slot_t){'A', (uint8_t)(10 + i % 6), UINT32_MAX};
+    f.slots[i] = (valk_snap_slot_t){'A', (uint8_t)(10 + i % 6), UINT32_MAX, '2'};
   f.s.conns = (valk_snap_conns_t){f.names[0], conn_total, UINT64_MAX, f.slots};
   f.s.owners = f.owners;
   f.s.nowners = VALK_SNAP_MAX_OWNERS + 1;
@@ -830,7 +831,7 @@ static void test_large_config(void) {
   f.slots = malloc(conns * sizeof(*f.slots));
   CHECK(f.slots != NULL);
   for (uint32_t i = 0; i < conns; i++)
-    f.slots[i] = (valk_snap_slot_t){states[rnd_below(4)], (uint8_t)rnd_below(3), rnd_below(3600000)};
+    f.slots[i] = (valk_snap_slot_t){states[rnd_below(4)], (uint8_t)rnd_below(3), rnd_below(3600000), "21"[rnd_below(2)]};
   f.s.conns = (valk_snap_conns_t){"connections", conns, 17, f.slots};
   f.pool_totals[0] = tcp;
   f.pool_totals[1] = arenas;
