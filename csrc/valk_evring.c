@@ -1,0 +1,194 @@
+/*
+ * valk_evring.c: the lifecycle event ring and its backpressure state machine;
+ * see valk_evring.h and docs/design.md §13.
+ *
+ * Owner: one producer thread (the AIO thread: record) and one consumer thread
+ * (Node's: drain); check and stats from either.
+ *
+ * Indices are 64-bit counts that only grow: fill = tail - head. The producer
+ * alone moves tail (release, after the record's words); head moves by CAS,
+ * from the consumer (past what it read) and, with DROP_OLDEST, from the
+ * producer (past the oldest record, before it reuses that slot). A consumer
+ * whose CAS fails read records that may have been overwritten: it drops its
+ * copy and reads again. A successful CAS from h proves no drop moved head
+ * since h, so none of the records it read was overwritten.
+ */
+#include "valk_evring.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "valk_common.h"
+
+_Static_assert(sizeof(valk_event_t) == 32, "an event is four 64-bit words");
+
+#define VALK__RELAXED memory_order_relaxed
+#define VALK__ACQUIRE memory_order_acquire
+#define VALK__RELEASE memory_order_release
+#define VALK__ACQ_REL memory_order_acq_rel
+
+const char *valk_bp_state_name(valk_bp_state_t s) {
+  switch (s) {
+#define XX(name, lower) \
+  case VALK_BP_##name:  \
+    return #lower;
+    VALK_BP_STATE_MAP(XX)
+#undef XX
+  default: return "unknown";
+  }
+}
+
+const char *valk_evring_config_check(const valk_evring_config_t *cfg) {
+  if (cfg->capacity < 2 || (cfg->capacity & (cfg->capacity - 1)) != 0) return "capacity must be a power of two, at least 2";
+  if (cfg->pressure_pct < 1 || cfg->pressure_pct > 99) return "pressure_pct must be 1..99";
+  if (cfg->dropping_pct < cfg->pressure_pct || cfg->dropping_pct > 100) return "dropping_pct must be pressure_pct..100";
+  if (cfg->recovery_pct > cfg->pressure_pct) return "recovery_pct must be 0..pressure_pct";
+  if (cfg->policy != VALK_DROP_OLDEST && cfg->policy != VALK_DROP_NEWEST) return "policy must be oldest or newest";
+  return NULL;
+}
+
+/* pct of capacity, in records, at least 1. */
+static uint32_t valk__records(uint32_t capacity, uint32_t pct) {
+  uint64_t n = ((uint64_t)capacity * pct + 99) / 100;
+  return n < 1 ? 1 : (uint32_t)n;
+}
+
+int valk_evring_init(valk_evring_t *r, const valk_evring_config_t *cfg) {
+  memset(r, 0, sizeof(*r));
+  if (valk_evring_config_check(cfg) != NULL) return VALK_EINVAL;
+  r->slots = calloc(cfg->capacity, sizeof(*r->slots));
+  if (r->slots == NULL) return VALK_ENOMEM;
+  r->mask = cfg->capacity - 1;
+  r->pressure_at = valk__records(cfg->capacity, cfg->pressure_pct);
+  r->dropping_at = valk__records(cfg->capacity, cfg->dropping_pct);
+  r->recovery_below = (uint32_t)(((uint64_t)cfg->capacity * cfg->recovery_pct) / 100);
+  if (r->recovery_below < 1) r->recovery_below = 1; /* an empty ring is always low */
+  r->stability_ns = cfg->stability_ns;
+  r->policy = cfg->policy;
+  atomic_init(&r->state, VALK_BP_NORMAL);
+  return 0;
+}
+
+void valk_evring_destroy(valk_evring_t *r) {
+  free(r->slots);
+  r->slots = NULL;
+}
+
+/* Where the state goes from st at fill (and now_ns, for the stability period). */
+static valk_bp_state_t valk__target(valk_evring_t *r, valk_bp_state_t st, uint64_t fill, uint64_t now_ns) {
+  int low = fill < r->recovery_below;
+  switch (st) {
+  case VALK_BP_NORMAL:
+    return fill >= r->dropping_at ? VALK_BP_DROPPING : fill >= r->pressure_at ? VALK_BP_PRESSURE : st;
+  case VALK_BP_PRESSURE:
+    return fill >= r->dropping_at ? VALK_BP_DROPPING : low ? VALK_BP_NORMAL : st;
+  case VALK_BP_DROPPING:
+    return low ? VALK_BP_RECOVERY : st;
+  case VALK_BP_RECOVERY: {
+    uint64_t since = atomic_load_explicit(&r->low_since_ns, VALK__RELAXED);
+    if (fill >= r->dropping_at) return VALK_BP_DROPPING;
+    if (!low) { /* the stability period starts again once it is low */
+      if (since != 0) atomic_store_explicit(&r->low_since_ns, 0, VALK__RELAXED);
+      return st;
+    }
+    if (since == 0) {
+      atomic_store_explicit(&r->low_since_ns, now_ns + 1, VALK__RELAXED);
+      return st;
+    }
+    return now_ns + 1 - since >= r->stability_ns ? VALK_BP_NORMAL : st;
+  }
+  default: assert(0); return st;
+  }
+}
+
+/* Moves the state from st to where fill says, by CAS; returns the state now. */
+static valk_bp_state_t valk__evaluate(valk_evring_t *r, valk_bp_state_t st, uint64_t fill, uint64_t now_ns) {
+  valk_bp_state_t to = valk__target(r, st, fill, now_ns);
+  int expected = (int)st;
+  if (to == st) return st;
+  if (to == VALK_BP_RECOVERY) atomic_store_explicit(&r->low_since_ns, now_ns + 1, VALK__RELAXED);
+  if (!atomic_compare_exchange_strong_explicit(&r->state, &expected, (int)to, VALK__ACQ_REL, VALK__ACQUIRE))
+    return (valk_bp_state_t)expected; /* the other thread moved it first */
+  atomic_fetch_add_explicit(&r->transitions[to], 1, VALK__RELAXED);
+  return to;
+}
+
+/* A counter only this thread writes: a load and a store, no locked add. */
+static void valk__bump(_Atomic uint64_t *c) {
+  atomic_store_explicit(c, atomic_load_explicit(c, VALK__RELAXED) + 1, VALK__RELAXED);
+}
+
+int valk_evring_record(valk_evring_t *r, const valk_event_t *ev) {
+  uint64_t t = atomic_load_explicit(&r->tail, VALK__RELAXED);
+  uint64_t h = atomic_load_explicit(&r->head, VALK__ACQUIRE);
+  uint64_t w[4];
+  _Atomic uint64_t *slot;
+  valk_bp_state_t st = (valk_bp_state_t)atomic_load_explicit(&r->state, VALK__RELAXED);
+
+  if (st != VALK_BP_NORMAL || t - h >= r->pressure_at) st = valk__evaluate(r, st, t - h, ev->ts_ns);
+  if (st == VALK_BP_DROPPING || t - h > r->mask) {
+    if (r->policy == VALK_DROP_NEWEST) {
+      atomic_fetch_add_explicit(&r->dropped, 1, VALK__RELAXED);
+      return 0;
+    }
+    /* DROP_OLDEST: the oldest goes, unless the consumer took it meanwhile (then there is room). */
+    if (t != h && atomic_compare_exchange_strong_explicit(&r->head, &h, h + 1, VALK__ACQ_REL, VALK__ACQUIRE))
+      atomic_fetch_add_explicit(&r->dropped, 1, VALK__RELAXED);
+  }
+  assert(t - atomic_load_explicit(&r->head, VALK__ACQUIRE) <= r->mask);
+  memcpy(w, ev, sizeof(w));
+  slot = r->slots[t & r->mask];
+  atomic_store_explicit(&slot[0], w[0], VALK__RELAXED);
+  atomic_store_explicit(&slot[1], w[1], VALK__RELAXED);
+  atomic_store_explicit(&slot[2], w[2], VALK__RELAXED);
+  atomic_store_explicit(&slot[3], w[3], VALK__RELAXED);
+  atomic_store_explicit(&r->tail, t + 1, VALK__RELEASE);
+  valk__bump(&r->recorded);
+  return 1;
+}
+
+uint32_t valk_evring_drain(valk_evring_t *r, valk_event_t *out, uint32_t max) {
+  for (;;) {
+    uint64_t h = atomic_load_explicit(&r->head, VALK__ACQUIRE);
+    uint64_t t = atomic_load_explicit(&r->tail, VALK__ACQUIRE);
+    uint64_t n = t - h, i;
+    if (n > (uint64_t)r->mask + 1) n = (uint64_t)r->mask + 1; /* h is stale: the CAS below fails */
+    if (n > max) n = max;
+    if (n == 0) return 0;
+    for (i = 0; i < n; i++) {
+      _Atomic uint64_t *slot = r->slots[(h + i) & r->mask];
+      uint64_t w[4];
+      w[0] = atomic_load_explicit(&slot[0], VALK__RELAXED);
+      w[1] = atomic_load_explicit(&slot[1], VALK__RELAXED);
+      w[2] = atomic_load_explicit(&slot[2], VALK__RELAXED);
+      w[3] = atomic_load_explicit(&slot[3], VALK__RELAXED);
+      memcpy(&out[i], w, sizeof(w));
+    }
+    if (atomic_compare_exchange_strong_explicit(&r->head, &h, h + n, VALK__ACQ_REL, VALK__ACQUIRE)) {
+      atomic_fetch_add_explicit(&r->drained, n, VALK__RELAXED);
+      return (uint32_t)n;
+    }
+  }
+}
+
+valk_bp_state_t valk_evring_check(valk_evring_t *r, uint64_t now_ns) {
+  uint64_t h = atomic_load_explicit(&r->head, VALK__ACQUIRE);
+  uint64_t t = atomic_load_explicit(&r->tail, VALK__ACQUIRE);
+  valk_bp_state_t st = (valk_bp_state_t)atomic_load_explicit(&r->state, VALK__ACQUIRE);
+  return valk__evaluate(r, st, t > h ? t - h : 0, now_ns);
+}
+
+void valk_evring_stats(const valk_evring_t *r, valk_evring_stats_t *out) {
+  uint64_t h = atomic_load_explicit(&r->head, VALK__ACQUIRE);
+  uint64_t t = atomic_load_explicit(&r->tail, VALK__ACQUIRE);
+  int k;
+  out->state = (valk_bp_state_t)atomic_load_explicit(&r->state, VALK__RELAXED);
+  out->fill = (uint32_t)(t > h ? t - h : 0);
+  out->capacity = r->mask + 1;
+  out->recorded = atomic_load_explicit(&r->recorded, VALK__RELAXED);
+  out->drained = atomic_load_explicit(&r->drained, VALK__RELAXED);
+  out->events_dropped = atomic_load_explicit(&r->dropped, VALK__RELAXED);
+  out->bytes_dropped = out->events_dropped * sizeof(valk_event_t);
+  for (k = 0; k < VALK_BP_STATES; k++) out->transitions[k] = atomic_load_explicit(&r->transitions[k], VALK__RELAXED);
+}
