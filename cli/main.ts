@@ -60,12 +60,13 @@ function startCommand(cmd: Command, io: CliIO, setCode: (code: number) => void):
     .option('--debug', 'serve /debug/metrics, /debug/metrics/prometheus and /health (default: on when --host is loopback)')
     .option('--no-debug', 'do not serve the debug routes')
     .addOption(new Option('--admin-port <port>', 'admin listener on 127.0.0.1 (dashboard, metrics, health; outside --max-connections); default: --port + 1, 0 disables')
-      .argParser(intOption('admin-port', 0, 65535)));
+      .argParser(intOption('admin-port', 0, 65535)))
+    .option('--log-events', 'print the lifecycle events (accepted, refused with the reason, closed, streams, GOAWAY, watermark) as JSON lines');
   addConfigOptions(cmd, ['system', 'server']);
   return cmd.action(async (opts: Record<string, unknown>) => {
     const { runStart } = await import('./start');
     const { system, server } = collectConfig(opts);
-    const o = opts as { host: string; port?: number; tls: boolean; cert?: string; key?: string; body?: string; route: string[]; debug?: boolean; adminPort?: number };
+    const o = opts as { host: string; port?: number; tls: boolean; cert?: string; key?: string; body?: string; route: string[]; debug?: boolean; adminPort?: number; logEvents?: boolean };
     setCode(await runStart({ ...o, routes: o.route, system, server }, io));
   });
 }

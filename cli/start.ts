@@ -2,6 +2,7 @@
 // start the AIO system, listen, print where, and stop gracefully on SIGINT or
 // SIGTERM. Everything that runs a server lives in lib/system; this file only
 // wires flags to it.
+import type { AioSystem } from '../lib/system';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -28,6 +29,8 @@ export interface StartOptions {
   debug?: boolean;
   /** --admin-port; undefined: port + 1 (any free port when port is 0); 0: none. */
   adminPort?: number;
+  /** --log-events: the lifecycle events as JSON lines on stdout. */
+  logEvents?: boolean;
   system: SystemConfig;
   server: ServerConfig;
 }
@@ -113,6 +116,15 @@ function firstSignal(): Promise<NodeJS.Signals> {
   });
 }
 
+/** --log-events: one JSON line per event ({"event": kind, ...}) until stop(). */
+function logEvents(sys: AioSystem, io: CliIO): { stop(): Promise<void> } {
+  const abort = new AbortController();
+  const done = (async () => {
+    for await (const e of sys.events({ signal: abort.signal })) io.out(`${JSON.stringify({ event: e.kind, ...e, kind: undefined })}\n`);
+  })();
+  return { stop: async () => { abort.abort(); await done; } };
+}
+
 /** Runs `valk-aio start` until a signal; returns the exit code. */
 export async function runStart(o: StartOptions, io: CliIO): Promise<number> {
   const config = resolveConfig(o.system);
@@ -157,7 +169,9 @@ export async function runStart(o: StartOptions, io: CliIO): Promise<number> {
     io.out(`dashboard: ${base}/debug/ (admin listener, outside --max-connections: ${base}/debug/metrics, ` +
       `${base}/debug/diagnostics/memory, ${base}/health)\n`);
   }
+  const events = o.logEvents ? logEvents(sys, io) : undefined;
   const received = await signal;
+  await events?.stop();
   io.out(`${received}: stopping (drain up to ${sys.config.drainTimeoutMs} ms)\n`);
   const stopped = await sys.stop();
   if (generatedDir) fs.rmSync(generatedDir, { recursive: true, force: true });

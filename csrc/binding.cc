@@ -23,6 +23,9 @@ void SystemWrap::Init() {
   Nan::SetPrototypeMethod(tpl, "closeClient", CloseClient);
   Nan::SetPrototypeMethod(tpl, "clientLive", ClientLive);
   Nan::SetPrototypeMethod(tpl, "metrics", Metrics);
+  Nan::SetPrototypeMethod(tpl, "eventsRecord", EventsRecord);
+  Nan::SetPrototypeMethod(tpl, "drainEvents", DrainEvents);
+  Nan::SetPrototypeMethod(tpl, "eventStats", EventStatsOf);
   Nan::SetPrototypeMethod(tpl, "pushRuntime", PushRuntime);
   Nan::SetPrototypeMethod(tpl, "onRequests", OnRequests);
   Nan::SetPrototypeMethod(tpl, "onCancel", OnCancel);
@@ -77,6 +80,7 @@ Local<Object> Constants() {
   SetString(c, "llhttpVersion", valk_diag_llhttp_version());
   SetString(c, "opensslVersion", valk_tls_openssl_version());
   SetObject(c, "metricsCatalogue", MetricsCatalogue());
+  SetObject(c, "events", EventCatalogue());
   SetObject(c, "errorCodes", ErrorCodes());
   Local<v8::Array> bounds = Nan::New<v8::Array>(VALK_LATENCY_BOUNDS);
   for (uint32_t i = 0; i < VALK_LATENCY_BOUNDS; i++)

@@ -10,6 +10,7 @@
 //   binding_requests.cc  requests to JavaScript and their answers (tokens; docs/design.md §7)
 //   binding_client.cc    the HTTP/2 client: connect, request, close
 //   binding_metrics.cc   metrics() and the diagnostics read-outs (docs/design.md §9)
+//   binding_events.cc    the lifecycle event ring: recording, draining, its state (docs/design.md §13)
 //   binding_selftest.cc  test and diagnostic bindings (slabs, the nghttp2 origin)
 //
 // Thread: every function here runs on Node's main thread, except
@@ -95,6 +96,13 @@ Local<v8::Array> MetricsCatalogue();
 // sseEventBytes(maxConnections, tcpBufferPoolSize, arenaPoolSize, adminMaxConnections).
 NAN_METHOD(SseEventBytes);
 
+// ---- binding_events.cc -------------------------------------------------------
+
+// The kinds, their help, the reasons and the states of csrc/valk_events.h / valk_evring.h.
+Local<Object> EventCatalogue();
+// A ring's state and counters (metrics().events too).
+Local<Object> EventStats(const valk_evring_t *r);
+
 // ---- binding_selftest.cc -----------------------------------------------------
 
 // Sets the test and diagnostic bindings on the module's exports.
@@ -143,6 +151,11 @@ class SystemWrap : public Nan::ObjectWrap {
   static void OnBody(const Nan::FunctionCallbackInfo<Value> &info);
   static void TakeBody(const Nan::FunctionCallbackInfo<Value> &info);
   static void DiscardBody(const Nan::FunctionCallbackInfo<Value> &info);
+
+  // binding_events.cc: eventsRecord(on), drainEvents(max), eventStats().
+  static void EventsRecord(const Nan::FunctionCallbackInfo<Value> &info);
+  static void DrainEvents(const Nan::FunctionCallbackInfo<Value> &info);
+  static void EventStatsOf(const Nan::FunctionCallbackInfo<Value> &info);
 
   // binding_metrics.cc: metrics() and pushRuntime().
   static void Metrics(const Nan::FunctionCallbackInfo<Value> &info);

@@ -132,6 +132,7 @@ void SystemWrap::Metrics(const Nan::FunctionCallbackInfo<Value> &info) {
   SetString(wm, "state", valk_wm_state_name((valk_wm_state_t)sys->watermark.state.load()));
   SetNumber(wm, "usage", sys->tcp_bufs->count ? (double)bufs_used / sys->tcp_bufs->count : 0);
   SetNumber(wm, "transitions", (double)sys->watermark.transitions.load());
+  SetObject(out, "events", EventStats(&sys->events));
   SetNumber(wm, "high", sys->config.buffer_high_watermark);
   SetNumber(wm, "critical", sys->config.buffer_critical_watermark);
   SetNumber(bp, "list_size", valk_bp_size(&sys->backpressure));

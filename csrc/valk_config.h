@@ -66,7 +66,13 @@ typedef enum { VALK_REJECT_RST = 0, VALK_REJECT_GOAWAY = 1 } valk_reject_mode_t;
   X(uint32_t, headers_timeout_ms, "headersTimeoutMs")                          \
   X(uint32_t, body_timeout_ms, "bodyTimeoutMs")                                \
   X(uint32_t, request_timeout_ms, "requestTimeoutMs")                          \
-  X(uint32_t, send_timeout_ms, "sendTimeoutMs")
+  X(uint32_t, send_timeout_ms, "sendTimeoutMs")                                \
+  X(uint32_t, trace_ring_capacity, "traceRingCapacity")                        \
+  X(uint32_t, trace_pressure_pct, "tracePressurePct")                          \
+  X(uint32_t, trace_dropping_pct, "traceDroppingPct")                          \
+  X(uint32_t, trace_recovery_pct, "traceRecoveryPct")                          \
+  X(uint32_t, trace_stability_ms, "traceStabilityMs")                          \
+  X(uint32_t, trace_drop_policy, "traceDropPolicy")
 
 /*
  * The enum fields' values as numbers: V(member, value in lib/config.ts, C
@@ -79,7 +85,9 @@ typedef enum { VALK_REJECT_RST = 0, VALK_REJECT_GOAWAY = 1 } valk_reject_mode_t;
   V(overload_goaway_code, "ENHANCE_YOUR_CALM", NGHTTP2_ENHANCE_YOUR_CALM, 11)  \
   V(overload_goaway_code, "NO_ERROR", NGHTTP2_NO_ERROR, 0)                     \
   V(soft_limit, "on", 1, 1)                                                    \
-  V(soft_limit, "off", 0, 0)
+  V(soft_limit, "off", 0, 0)                                                   \
+  V(trace_drop_policy, "oldest", VALK_DROP_OLDEST, 0)                          \
+  V(trace_drop_policy, "newest", VALK_DROP_NEWEST, 1)
 
 /* The resolved configuration as it crosses into C (lib/config.ts resolves and
  * validates it; valk_system_start re-checks only what would make C unsafe). */

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "valk_common.h"
+#include "valk_events.h"
 #include "valk_tls.h"
 
 static void valk__alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
@@ -163,17 +164,25 @@ int valk_conn_start_tls(valk_conn_t *c, SSL_CTX *ctx) {
 
 /* ---- TCP buffers ------------------------------------------------------------ */
 
+/* The watermark follows the slab's usage; a change is an event. */
+static void valk__watermark_follow(valk_io_t *io) {
+  uint32_t used = valk_slab_used(io->tcp_bufs);
+  valk_wm_state_t was = (valk_wm_state_t)atomic_load_explicit(&io->watermark->state, memory_order_relaxed);
+  valk_wm_state_t now = valk_watermark_update(io->watermark, used);
+  if (now != was) valk_event_emit(io->events, uv_now(io->loop), VALK_EV_watermark_changed, VALK_EVR_none, 0, (uint32_t)now, used);
+}
+
 /* A TCP buffer from io's slab (NULL when none is free); updates the watermark. */
 static valk_tcp_buf_t *valk__tcp_buf_get(valk_io_t *io) {
   valk_tcp_buf_t *b = valk_slab_acquire(io->tcp_bufs);
-  valk_watermark_update(io->watermark, valk_slab_used(io->tcp_bufs));
+  valk__watermark_follow(io);
   return b;
 }
 
 /* Returns b to the slab, updates the watermark, resumes waiting connections. */
 static void valk__tcp_buf_put(valk_io_t *io, valk_tcp_buf_t *b) {
   valk_slab_release(io->tcp_bufs, b);
-  valk_watermark_update(io->watermark, valk_slab_used(io->tcp_bufs));
+  valk__watermark_follow(io);
   if (valk_bp_size(io->backpressure) > 0 || io->waiting != NULL) valk_conn_resume(io);
 }
 

@@ -37,6 +37,7 @@
 #include <uv.h>
 
 #include "valk_admission.h"
+#include "valk_evring.h"
 #include "valk_h2_mem.h"
 #include "valk_metrics.h"
 #include "valk_slab.h"
@@ -136,6 +137,7 @@ typedef struct valk_io {
   uv_loop_t *loop;
   valk_slab_t *tcp_bufs;         /* valk_tcp_buf_t items */
   valk_watermark_t *watermark;   /* follows tcp_bufs' usage */
+  valk_evring_t *events;         /* lifecycle events (valk_events.h), or NULL */
   valk_bp_heap_t *backpressure;  /* paused server connections, by priority */
   valk_stats_t *stats;           /* the system's counters (AIO shard) */
   uint32_t min_buffers_per_conn; /* what a resumed connection is counted as taking */

@@ -16,6 +16,7 @@
 #include "valk_evring.h"
 
 #include <assert.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,7 +116,7 @@ static valk_bp_state_t valk__evaluate(valk_evring_t *r, valk_bp_state_t st, uint
 }
 
 /* A counter only this thread writes: a load and a store, no locked add. */
-static void valk__bump(_Atomic uint64_t *c) {
+static void valk__bump(VALK_ATOMIC(uint64_t) *c) {
   atomic_store_explicit(c, atomic_load_explicit(c, VALK__RELAXED) + 1, VALK__RELAXED);
 }
 
@@ -123,7 +124,7 @@ int valk_evring_record(valk_evring_t *r, const valk_event_t *ev) {
   uint64_t t = atomic_load_explicit(&r->tail, VALK__RELAXED);
   uint64_t h = atomic_load_explicit(&r->head, VALK__ACQUIRE);
   uint64_t w[4];
-  _Atomic uint64_t *slot;
+  VALK_ATOMIC(uint64_t) *slot;
   valk_bp_state_t st = (valk_bp_state_t)atomic_load_explicit(&r->state, VALK__RELAXED);
 
   if (st != VALK_BP_NORMAL || t - h >= r->pressure_at) st = valk__evaluate(r, st, t - h, ev->ts_ns);
@@ -157,7 +158,7 @@ uint32_t valk_evring_drain(valk_evring_t *r, valk_event_t *out, uint32_t max) {
     if (n > max) n = max;
     if (n == 0) return 0;
     for (i = 0; i < n; i++) {
-      _Atomic uint64_t *slot = r->slots[(h + i) & r->mask];
+      VALK_ATOMIC(uint64_t) *slot = r->slots[(h + i) & r->mask];
       uint64_t w[4];
       w[0] = atomic_load_explicit(&slot[0], VALK__RELAXED);
       w[1] = atomic_load_explicit(&slot[1], VALK__RELAXED);
@@ -191,4 +192,14 @@ void valk_evring_stats(const valk_evring_t *r, valk_evring_stats_t *out) {
   out->events_dropped = atomic_load_explicit(&r->dropped, VALK__RELAXED);
   out->bytes_dropped = out->events_dropped * sizeof(valk_event_t);
   for (k = 0; k < VALK_BP_STATES; k++) out->transitions[k] = atomic_load_explicit(&r->transitions[k], VALK__RELAXED);
+}
+
+void valk_evring_set_on(valk_evring_t *r, int on) {
+  atomic_store_explicit(&r->on, on != 0, VALK__RELEASE);
+}
+
+uint32_t valk_evring_round_capacity(uint32_t n) {
+  uint32_t c = 2;
+  while (c < n && c < (1u << 31)) c <<= 1;
+  return c;
 }

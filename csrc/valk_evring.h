@@ -29,8 +29,9 @@
 #ifndef VALK_EVRING_H
 #define VALK_EVRING_H
 
-#include <stdatomic.h>
 #include <stdint.h>
+
+#include "valk_common.h" /* VALK_ATOMIC: the binding (C++) reads the counters too */
 
 #ifdef __cplusplus
 extern "C" {
@@ -83,19 +84,26 @@ typedef struct valk_evring_stats {
   uint64_t transitions[VALK_BP_STATES]; /* entries into each state */
 } valk_evring_stats_t;
 
+#ifdef __cplusplus
+#define VALK__ALIGN64 alignas(64)
+#else
+#define VALK__ALIGN64 _Alignas(64)
+#endif
+
 /* Owner: the producer thread (records) and the consumer thread (drains), as above. */
 typedef struct valk_evring {
-  _Atomic uint64_t (*slots)[4];  /* capacity records of four words */
+  VALK_ATOMIC(uint64_t) (*slots)[4];  /* capacity records of four words */
   uint32_t mask;                 /* capacity - 1 */
   uint32_t pressure_at, dropping_at, recovery_below; /* in records */
   uint64_t stability_ns;
   valk_drop_policy_t policy;
-  _Alignas(64) _Atomic uint64_t tail;  /* next record to write: the producer's */
-  _Alignas(64) _Atomic uint64_t head;  /* next record to read: the consumer's, and the producer's drop-oldest CAS */
-  _Alignas(64) _Atomic int state;      /* valk_bp_state_t */
-  _Atomic uint64_t low_since_ns;       /* RECOVERY: 1 + when the fill became low (0: it is not low) */
-  _Atomic uint64_t recorded, drained, dropped;
-  _Atomic uint64_t transitions[VALK_BP_STATES];
+  VALK__ALIGN64 VALK_ATOMIC(uint64_t) tail;  /* next record to write: the producer's */
+  VALK__ALIGN64 VALK_ATOMIC(uint64_t) head;  /* next record to read: the consumer's, and the producer's drop-oldest CAS */
+  VALK__ALIGN64 VALK_ATOMIC(int) state;      /* valk_bp_state_t */
+  VALK_ATOMIC(int) on;                      /* recording: the consumer turns it on (valk_evring_set_on) */
+  VALK_ATOMIC(uint64_t) low_since_ns;       /* RECOVERY: 1 + when the fill became low (0: it is not low) */
+  VALK_ATOMIC(uint64_t) recorded, drained, dropped;
+  VALK_ATOMIC(uint64_t) transitions[VALK_BP_STATES];
 } valk_evring_t;
 
 /* 0, VALK_EINVAL (a config valk_evring_config_check refuses) or VALK_ENOMEM. */
@@ -115,6 +123,12 @@ uint32_t valk_evring_drain(valk_evring_t *r, valk_event_t *out, uint32_t max);
 valk_bp_state_t valk_evring_check(valk_evring_t *r, uint64_t now_ns);
 
 void valk_evring_stats(const valk_evring_t *r, valk_evring_stats_t *out);
+
+/* Consumer: recording on (1) or off (0); off, valk_event_emit records nothing. */
+void valk_evring_set_on(valk_evring_t *r, int on);
+
+/* The smallest power of two >= n (at least 2, at most 2^31). */
+uint32_t valk_evring_round_capacity(uint32_t n);
 
 /* "normal", "pressure", "dropping", "recovery". */
 const char *valk_bp_state_name(valk_bp_state_t s);

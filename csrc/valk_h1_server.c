@@ -24,6 +24,7 @@
 
 #include <openssl/err.h>
 
+#include "valk_events.h"
 #include "valk_common.h"
 #include "valk_h1_parse.h"
 #include "valk_h2_body.h"
@@ -329,6 +330,8 @@ static int valk__head(valk_srv_conn_t *c) {
   if (c->srv->opts->has_js) st->flags |= VALK_STREAM_F_KEEP;
   VALK_SRV_ADD(c->srv, streams_total, 1);
   VALK_SRV_ADD(c->srv, requests_http1, 1);
+  valk_event_emit(&c->srv->sys->events, uv_now(&c->srv->sys->loop), VALK_EV_stream_opened, VALK_EVR_none, c->io.uid,
+                  (uint32_t)st->id, 0);
   c->streams_open++;
   valk_h2_set_state(c, VALK_CONN_ACTIVE);
   st->started_ms = h->head_ms != 0 ? h->head_ms : st->started_ms;

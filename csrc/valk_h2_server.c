@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "valk_events.h"
 #include "valk_common.h"
 #include "valk_h1_server.h"
 #include "valk_h2_session.h"
@@ -90,8 +91,11 @@ static void valk__on_conn_closed(valk_conn_t *io) {
     valk_ip_table_release(&sys->ips, (const struct sockaddr *)&c->peer);
   c->io.state = VALK_CONN_FREE;
   if (c->io.flags & VALK_SRV_F_ACCEPTED) {
+    uint64_t now = uv_now(&sys->loop), age = now > c->io.accepted_ms ? now - c->io.accepted_ms : 0;
     VALK_SRV_ADD(srv, connections_closed, 1);
     VALK_SRV_ADD(srv, connections_active, -1);
+    valk_event_emit(&sys->events, now, VALK_EV_conn_closed, VALK_EVR_none, c->io.uid,
+                    age > UINT32_MAX ? UINT32_MAX : (uint32_t)age, c->io.bytes_sent);
   }
   valk_slab_release(valk__conn_slab_of(c), c);
   if (srv->closing) valk__server_maybe_done(srv);
@@ -150,11 +154,19 @@ static void valk__conn_begin_tls(valk_srv_conn_t *c) {
 typedef enum { VALK_REFUSE_LIMIT, VALK_REFUSE_LOAD, VALK_REFUSE_PER_IP } valk_refuse_t;
 
 static void valk__count_refusal(valk_server_t *srv, valk_refuse_t why) {
+  valk_event_reason_t reason = VALK_EVR_limit;
   switch (why) {
   case VALK_REFUSE_LIMIT: VALK_SRV_ADD(srv, connections_rejected, 1); break;
-  case VALK_REFUSE_LOAD: VALK_SRV_ADD(srv, connections_rejected_load, 1); break;
-  case VALK_REFUSE_PER_IP: VALK_SRV_ADD(srv, connections_rejected_per_ip, 1); break;
+  case VALK_REFUSE_LOAD:
+    VALK_SRV_ADD(srv, connections_rejected_load, 1);
+    reason = VALK_EVR_load;
+    break;
+  case VALK_REFUSE_PER_IP:
+    VALK_SRV_ADD(srv, connections_rejected_per_ip, 1);
+    reason = VALK_EVR_per_ip;
+    break;
   }
+  valk_event_emit(&srv->sys->events, uv_now(&srv->sys->loop), VALK_EV_conn_rejected, reason, 0, 0, 0);
 }
 
 static void valk__on_reject_closed(uv_handle_t *handle) {
@@ -257,6 +269,7 @@ static void valk__on_admin_connection(valk_server_t *srv, uv_stream_t *listener)
   c->io.owner = srv->owner;
   VALK_SRV_ADD(srv, connections_total, 1);
   VALK_SRV_ADD(srv, connections_active, 1);
+  valk_event_emit(&srv->sys->events, uv_now(&srv->sys->loop), VALK_EV_conn_accepted, VALK_EVR_none, c->io.uid, 0, 0);
   valk__conn_begin_tls(c);
 }
 
@@ -295,6 +308,7 @@ static void valk__on_connection(uv_stream_t *listener, int status) {
   c->io.owner = srv->owner;
   VALK_SRV_ADD(srv, connections_total, 1);
   VALK_SRV_ADD(srv, connections_active, 1);
+  valk_event_emit(&srv->sys->events, uv_now(&srv->sys->loop), VALK_EV_conn_accepted, VALK_EVR_none, c->io.uid, 0, 0);
   valk__conn_begin_tls(c);
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "valk_events.h"
 #include "valk_h2_server.h"
 #include "valk_owner.h"
 #include "valk_slab.h"
@@ -301,6 +302,7 @@ static void *valk__sse_open(valk_system_t *sys, struct valk_stream *stream, uint
     valk__fill(sys, sse);
   }
   VALK_STAT_ADD(sys, sse_streams_opened, 1);
+  valk_event_emit(&sys->events, uv_now(&sys->loop), VALK_EV_sse_opened, VALK_EVR_none, 0, 0, 0);
   return sse;
 }
 
@@ -313,6 +315,7 @@ static void valk__sse_close(valk_system_t *sys, void *body) {
   if (sse->next) sse->next->prev = sse->prev;
   valk_slab_release(st->slab, sse);
   VALK_STAT_ADD(sys, sse_streams_active, -1);
+  valk_event_emit(&sys->events, uv_now(&sys->loop), VALK_EV_sse_closed, VALK_EVR_none, 0, 0, 0);
   assert(st->open > 0);
   if (--st->open == 0) {
     uv_timer_stop(&sys->sse_timer);

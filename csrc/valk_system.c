@@ -139,10 +139,20 @@ static void valk__system_free_pools(valk_system_t *sys) {
   valk_ring_destroy(&sys->chunks);
   valk_ring_destroy(&sys->bodies);
   valk_ring_destroy(&sys->takes);
+  valk_evring_destroy(&sys->events);
   free(sys->body_reqs);
   valk_arena_pool_destroy(&sys->small_arenas);
   valk_h2_pages_destroy(&sys->h2_pages);
   valk_sse_free(sys);
+}
+
+/* The event ring, from the trace* fields (lib/config.ts checked their relations). */
+static int valk__events_init(valk_system_t *sys) {
+  const valk_system_config_t *cfg = &sys->config;
+  valk_evring_config_t ec = {valk_evring_round_capacity(cfg->trace_ring_capacity), cfg->trace_pressure_pct,
+                             cfg->trace_dropping_pct, cfg->trace_recovery_pct,
+                             (uint64_t)cfg->trace_stability_ms * 1000000u, (valk_drop_policy_t)cfg->trace_drop_policy};
+  return valk_evring_init(&sys->events, &ec);
 }
 
 static int valk__system_init_pools(valk_system_t *sys, char *err, size_t err_len) {
@@ -158,6 +168,7 @@ static int valk__system_init_pools(valk_system_t *sys, char *err, size_t err_len
   if (rc == 0) rc = valk_ring_init(&sys->chunks, valk__js_slots(&sys->config));
   if (rc == 0) rc = valk_ring_init(&sys->bodies, 2 * valk__js_slots(&sys->config));
   if (rc == 0) rc = valk_ring_init(&sys->takes, 2 * valk__js_slots(&sys->config));
+  if (rc == 0) rc = valk__events_init(sys);
   sys->body_slots = (uint32_t)valk__js_slots(&sys->config); /* < 2^21: valk__config_check */
   if (rc == 0 && (sys->body_reqs = calloc(sys->body_slots, sizeof(*sys->body_reqs))) == NULL) rc = VALK_ENOMEM;
   if (rc == 0) rc = valk_slab_new(&sys->conn_slab, VALK_CONN_SLOT_SIZE, sys->config.max_connections);
@@ -326,6 +337,7 @@ static void valk__system_wire(valk_system_t *sys) {
   io->loop = &sys->loop;
   io->tcp_bufs = sys->tcp_bufs;
   io->watermark = &sys->watermark;
+  io->events = &sys->events;
   io->backpressure = &sys->backpressure;
   io->stats = &sys->stats;
   io->min_buffers_per_conn = sys->config.min_buffers_per_conn;

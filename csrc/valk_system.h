@@ -27,6 +27,7 @@
 #include "valk_metrics.h"
 #include "valk_owner.h"
 #include "valk_sse.h"
+#include "valk_evring.h"
 #include "valk_ring.h"
 #include "valk_slab.h"
 
@@ -146,6 +147,7 @@ typedef struct valk_system {
 
   /* Owner <-> AIO thread. */
   uv_thread_t thread;
+  valk_evring_t events;        /* lifecycle events: the AIO thread records, the owner drains (docs/design.md §13) */
   valk_ring_t cmds;            /* owner pushes, AIO thread drains */
   valk_ring_t done;            /* AIO thread pushes, owner drains */
   valk_ring_t requests;        /* queue_capacity: AIO thread pushes, owner drains (valk_dispatch.h) */

@@ -383,6 +383,45 @@ export const CONFIG_FIELDS = Object.freeze([
       'progress for this long is closed. Progress is bytes the client accepted: what it sends does not count.',
   }),
   field({
+    name: 'traceRingCapacity', kind: 'int', scope: 'system', default: 4096, min: 64, max: 1_048_576,
+    c: { name: 'trace_ring_capacity', type: 'uint32_t' },
+    unit: 'events', description:
+      'Lifecycle events the AIO thread keeps for JavaScript (sys.events(), --log-events), 32 bytes each, taken at ' +
+      'start; rounded up to a power of two. A reader that falls behind costs dropped events, never memory ' +
+      '(docs/design.md §13).',
+  }),
+  field({
+    name: 'tracePressurePct', kind: 'int', scope: 'system', default: 50, min: 1, max: 99,
+    c: { name: 'trace_pressure_pct', type: 'uint32_t' },
+    unit: '%', description: 'Event ring fill from which its state is PRESSURE.',
+  }),
+  field({
+    name: 'traceDroppingPct', kind: 'int', scope: 'system', default: 90, min: 1, max: 100,
+    c: { name: 'trace_dropping_pct', type: 'uint32_t' },
+    unit: '%', description: 'Event ring fill from which its state is DROPPING (traceDropPolicy applies); must be ≥ tracePressurePct.',
+  }),
+  field({
+    name: 'traceRecoveryPct', kind: 'int', scope: 'system', default: 25, min: 0, max: 99,
+    c: { name: 'trace_recovery_pct', type: 'uint32_t' },
+    unit: '%', description:
+      'Event ring fill below which DROPPING becomes RECOVERY (and PRESSURE NORMAL); must be ≤ tracePressurePct.',
+  }),
+  field({
+    name: 'traceStabilityMs', kind: 'int', scope: 'system', default: 1000, min: 0, max: 600_000,
+    c: { name: 'trace_stability_ms', type: 'uint32_t' },
+    unit: 'ms', description: 'How long the event ring must stay below traceRecoveryPct before RECOVERY becomes NORMAL.',
+  }),
+  enumField({
+    name: 'traceDropPolicy', scope: 'system', values: ['oldest', 'newest'], default: 'oldest',
+    c: {
+      name: 'trace_drop_policy', type: 'uint32_t',
+      values: { oldest: { value: 0, constant: 'VALK_DROP_OLDEST' }, newest: { value: 1, constant: 'VALK_DROP_NEWEST' } },
+    },
+    unit: 'policy', description:
+      "Which events a DROPPING event ring loses: 'oldest' makes room for the new one (the newest survive), 'newest' " +
+      'refuses it (the oldest survive).',
+  }),
+  field({
     name: 'maxResponseBodySize', kind: 'bytes', scope: 'server', default: 64 * MiB, min: 1 * KiB, max: 1 * GiB,
     unit: 'bytes', description: 'Largest response body a handler may return (per server).',
   }),
@@ -822,6 +861,14 @@ const RELATION_RULES: readonly RelationRule[] = [
     // A request body is kept whole in one arena.
     field: 'maxRequestBodySize', floor: () => null, ceilingBelow: () => null, ceiling: (c) => c.arenaSize,
     text: ['must be at most ', { ref: 'arenaSize' }, ' (a request body is kept in one arena)'],
+  },
+  {
+    field: 'traceDroppingPct', floor: (c) => c.tracePressurePct, ceilingBelow: () => null,
+    text: ['must be at least ', { ref: 'tracePressurePct' }],
+  },
+  {
+    field: 'traceRecoveryPct', floor: () => null, ceilingBelow: () => null, ceiling: (c) => c.tracePressurePct,
+    text: ['must be at most ', { ref: 'tracePressurePct' }],
   },
   {
     // A request with headers at the limit must fit the connection's budget, with room for nghttp2.

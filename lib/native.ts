@@ -53,6 +53,8 @@ export interface NativeConstants {
   opensslVersion: string;
   /** Every metric declared in csrc/valk_metrics.h's lists, in list order. */
   metricsCatalogue: NativeMetricDesc[];
+  /** csrc/valk_events.h's kinds (by number; 0 unused), their help, the reasons, the ring states, the record size. */
+  events: { kinds: string[]; help: string[]; reasons: string[]; states: string[]; recordSize: number };
   /** The request latency histogram's bucket upper bounds, microseconds (+Inf not included). */
   latencyBoundsUs: number[];
   /** Every VALK_E* code and its number, from csrc/valk_common.h's list (lib/error-codes.ts holds the same). */
@@ -158,12 +160,28 @@ export interface NativeMetrics {
   };
   watermark: { state: 'normal' | 'high' | 'critical'; usage: number; transitions: number; high: number; critical: number };
   backpressure: { list_size: number; list_max: number; evicted: number };
+  /** The lifecycle event ring (docs/design.md §13). */
+  events: NativeEventStats;
   servers: NativeServerMetrics[];
   /** VALK_LOOP_STATS_MAP: the AIO loop, as of its last iteration. */
   loop: Record<string, number>;
   queue: { depth: number; capacity: number; pending_requests: number; pending_responses: number };
   uptime_seconds: number;
   server_count: number;
+}
+
+/** The lifecycle event ring's state and counters (csrc/valk_evring.h). */
+export interface NativeEventStats {
+  state: 'normal' | 'pressure' | 'dropping' | 'recovery';
+  fill: number;
+  capacity: number;
+  recorded: number;
+  drained: number;
+  events_dropped: number;
+  bytes_dropped: number;
+  transitions: Record<'normal' | 'pressure' | 'dropping' | 'recovery', number>;
+  /** 1 while a reader is attached (sys.events()), else 0: nothing is recorded. */
+  recording: number;
 }
 
 /** Raw counters of one system, read with atomic loads from the C side. */
@@ -178,6 +196,12 @@ export interface NativeSystem {
   /** Stops every server, joins the thread, frees every pool. */
   stop(cb: (err: Error | null, report?: NativeStopReport) => void): void;
   metrics(): NativeMetrics;
+  /** Lifecycle events recorded (a reader is attached) or not. */
+  eventsRecord(on: boolean): void;
+  /** Up to max events, oldest first, as 32-byte records (lib/events.ts decodes them). */
+  drainEvents(max: number): Buffer;
+  /** The event ring's state and counters. */
+  eventStats(): NativeEventStats;
   /** Node's runtime figures for the diagnostics snapshot (csrc/valk_sse.h VALK_SSE_RUNTIME_MAP). */
   pushRuntime(figures: Record<string, number>): void;
   /**

@@ -23,6 +23,7 @@ import { dashboardRoutes } from './dashboard';
 import { AioMetrics, assembleMetrics, toPrometheus } from './metrics';
 import { RuntimeMonitor, acquireRuntimeMonitor, releaseRuntimeMonitor } from './runtime';
 import { AioClient, ConnectOptions, resolveConnectOptions } from './client';
+import { AioEvent, EventBatchReader, EventReader } from './events';
 
 export type { RouteSpec } from './routes';
 
@@ -333,6 +334,23 @@ export class AioSystem {
   metrics(): AioMetrics {
     const raw = this.liveHandle('metrics').metrics();
     return assembleMetrics(raw, this.servers, this.runtime!.read());
+  }
+
+  /**
+   * The AIO thread's lifecycle events (docs/design.md §13): connections
+   * accepted, refused (with the reason), closed; streams opened, closed, reset;
+   * GOAWAYs; watermark changes; SSE streams. Recording is on while at least
+   * one reader is attached. A reader that stops reading costs dropped events
+   * (metrics().events), never memory: `for await (const e of sys.events())`.
+   */
+  events(opts: { signal?: AbortSignal } = {}): AsyncIterableIterator<AioEvent> {
+    this.liveHandle('events');
+    return new EventReader(() => (this.stopping ? undefined : this.handle), opts.signal);
+  }
+
+  /** events(), a batch at a time (everything drained so far): for readers of many events a second. */
+  eventBatches(opts: { signal?: AbortSignal } = {}): AsyncIterableIterator<AioEvent[]> {
+    return new EventBatchReader(this.events(opts) as EventReader);
   }
 
   /** metrics() as Prometheus text exposition (version 0.0.4), prefix valk_aio_. */

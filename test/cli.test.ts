@@ -323,6 +323,24 @@ describe('valk-aio (compiled bin)', () => {
   }, 30_000);
 });
 
+describe('start --log-events', () => {
+  it('during an overload run (--max-connections 2, three held) prints accept and reject events as JSON lines', async () => {
+    const out = await serveOnce(['--max-connections', '2', '--log-events', '--admin-port', '0'], undefined, async (url) => {
+      // three at once for two slots: one is refused (the first GET's slot may still be closing: more then)
+      const held = [0, 1, 2].map(() => http2.connect(url, { rejectUnauthorized: false }));
+      await Promise.all(held.map((s) => new Promise((r) => { s.on('connect', r); s.on('error', r); s.on('close', r); })));
+      await new Promise((r) => setTimeout(r, 200)); // a poll of the reader (20 ms) prints them
+      for (const s of held) s.destroy();
+    });
+    const events = out.split('\n').filter((l) => l.startsWith('{"event"')).map((l) => JSON.parse(l));
+    expect(events.filter((e) => e.event === 'conn_accepted').length).toBeGreaterThanOrEqual(2);
+    const refused = events.filter((e) => e.event === 'conn_rejected');
+    expect(refused.length).toBeGreaterThanOrEqual(1);
+    expect(refused[0]).toMatchObject({ reason: 'limit', conn: 0 });
+    expect(typeof refused[0].ts).toBe('number');
+  }, 30_000);
+});
+
 // The configuration plan's load test T10, as written but for the address (127.0.0.1 and a free
 // port instead of localhost:8443; localhost may resolve to ::1 first, and tests listen on 127.0.0.1).
 // 30 seconds of HTTP/1.1 over TLS from 500 connections.

@@ -93,7 +93,9 @@ describe('seed 002 configuration', () => {
 
   it('T4 every hard limit: min and max pass, one step outside fails', () => {
     for (const spec of CONFIG_FIELDS.filter((f) => f.scope === 'system' && f.kind !== 'float' && f.kind !== 'enum')) {
-      const base = { ...resolveConfig({ maxConnections: 1, tcpBufferPoolSize: 1_000_000, arenaPoolSize: 10_000, arenaSize: 256 * 1024 * 1024, maxRequestBodySize: 1024, maxSessionMemory: 1024 ** 3 }) };
+      // The event ring's percentages relate to tracePressurePct: it sits where each bound of the other two is allowed.
+      const trace = { tracePressurePct: spec.name === 'traceRecoveryPct' ? 99 : 1, traceDroppingPct: 100, traceRecoveryPct: 0 };
+      const base = { ...resolveConfig({ maxConnections: 1, tcpBufferPoolSize: 1_000_000, arenaPoolSize: 10_000, arenaSize: 256 * 1024 * 1024, maxRequestBodySize: 1024, maxSessionMemory: 1024 ** 3, ...trace }) };
       const at = (v: number) => validateConfig({ ...base, [spec.name]: v } as ResolvedConfig);
       expect(at(spec.min - 1), spec.name).toMatch(new RegExp(`^${spec.name}: `));
       expect(at(spec.max + 1), spec.name).toMatch(new RegExp(`^${spec.name}: `));

@@ -2,7 +2,7 @@
 // Benchmark server: valk-aio serving `/` over HTTP/2 + TLS from a static route,
 // or with MODE=handler from a JavaScript handler.
 //
-// Usage: [MODE=static|handler] node bench/servers/valk-static.js [port] [maxConnections]
+// Usage: [MODE=static|handler] [EVENTS=1] node bench/servers/valk-static.js [port] [maxConnections]
 //   port            argv[2] or $PORT           (default 0 = pick a free one)
 //   maxConnections  argv[3] or $MAX_CONNECTIONS (default 1000)
 //
@@ -19,6 +19,14 @@ async function main() {
   const maxConnections = intArg(process.argv[3] ?? process.env.MAX_CONNECTIONS, 'maxConnections', 1000);
 
   const { sys, srv } = await serveValk(port, { maxConnections }, process.env.MODE === 'handler' ? 'handler' : 'static');
+  // EVENTS=1: a reader attached to the lifecycle events (recording on), reading and discarding (bench/events.sh).
+  if (process.env.EVENTS === '1') {
+    // EVENTS_BATCH=0: one event at a time (sys.events()); else a batch at a time (sys.eventBatches()).
+    const read = process.env.EVENTS_BATCH === '0'
+      ? async () => { let n = 0; for await (const e of sys.events()) n += e.a >= 0 ? 1 : 0; return n; }
+      : async () => { let n = 0; for await (const b of sys.eventBatches()) n += b.length; return n; };
+    read().catch(() => {});
+  }
 
   stopOnSignal('valk-static', sys, (report) => ({
     leakedConnections: report.leakedConnections,

@@ -1,0 +1,66 @@
+/*
+ * valk_events.h: the lifecycle events an AIO thread records into its ring
+ * (valk_evring.h, docs/design.md §13), one list for C and JavaScript: the
+ * binding exports the kinds and reasons (eventKinds, eventReasons), and
+ * lib/events.ts decodes the records with them.
+ *
+ * Thread: valk_event_emit only on the AIO thread that owns the ring.
+ */
+#ifndef VALK_EVENTS_H
+#define VALK_EVENTS_H
+
+#include <stdint.h>
+
+#include "valk_evring.h"
+
+/* XX(number, name, what its fields mean). number 0 is never used. */
+#define VALK_EVENT_KIND_MAP(XX)                                                                 \
+  XX(1, conn_accepted, "a connection took a slot of the connection slab")                      \
+  XX(2, conn_rejected, "a connection was refused; reason: limit, load, per_ip")                \
+  XX(3, conn_closed, "a connection's slot was released; a: its age in ms, b: bytes it sent") \
+  XX(4, stream_opened, "a request began; a: its stream id")                                    \
+  XX(5, stream_closed, "a request ended; a: its stream id, b: its duration in ms")             \
+  XX(6, stream_reset, "RST_STREAM sent; a: the stream id, b: the error code")                  \
+  XX(7, goaway_sent, "GOAWAY (or an HTTP/1.1 graceful close) began; b: the error code")        \
+  XX(8, watermark_changed, "the TCP buffer watermark state changed; a: the new state (0 normal, 1 high, 2 critical), b: buffers in use") \
+  XX(9, sse_opened, "a diagnostics SSE stream opened")                                         \
+  XX(10, sse_closed, "a diagnostics SSE stream closed")
+
+/* XX(number, name). */
+#define VALK_EVENT_REASON_MAP(XX) \
+  XX(0, none)                     \
+  XX(1, limit)                    \
+  XX(2, load)                     \
+  XX(3, per_ip)
+
+typedef enum {
+#define XX(n, name, help) VALK_EV_##name = n,
+  VALK_EVENT_KIND_MAP(XX)
+#undef XX
+} valk_event_kind_t;
+
+typedef enum {
+#define XX(n, name) VALK_EVR_##name = n,
+  VALK_EVENT_REASON_MAP(XX)
+#undef XX
+} valk_event_reason_t;
+
+/*
+ * Records one event while recording is on (a JavaScript reader is attached:
+ * valk_evring_t.on); off, it is one relaxed load. now_ms is the loop's time
+ * (uv_now): events carry millisecond times, no clock read on the hot path.
+ */
+static inline void valk_event_emit(valk_evring_t *r, uint64_t now_ms, valk_event_kind_t kind,
+                                   valk_event_reason_t reason, uint64_t uid, uint32_t a, uint64_t b) {
+  valk_event_t ev;
+  if (r == NULL || !VALK_LOAD_RELAXED(&r->on)) return;
+  ev.ts_ns = now_ms * 1000000u;
+  ev.uid = uid;
+  ev.kind = (uint16_t)kind;
+  ev.reason = (uint16_t)reason;
+  ev.a = a;
+  ev.b = b;
+  valk_evring_record(r, &ev);
+}
+
+#endif /* VALK_EVENTS_H */

@@ -1,0 +1,161 @@
+// Lifecycle events (docs/design.md §13): what the AIO thread records, sys.events(), the ring's
+// backpressure seen from JavaScript (a reader that stops reading drives it to DROPPING, and back
+// to NORMAL once it reads again), the config's checks. Every listener is on 127.0.0.1.
+import * as http from 'node:http';
+import * as http2 from 'node:http2';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AioSystem, startWithConfig } from '../lib/system';
+import type { AioEvent } from '../lib/events';
+import { eventKinds } from '../lib/events';
+import { CLEAN_STOP, waitFor } from './helpers';
+
+const systems: AioSystem[] = [];
+afterEach(async () => {
+  for (const sys of systems.splice(0)) if (sys.running) expect(await sys.stop()).toEqual(CLEAN_STOP);
+});
+
+async function serve(cfg = {}) {
+  const sys = startWithConfig({ maxConnections: 4, ...cfg });
+  systems.push(sys);
+  const srv = await sys.listen({ host: '127.0.0.1', port: 0, tls: false, routes: { '/': { body: 'hi\n' } } });
+  return { sys, port: srv.port };
+}
+
+function get(port: number, agent: http.Agent): Promise<void> {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path: '/', agent }, (res) => { res.resume(); res.on('end', resolve); }).on('error', reject);
+  });
+}
+
+/** Collects events until `until` holds for what was collected (or 5 s). */
+async function collect(it: AsyncIterableIterator<AioEvent>, until: (got: AioEvent[]) => boolean): Promise<AioEvent[]> {
+  const got: AioEvent[] = [];
+  const deadline = Date.now() + 5000;
+  while (!until(got) && Date.now() < deadline) {
+    const r = await Promise.race([it.next(), new Promise<undefined>((res) => setTimeout(res, 100))]);
+    if (r && !r.done) got.push(r.value);
+  }
+  return got;
+}
+
+describe('lifecycle events', () => {
+  it('the kinds come from the addon, each with what its fields mean', () => {
+    const kinds = eventKinds().map((k) => k.kind);
+    expect(kinds).toEqual(expect.arrayContaining(['conn_accepted', 'conn_rejected', 'conn_closed', 'stream_opened',
+      'stream_closed', 'stream_reset', 'goaway_sent', 'watermark_changed', 'sse_opened', 'sse_closed']));
+    for (const k of eventKinds()) expect(k.help.length, k.kind).toBeGreaterThan(10);
+  });
+
+  it('a connection\'s life: accepted, its requests opened and closed, closed with its age and bytes; recording only while read', async () => {
+    const { sys, port } = await serve();
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    await get(port, agent); // before any reader: not recorded
+    agent.destroy();
+    await waitFor(() => sys.metrics().connections.active === 0);
+    expect(sys.metrics().events.recorded).toBe(0);
+    const it = sys.events();
+    expect(sys.metrics().events.recording).toBe(1);
+    const a2 = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    for (let i = 0; i < 3; i++) await get(port, a2);
+    a2.destroy();
+    const got = await collect(it, (g) => g.some((e) => e.kind === 'conn_closed'));
+    await it.return!();
+    expect(sys.metrics().events.recording).toBe(0);
+    expect(got.map((e) => e.kind)).toEqual(['conn_accepted', 'stream_opened', 'stream_closed', 'stream_opened',
+      'stream_closed', 'stream_opened', 'stream_closed', 'conn_closed']);
+    const conn = got[0].conn;
+    expect(conn).toBeGreaterThan(0);
+    expect(got.every((e) => e.conn === conn)).toBe(true);
+    expect(got.filter((e) => e.kind === 'stream_opened').map((e) => e.a)).toEqual([1, 3, 5]);
+    expect(got[7].b).toBeGreaterThan(3 * 'hi\n'.length); // bytes it sent
+    expect(got[7].ts).toBeGreaterThanOrEqual(got[0].ts);
+  });
+
+  it('eventBatches(): the same events, a batch at a time; return() stops recording', async () => {
+    const { sys, port } = await serve();
+    const it = sys.eventBatches();
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    for (let i = 0; i < 5; i++) await get(port, agent);
+    agent.destroy();
+    const seen: AioEvent[] = [];
+    const deadline = Date.now() + 5000;
+    while (!seen.some((e) => e.kind === 'conn_closed') && Date.now() < deadline) {
+      const r = await it.next();
+      if (!r.done) seen.push(...r.value);
+    }
+    await it.return!();
+    expect(seen.filter((e) => e.kind === 'stream_opened')).toHaveLength(5);
+    expect(seen.filter((e) => e.kind === 'stream_closed')).toHaveLength(5);
+    expect(sys.metrics().events.recording).toBe(0);
+  });
+
+  it('test_overload_events: past maxConnections the refusals are events with their reason (limit)', async () => {
+    const { sys, port } = await serve({ maxConnections: 2 });
+    const it = sys.events();
+    const held = [http2.connect(`http://127.0.0.1:${port}`), http2.connect(`http://127.0.0.1:${port}`)];
+    await Promise.all(held.map((s) => new Promise((r) => s.on('connect', r))));
+    const extra = http2.connect(`http://127.0.0.1:${port}`);
+    extra.on('error', () => {});
+    const got = await collect(it, (g) => g.some((e) => e.kind === 'conn_rejected'));
+    await it.return!();
+    for (const s of [...held, extra]) s.destroy();
+    expect(got.filter((e) => e.kind === 'conn_accepted')).toHaveLength(2);
+    const refused = got.filter((e) => e.kind === 'conn_rejected');
+    expect(refused).toHaveLength(1);
+    expect(refused[0].reason).toBe('limit');
+    expect(sys.metrics().system.connections_rejected).toBe(1);
+  });
+
+  it('a reader that stops reading drives the ring to DROPPING (drops counted, no memory); reading again brings it back to NORMAL', async () => {
+    const { sys, port } = await serve({ traceRingCapacity: 64, traceStabilityMs: 100 });
+    const it = sys.events(); // attached, and not read for now
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+    for (let i = 0; i < 200; i++) await get(port, agent); // 400 stream events: past the reader's 64 and the ring's 64
+    await waitFor(() => sys.metrics().events.state === 'dropping');
+    const m = sys.metrics().events;
+    expect(m.capacity).toBe(64);
+    expect(m.events_dropped).toBeGreaterThan(0);
+    expect(m.bytes_dropped).toBe(32 * m.events_dropped);
+    expect(m.fill).toBeLessThanOrEqual(64);
+    expect(m.transitions.dropping).toBeGreaterThanOrEqual(1); // more if a poll took the reader's share meanwhile
+    // reading again: the reader's share and what the ring kept (drop-oldest, the default: the newest)
+    const got = await collect(it, (g) => g.length >= 64);
+    expect(got.length).toBeGreaterThanOrEqual(64);
+    await waitFor(() => sys.metrics().events.state === 'normal');
+    const after = sys.metrics().events;
+    expect(after.transitions.recovery).toBeGreaterThanOrEqual(1);
+    expect(after.transitions.normal).toBeGreaterThanOrEqual(1); // RECOVERY -> NORMAL only after the stability period
+    await it.return!();
+    agent.destroy();
+  });
+
+  it('thread_isolation: two AIO systems in one process, one reader stopped: only its ring drops', async () => {
+    const a = await serve({ traceRingCapacity: 64 });
+    const b = await serve(); // the default 4096: a reader polling every 20 ms keeps up with this load
+    const stalled = a.sys.events(); // attached, never read
+    const reading = b.sys.eventBatches();
+    let readB = 0;
+    const drain = (async () => { for await (const batch of reading) readB += batch.length; })();
+    const agentA = new http.Agent({ keepAlive: true, maxSockets: 2 });
+    const agentB = new http.Agent({ keepAlive: true, maxSockets: 2 });
+    for (let i = 0; i < 150; i++) await Promise.all([get(a.port, agentA), get(b.port, agentB)]);
+    await waitFor(() => a.sys.metrics().events.state === 'dropping');
+    await waitFor(() => readB >= 300); // every stream event of b arrived
+    const mb = b.sys.metrics().events;
+    expect(mb.events_dropped).toBe(0);
+    expect(mb.transitions.dropping).toBe(0);
+    expect(a.sys.metrics().events.events_dropped).toBeGreaterThan(0);
+    await stalled.return!();
+    await reading.return!();
+    await drain;
+    agentA.destroy();
+    agentB.destroy();
+  });
+
+  it('the trace fields are checked like every other: traceDroppingPct below tracePressurePct is refused by name', () => {
+    expect(() => startWithConfig({ tracePressurePct: 60, traceDroppingPct: 50 })).toThrow(/traceDroppingPct.*tracePressurePct/);
+    expect(() => startWithConfig({ traceRecoveryPct: 70 })).toThrow(/traceRecoveryPct/);
+    expect(() => startWithConfig({ traceRingCapacity: 10 })).toThrow(/traceRingCapacity/);
+    expect(() => startWithConfig({ traceDropPolicy: 'random' as never })).toThrow(/traceDropPolicy/);
+  });
+});
