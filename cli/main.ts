@@ -6,9 +6,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { ConfigError, configTableMarkdown } from '../lib/config';
+import { ConfigError, configTableMarkdown, resolveConfig } from '../lib/config';
 import { CliIO, EXIT_USAGE, UsageError, processIO } from './io';
-import { addConfigOptions, collectConfig, intOption, repeatable } from './options';
+import { addConfigOptions, collectConfigWithTrace, intOption, repeatable } from './options';
 import { buildReport, renderHuman, renderJson } from './report';
 
 /** The package version, found by walking up to package.json ('0.0.0' if none). */
@@ -34,12 +34,13 @@ function configCommand(cmd: Command, io: CliIO, setCode: (code: number) => void)
   cmd
     .description('print the resolved configuration, warnings and memory footprint; starts nothing')
     .option('--json', 'print { config, server, derived, warnings, footprint } as JSON')
-    .option('--markdown', 'print the configuration table of docs/configuration.md');
+    .option('--markdown', 'print the configuration table of docs/configuration.md')
+    .option('--trace-config <file>', 'the trace* fields from a JSON file (then VALK_TRACE_* variables, then flags, win)');
   addConfigOptions(cmd, ['system', 'server']);
   return cmd.action((opts: Record<string, unknown>) => {
     if (opts.markdown) return io.out(configTableMarkdown());
-    const { system, server } = collectConfig(opts);
-    const report = buildReport(system, server, io.footprintSizes);
+    const { system, server, resolve } = collectConfigWithTrace(opts);
+    const report = resolve(() => buildReport(system, server, io.footprintSizes));
     io.out(opts.json ? renderJson(report) : renderHuman(report));
     if (report.footprintError && opts.json) io.err(`valk-aio: footprint unavailable: ${report.footprintError}\n`);
     setCode(0);
@@ -61,11 +62,13 @@ function startCommand(cmd: Command, io: CliIO, setCode: (code: number) => void):
     .option('--no-debug', 'do not serve the debug routes')
     .addOption(new Option('--admin-port <port>', 'admin listener on 127.0.0.1 (dashboard, metrics, health; outside --max-connections); default: --port + 1, 0 disables')
       .argParser(intOption('admin-port', 0, 65535)))
-    .option('--log-events', 'print the lifecycle events (accepted, refused with the reason, closed, streams, GOAWAY, watermark) as JSON lines');
+    .option('--log-events', 'print the lifecycle events (accepted, refused with the reason, closed, streams, GOAWAY, watermark) as JSON lines')
+    .option('--trace-config <file>', 'the trace* fields from a JSON file (then VALK_TRACE_* variables, then flags, win)');
   addConfigOptions(cmd, ['system', 'server']);
   return cmd.action(async (opts: Record<string, unknown>) => {
     const { runStart } = await import('./start');
-    const { system, server } = collectConfig(opts);
+    const { system, server, resolve } = collectConfigWithTrace(opts);
+    resolve(() => resolveConfig(system)); // a bad value from the environment or the file names its source
     const o = opts as { host: string; port?: number; tls: boolean; cert?: string; key?: string; body?: string; route: string[]; debug?: boolean; adminPort?: number; logEvents?: boolean };
     setCode(await runStart({ ...o, routes: o.route, system, server }, io));
   });

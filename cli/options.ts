@@ -15,6 +15,7 @@ import {
   formatRange,
   parseFieldText,
 } from '../lib/config';
+import { TraceSources, traceConfigFromEnv, traceConfigFromFile, withSource } from '../lib/trace-config';
 
 const PLACEHOLDER: Readonly<Record<FieldKind, string>> = {
   int: '<n>',
@@ -63,4 +64,32 @@ export function intOption(name: string, min: number, max: number): (text: string
 /** Collects a repeatable option into an array. */
 export function repeatable(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
+}
+
+/**
+ * collectConfig() plus the trace fields from the environment (VALK_TRACE_*) and
+ * --trace-config FILE: flags win over the environment, the environment over the file.
+ * `resolve` runs what resolves the result, its ConfigError naming where a value came from.
+ */
+export function collectConfigWithTrace(opts: Readonly<Record<string, unknown>>, env: NodeJS.ProcessEnv = process.env): {
+  system: SystemConfig;
+  server: ServerConfig;
+  resolve<T>(fn: () => T): T;
+} {
+  const { system, server } = collectConfig(opts);
+  const sources: TraceSources = {};
+  const file = typeof opts.traceConfig === 'string' ? traceConfigFromFile(opts.traceConfig, sources) : {};
+  const fromEnv = traceConfigFromEnv(env, sources);
+  for (const key of Object.keys(system)) delete sources[key];
+  return {
+    system: { ...file, ...fromEnv, ...system } as SystemConfig,
+    server,
+    resolve<T>(fn: () => T): T {
+      try {
+        return fn();
+      } catch (err) {
+        throw withSource(err, sources);
+      }
+    },
+  };
 }

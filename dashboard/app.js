@@ -488,6 +488,7 @@
     var wm = m.watermark || {};
     var bp = m.backpressure || {};
     var conns = m.connections || {};
+    var ev = m.events || {};
     var util = tcp.total > 0 ? (tcp.used / tcp.total) * 100 : 0;
     setText('aio-sub', num(res.servers) + ' srv, ' + formatNumber(loop.iterations) + ' iters');
     $('aio-cards').innerHTML = [
@@ -518,7 +519,18 @@
         row('Watermark', wm.state || 'normal', watermarkClass(wm.state)),
         row('Conn Slots', formatNumber(conns.available) + '/' + formatNumber(conns.max), conns.available === 0 ? 'red' : ''),
       ]),
+      card('Event Ring', [
+        row('State', ev.state || '--', eventRingClass(ev.state)),
+        row('Fill', formatNumber(ev.fill) + '/' + formatNumber(ev.capacity)),
+        row('Dropped', formatNumber(num(ev.events_dropped)), ev.events_dropped > 0 ? 'red' : ''),
+        row('Recording', ev.recording ? 'on' : 'off', ev.recording ? 'grn' : ''),
+      ]),
     ].join('');
+  }
+
+  /** The event ring's state as a colour: DROPPING red, PRESSURE and RECOVERY yellow (docs/design.md §13). */
+  function eventRingClass(s) {
+    return s === 'dropping' ? 'red' : s === 'pressure' || s === 'recovery' ? 'ylw' : '';
   }
 
   function renderRuntime(m) {
@@ -1020,6 +1032,7 @@
     hexToBitArray: hexToBitArray,
     countUsed: countUsed,
     slotDetails: slotDetails,
+    eventRingClass: eventRingClass,
     countStates: countStates,
     ownerName: ownerName,
     ownerBreakdown: ownerBreakdown,

@@ -538,9 +538,9 @@ export class ConfigError extends Error {
     this.parts = parts;
   }
 
-  /** The CLI flag of the field: `--max-connections`. */
+  /** The CLI flag of the field: `--max-connections` (an environment variable's name stays as it is). */
   get flag(): string {
-    return flagOf(this.field);
+    return /^[A-Z][A-Z0-9_]*$/.test(this.field) ? this.field : flagOf(this.field);
   }
 
   /** The message without the leading name, names written in the given style. */

@@ -323,6 +323,60 @@ describe('valk-aio (compiled bin)', () => {
   }, 30_000);
 });
 
+describe('trace settings from the environment and a file (docs/design.md §13)', () => {
+  /** Runs `config --json` with env set for the call only. */
+  async function configWith(env: Record<string, string>, args: string[] = []) {
+    const saved = { ...process.env };
+    Object.assign(process.env, env);
+    try {
+      return await runMain(['config', '--json', ...args]);
+    } finally {
+      for (const k of Object.keys(env)) delete process.env[k];
+      Object.assign(process.env, saved);
+    }
+  }
+
+  it('VALK_TRACE_* and --trace-config set the trace fields; flags win over the environment, the environment over the file', async () => {
+    const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'valk-trace-'));
+    const file = path.join(dir, 'trace.json');
+    fs.writeFileSync(file, JSON.stringify({ traceRingCapacity: 256, traceDropPolicy: 'newest', traceStabilityMs: 100 }));
+    try {
+      const r = await configWith({ VALK_TRACE_STABILITY_MS: '250', VALK_TRACE_PRESSURE_PCT: '60' },
+        ['--trace-config', file, '--trace-pressure-pct', '70']);
+      expect(r.code, r.err).toBe(0);
+      const c = JSON.parse(r.out).config;
+      expect([c.traceRingCapacity, c.traceDropPolicy, c.traceStabilityMs, c.tracePressurePct]).toEqual([256, 'newest', 250, 70]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a bad value from either names the field, the rule and where it came from; unknown names are refused', async () => {
+    let r = await configWith({ VALK_TRACE_DROPPING_PCT: '20' });
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--trace-dropping-pct: 20 must be at least tracePressurePct .*\(set by VALK_TRACE_DROPPING_PCT\)/);
+    r = await configWith({ VALK_TRACE_RING_CAPACITY: 'abc' });
+    expect(r.err).toMatch(/"abc" is not an integer \(allowed 64 to 1,048,576\) \(set by VALK_TRACE_RING_CAPACITY\)/);
+    r = await configWith({ VALK_TRACE_BOGUS: '1' });
+    expect(r.err).toMatch(/^valk-aio: VALK_TRACE_BOGUS: is not a trace setting/);
+    const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'valk-trace-'));
+    try {
+      const bad = path.join(dir, 'bad.json');
+      fs.writeFileSync(bad, JSON.stringify({ traceRecoveryPct: 80 }));
+      r = await configWith({}, ['--trace-config', bad]);
+      expect(r.err).toMatch(/must be at most tracePressurePct .*\(set by .*bad\.json: traceRecoveryPct\)/);
+      fs.writeFileSync(bad, JSON.stringify({ maxConnections: 5 }));
+      r = await configWith({}, ['--trace-config', bad]);
+      expect(r.err).toMatch(/--max-connections: is not a trace setting in .*bad\.json/);
+      fs.writeFileSync(bad, '{ not json');
+      r = await configWith({}, ['--trace-config', bad]);
+      expect(r.err).toMatch(/cannot read it as JSON/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('start --log-events', () => {
   it('during an overload run (--max-connections 2, three held) prints accept and reject events as JSON lines', async () => {
     const out = await serveOnce(['--max-connections', '2', '--log-events', '--admin-port', '0'], undefined, async (url) => {

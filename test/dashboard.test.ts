@@ -31,6 +31,7 @@ interface Dashboard {
   formatMs(ms: number): string;
   bufferUtilClass(pct: number): string;
   watermarkClass(state: string): string;
+  eventRingClass(state: string): string;
   capacityLevel(used: number, total: number): string;
   gaugeClass(used: number, capacity: number): string;
   hexToBitArray(hex: string, total?: number): number[];
@@ -231,6 +232,10 @@ describe('dashboard pure functions (docs/design.md §11.3, D8)', () => {
     expect(D.watermarkClass('critical')).toBe('red');
     expect(D.watermarkClass('high')).toBe('ylw');
     expect(D.watermarkClass('normal')).toBe('grn');
+    expect(D.eventRingClass('dropping')).toBe('red');
+    expect(D.eventRingClass('pressure')).toBe('ylw');
+    expect(D.eventRingClass('recovery')).toBe('ylw');
+    expect(D.eventRingClass('normal')).toBe('');
     expect(D.gaugeClass(69, 100)).toBe('healthy');
     expect(D.gaugeClass(70, 100)).toBe('warning');
     expect(D.gaugeClass(90, 100)).toBe('critical');
@@ -458,6 +463,11 @@ describe('dashboard in a browser', () => {
     expect(await page.textContent(cardSel)).toContain('Rejected (Limit)');
     await page.waitForFunction(() => document.getElementById('status-text')?.textContent === 'live');
     expect(await page.textContent('#aio-cards')).toContain(`/${MAX}`); // Conn Slots n/24
+    // the event ring's card: its state, fill of its capacity, drops, recording off (no reader)
+    const ring = await page.textContent('#aio-cards');
+    expect(ring).toContain('Event Ring');
+    expect(ring).toMatch(/State\s*normal/);
+    expect(ring).toContain(`/${sys.metrics().events.capacity.toLocaleString('en-US')}`);
 
     // the connection grid: one cell a slot of the connection slab
     await page.waitForFunction((n) => document.querySelectorAll('#conn-grid .cell').length === n, MAX);
