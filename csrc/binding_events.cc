@@ -64,7 +64,8 @@ void SystemWrap::DrainEvents(const Nan::FunctionCallbackInfo<Value> &info) {
   if (self->sys_ == nullptr) return ThrowError(VALK_ESTOPPED);
   double want = Nan::To<double>(info[0]).FromMaybe(1024);
   uint32_t max = want >= 1 && want <= 65536 ? (uint32_t)want : 1024;
-  std::vector<valk_event_t> out(max);
+  static std::vector<valk_event_t> out;  // Node's thread only: grown once, never zeroed again
+  if (out.size() < max) out.resize(max);
   uint32_t n = valk_evring_drain(&self->sys_->events, out.data(), max);
   valk_evring_check(&self->sys_->events, (uint64_t)uv_hrtime());
   Local<Object> buf = Nan::CopyBuffer(reinterpret_cast<const char *>(out.data()), n * sizeof(valk_event_t)).ToLocalChecked();

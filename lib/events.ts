@@ -36,40 +36,81 @@ export function eventKinds(): { kind: string; help: string }[] {
 
 const TWO32 = 4294967296;
 
-/** Decodes a drained Buffer of records (little-endian, the addon's layout: csrc/valk_evring.h). */
-export function decodeEvents(buf: Buffer): AioEvent[] {
+/** Record i of a drained Buffer, decoded (little-endian, the addon's layout: csrc/valk_evring.h). */
+function decodeAt(dv: DataView, i: number): AioEvent {
   const cat = native().constants.events;
-  const size = cat.recordSize;
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const n = Math.floor(buf.length / size);
-  const out: AioEvent[] = new Array(n);
-  for (let i = 0, off = 0; i < n; i++, off += size) {
-    const kind = dv.getUint16(off + 16, true);
-    const reason = dv.getUint16(off + 18, true);
-    out[i] = {
-      kind: cat.kinds[kind] ?? `kind_${kind}`,
-      reason: cat.reasons[reason] ?? `reason_${reason}`,
-      ts: Math.floor((dv.getUint32(off + 4, true) * TWO32 + dv.getUint32(off, true)) / 1e6),
-      conn: dv.getUint32(off + 12, true) * TWO32 + dv.getUint32(off + 8, true),
-      a: dv.getUint32(off + 20, true),
-      b: dv.getUint32(off + 28, true) * TWO32 + dv.getUint32(off + 24, true),
-    };
+  const off = i * cat.recordSize;
+  const kind = dv.getUint16(off + 16, true);
+  const reason = dv.getUint16(off + 18, true);
+  return {
+    kind: cat.kinds[kind] ?? `kind_${kind}`,
+    reason: cat.reasons[reason] ?? `reason_${reason}`,
+    ts: Math.floor((dv.getUint32(off + 4, true) * TWO32 + dv.getUint32(off, true)) / 1e6),
+    conn: dv.getUint32(off + 12, true) * TWO32 + dv.getUint32(off + 8, true),
+    a: dv.getUint32(off + 20, true),
+    b: dv.getUint32(off + 28, true) * TWO32 + dv.getUint32(off + 24, true),
+  };
+}
+
+/** Decodes a drained Buffer of records. */
+export function decodeEvents(buf: Buffer): AioEvent[] {
+  return new EventBatch(buf).toArray();
+}
+
+/**
+ * One drain's events, decoded only when read: `length`, `kindAt(i)` (to filter cheaply),
+ * `at(i)`, and iteration. A reader that wants few kinds pays for those alone.
+ */
+export class EventBatch implements Iterable<AioEvent> {
+  readonly length: number;
+  private readonly dv: DataView;
+
+  constructor(private readonly buf: Buffer) {
+    this.length = Math.floor(buf.length / native().constants.events.recordSize);
+    this.dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
-  return out;
+
+  kindAt(i: number): string {
+    const cat = native().constants.events;
+    const kind = this.dv.getUint16(i * cat.recordSize + 16, true);
+    return cat.kinds[kind] ?? `kind_${kind}`;
+  }
+
+  at(i: number): AioEvent {
+    if (i < 0 || i >= this.length) throw new RangeError(`event ${i} of ${this.length}`);
+    return decodeAt(this.dv, i);
+  }
+
+  /** The records from i on, as a batch of their own (no copy). */
+  from(i: number): EventBatch {
+    return new EventBatch(this.buf.subarray(i * native().constants.events.recordSize));
+  }
+
+  toArray(): AioEvent[] {
+    const out: AioEvent[] = new Array(this.length);
+    for (let i = 0; i < this.length; i++) out[i] = decodeAt(this.dv, i);
+    return out;
+  }
+
+  *[Symbol.iterator](): Iterator<AioEvent> {
+    for (let i = 0; i < this.length; i++) yield decodeAt(this.dv, i);
+  }
 }
 
 /**
  * An async iterator of the system's events. Recording starts with the first
  * reader and stops with the last (off, the AIO thread records nothing). The
- * reader drains every EVENT_POLL_MS into a queue of at most the ring's
- * capacity: a reader that does not keep up loses events in the ring (counted
- * there: events_dropped), never memory here.
+ * reader drains every EVENT_POLL_MS, keeping the records as they came (decoded
+ * as they are read), at most the ring's capacity of them: a reader that does
+ * not keep up loses events in the ring (counted there: events_dropped), never
+ * memory here.
  */
 export class EventReader implements AsyncIterableIterator<AioEvent> {
   private static readers = new WeakMap<NativeSystem, number>();
-  private queue: AioEvent[] = [];
-  private head = 0; /* queue[head..]: not yet read */
-  private waiter: ((r: IteratorResult<AioEvent>) => void) | undefined;
+  private batches: EventBatch[] = [];
+  private next0 = 0;     /* batches[0]'s next unread record */
+  private waiting = 0;   /* records not yet read, over all batches */
+  private wake: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
   private done = false;
   private readonly max: number;
@@ -90,41 +131,49 @@ export class EventReader implements AsyncIterableIterator<AioEvent> {
     return this;
   }
 
-  next(): Promise<IteratorResult<AioEvent>> {
-    if (this.head < this.queue.length) return Promise.resolve({ value: this.take(), done: false });
-    if (this.done) return Promise.resolve({ value: undefined, done: true });
-    this.poll();
-    if (this.head < this.queue.length) return Promise.resolve({ value: this.take(), done: false });
-    return new Promise((resolve) => { this.waiter = resolve; });
+  async next(): Promise<IteratorResult<AioEvent>> {
+    if (!(await this.ready())) return { value: undefined, done: true };
+    const b = this.batches[0];
+    const e = b.at(this.next0++);
+    this.waiting--;
+    if (this.next0 === b.length) this.dropFirst();
+    return { value: e, done: false };
   }
 
-  /** Everything waiting, as one batch (at least one event), or done. */
-  nextBatch(): Promise<IteratorResult<AioEvent[]>> {
-    if (this.head >= this.queue.length && !this.done) this.poll();
-    if (this.head < this.queue.length) return Promise.resolve({ value: this.takeAll(), done: false });
-    if (this.done) return Promise.resolve({ value: undefined, done: true });
-    return this.next().then((r) => (r.done ? { value: undefined, done: true } : { value: [r.value, ...this.takeAll()], done: false }));
-  }
-
-  private takeAll(): AioEvent[] {
-    const all = this.head === 0 ? this.queue : this.queue.slice(this.head);
-    this.queue = [];
-    this.head = 0;
-    return all;
-  }
-
-  private take(): AioEvent {
-    const e = this.queue[this.head++];
-    if (this.head === this.queue.length) {
-      this.queue = [];
-      this.head = 0;
+  /** The next batch of unread records (what one drain took), or done. */
+  async nextBatch(): Promise<IteratorResult<EventBatch>> {
+    if (!(await this.ready())) return { value: undefined, done: true };
+    const b = this.batches[0];
+    if (this.next0 === 0) {
+      this.waiting -= b.length;
+      this.dropFirst();
+      return { value: b, done: false };
     }
-    return e;
+    const rest = b.from(this.next0);
+    this.waiting -= rest.length;
+    this.dropFirst();
+    return { value: rest, done: false };
   }
 
   return(): Promise<IteratorResult<AioEvent>> {
     this.finish();
     return Promise.resolve({ value: undefined, done: true });
+  }
+
+  /** Resolves true once a record waits, false once done. */
+  private async ready(): Promise<boolean> {
+    while (this.waiting === 0) {
+      if (this.done) return false;
+      this.poll();
+      if (this.waiting > 0) break;
+      await new Promise<void>((resolve) => { this.wake = resolve; });
+    }
+    return true;
+  }
+
+  private dropFirst(): void {
+    this.batches.shift();
+    this.next0 = 0;
   }
 
   private poll(): void {
@@ -133,27 +182,24 @@ export class EventReader implements AsyncIterableIterator<AioEvent> {
       this.finish();
       return;
     }
-    const waiting = this.queue.length - this.head;
-    if (waiting >= this.max) return; /* the reader is behind: the ring holds (and drops) */
-    let got: AioEvent[];
+    if (this.waiting >= this.max) return; /* the reader is behind: the ring holds (and drops) */
+    let got: EventBatch;
     try {
-      got = decodeEvents(h.drainEvents(this.max - waiting));
+      got = new EventBatch(h.drainEvents(this.max - this.waiting));
     } catch {
       this.finish(); /* stopped meanwhile */
       return;
     }
     if (got.length === 0) return;
-    if (this.head === this.queue.length) {
-      this.queue = got;
-      this.head = 0;
-    } else {
-      for (const e of got) this.queue.push(e);
-    }
-    if (this.waiter) {
-      const w = this.waiter;
-      this.waiter = undefined;
-      w({ value: this.take(), done: false });
-    }
+    this.batches.push(got);
+    this.waiting += got.length;
+    this.signalWake();
+  }
+
+  private signalWake(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
   }
 
   private finish(): void {
@@ -168,27 +214,23 @@ export class EventReader implements AsyncIterableIterator<AioEvent> {
         try { h.eventsRecord(false); } catch { /* stopped */ }
       }
     }
-    if (this.waiter) {
-      const w = this.waiter;
-      this.waiter = undefined;
-      w({ value: undefined, done: true });
-    }
+    this.signalWake();
   }
 }
 
-/** The same reader, a batch at a time: one promise per batch instead of one per event. */
-export class EventBatchReader implements AsyncIterableIterator<AioEvent[]> {
+/** The same reader, a batch at a time: one promise per drain, events decoded as they are read. */
+export class EventBatchReader implements AsyncIterableIterator<EventBatch> {
   constructor(private readonly reader: EventReader) {}
 
-  [Symbol.asyncIterator](): AsyncIterableIterator<AioEvent[]> {
+  [Symbol.asyncIterator](): AsyncIterableIterator<EventBatch> {
     return this;
   }
 
-  next(): Promise<IteratorResult<AioEvent[]>> {
+  next(): Promise<IteratorResult<EventBatch>> {
     return this.reader.nextBatch();
   }
 
-  return(): Promise<IteratorResult<AioEvent[]>> {
+  return(): Promise<IteratorResult<EventBatch>> {
     return this.reader.return().then(() => ({ value: undefined, done: true }));
   }
 }

@@ -29,7 +29,7 @@ export { AioClient, ClientRequest, ClientResponse, ConnectOptions } from './clie
 export { BodyTooLargeError, Handler, Request, Response, StreamingBody } from './handler';
 export { AioMetrics, LatencyHistogram, METRICS_SCHEMA_VERSION, MetricField, ServerMetrics, metricFields } from './metrics';
 export { RuntimeMetrics } from './runtime';
-export { AioEvent, decodeEvents, eventKinds } from './events';
+export { AioEvent, EventBatch, decodeEvents, eventKinds } from './events';
 export { PROMETHEUS_CONTENT_TYPE } from './prometheus';
 export { NativeConstants, NativeMetricDesc, NativeMetrics, NativePoolGauges, NativeServerMetrics } from './native';
 

@@ -23,7 +23,7 @@ import { dashboardRoutes } from './dashboard';
 import { AioMetrics, assembleMetrics, toPrometheus } from './metrics';
 import { RuntimeMonitor, acquireRuntimeMonitor, releaseRuntimeMonitor } from './runtime';
 import { AioClient, ConnectOptions, resolveConnectOptions } from './client';
-import { AioEvent, EventBatchReader, EventReader } from './events';
+import { AioEvent, EventBatch, EventBatchReader, EventReader } from './events';
 
 export type { RouteSpec } from './routes';
 
@@ -348,8 +348,11 @@ export class AioSystem {
     return new EventReader(() => (this.stopping ? undefined : this.handle), opts.signal);
   }
 
-  /** events(), a batch at a time (everything drained so far): for readers of many events a second. */
-  eventBatches(opts: { signal?: AbortSignal } = {}): AsyncIterableIterator<AioEvent[]> {
+  /**
+   * events(), a batch at a time (one drain's worth): for readers of many events a second. A
+   * batch decodes an event only when it is read (`at(i)`, iteration; `kindAt(i)` to filter).
+   */
+  eventBatches(opts: { signal?: AbortSignal } = {}): AsyncIterableIterator<EventBatch> {
     return new EventBatchReader(this.events(opts) as EventReader);
   }
 

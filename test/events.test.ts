@@ -81,7 +81,11 @@ describe('lifecycle events', () => {
     const deadline = Date.now() + 5000;
     while (!seen.some((e) => e.kind === 'conn_closed') && Date.now() < deadline) {
       const r = await it.next();
-      if (!r.done) seen.push(...r.value);
+      if (!r.done) {
+        expect(r.value.length).toBeGreaterThan(0);
+        if (r.value.length > 0) expect(r.value.kindAt(0)).toBe(r.value.at(0).kind);
+        seen.push(...r.value);
+      }
     }
     await it.return!();
     expect(seen.filter((e) => e.kind === 'stream_opened')).toHaveLength(5);
