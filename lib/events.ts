@@ -110,7 +110,7 @@ export class EventReader implements AsyncIterableIterator<AioEvent> {
   private batches: EventBatch[] = [];
   private next0 = 0;     /* batches[0]'s next unread record */
   private waiting = 0;   /* records not yet read, over all batches */
-  private wake: (() => void) | undefined;
+  private wakers: (() => void)[] = []; /* next() calls waiting for a drain (at most one per call) */
   private timer: NodeJS.Timeout | undefined;
   private done = false;
   private readonly max: number;
@@ -162,13 +162,13 @@ export class EventReader implements AsyncIterableIterator<AioEvent> {
 
   /** Resolves true once a record waits, false once done. */
   private async ready(): Promise<boolean> {
-    while (this.waiting === 0) {
-      if (this.done) return false;
+    for (;;) {
+      if (this.done) return false; /* after return(), nothing more, even what was drained */
+      if (this.waiting > 0) return true;
       this.poll();
-      if (this.waiting > 0) break;
-      await new Promise<void>((resolve) => { this.wake = resolve; });
+      if (this.waiting > 0) return true;
+      await new Promise<void>((resolve) => { this.wakers.push(resolve); });
     }
-    return true;
   }
 
   private dropFirst(): void {
@@ -197,9 +197,9 @@ export class EventReader implements AsyncIterableIterator<AioEvent> {
   }
 
   private signalWake(): void {
-    const w = this.wake;
-    this.wake = undefined;
-    w?.();
+    const all = this.wakers;
+    this.wakers = [];
+    for (const w of all) w();
   }
 
   private finish(): void {

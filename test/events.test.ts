@@ -93,6 +93,21 @@ describe('lifecycle events', () => {
     expect(sys.metrics().events.recording).toBe(0);
   });
 
+  it('after return() nothing more comes, even what was drained; concurrent next() calls all settle', async () => {
+    const { sys, port } = await serve();
+    const it = sys.events();
+    const waiting = [it.next(), it.next()]; // both wait for a drain
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    for (let i = 0; i < 3; i++) await get(port, agent);
+    const [a, b] = await Promise.all(waiting);
+    expect(a.done || b.done).toBe(false);
+    await new Promise((r) => setTimeout(r, 60)); // more drained into the reader
+    await it.return!();
+    expect((await it.next()).done).toBe(true);
+    agent.destroy();
+    expect(sys.metrics().events.recording).toBe(0);
+  });
+
   it('test_overload_events: past maxConnections the refusals are events with their reason (limit)', async () => {
     const { sys, port } = await serve({ maxConnections: 2 });
     const it = sys.events();
