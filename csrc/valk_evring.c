@@ -115,7 +115,7 @@ static valk_bp_state_t valk__evaluate(valk_evring_t *r, valk_bp_state_t st, uint
   return to;
 }
 
-/* A counter only this thread writes: a load and a store, no locked add. */
+/* A counter only the producer writes (recorded, dropped): a load and a store, no locked add. */
 static void valk__bump(VALK_ATOMIC(uint64_t) *c) {
   atomic_store_explicit(c, atomic_load_explicit(c, VALK__RELAXED) + 1, VALK__RELAXED);
 }
@@ -130,12 +130,12 @@ int valk_evring_record(valk_evring_t *r, const valk_event_t *ev) {
   if (st != VALK_BP_NORMAL || t - h >= r->pressure_at) st = valk__evaluate(r, st, t - h, ev->ts_ns);
   if (st == VALK_BP_DROPPING || t - h > r->mask) {
     if (r->policy == VALK_DROP_NEWEST) {
-      atomic_fetch_add_explicit(&r->dropped, 1, VALK__RELAXED);
+      valk__bump(&r->dropped);
       return 0;
     }
     /* DROP_OLDEST: the oldest goes, unless the consumer took it meanwhile (then there is room). */
     if (t != h && atomic_compare_exchange_strong_explicit(&r->head, &h, h + 1, VALK__ACQ_REL, VALK__ACQUIRE))
-      atomic_fetch_add_explicit(&r->dropped, 1, VALK__RELAXED);
+      valk__bump(&r->dropped);
   }
   assert(t - atomic_load_explicit(&r->head, VALK__ACQUIRE) <= r->mask);
   memcpy(w, ev, sizeof(w));

@@ -126,6 +126,16 @@ static void valk__send(valk_srv_conn_t *c) {
   valk_conn_flush(&c->io);
 }
 
+/* Nothing more is parsed: what was gathered goes out, then a lingering close
+ * (valk_conn_linger waits for the writes in flight). */
+static void valk__close_after_output(valk_srv_conn_t *c) {
+  c->h1->failed = 1;
+  c->io.flags |= VALK_CONN_F_DISCARD;
+  valk_h2_set_state(c, VALK_CONN_CLOSING);
+  valk__send(c);
+  if (!(c->io.flags & VALK_CONN_F_CLOSED)) valk_conn_linger(&c->io);
+}
+
 /* A status line with its HTTP version. */
 static int valk__status_line(valk_srv_conn_t *c, int status) {
   char line[64];
@@ -150,10 +160,7 @@ static void valk__refuse(valk_srv_conn_t *c, int status, const char *why) {
       return;
     }
   }
-  c->io.flags |= VALK_CONN_F_DISCARD;
-  valk_h2_set_state(c, VALK_CONN_CLOSING);
-  valk__send(c);
-  if (!(c->io.flags & VALK_CONN_F_CLOSED)) valk_conn_linger(&c->io);
+  valk__close_after_output(c);
 }
 
 /* Whether the output already holds what a flush sends at once: pulling more would only copy it to the spill. */
@@ -330,8 +337,7 @@ static int valk__head(valk_srv_conn_t *c) {
   if (c->srv->opts->has_js) st->flags |= VALK_STREAM_F_KEEP;
   VALK_SRV_ADD(c->srv, streams_total, 1);
   VALK_SRV_ADD(c->srv, requests_http1, 1);
-  valk_event_emit(&c->srv->sys->events, uv_now(&c->srv->sys->loop), VALK_EV_stream_opened, VALK_EVR_none, c->io.uid,
-                  (uint32_t)st->id, 0);
+  valk_h2_event(c, VALK_EV_stream_opened, (uint32_t)st->id, 0);
   c->streams_open++;
   valk_h2_set_state(c, VALK_CONN_ACTIVE);
   st->started_ms = h->head_ms != 0 ? h->head_ms : st->started_ms;
@@ -421,11 +427,7 @@ static int valk__finish(valk_srv_conn_t *c) {
   assert(c->streams_open > 0);
   if (--c->streams_open == 0) valk_h2_set_state(c, VALK_CONN_IDLE);
   if (close_after) {
-    h->failed = 1;
-    c->io.flags |= VALK_CONN_F_DISCARD;
-    valk_h2_set_state(c, VALK_CONN_CLOSING);
-    valk__send(c);
-    if (!(c->io.flags & VALK_CONN_F_CLOSED)) valk_conn_linger(&c->io);
+    valk__close_after_output(c);
     return -1;
   }
   valk_h1_next(&h->p);
@@ -500,10 +502,7 @@ static void valk__run(valk_srv_conn_t *c) {
   h->running = 0;
   if (rc < 0 || (c->io.flags & VALK_CONN_F_CLOSED)) return;
   if (valk__peer_gone(c)) { /* what was answered goes out, the request in service is cancelled */
-    valk_h2_set_state(c, VALK_CONN_CLOSING);
-    h->failed = 1;
-    valk__send(c);
-    if (!(c->io.flags & VALK_CONN_F_CLOSED)) valk_conn_linger(&c->io);
+    valk__close_after_output(c);
     return;
   }
   /* Waiting: for input, or for the answer. While it waits for the answer and the

@@ -94,8 +94,7 @@ static void valk__on_conn_closed(valk_conn_t *io) {
     uint64_t now = uv_now(&sys->loop), age = now > c->io.accepted_ms ? now - c->io.accepted_ms : 0;
     VALK_SRV_ADD(srv, connections_closed, 1);
     VALK_SRV_ADD(srv, connections_active, -1);
-    valk_event_emit(&sys->events, now, VALK_EV_conn_closed, VALK_EVR_none, c->io.uid,
-                    age > UINT32_MAX ? UINT32_MAX : (uint32_t)age, c->io.bytes_sent);
+    valk_h2_event(c, VALK_EV_conn_closed, age > UINT32_MAX ? UINT32_MAX : (uint32_t)age, c->io.bytes_sent);
   }
   valk_slab_release(valk__conn_slab_of(c), c);
   if (srv->closing) valk__server_maybe_done(srv);
@@ -269,7 +268,7 @@ static void valk__on_admin_connection(valk_server_t *srv, uv_stream_t *listener)
   c->io.owner = srv->owner;
   VALK_SRV_ADD(srv, connections_total, 1);
   VALK_SRV_ADD(srv, connections_active, 1);
-  valk_event_emit(&srv->sys->events, uv_now(&srv->sys->loop), VALK_EV_conn_accepted, VALK_EVR_none, c->io.uid, 0, 0);
+  valk_h2_event(c, VALK_EV_conn_accepted, 0, 0);
   valk__conn_begin_tls(c);
 }
 
@@ -308,7 +307,7 @@ static void valk__on_connection(uv_stream_t *listener, int status) {
   c->io.owner = srv->owner;
   VALK_SRV_ADD(srv, connections_total, 1);
   VALK_SRV_ADD(srv, connections_active, 1);
-  valk_event_emit(&srv->sys->events, uv_now(&srv->sys->loop), VALK_EV_conn_accepted, VALK_EVR_none, c->io.uid, 0, 0);
+  valk_h2_event(c, VALK_EV_conn_accepted, 0, 0);
   valk__conn_begin_tls(c);
 }
 

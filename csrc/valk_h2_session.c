@@ -202,8 +202,7 @@ static int valk__on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, vo
   if (c->srv->opts->has_js) st->flags |= VALK_STREAM_F_KEEP;
   VALK_SRV_ADD(c->srv, streams_total, 1);
   VALK_SRV_ADD(c->srv, requests_h2, 1);
-  valk_event_emit(&c->srv->sys->events, uv_now(&c->srv->sys->loop), VALK_EV_stream_opened, VALK_EVR_none, c->io.uid,
-                  (uint32_t)f->hd.stream_id, 0);
+  valk_h2_event(c, VALK_EV_stream_opened, (uint32_t)f->hd.stream_id, 0);
   c->streams_open++;
   valk_h2_set_state(c, VALK_CONN_ACTIVE);
   return 0;
@@ -281,7 +280,7 @@ static int valk__on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void 
 int valk_h2_conn_terminate(valk_srv_conn_t *c, uint32_t code, const char *reason) {
   if (c->io.flags & VALK_SRV_F_TERMINATED) return 1;
   c->io.flags |= VALK_SRV_F_TERMINATED;
-  valk_event_emit(&c->srv->sys->events, uv_now(&c->srv->sys->loop), VALK_EV_goaway_sent, VALK_EVR_none, c->io.uid, 0, code);
+  valk_h2_event(c, VALK_EV_goaway_sent, 0, code);
   if (nghttp2_session_terminate_session_with_reason(c->io.session, code, reason) != 0) valk_h2_conn_close(c);
   return 1;
 }
@@ -294,8 +293,7 @@ static void valk__on_reset_sent(valk_srv_conn_t *c, int32_t id) {
   if (st != NULL) st->flags |= VALK_STREAM_F_RESET;
   if (id > 0) valk_closed_add(&c->closed, id, VALK_CLOSED_RESET);
   VALK_SRV_ADD(c->srv, resets_sent, 1);
-  valk_event_emit(&c->srv->sys->events, uv_now(&c->srv->sys->loop), VALK_EV_stream_reset, VALK_EVR_none, c->io.uid,
-                  (uint32_t)id, 0);
+  valk_h2_event(c, VALK_EV_stream_reset, (uint32_t)id, 0);
   if (valk_ratelim_take(&c->resets, uv_now(&c->srv->sys->loop)) != 0 && !(c->io.flags & VALK_SRV_F_TERMINATED)) {
     VALK_SRV_ADD(c->srv, connections_reset_flood, 1);
     valk_h2_conn_terminate(c, NGHTTP2_ENHANCE_YOUR_CALM, "too many stream resets");
@@ -723,8 +721,7 @@ void valk_h2_conn_goaway(valk_srv_conn_t *c) {
   if (c->io.flags & (VALK_CONN_F_CLOSED | VALK_SRV_F_GOAWAY | VALK_SRV_F_TLS_SHUTDOWN)) return;
   if (c->h1 != NULL) { /* HTTP/1.1: the request in service is answered, then it closes */
     c->io.flags |= VALK_SRV_F_GOAWAY;
-    valk_event_emit(&c->srv->sys->events, uv_now(&c->srv->sys->loop), VALK_EV_goaway_sent, VALK_EVR_none, c->io.uid, 0,
-                    NGHTTP2_NO_ERROR);
+    valk_h2_event(c, VALK_EV_goaway_sent, 0, NGHTTP2_NO_ERROR);
     valk_h1_goaway(c);
     return;
   }
@@ -733,8 +730,7 @@ void valk_h2_conn_goaway(valk_srv_conn_t *c) {
     return;
   }
   c->io.flags |= VALK_SRV_F_GOAWAY;
-  valk_event_emit(&c->srv->sys->events, uv_now(&c->srv->sys->loop), VALK_EV_goaway_sent, VALK_EVR_none, c->io.uid, 0,
-                  NGHTTP2_NO_ERROR);
+  valk_h2_event(c, VALK_EV_goaway_sent, 0, NGHTTP2_NO_ERROR);
   nghttp2_submit_goaway(c->io.session, NGHTTP2_FLAG_NONE,
                         nghttp2_session_get_last_proc_stream_id(c->io.session), NGHTTP2_NO_ERROR,
                         NULL, 0);

@@ -197,8 +197,7 @@ static int valk__arena_grow(valk_stream_t *st) {
 void valk_h2_stream_free(valk_stream_t *st) {
   valk_srv_conn_t *c = st->conn;
   uint64_t now = uv_now(&c->srv->sys->loop);
-  valk_event_emit(&c->srv->sys->events, now, VALK_EV_stream_closed, VALK_EVR_none, c->io.uid, (uint32_t)st->id,
-                  now > st->started_ms ? now - st->started_ms : 0);
+  valk_h2_event(c, VALK_EV_stream_closed, (uint32_t)st->id, now > st->started_ms ? now - st->started_ms : 0);
   if (st->plugin_body != NULL) c->srv->sys->hooks.sse->close(c->srv->sys, st->plugin_body);
   if (st->flags & VALK_STREAM_F_BODY_STREAM) valk_h2_body_stream_gone(st);
   if (st->streaming != NULL) valk__streaming_died(st);

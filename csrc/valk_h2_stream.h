@@ -10,6 +10,7 @@
 #ifndef VALK_H2_STREAM_H
 #define VALK_H2_STREAM_H
 
+#include "valk_events.h"
 #include "valk_h2_server.h"
 
 #ifdef __cplusplus
@@ -153,6 +154,12 @@ int valk_h2_respond(valk_stream_t *st);
 /* The idle list holds exactly the admitted connections in state IDLE, in the
  * order they became idle: its head is the longest idle. */
 void valk_h2_set_state(valk_srv_conn_t *c, valk_conn_state_t state);
+
+/* A lifecycle event of c (valk_events.h), at the loop's time. AIO thread. */
+static inline void valk_h2_event(valk_srv_conn_t *c, valk_event_kind_t kind, uint32_t a, uint64_t b) {
+  valk_system_t *sys = c->srv->sys;
+  valk_event_emit(&sys->events, uv_now(&sys->loop), kind, VALK_EVR_none, c->io.uid, a, b);
+}
 
 /* Whether a request for route r (NULL: no route) is answered by JavaScript. */
 int valk_h2_to_js(const valk_server_t *srv, const valk_route_t *r);
