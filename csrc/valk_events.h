@@ -17,7 +17,7 @@
 #define VALK_EVENT_KIND_MAP(XX)                                                                 \
   XX(1, conn_accepted, "a connection took a slot of the connection slab")                      \
   XX(2, conn_rejected, "a connection was refused; reason: limit, load, per_ip")                \
-  XX(3, conn_closed, "a connection's slot was released; a: its age in ms, b: bytes it sent") \
+  XX(3, conn_closed, "a connection's slot was released; reason: why it closed; a: its age in ms, b: bytes it sent") \
   XX(4, stream_opened, "a request began; a: its stream id")                                    \
   XX(5, stream_closed, "a request ended; a: its stream id, b: its duration in ms")             \
   XX(6, stream_reset, "RST_STREAM sent; a: the stream id, b: the error code")                  \
@@ -26,12 +26,28 @@
   XX(9, sse_opened, "a diagnostics SSE stream opened")                                         \
   XX(10, sse_closed, "a diagnostics SSE stream closed")
 
-/* XX(number, name). */
+/* XX(number, name). conn_rejected: limit, load, per_ip. conn_closed: the
+ * first cause set (valk_h2_close_cause): peer (the client closed or its
+ * connection failed), shutdown (the server closed), a timeout by name
+ * (the config field it broke: idleTimeoutMs, handshakeTimeoutMs,
+ * headersTimeoutMs, settingsTimeoutMs, sendTimeoutMs), protocol (GOAWAY with
+ * an error: a flood, a protocol error), soft_limit (an idle connection closed
+ * to make room near maxConnections), none (the server closed it otherwise:
+ * HTTP/1.1 Connection: close, an answer that ended the connection). */
 #define VALK_EVENT_REASON_MAP(XX) \
   XX(0, none)                     \
   XX(1, limit)                    \
   XX(2, load)                     \
-  XX(3, per_ip)
+  XX(3, per_ip)                   \
+  XX(4, peer)                     \
+  XX(5, shutdown)                 \
+  XX(6, idle_timeout)             \
+  XX(7, handshake_timeout)        \
+  XX(8, headers_timeout)          \
+  XX(9, settings_timeout)         \
+  XX(10, send_timeout)            \
+  XX(11, protocol)                \
+  XX(12, soft_limit)
 
 typedef enum {
 #define XX(n, name, help) VALK_EV_##name = n,

@@ -567,6 +567,7 @@ int valk_h1_sweep(valk_srv_conn_t *c, uint64_t now, const valk_system_config_t *
   if (st == NULL) {
     if (h->head_ms != 0 && now - h->head_ms >= cfg->headers_timeout_ms) { /* slowloris: a head that does not end */
       VALK_SRV_ADD(c->srv, connections_headers_timeout, 1);
+      valk_h2_close_cause(c, VALK_EVR_headers_timeout);
       valk__refuse(c, 408, "request headers timed out");
       return 1;
     }

@@ -94,7 +94,9 @@ static void valk__on_conn_closed(valk_conn_t *io) {
     uint64_t now = uv_now(&sys->loop), age = now > c->io.accepted_ms ? now - c->io.accepted_ms : 0;
     VALK_SRV_ADD(srv, connections_closed, 1);
     VALK_SRV_ADD(srv, connections_active, -1);
-    valk_h2_event(c, VALK_EV_conn_closed, age > UINT32_MAX ? UINT32_MAX : (uint32_t)age, c->io.bytes_sent);
+    if (c->io.flags & VALK_CONN_F_PEER_CLOSED) valk_h2_close_cause(c, VALK_EVR_peer); /* its close_notify */
+    valk_h2_event_why(c, VALK_EV_conn_closed, (valk_event_reason_t)c->close_reason,
+                      age > UINT32_MAX ? UINT32_MAX : (uint32_t)age, c->io.bytes_sent);
   }
   valk_slab_release(valk__conn_slab_of(c), c);
   if (srv->closing) valk__server_maybe_done(srv);
@@ -222,6 +224,7 @@ static void valk__soft_limit(valk_system_t *sys) {
       uv_now(&sys->loop) - c->io.state_change_ms < sys->config.soft_limit_idle_ms)
     return;
   VALK_SRV_ADD(c->srv, connections_soft_closed, 1);
+  valk_h2_close_cause(c, VALK_EVR_soft_limit);
   valk_h2_conn_goaway(c);
 }
 
@@ -334,9 +337,11 @@ static void valk__conn_sweep(valk_srv_conn_t *c, uint64_t now, const valk_system
     /* Stuck: its writes do not drain (a peer that stopped reading) or it has
      * waited for TCP buffers that long. It would pin buffers forever. */
     VALK_SRV_ADD(c->srv, connections_stalled, 1);
+    valk_h2_close_cause(c, VALK_EVR_send_timeout);
     valk_h2_conn_close(c);
   } else if (c->io.state == VALK_CONN_CONNECTING && age >= cfg->handshake_timeout_ms) {
     if (!(c->io.flags & VALK_SRV_F_GRACEFUL)) VALK_SRV_ADD(c->srv, connections_timed_out, 1);
+    valk_h2_close_cause(c, VALK_EVR_handshake_timeout);
     valk_h2_conn_close(c);
   } else if (c->h1 != NULL && valk_h1_sweep(c, now, cfg)) {
     /* an HTTP/1.1 request in service, or a head arriving: its own bounds */
@@ -344,10 +349,12 @@ static void valk__conn_sweep(valk_srv_conn_t *c, uint64_t now, const valk_system
              !(c->io.flags & (VALK_SRV_F_SETTINGS_ACKED | VALK_SRV_F_GRACEFUL | VALK_SRV_F_TERMINATED)) &&
              now - c->settings_ms >= cfg->settings_timeout_ms) {
     VALK_SRV_ADD(c->srv, connections_settings_timeout, 1);
+    valk_h2_close_cause(c, VALK_EVR_settings_timeout);
     valk_h2_conn_terminate(c, NGHTTP2_SETTINGS_TIMEOUT, "SETTINGS not acknowledged");
     valk_h2_conn_flush(c);
   } else if (c->io.state == VALK_CONN_IDLE && cfg->idle_timeout_ms > 0 && age >= cfg->idle_timeout_ms) {
     VALK_SRV_ADD(c->srv, connections_timed_out, 1);
+    valk_h2_close_cause(c, VALK_EVR_idle_timeout);
     valk_h2_conn_goaway(c);
   } else if (c->io.state == VALK_CONN_IDLE && age >= VALK_TRIM_IDLE_MS && c->io.writes_in_flight == 0) {
     int released = valk_conn_trim(&c->io);
@@ -428,7 +435,10 @@ void valk_h2_server_close(valk_server_t *srv, valk_op_t *op) {
   srv->close_op = op;
   uv_close((uv_handle_t *)&srv->listener, valk__on_server_handle_closed);
   srv->sys->hooks.sse->end_server(srv->sys, srv); /* SSE streams never end by themselves: drain would wait */
-  for (c = srv->conns; c != NULL; c = c->next) valk_h2_conn_goaway(c);
+  for (c = srv->conns; c != NULL; c = c->next) {
+    valk_h2_close_cause(c, VALK_EVR_shutdown);
+    valk_h2_conn_goaway(c);
+  }
   if (srv->nconns > 0) {
     VALK_UV_CHECK(uv_timer_start(&srv->drain_timer, valk__on_drain_timeout, srv->sys->config.drain_timeout_ms, 0));
   }

@@ -129,6 +129,7 @@ typedef struct valk_srv_conn {
   int32_t h2_error;               /* the nghttp2 error that failed the session, if any */
   const struct valk_proto_ops *proto; /* NULL: HTTP/2 (nghttp2); else the HTTP/1.1 kind's (valk_h1_server.h) */
   struct valk_h1_conn *h1;        /* an HTTP/1.1 connection's state (from its budget), or NULL */
+  uint8_t close_reason;           /* valk_event_reason_t of its conn_closed event (valk_h2_close_cause) */
   uint8_t preface_seen;           /* cleartext (VALK_CONN_F_PLAIN): client preface bytes matched so far;
                                    * the session starts once all VALK_CLIENT_PREFACE_LEN are in */
 } valk_srv_conn_t;

@@ -137,6 +137,7 @@ void valk_h2_conn_maybe_finish(valk_conn_t *io) {
   if (!(io->flags & VALK_CONN_F_PEER_CLOSED) &&
       (nghttp2_session_want_read(io->session) || nghttp2_session_want_write(io->session)))
     return;
+  valk_h2_close_cause(c, VALK_EVR_peer); /* no cause of ours: the client's GOAWAY or close_notify */
   if (!(io->flags & VALK_SRV_F_TLS_SHUTDOWN)) {
     io->flags |= VALK_SRV_F_TLS_SHUTDOWN;
     valk_h2_set_state(c, VALK_CONN_CLOSING);
@@ -154,6 +155,7 @@ void valk_h2_conn_maybe_finish(valk_conn_t *io) {
 void valk_h2_on_io_error(valk_conn_t *io, valk_conn_err_t what, int status) {
   (void)status; /* UV_EOF too: a client's FIN is the client gone, its requests cancelled (docs/design.md §12) */
   if (what == VALK_CONN_EOUTPUT) VALK_SRV_ADD(valk_h2_sc(io)->srv, connections_failed, 1);
+  valk_h2_close_cause(valk_h2_sc(io), VALK_EVR_peer); /* its FIN, a reset, a TLS failure */
   valk_conn_close(io);
 }
 
@@ -280,6 +282,7 @@ static int valk__on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void 
 int valk_h2_conn_terminate(valk_srv_conn_t *c, uint32_t code, const char *reason) {
   if (c->io.flags & VALK_SRV_F_TERMINATED) return 1;
   c->io.flags |= VALK_SRV_F_TERMINATED;
+  valk_h2_close_cause(c, code == NGHTTP2_NO_ERROR ? VALK_EVR_none : VALK_EVR_protocol);
   valk_h2_event(c, VALK_EV_goaway_sent, 0, code);
   if (nghttp2_session_terminate_session_with_reason(c->io.session, code, reason) != 0) valk_h2_conn_close(c);
   return 1;
@@ -775,6 +778,7 @@ int valk_h2_streams_sweep(valk_srv_conn_t *c, uint64_t now, const valk_system_co
       /* HPACK cannot skip half a header block: the connection goes. */
       if (now - st->started_ms < cfg->headers_timeout_ms) continue;
       VALK_SRV_ADD(c->srv, connections_headers_timeout, 1);
+      valk_h2_close_cause(c, VALK_EVR_headers_timeout);
       return valk_h2_conn_terminate(c, NGHTTP2_ENHANCE_YOUR_CALM, "request headers timed out");
     }
     /* A body streaming to JavaScript keeps its input bounds after an answer began. */

@@ -155,10 +155,20 @@ int valk_h2_respond(valk_stream_t *st);
  * order they became idle: its head is the longest idle. */
 void valk_h2_set_state(valk_srv_conn_t *c, valk_conn_state_t state);
 
-/* A lifecycle event of c (valk_events.h), at the loop's time. AIO thread. */
-static inline void valk_h2_event(valk_srv_conn_t *c, valk_event_kind_t kind, uint32_t a, uint64_t b) {
+/* A lifecycle event of c (valk_events.h), at the loop's time, with a reason. AIO thread. */
+static inline void valk_h2_event_why(valk_srv_conn_t *c, valk_event_kind_t kind, valk_event_reason_t why,
+                                     uint32_t a, uint64_t b) {
   valk_system_t *sys = c->srv->sys;
-  valk_event_emit(&sys->events, uv_now(&sys->loop), kind, VALK_EVR_none, c->io.uid, a, b);
+  valk_event_emit(&sys->events, uv_now(&sys->loop), kind, why, c->io.uid, a, b);
+}
+
+static inline void valk_h2_event(valk_srv_conn_t *c, valk_event_kind_t kind, uint32_t a, uint64_t b) {
+  valk_h2_event_why(c, kind, VALK_EVR_none, a, b);
+}
+
+/* Why c is closing, for its conn_closed event: the first cause set wins. AIO thread. */
+static inline void valk_h2_close_cause(valk_srv_conn_t *c, valk_event_reason_t why) {
+  if (c->close_reason == VALK_EVR_none) c->close_reason = (uint8_t)why;
 }
 
 /* Whether a request for route r (NULL: no route) is answered by JavaScript. */

@@ -2,24 +2,60 @@
 // `debug: true`: the memory diagnostics stream (SSE_PATHS, answered in C),
 // /debug/metrics (sys.metrics() as JSON: the C system, its
 // servers and the Node runtime merged into one object; docs/design.md
-// §9 Metrics), /debug/metrics/prometheus (the same as Prometheus text) and
-// /health. The C side sends these paths to JavaScript (VALK_ROUTE_JS routes);
+// §9 Metrics), /debug/metrics/prometheus (the same as Prometheus text),
+// /debug/events (the newest lifecycle events, for the dashboard's log:
+// docs/design.md §13) and /health. The C side sends these paths to JavaScript (VALK_ROUTE_JS routes);
 // they are answered here before the user's handler sees anything.
 //
 // Thread: Node's main thread.
 import type { Handler, Request, Response } from './handler';
 import { PROMETHEUS_CONTENT_TYPE } from './prometheus';
 import type { AioMetrics } from './metrics';
+import { eventKinds, type EventLog } from './events';
 
 /** What the debug routes read: the system serving them. */
 export interface DebugSource {
   metrics(): AioMetrics;
   prometheus(): string;
+  /** The dashboard's event log (recording while it is asked). */
+  eventLog(): EventLog;
 }
 
 const NO_STORE = { 'cache-control': 'no-store' };
 
-type Route = (src: DebugSource) => Response;
+type Route = (src: DebugSource, req: Request) => Response;
+
+/** Most events one /debug/events answer carries (?limit=, default). */
+const EVENTS_LIMIT = 200;
+
+/** The AIO loop's clock (CLOCK_MONOTONIC, ms): what event times are read against. */
+function monotonicMs(): number {
+  return Number(process.hrtime.bigint() / 1_000_000n);
+}
+
+/**
+ * /debug/events?after=SEQ&kind=a,b&limit=N: the log's events with a seq after
+ * SEQ (of those kinds), oldest first, the newest N; each with `time`, its wall
+ * clock time. The first ask starts the log (it holds what came since).
+ */
+function eventsRoute(src: DebugSource, req: Request): Response {
+  const q = req.query;
+  const after = Math.max(0, Number(q.get('after') ?? 0) || 0);
+  const limit = Math.min(EVENTS_LIMIT, Math.max(1, Number(q.get('limit') ?? EVENTS_LIMIT) || EVENTS_LIMIT));
+  const kind = q.get('kind');
+  const kinds = kind ? new Set(kind.split(',').filter(Boolean)) : undefined;
+  const log = src.eventLog();
+  const { seq, events } = log.read(after, kinds, limit);
+  const wall = Date.now(), mono = monotonicMs();
+  const m = src.metrics().events;
+  const body = {
+    seq,
+    ring: { state: m.state, events_dropped: m.events_dropped },
+    kinds: eventKinds(),
+    events: events.map((e) => ({ ...e, time: new Date(wall - (mono - e.ts)).toISOString() })),
+  };
+  return { status: 200, headers: { 'content-type': 'application/json', ...NO_STORE }, body: JSON.stringify(body) };
+}
 
 const ROUTES: Readonly<Record<string, Route>> = {
   '/debug/metrics': (src) => ({
@@ -32,6 +68,7 @@ const ROUTES: Readonly<Record<string, Route>> = {
     headers: { 'content-type': PROMETHEUS_CONTENT_TYPE, ...NO_STORE },
     body: src.prometheus(),
   }),
+  '/debug/events': eventsRoute,
   '/health': (src) => {
     const m = src.metrics();
     const body = {
@@ -65,6 +102,6 @@ export function withDebugRoutes(src: DebugSource, handler: Handler): Handler {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return { status: 405, headers: { allow: 'GET, HEAD' }, body: 'method not allowed\n' };
     }
-    return route(src);
+    return route(src, req);
   };
 }

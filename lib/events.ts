@@ -11,7 +11,7 @@ import { native } from './native';
 export interface AioEvent {
   /** conn_accepted, conn_rejected, conn_closed, stream_opened, ... */
   kind: string;
-  /** limit, load, per_ip (conn_rejected), none otherwise. */
+  /** conn_rejected: limit, load, per_ip; conn_closed: peer, shutdown, a timeout, protocol, none; none otherwise. */
   reason: string;
   /** When, ms (the AIO loop's clock: CLOCK_MONOTONIC, not the wall clock). */
   ts: number;
@@ -97,33 +97,110 @@ export class EventBatch implements Iterable<AioEvent> {
   }
 }
 
+/** What the hub hands drained batches to: a reader, or the dashboard's tail. */
+interface EventSink {
+  /** Records it can take now (Infinity: any number, it keeps only the newest). */
+  room(): number;
+  take(batch: EventBatch): void;
+  /** The system stopped: nothing more comes. */
+  end(): void;
+}
+
+/**
+ * The one consumer of a system's ring (docs/design.md §13): while any sink is
+ * attached it records and drains every EVENT_POLL_MS, as many as the sink with
+ * the least room can take, and hands every sink the same batch. So two readers
+ * see every event each, and a reader that stops reading drives the ring to
+ * DROPPING (the ring drops, never this process's memory) for all of them.
+ */
+export class EventHub {
+  private static hubs = new WeakMap<NativeSystem, EventHub>();
+  private readonly sinks = new Set<EventSink>();
+  private timer: NodeJS.Timeout | undefined;
+
+  private constructor(private readonly handle: () => NativeSystem | undefined) {}
+
+  /** The hub of the system handle() returns (one per system). */
+  static of(handle: () => NativeSystem | undefined): EventHub {
+    const h = handle();
+    if (!h) throw new Error('valk-aio: events(): the system is stopped');
+    let hub = EventHub.hubs.get(h);
+    if (!hub) {
+      hub = new EventHub(handle);
+      EventHub.hubs.set(h, hub);
+    }
+    return hub;
+  }
+
+  /** The ring's capacity (what a reader holds at most). */
+  capacity(): number {
+    const h = this.handle();
+    return h ? h.eventStats().capacity : 0;
+  }
+
+  attach(sink: EventSink): void {
+    const h = this.handle();
+    if (!h) throw new Error('valk-aio: events(): the system is stopped');
+    this.sinks.add(sink);
+    if (this.sinks.size > 1) return;
+    h.eventsRecord(true);
+    this.timer = setInterval(() => this.poll(), EVENT_POLL_MS);
+    this.timer.unref();
+  }
+
+  detach(sink: EventSink): void {
+    if (!this.sinks.delete(sink) || this.sinks.size > 0) return;
+    clearInterval(this.timer);
+    this.timer = undefined;
+    try { this.handle()?.eventsRecord(false); } catch { /* stopped */ }
+  }
+
+  /** Drains once, now. */
+  poll(): void {
+    const h = this.handle();
+    if (!h) return this.endAll();
+    let room = EVENT_BATCH;
+    for (const s of this.sinks) room = Math.min(room, s.room());
+    if (room <= 0) return; /* a reader is behind: the ring holds (and drops) */
+    let got: EventBatch;
+    try {
+      got = new EventBatch(h.drainEvents(room));
+    } catch {
+      return this.endAll(); /* stopped meanwhile */
+    }
+    if (got.length === 0) return;
+    for (const s of [...this.sinks]) s.take(got);
+  }
+
+  private endAll(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    const all = [...this.sinks];
+    this.sinks.clear();
+    for (const s of all) s.end();
+  }
+}
+
 /**
  * An async iterator of the system's events. Recording starts with the first
- * reader and stops with the last (off, the AIO thread records nothing). The
- * reader drains every EVENT_POLL_MS, keeping the records as they came (decoded
- * as they are read), at most the ring's capacity of them: a reader that does
- * not keep up loses events in the ring (counted there: events_dropped), never
- * memory here.
+ * reader (or the dashboard's log) and stops with the last (off, the AIO thread
+ * records nothing). Every reader sees every event, decoded as it is read; it
+ * holds at most the ring's capacity of them: a reader that does not keep up
+ * loses events in the ring (counted there: events_dropped), never memory here.
  */
-export class EventReader implements AsyncIterableIterator<AioEvent> {
-  private static readers = new WeakMap<NativeSystem, number>();
+export class EventReader implements AsyncIterableIterator<AioEvent>, EventSink {
   private batches: EventBatch[] = [];
   private next0 = 0;     /* batches[0]'s next unread record */
   private waiting = 0;   /* records not yet read, over all batches */
   private wakers: (() => void)[] = []; /* next() calls waiting for a drain (at most one per call) */
-  private timer: NodeJS.Timeout | undefined;
   private done = false;
   private readonly max: number;
+  private readonly hub: EventHub;
 
-  constructor(private readonly handle: () => NativeSystem | undefined, private readonly signal?: AbortSignal) {
-    const h = handle();
-    if (!h) throw new Error('valk-aio: events(): the system is stopped');
-    const n = EventReader.readers.get(h) ?? 0;
-    EventReader.readers.set(h, n + 1);
-    if (n === 0) h.eventsRecord(true);
-    this.max = Math.min(EVENT_BATCH, h.eventStats().capacity);
-    this.timer = setInterval(() => this.poll(), EVENT_POLL_MS);
-    this.timer.unref();
+  constructor(handle: () => NativeSystem | undefined, private readonly signal?: AbortSignal) {
+    this.hub = EventHub.of(handle);
+    this.max = Math.min(EVENT_BATCH, this.hub.capacity());
+    this.hub.attach(this);
     signal?.addEventListener('abort', () => void this.return(), { once: true });
   }
 
@@ -133,6 +210,7 @@ export class EventReader implements AsyncIterableIterator<AioEvent> {
 
   async next(): Promise<IteratorResult<AioEvent>> {
     if (!(await this.ready())) return { value: undefined, done: true };
+    if (this.waiting === 0) return this.next(); /* a concurrent next() took it while this one resumed */
     const b = this.batches[0];
     const e = b.at(this.next0++);
     this.waiting--;
@@ -143,13 +221,9 @@ export class EventReader implements AsyncIterableIterator<AioEvent> {
   /** The next batch of unread records (what one drain took), or done. */
   async nextBatch(): Promise<IteratorResult<EventBatch>> {
     if (!(await this.ready())) return { value: undefined, done: true };
+    if (this.waiting === 0) return this.nextBatch();
     const b = this.batches[0];
-    if (this.next0 === 0) {
-      this.waiting -= b.length;
-      this.dropFirst();
-      return { value: b, done: false };
-    }
-    const rest = b.from(this.next0);
+    const rest = this.next0 === 0 ? b : b.from(this.next0);
     this.waiting -= rest.length;
     this.dropFirst();
     return { value: rest, done: false };
@@ -160,13 +234,28 @@ export class EventReader implements AsyncIterableIterator<AioEvent> {
     return Promise.resolve({ value: undefined, done: true });
   }
 
+  room(): number {
+    return this.max - this.waiting;
+  }
+
+  take(batch: EventBatch): void {
+    if (this.done) return;
+    this.batches.push(batch);
+    this.waiting += batch.length;
+    this.signalWake();
+  }
+
+  end(): void {
+    this.finish();
+  }
+
   /** Resolves true once a record waits, false once done. */
   private async ready(): Promise<boolean> {
     for (;;) {
       if (this.done) return false; /* after return(), nothing more, even what was drained */
       if (this.waiting > 0) return true;
-      this.poll();
-      if (this.waiting > 0) return true;
+      this.hub.poll();
+      if (this.waiting > 0 || this.done) continue;
       await new Promise<void>((resolve) => { this.wakers.push(resolve); });
     }
   }
@@ -174,26 +263,6 @@ export class EventReader implements AsyncIterableIterator<AioEvent> {
   private dropFirst(): void {
     this.batches.shift();
     this.next0 = 0;
-  }
-
-  private poll(): void {
-    const h = this.handle();
-    if (!h) {
-      this.finish();
-      return;
-    }
-    if (this.waiting >= this.max) return; /* the reader is behind: the ring holds (and drops) */
-    let got: EventBatch;
-    try {
-      got = new EventBatch(h.drainEvents(this.max - this.waiting));
-    } catch {
-      this.finish(); /* stopped meanwhile */
-      return;
-    }
-    if (got.length === 0) return;
-    this.batches.push(got);
-    this.waiting += got.length;
-    this.signalWake();
   }
 
   private signalWake(): void {
@@ -205,16 +274,94 @@ export class EventReader implements AsyncIterableIterator<AioEvent> {
   private finish(): void {
     if (this.done) return;
     this.done = true;
-    if (this.timer) clearInterval(this.timer);
-    const h = this.handle();
-    if (h) {
-      const n = (EventReader.readers.get(h) ?? 1) - 1;
-      EventReader.readers.set(h, n);
-      if (n === 0) {
-        try { h.eventsRecord(false); } catch { /* stopped */ }
+    this.batches = [];
+    this.waiting = 0;
+    this.hub.detach(this);
+    this.signalWake();
+  }
+}
+
+/** One event of the dashboard's log: an AioEvent with its place in the log. */
+export interface LoggedEvent extends AioEvent {
+  /** 1 for the first event the log kept, counting up. */
+  seq: number;
+}
+
+/** The newest events the dashboard's log keeps. */
+export const EVENT_LOG_SIZE = 500;
+/** The log stops recording this long after its last reader asked. */
+export const EVENT_LOG_IDLE_MS = 10_000;
+
+/**
+ * The dashboard's event log (/debug/events): the newest EVENT_LOG_SIZE events,
+ * kept as the drained batches (decoded only when asked for). Attached to the
+ * hub while someone asks, at most EVENT_LOG_IDLE_MS after the last ask, so a
+ * closed dashboard costs nothing. It never holds back the ring: it takes
+ * everything and keeps the newest.
+ */
+export class EventLog implements EventSink {
+  private batches: EventBatch[] = [];
+  private kept = 0;      /* records over batches */
+  private seq = 0;       /* events taken since it was made */
+  private idle: NodeJS.Timeout | undefined;
+
+  constructor(private readonly handle: () => NativeSystem | undefined, private readonly size = EVENT_LOG_SIZE) {}
+
+  /** Events with seq > after (kinds: only those), oldest first, at most limit (the newest of them). */
+  read(after: number, kinds: ReadonlySet<string> | undefined, limit: number): { seq: number; events: LoggedEvent[] } {
+    this.touch();
+    const out: LoggedEvent[] = [];
+    let seq = this.seq - this.kept; /* the seq before the first kept record */
+    for (const b of this.batches) {
+      for (let i = 0; i < b.length; i++) {
+        seq++;
+        if (seq <= after || (kinds && !kinds.has(b.kindAt(i)))) continue;
+        out.push({ seq, ...b.at(i) });
       }
     }
-    this.signalWake();
+    return { seq: this.seq, events: out.length > limit ? out.slice(out.length - limit) : out };
+  }
+
+  /** Whether it is recording (asked within EVENT_LOG_IDLE_MS). */
+  get attached(): boolean {
+    return this.idle !== undefined;
+  }
+
+  room(): number {
+    return Infinity;
+  }
+
+  take(batch: EventBatch): void {
+    this.batches.push(batch);
+    this.kept += batch.length;
+    this.seq += batch.length;
+    while (this.batches.length > 1 && this.kept - this.batches[0].length >= this.size) this.kept -= this.batches.shift()!.length;
+    if (this.kept > this.size) { /* one batch over the size: keep its newest */
+      const first = this.batches[0];
+      const cut = this.kept - this.size;
+      this.batches[0] = first.from(cut);
+      this.kept -= cut;
+    }
+  }
+
+  end(): void {
+    clearTimeout(this.idle);
+    this.idle = undefined;
+  }
+
+  /** Stops recording now (the system stops). */
+  close(): void {
+    if (!this.idle) return;
+    this.end();
+    if (this.handle()) EventHub.of(this.handle).detach(this);
+  }
+
+  private touch(): void {
+    if (this.idle) clearTimeout(this.idle);
+    else if (this.handle()) EventHub.of(this.handle).attach(this);
+    else return;
+    this.idle = setTimeout(() => this.close(), EVENT_LOG_IDLE_MS);
+    this.idle.unref();
   }
 }
 

@@ -23,7 +23,7 @@ import { dashboardRoutes } from './dashboard';
 import { AioMetrics, assembleMetrics, toPrometheus } from './metrics';
 import { RuntimeMonitor, acquireRuntimeMonitor, releaseRuntimeMonitor } from './runtime';
 import { AioClient, ConnectOptions, resolveConnectOptions } from './client';
-import { AioEvent, EventBatch, EventBatchReader, EventReader } from './events';
+import { AioEvent, EventBatch, EventBatchReader, EventLog, EventReader } from './events';
 
 export type { RouteSpec } from './routes';
 
@@ -197,6 +197,7 @@ export class AioSystem {
   private dispatcher?: HandlerDispatcher;
   private runtime?: RuntimeMonitor;
   private pusher?: NodeJS.Timeout;
+  private log?: EventLog;
 
   /** @internal Use startWithConfig(). */
   constructor(config: ResolvedConfig) {
@@ -292,6 +293,7 @@ export class AioSystem {
     if (this.stopping) return this.stopping;
     const handle = this.liveHandle('stop');
     this.dispatcher?.stop(); // every request with JavaScript answered: the AIO thread can end
+    this.log?.close();
     const stopping = new Promise<StopReport>((resolve, reject) => {
       clearInterval(this.pusher);
       this.pusher = undefined;
@@ -354,6 +356,12 @@ export class AioSystem {
    */
   eventBatches(opts: { signal?: AbortSignal } = {}): AsyncIterableIterator<EventBatch> {
     return new EventBatchReader(this.events(opts) as EventReader);
+  }
+
+  /** The dashboard's event log (/debug/events): made at first use, recording while asked. */
+  eventLog(): EventLog {
+    this.log ??= new EventLog(() => (this.stopping ? undefined : this.handle));
+    return this.log;
   }
 
   /** metrics() as Prometheus text exposition (version 0.0.4), prefix valk_aio_. */

@@ -53,6 +53,15 @@ interface Dashboard {
 
 const D: Dashboard = req('../dashboard/app.js');
 
+interface LogLine { seq: number; kind: string; reason: string; a: number; b: number; conn: number; time: string }
+/** dashboard/events.js's pure functions (the event log panel). */
+const EV: {
+  eventDetail(e: Partial<LogLine>): string;
+  mergeEvents(list: LogLine[], incoming: LogLine[], keep: number): LogLine[];
+  visibleEvents(list: LogLine[], hidden: Record<string, boolean>, max: number): LogLine[];
+  clockOf(iso: string): string;
+} = req('../dashboard/events.js');
+
 /** The server's latency buckets (docs/metrics.md), seconds. */
 const BOUNDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -61,6 +70,18 @@ function counts(at: Record<number, number>): number[] {
 }
 
 describe('dashboard pure functions (docs/design.md §11.3, D8)', () => {
+  it('event log: merged by seq (no line twice, the newest kept), filtered by kind newest first, details by kind', () => {
+    const line = (seq: number, kind = 'conn_accepted'): LogLine => ({ seq, kind, reason: 'none', a: 0, b: 0, conn: 1, time: '2026-12-02T18:00:00.123Z' });
+    const merged = EV.mergeEvents([line(1), line(2)], [line(2), line(3), line(4, 'conn_closed')], 3);
+    expect(merged.map((e) => e.seq)).toEqual([2, 3, 4]);
+    expect(EV.visibleEvents(merged, { conn_accepted: true }, 10).map((e) => e.seq)).toEqual([4]);
+    expect(EV.visibleEvents(merged, {}, 2).map((e) => e.seq)).toEqual([4, 3]);
+    expect(EV.eventDetail({ kind: 'conn_rejected', reason: 'limit' })).toBe('refused: limit');
+    expect(EV.eventDetail({ kind: 'conn_closed', reason: 'idle_timeout', a: 300, b: 66 })).toBe('idle_timeout, age 300 ms, sent 66 B');
+    expect(EV.eventDetail({ kind: 'watermark_changed', a: 2, b: 900 })).toBe('critical, 900 buffers in use');
+    expect(EV.clockOf('2026-12-02T18:00:00.123Z')).toBe('18:00:00.123');
+  });
+
   it('testHexToBitArray: ff is 8 ones, 00 is 8 zeros, a5 is 10100101', () => {
     const ff = D.hexToBitArray('ff');
     expect(ff).toHaveLength(8);
@@ -340,7 +361,7 @@ describe('dashboard served at /debug/', () => {
   });
 
   it('the page loads nothing from elsewhere: no http(s) URL in its files, no @import', () => {
-    for (const f of ['index.html', 'style.css', 'app.js']) {
+    for (const f of ['index.html', 'style.css', 'app.js', 'events.js']) {
       const text = fs.readFileSync(path.join(DASHBOARD_DIR, f), 'utf8');
       expect(text, f).not.toMatch(/(src|href)\s*=\s*["']?(https?:)?\/\//i);
       expect(text, f).not.toMatch(/url\(\s*["']?(https?:)?\/\//i);
@@ -495,6 +516,14 @@ describe('dashboard in a browser', () => {
     expect(await page.getAttribute('#conn-grid .cell.p1', 'title')).toContain('HTTP/1.x');
     expect(await page.textContent('#count-http1')).toBe('1');
     expect(Number(await page.textContent('#count-h2'))).toBeGreaterThanOrEqual(4);
+
+    // the event log: the connections from Node are there (conn_accepted); switched off, they are hidden
+    await page.waitForFunction(() => document.querySelectorAll('#event-log tr.ev-conn_accepted').length >= 3);
+    expect(await page.textContent('#event-count')).toMatch(/ring normal, 0 dropped/);
+    await page.click('#event-filters input[data-kind="conn_accepted"]');
+    await page.waitForFunction(() => document.querySelectorAll('#event-log tr.ev-conn_accepted').length === 0);
+    await page.click('#event-filters input[data-kind="conn_accepted"]');
+    await page.waitForFunction(() => document.querySelectorAll('#event-log tr.ev-conn_accepted').length >= 3);
 
     // pause: events still arrive (state.lastEventId) but the shown id stays
     await page.click('#pause');

@@ -18,7 +18,7 @@ async function serve(cfg = {}) {
   const sys = startWithConfig({ maxConnections: 4, ...cfg });
   systems.push(sys);
   const srv = await sys.listen({ host: '127.0.0.1', port: 0, tls: false, routes: { '/': { body: 'hi\n' } } });
-  return { sys, port: srv.port };
+  return { sys, srv, port: srv.port };
 }
 
 function get(port: number, agent: http.Agent): Promise<void> {
@@ -31,9 +31,14 @@ function get(port: number, agent: http.Agent): Promise<void> {
 async function collect(it: AsyncIterableIterator<AioEvent>, until: (got: AioEvent[]) => boolean): Promise<AioEvent[]> {
   const got: AioEvent[] = [];
   const deadline = Date.now() + 5000;
+  let pending: Promise<IteratorResult<AioEvent>> | undefined; /* one next() at a time: none is lost */
   while (!until(got) && Date.now() < deadline) {
-    const r = await Promise.race([it.next(), new Promise<undefined>((res) => setTimeout(res, 100))]);
-    if (r && !r.done) got.push(r.value);
+    pending ??= it.next();
+    const r = await Promise.race([pending, new Promise<undefined>((res) => setTimeout(res, 100))]);
+    if (r === undefined) continue;
+    pending = undefined;
+    if (r.done) break;
+    got.push(r.value);
   }
   return got;
 }
@@ -68,6 +73,7 @@ describe('lifecycle events', () => {
     expect(got.every((e) => e.conn === conn)).toBe(true);
     expect(got.filter((e) => e.kind === 'stream_opened').map((e) => e.a)).toEqual([1, 3, 5]);
     expect(got[7].b).toBeGreaterThan(3 * 'hi\n'.length); // bytes it sent
+    expect(got[7].reason).toBe('peer'); // the client closed it
     expect(got[7].ts).toBeGreaterThanOrEqual(got[0].ts);
   });
 
@@ -169,6 +175,85 @@ describe('lifecycle events', () => {
     await drain;
     agentA.destroy();
     agentB.destroy();
+  });
+
+  it('two readers each see every event (one drain, handed to both)', async () => {
+    const { sys, port } = await serve();
+    const r1 = sys.events();
+    const r2 = sys.events();
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    for (let i = 0; i < 3; i++) await get(port, agent);
+    agent.destroy();
+    const done = (g: AioEvent[]) => g.some((e) => e.kind === 'conn_closed');
+    const [g1, g2] = await Promise.all([collect(r1, done), collect(r2, done)]);
+    expect(g1.map((e) => e.kind)).toHaveLength(8);
+    expect(g2).toEqual(g1);
+    await r1.return!();
+    expect(sys.metrics().events.recording).toBe(1); // r2 still reads
+    await r2.return!();
+    expect(sys.metrics().events.recording).toBe(0);
+  });
+
+  it('conn_closed says why: idle_timeout for an idle client, shutdown for one the server closed', async () => {
+    const { sys, srv, port } = await serve({ idleTimeoutMs: 300 });
+    const it = sys.events();
+    const idle = http2.connect(`http://127.0.0.1:${port}`);
+    idle.on('error', () => {});
+    await new Promise((r) => idle.on('connect', r));
+    const got = await collect(it, (g) => g.some((e) => e.kind === 'conn_closed'));
+    idle.destroy();
+    expect(got.find((e) => e.kind === 'conn_closed')?.reason).toBe('idle_timeout');
+    expect(got.find((e) => e.kind === 'goaway_sent')).toBeDefined();
+    const held = http2.connect(`http://127.0.0.1:${port}`);
+    held.on('error', () => {});
+    await new Promise((r) => held.on('connect', r));
+    const closing = srv.close(); // GOAWAY to every connection; the client then closes its side
+    const late = await collect(it, (g) => g.some((e) => e.kind === 'conn_closed'));
+    await closing;
+    held.destroy();
+    await it.return!();
+    expect(late.find((e) => e.kind === 'conn_closed')?.reason).toBe('shutdown');
+  });
+
+  it('test_event_log: /debug/events holds the newest events for the dashboard, filtered by kind, after a seq', async () => {
+    const sys = startWithConfig({ maxConnections: 4 });
+    systems.push(sys);
+    const srv = await sys.listen({ host: '127.0.0.1', port: 0, tls: false, debug: true, routes: { '/': { body: 'hi\n' } } });
+    const ask = async (q: string) => {
+      const agent = new http.Agent({ keepAlive: false });
+      const body = await new Promise<string>((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port: srv.port, path: `/debug/events${q}`, agent }, (res) => {
+          let b = '';
+          res.setEncoding('utf8').on('data', (d) => { b += d; }).on('end', () => resolve(b));
+        }).on('error', reject);
+      });
+      return JSON.parse(body) as { seq: number; ring: { state: string }; kinds: { kind: string }[];
+        events: { seq: number; kind: string; reason: string; time: string; conn: number }[] };
+    };
+    const first = await ask('');
+    expect(first.events).toEqual([]); // the first ask starts the log
+    expect(first.kinds.map((k) => k.kind)).toContain('conn_accepted');
+    expect(sys.metrics().events.recording).toBe(1);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    for (let i = 0; i < 3; i++) await get(srv.port, agent);
+    agent.destroy();
+    let all = await ask('');
+    for (let i = 0; i < 50 && !all.events.some((e) => e.kind === 'conn_closed' && e.reason === 'peer'); i++) {
+      await new Promise((r) => setTimeout(r, 40));
+      all = await ask('');
+    }
+    const kinds = all.events.map((e) => e.kind);
+    expect(kinds).toEqual(expect.arrayContaining(['conn_accepted', 'stream_opened', 'stream_closed', 'conn_closed']));
+    expect(all.events.map((e) => e.seq)).toEqual([...all.events.keys()].map((i) => all.events[0].seq + i));
+    expect(Math.abs(Date.parse(all.events[0].time) - Date.now())).toBeLessThan(60_000); // a wall clock time
+    const closes = await ask('?kind=conn_closed,conn_accepted');
+    expect(new Set(closes.events.map((e) => e.kind))).toEqual(new Set(['conn_accepted', 'conn_closed']));
+    const after = await ask(`?after=${all.seq}`);
+    expect(after.events.every((e) => e.seq > all.seq)).toBe(true);
+    const two = await ask('?limit=2');
+    expect(two.events).toHaveLength(2);
+    expect(two.events[1].seq).toBe(two.seq >= all.seq ? two.events[1].seq : -1); // the newest of them
+    expect(two.events[1].seq).toBeGreaterThanOrEqual(all.events[all.events.length - 1].seq);
   });
 
   it('the trace fields are checked like every other: traceDroppingPct below tracePressurePct is refused by name', () => {
