@@ -1,6 +1,7 @@
 // binding_metrics.cc: the read-outs: metrics() (every counter of
 // csrc/valk_metrics.h's lists, the pools, watermark, backpressure, queues and
-// the AIO loop; docs/design.md §9 Metrics), the metric catalogue in the
+// the AIO loop; docs/design.md §9 Metrics; the queues' backpressure states,
+// §13), the metric catalogue in the
 // constants, pushRuntime() (Node's figures for the diagnostics snapshot) and
 // sseEventBytes() (docs/design.md §8 Diagnostics snapshot and wire format).
 //
@@ -80,6 +81,17 @@ Local<Object> Loop(valk_system_t *sys) {
   return o;
 }
 
+// A queue's backpressure state (docs/design.md §13) into o: state and
+// transitions, as the event ring's (EventStats).
+void BpState(Local<Object> o, const valk_bpstate_t *t) {
+  uint64_t tr[VALK_BP_STATES];
+  Local<Object> to = Nan::New<Object>();
+  valk_bpstate_transitions(t, tr);
+  SetString(o, "state", valk_bp_state_name(valk_bpstate_state(t)));
+  for (int k = 0; k < VALK_BP_STATES; k++) SetNumber(to, valk_bp_state_name((valk_bp_state_t)k), (double)tr[k]);
+  SetObject(o, "transitions", to);
+}
+
 // The queues between the threads: requests waiting for Node, requests at
 // JavaScript not answered yet, answers waiting for the AIO thread.
 Local<Object> Queue(valk_system_t *sys) {
@@ -88,6 +100,14 @@ Local<Object> Queue(valk_system_t *sys) {
   SetNumber(o, "capacity", sys->config.queue_capacity);
   SetNumber(o, "pending_requests", sys->js_in_flight.load(std::memory_order_relaxed));
   SetNumber(o, "pending_responses", valk_ring_size(&sys->responses));
+  BpState(o, &sys->queue_state);
+  return o;
+}
+
+// The diagnostics stream's backpressure state (valk_sse.h).
+Local<Object> Sse(valk_system_t *sys) {
+  Local<Object> o = Nan::New<Object>();
+  BpState(o, &sys->sse_state);
   return o;
 }
 
@@ -149,6 +169,7 @@ void SystemWrap::Metrics(const Nan::FunctionCallbackInfo<Value> &info) {
   SetNumber(queue, "pinned_bodies", (double)self->pins_.size());
   SetNumber(queue, "streaming_answers", (double)self->streaming_.size());
   SetObject(out, "queue", queue);
+  SetObject(out, "sse", Sse(sys));
   SetNumber(out, "uptime_seconds", SecondsSince(VALK_LOAD_RELAXED(&sys->loop_stats.started_ns)));
   SetNumber(out, "server_count", sys->server_count.load(std::memory_order_relaxed));
   info.GetReturnValue().Set(out);

@@ -29,17 +29,6 @@ _Static_assert(sizeof(valk_event_t) == 32, "an event is four 64-bit words");
 #define VALK__RELEASE memory_order_release
 #define VALK__ACQ_REL memory_order_acq_rel
 
-const char *valk_bp_state_name(valk_bp_state_t s) {
-  switch (s) {
-#define XX(name, lower) \
-  case VALK_BP_##name:  \
-    return #lower;
-    VALK_BP_STATE_MAP(XX)
-#undef XX
-  default: return "unknown";
-  }
-}
-
 const char *valk_evring_config_check(const valk_evring_config_t *cfg) {
   if (cfg->capacity < 2 || (cfg->capacity & (cfg->capacity - 1)) != 0) return "capacity must be a power of two, at least 2";
   if (cfg->pressure_pct < 1 || cfg->pressure_pct > 99) return "pressure_pct must be 1..99";
@@ -49,23 +38,14 @@ const char *valk_evring_config_check(const valk_evring_config_t *cfg) {
   return NULL;
 }
 
-/* pct of capacity, in records, at least 1. */
-static uint32_t valk__records(uint32_t capacity, uint32_t pct) {
-  uint64_t n = ((uint64_t)capacity * pct + 99) / 100;
-  return n < 1 ? 1 : (uint32_t)n;
-}
-
 int valk_evring_init(valk_evring_t *r, const valk_evring_config_t *cfg) {
   memset(r, 0, sizeof(*r));
   if (valk_evring_config_check(cfg) != NULL) return VALK_EINVAL;
   r->slots = calloc(cfg->capacity, sizeof(*r->slots));
   if (r->slots == NULL) return VALK_ENOMEM;
   r->mask = cfg->capacity - 1;
-  r->pressure_at = valk__records(cfg->capacity, cfg->pressure_pct);
-  r->dropping_at = valk__records(cfg->capacity, cfg->dropping_pct);
-  r->recovery_below = (uint32_t)(((uint64_t)cfg->capacity * cfg->recovery_pct) / 100);
-  if (r->recovery_below < 1) r->recovery_below = 1; /* an empty ring is always low */
-  r->stability_ns = cfg->stability_ns;
+  r->levels = valk_bp_levels_of(cfg->capacity, cfg->pressure_pct, cfg->dropping_pct, cfg->recovery_pct,
+                               cfg->stability_ns);
   r->policy = cfg->policy;
   atomic_init(&r->state, VALK_BP_NORMAL);
   return 0;
@@ -76,39 +56,15 @@ void valk_evring_destroy(valk_evring_t *r) {
   r->slots = NULL;
 }
 
-/* Where the state goes from st at fill (and now_ns, for the stability period). */
-static valk_bp_state_t valk__target(valk_evring_t *r, valk_bp_state_t st, uint64_t fill, uint64_t now_ns) {
-  int low = fill < r->recovery_below;
-  switch (st) {
-  case VALK_BP_NORMAL:
-    return fill >= r->dropping_at ? VALK_BP_DROPPING : fill >= r->pressure_at ? VALK_BP_PRESSURE : st;
-  case VALK_BP_PRESSURE:
-    return fill >= r->dropping_at ? VALK_BP_DROPPING : low ? VALK_BP_NORMAL : st;
-  case VALK_BP_DROPPING:
-    return low ? VALK_BP_RECOVERY : st;
-  case VALK_BP_RECOVERY: {
-    uint64_t since = atomic_load_explicit(&r->low_since_ns, VALK__RELAXED);
-    if (fill >= r->dropping_at) return VALK_BP_DROPPING;
-    if (!low) { /* the stability period starts again once it is low */
-      if (since != 0) atomic_store_explicit(&r->low_since_ns, 0, VALK__RELAXED);
-      return st;
-    }
-    if (since == 0) {
-      atomic_store_explicit(&r->low_since_ns, now_ns + 1, VALK__RELAXED);
-      return st;
-    }
-    return now_ns + 1 - since >= r->stability_ns ? VALK_BP_NORMAL : st;
-  }
-  default: assert(0); return st;
-  }
-}
-
-/* Moves the state from st to where fill says, by CAS; returns the state now. */
+/* Moves the state from st to where fill says (valk_bp_next), by CAS; returns
+ * the state now. The stability memory is an atomic both threads may update:
+ * valk_bp_next works on a copy, stored back (before the CAS) when it changed. */
 static valk_bp_state_t valk__evaluate(valk_evring_t *r, valk_bp_state_t st, uint64_t fill, uint64_t now_ns) {
-  valk_bp_state_t to = valk__target(r, st, fill, now_ns);
+  uint64_t since0 = atomic_load_explicit(&r->low_since_ns, VALK__RELAXED), since = since0;
+  valk_bp_state_t to = valk_bp_next(&r->levels, st, fill, now_ns, &since);
   int expected = (int)st;
+  if (since != since0) atomic_store_explicit(&r->low_since_ns, since, VALK__RELAXED);
   if (to == st) return st;
-  if (to == VALK_BP_RECOVERY) atomic_store_explicit(&r->low_since_ns, now_ns + 1, VALK__RELAXED);
   if (!atomic_compare_exchange_strong_explicit(&r->state, &expected, (int)to, VALK__ACQ_REL, VALK__ACQUIRE))
     return (valk_bp_state_t)expected; /* the other thread moved it first */
   atomic_fetch_add_explicit(&r->transitions[to], 1, VALK__RELAXED);
@@ -127,7 +83,7 @@ int valk_evring_record(valk_evring_t *r, const valk_event_t *ev) {
   VALK_ATOMIC(uint64_t) *slot;
   valk_bp_state_t st = (valk_bp_state_t)atomic_load_explicit(&r->state, VALK__RELAXED);
 
-  if (st != VALK_BP_NORMAL || t - h >= r->pressure_at) st = valk__evaluate(r, st, t - h, ev->ts_ns);
+  if (st != VALK_BP_NORMAL || t - h >= r->levels.pressure_at) st = valk__evaluate(r, st, t - h, ev->ts_ns);
   if (st == VALK_BP_DROPPING || t - h > r->mask) {
     if (r->policy == VALK_DROP_NEWEST) {
       valk__bump(&r->dropped);

@@ -9,7 +9,8 @@
  * wait on the producer's side: recording is a few loads and stores, and a drop
  * is one compare-and-swap.
  *
- * The state (NORMAL, PRESSURE, DROPPING, RECOVERY) follows the ring's fill:
+ * The state (NORMAL, PRESSURE, DROPPING, RECOVERY) follows the ring's fill
+ * by valk_bp_next's rule (valk_bpstate.h), the levels in records:
  *   NORMAL   -> PRESSURE  fill >= pressure_pct
  *   PRESSURE -> NORMAL    fill <  recovery_pct
  *   any      -> DROPPING  fill >= dropping_pct, or the ring is full
@@ -31,25 +32,12 @@
 
 #include <stdint.h>
 
-#include "valk_common.h" /* VALK_ATOMIC: the binding (C++) reads the counters too */
+#include "valk_bpstate.h" /* the states and their transition rule (valk_bp_next) */
+#include "valk_common.h"   /* VALK_ATOMIC: the binding (C++) reads the counters too */
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* The four states (docs/design.md §13). XX(name, lower-case name). */
-#define VALK_BP_STATE_MAP(XX) \
-  XX(NORMAL, normal)          \
-  XX(PRESSURE, pressure)      \
-  XX(DROPPING, dropping)      \
-  XX(RECOVERY, recovery)
-
-typedef enum {
-#define XX(name, lower) VALK_BP_##name,
-  VALK_BP_STATE_MAP(XX)
-#undef XX
-  VALK_BP_STATES
-} valk_bp_state_t;
 
 typedef enum { VALK_DROP_OLDEST = 0, VALK_DROP_NEWEST = 1 } valk_drop_policy_t;
 
@@ -94,8 +82,7 @@ typedef struct valk_evring_stats {
 typedef struct valk_evring {
   VALK_ATOMIC(uint64_t) (*slots)[4];  /* capacity records of four words */
   uint32_t mask;                 /* capacity - 1 */
-  uint32_t pressure_at, dropping_at, recovery_below; /* in records */
-  uint64_t stability_ns;
+  valk_bp_levels_t levels;       /* pressure_at, dropping_at, recovery_below (records), stability_ns */
   valk_drop_policy_t policy;
   VALK__ALIGN64 VALK_ATOMIC(uint64_t) tail;  /* next record to write: the producer's */
   VALK__ALIGN64 VALK_ATOMIC(uint64_t) head;  /* next record to read: the consumer's, and the producer's drop-oldest CAS */
@@ -129,9 +116,6 @@ void valk_evring_set_on(valk_evring_t *r, int on);
 
 /* The smallest power of two >= n (at least 2, at most 2^31). */
 uint32_t valk_evring_round_capacity(uint32_t n);
-
-/* "normal", "pressure", "dropping", "recovery". */
-const char *valk_bp_state_name(valk_bp_state_t s);
 
 #ifdef __cplusplus
 }

@@ -239,6 +239,11 @@ void valk_h2_flush_list(valk_srv_conn_t *list);
  * (after Node's thread drained it). AIO thread. */
 void valk_h2_backlog_push(valk_system_t *sys);
 
+/* Re-evaluates the request queue's backpressure state (sys->queue_state,
+ * docs/design.md §13) from the ring's depth now: the periodic evaluation
+ * (the system's sweep); each push evaluates it too. AIO thread. */
+void valk_h2_queue_check(valk_system_t *sys);
+
 /* The stream API features above the server use (the diagnostics stream). */
 
 /* st's deferred body has bytes again: nghttp2 is told, and st's connection

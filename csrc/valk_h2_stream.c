@@ -28,6 +28,7 @@ static void valk__js_orphan_done(valk_system_t *sys, valk_js_request_t *req);
 static void valk__backlog_remove(valk_stream_t *st);
 static void valk__backlog_add(valk_stream_t *st);
 static void valk__dispatched(valk_stream_t *st, int rc);
+static void valk__queue_state(valk_system_t *sys, uint32_t depth);
 
 /* ---- connection state and the idle list -------------------------------- */
 
@@ -557,6 +558,7 @@ static int valk__dispatch_js(valk_stream_t *st) {
   valk_server_t *srv = st->conn->srv;
   valk_system_t *sys = srv->sys;
   valk_js_request_t *req;
+  uint32_t depth;
   int rc;
 
   if (st->arena == NULL && (st->arena = valk__arena_take(st, 0)) == NULL) return valk__no_arena(st);
@@ -568,14 +570,27 @@ static int valk__dispatch_js(valk_stream_t *st) {
   if (req == NULL) return valk__body_too_large(st); /* headers + body filled the arena */
   st->js = req;
   /* Behind others waiting, or the ring full: it waits its turn (none is refused for it). */
-  if (sys->backlog_head != NULL || (rc = valk_ring_push(&sys->requests, req)) < 0) {
+  if (sys->backlog_head != NULL || (rc = valk_ring_push_len(&sys->requests, req, &depth)) < 0) {
     VALK_SRV_ADD(srv, requests_queue_full, 1);
     valk__backlog_add(st); /* the flag first: Node's drain from now on wakes us ... */
-    valk_h2_backlog_push(sys); /* ... and one that came before leaves room now */
+    valk_h2_backlog_push(sys); /* ... and one that came before leaves room now (and the state) */
     return 0;
   }
+  valk__queue_state(sys, depth);
   valk__dispatched(st, rc);
   return 0;
+}
+
+/* The request queue's backpressure state (docs/design.md §13) at depth
+ * requests in the ring: its fill is the depth, or the capacity while requests
+ * wait for room (DROPPING: they wait, and get 503 after requestTimeoutMs). */
+static void valk__queue_state(valk_system_t *sys, uint32_t depth) {
+  uint64_t fill = sys->backlog_head != NULL ? sys->config.queue_capacity : depth;
+  valk_bpstate_update(&sys->queue_state, fill, uv_now(&sys->loop) * 1000000u);
+}
+
+void valk_h2_queue_check(valk_system_t *sys) {
+  valk__queue_state(sys, valk_ring_size(&sys->requests));
 }
 
 /* st's request is on the ring: the arena is the owner thread's until the answer comes. */
@@ -630,10 +645,15 @@ void valk_h2_backlog_expire(valk_stream_t *st) {
 }
 
 void valk_h2_backlog_push(valk_system_t *sys) {
+  uint32_t depth = 0;
+  int waited = sys->backlog_head != NULL;
   while (sys->backlog_head != NULL) {
     valk_stream_t *st = sys->backlog_head;
-    int rc = valk_ring_push(&sys->requests, st->js);
-    if (rc < 0) return; /* still full: Node's next drain wakes us again */
+    int rc = valk_ring_push_len(&sys->requests, st->js, &depth);
+    if (rc < 0) { /* still full: Node's next drain wakes us again */
+      valk__queue_state(sys, depth);
+      return;
+    }
     sys->backlog_head = st->backlog_next;
     if (sys->backlog_head == NULL) sys->backlog_tail = NULL;
     st->backlog_next = NULL;
@@ -641,6 +661,7 @@ void valk_h2_backlog_push(valk_system_t *sys) {
     valk__dispatched(st, rc);
   }
   atomic_store_explicit(&sys->js_backlog, 0, memory_order_release);
+  if (waited) valk__queue_state(sys, depth);
 }
 
 /*

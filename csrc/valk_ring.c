@@ -32,11 +32,12 @@ void valk_ring_destroy(valk_ring_t *ring) {
   ring->slots = NULL;
 }
 
-int valk_ring_push(valk_ring_t *ring, void *item) {
+int valk_ring_push_len(valk_ring_t *ring, void *item, uint32_t *len) {
   int was_empty;
 
   uv_mutex_lock(&ring->lock);
   if (ring->len == ring->capacity) {
+    *len = ring->capacity;
     uv_mutex_unlock(&ring->lock);
     return VALK_EFULL;
   }
@@ -44,8 +45,14 @@ int valk_ring_push(valk_ring_t *ring, void *item) {
   was_empty = ring->len == 0;
   ring->slots[(ring->head + ring->len) % ring->capacity] = item;
   ring->len++;
+  *len = ring->len;
   uv_mutex_unlock(&ring->lock);
   return was_empty;
+}
+
+int valk_ring_push(valk_ring_t *ring, void *item) {
+  uint32_t len;
+  return valk_ring_push_len(ring, item, &len);
 }
 
 uint32_t valk_ring_drain(valk_ring_t *ring, void **out, uint32_t max) {

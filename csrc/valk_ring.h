@@ -38,6 +38,10 @@ void valk_ring_destroy(valk_ring_t *ring);
  */
 int valk_ring_push(valk_ring_t *ring, void *item);
 
+/* valk_ring_push that also tells how many entries the ring holds after it
+ * (the capacity when it refused the push): *len, read under the same lock. */
+int valk_ring_push_len(valk_ring_t *ring, void *item, uint32_t *len);
+
 /* Entries waiting now (a snapshot: any thread, takes the lock). */
 uint32_t valk_ring_size(valk_ring_t *ring);
 

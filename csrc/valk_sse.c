@@ -242,17 +242,22 @@ static void valk__kick(valk_sse_t *sse, valk_srv_conn_t **flush) {
   valk_h2_stream_resume(sse->stream, flush);
 }
 
-/* Gives the last snapshot to every stream that is ready for it. */
-static void valk__serve_streams(valk_system_t *sys) {
+/* Gives the last snapshot to every stream that is ready for it. Returns the
+ * tick's level (valk_sse.h): 0, VALK_SSE_LEVEL_BEHIND or VALK_SSE_LEVEL_SKIPPED. */
+static uint64_t valk__serve_streams(valk_system_t *sys) {
   valk_sse_state_t *st = &sys->sse;
   valk_sse_t *sse;
   valk_srv_conn_t *flush = NULL;
+  uint64_t level = 0;
   for (sse = st->head; sse != NULL; sse = sse->next) {
     if (sse->ending) continue;
     if (sse->sent < sse->len) { /* still sending: keep only "a newer one exists" */
       if (sse->stale) {
         st->skipped++;
         VALK_STAT_ADD(sys, sse_events_skipped, 1);
+        level = VALK_SSE_LEVEL_SKIPPED;
+      } else if (level == 0) {
+        level = VALK_SSE_LEVEL_BEHIND;
       }
       sse->stale = 1;
       continue;
@@ -261,6 +266,16 @@ static void valk__serve_streams(valk_system_t *sys) {
     valk__kick(sse, &flush);
   }
   valk_h2_flush_list(flush);
+  return level;
+}
+
+/* The stream's backpressure state at level, now (docs/design.md §13). */
+static void valk__sse_state(valk_system_t *sys, uint64_t level) {
+  valk_bpstate_update(&sys->sse_state, level, uv_now(&sys->loop) * 1000000u);
+}
+
+void valk_sse_check(valk_system_t *sys) {
+  if (sys->sse.open == 0) valk__sse_state(sys, 0);
 }
 
 static void valk__on_tick(uv_timer_t *timer) {
@@ -271,7 +286,7 @@ static void valk__on_tick(uv_timer_t *timer) {
   VALK_STAT_SET(sys, sse_snapshot_last_ns, ns);
   if (ns > VALK_STAT_READ(&sys->stats, sse_snapshot_max_ns)) VALK_STAT_SET(sys, sse_snapshot_max_ns, ns);
   VALK_STAT_SET(sys, sse_event_bytes_last, sys->sse.json_len);
-  if (rc == 0 && sys->sse.json_len > 0) valk__serve_streams(sys);
+  if (rc == 0 && sys->sse.json_len > 0) valk__sse_state(sys, valk__serve_streams(sys));
   VALK_STAT_SET(sys, sse_tick_last_ns, uv_hrtime() - t0);
 }
 
@@ -320,6 +335,7 @@ static void valk__sse_close(valk_system_t *sys, void *body) {
   if (--st->open == 0) {
     uv_timer_stop(&sys->sse_timer);
     st->json_len = 0;
+    valk__sse_state(sys, 0); /* nobody behind: the sweep goes on from here (valk_sse_check) */
   }
 }
 

@@ -76,6 +76,20 @@ typedef struct valk_sse_state {
   void *scratch;               /* per-slot states, bitmaps, arena list */
 } valk_sse_state_t;
 
+/*
+ * The diagnostics stream as a one-slot queue per stream (drop-oldest), in the
+ * backpressure vocabulary of docs/design.md §13 (sys->sse_state): each tick's
+ * fill is 0 when every stream took the snapshot, BEHIND when one was still
+ * sending its previous event (PRESSURE), SKIPPED when one skipped a snapshot
+ * (DROPPING). Recovery is below BEHIND: every stream caught up. With no stream
+ * open the fill is 0 (evaluated when the last one closes and at each sweep).
+ */
+#define VALK_SSE_LEVEL_BEHIND 1
+#define VALK_SSE_LEVEL_SKIPPED 2
+
+/* AIO thread: the state's evaluation while no stream is open (the system's sweep). */
+void valk_sse_check(struct valk_system *sys);
+
 /* AIO thread (or before it starts). Sizes and allocates everything. 0 or VALK_ENOMEM. */
 int valk_sse_init(struct valk_system *sys);
 /* Frees what valk_sse_init allocated (streams must be gone). */

@@ -92,6 +92,8 @@ static void valk__on_sweep(uv_timer_t *timer) {
   uint64_t now = uv_now(&sys->loop);
   valk_h2_sweep(sys);
   valk_h2_client_sweep(sys);
+  valk_h2_queue_check(sys); /* the queues' backpressure states (docs/design.md §13) */
+  valk_sse_check(sys);
   if (now - sys->arenas_trimmed_ms >= VALK_ARENA_TRIM_MS) {
     sys->arenas_trimmed_ms = now;
     valk_arena_pool_trim(&sys->arenas);
@@ -155,6 +157,20 @@ static int valk__events_init(valk_system_t *sys) {
   return valk_evring_init(&sys->events, &ec);
 }
 
+/* The states of the queues leaving the AIO thread (docs/design.md §13), in
+ * the event ring's vocabulary and with its trace* percentages and stability:
+ * the request ring DROPPING when full (requests then wait for room), the
+ * diagnostics stream at one level per step (valk_sse.h: behind, skipped). */
+static void valk__queue_states_init(valk_system_t *sys) {
+  const valk_system_config_t *cfg = &sys->config;
+  uint64_t stability_ns = (uint64_t)cfg->trace_stability_ms * 1000000u;
+  valk_bp_levels_t q = valk_bp_levels_of(cfg->queue_capacity, cfg->trace_pressure_pct, 100, cfg->trace_recovery_pct,
+                                         stability_ns);
+  valk_bp_levels_t sse = {VALK_SSE_LEVEL_BEHIND, VALK_SSE_LEVEL_SKIPPED, VALK_SSE_LEVEL_BEHIND, stability_ns};
+  valk_bpstate_init(&sys->queue_state, &q);
+  valk_bpstate_init(&sys->sse_state, &sse);
+}
+
 static int valk__system_init_pools(valk_system_t *sys, char *err, size_t err_len) {
   int rc, i;
 
@@ -169,6 +185,7 @@ static int valk__system_init_pools(valk_system_t *sys, char *err, size_t err_len
   if (rc == 0) rc = valk_ring_init(&sys->bodies, 2 * valk__js_slots(&sys->config));
   if (rc == 0) rc = valk_ring_init(&sys->takes, 2 * valk__js_slots(&sys->config));
   if (rc == 0) rc = valk__events_init(sys);
+  valk__queue_states_init(sys);
   sys->body_slots = (uint32_t)valk__js_slots(&sys->config); /* < 2^21: valk__config_check */
   if (rc == 0 && (sys->body_reqs = calloc(sys->body_slots, sizeof(*sys->body_reqs))) == NULL) rc = VALK_ENOMEM;
   if (rc == 0) rc = valk_slab_new(&sys->conn_slab, VALK_CONN_SLOT_SIZE, sys->config.max_connections);

@@ -21,6 +21,7 @@
 
 #include "valk_admission.h"
 #include "valk_arena.h"
+#include "valk_bpstate.h"
 #include "valk_common.h"
 #include "valk_config.h"
 #include "valk_conn.h"
@@ -151,6 +152,10 @@ typedef struct valk_system {
   valk_ring_t cmds;            /* owner pushes, AIO thread drains */
   valk_ring_t done;            /* AIO thread pushes, owner drains */
   valk_ring_t requests;        /* queue_capacity: AIO thread pushes, owner drains (valk_dispatch.h) */
+  valk_bpstate_t queue_state;  /* the request ring's backpressure state (docs/design.md §13): the AIO
+                                * thread evaluates it (each push, each sweep), any thread reads */
+  valk_bpstate_t sse_state;    /* the diagnostics stream's (docs/design.md §13): the AIO thread
+                                * evaluates it (each SSE tick; each sweep while no stream is open) */
   valk_ring_t responses;       /* one entry per arena of every pool: owner pushes, AIO thread drains */
   valk_ring_t cancels;         /* tokens of requests whose stream died while JavaScript had them
                                 * (2 per arena of every pool): AIO thread pushes, owner drains */

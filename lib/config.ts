@@ -393,7 +393,7 @@ export const CONFIG_FIELDS = Object.freeze([
   field({
     name: 'tracePressurePct', kind: 'int', scope: 'system', default: 50, min: 1, max: 99,
     c: { name: 'trace_pressure_pct', type: 'uint32_t' },
-    unit: '%', description: 'Event ring fill from which its state is PRESSURE.',
+    unit: '%', description: 'Event ring fill from which its state is PRESSURE; also the request queue\'s, of queueCapacity (docs/design.md §13).',
   }),
   field({
     name: 'traceDroppingPct', kind: 'int', scope: 'system', default: 90, min: 1, max: 100,
@@ -404,12 +404,12 @@ export const CONFIG_FIELDS = Object.freeze([
     name: 'traceRecoveryPct', kind: 'int', scope: 'system', default: 25, min: 0, max: 99,
     c: { name: 'trace_recovery_pct', type: 'uint32_t' },
     unit: '%', description:
-      'Event ring fill below which DROPPING becomes RECOVERY (and PRESSURE NORMAL); must be ≤ tracePressurePct.',
+      'Event ring fill below which DROPPING becomes RECOVERY (and PRESSURE NORMAL); also the request queue\'s, of queueCapacity; must be ≤ tracePressurePct.',
   }),
   field({
     name: 'traceStabilityMs', kind: 'int', scope: 'system', default: 1000, min: 0, max: 600_000,
     c: { name: 'trace_stability_ms', type: 'uint32_t' },
-    unit: 'ms', description: 'How long the event ring must stay below traceRecoveryPct before RECOVERY becomes NORMAL.',
+    unit: 'ms', description: 'How long the event ring must stay below traceRecoveryPct before RECOVERY becomes NORMAL; the request queue and the diagnostics stream use it too.',
   }),
   enumField({
     name: 'traceDropPolicy', scope: 'system', values: ['oldest', 'newest'], default: 'oldest',

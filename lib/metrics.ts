@@ -100,6 +100,25 @@ function arenaPool(key: string, what: string, failure: string): MetricField[] {
   ];
 }
 
+const BP_STATES = ['normal', 'pressure', 'dropping', 'recovery'] as const;
+
+/**
+ * A backpressure state (docs/design.md §13) and its entries into each state:
+ * `${key}.state` (Prometheus: one 0/1 sample per state) and
+ * `${key}.transitions.*` (one counter family, labelled by state). what names
+ * the queue in help texts ("the ring", "the event ring").
+ */
+function bpState(key: string, promBase: string, stateHelp: string, what: string, family: string): MetricField[] {
+  return [
+    { path: `${key}.state`, type: 'string', unit: BP_STATES.join(' | '), help: stateHelp,
+      prom: { name: `${P}${promBase}_state`, type: 'gauge', values: BP_STATES } },
+    ...BP_STATES.map((st): MetricField => ({
+      path: `${key}.transitions.${st}`, type: 'number', unit: 'count', help: `times ${what} entered ${st.toUpperCase()}`,
+      prom: { name: `${P}${promBase}_transitions_total`, type: 'counter', label: ['state', st], familyHelp: `times ${family} entered each state` },
+    })),
+  ];
+}
+
 function pool(key: string, label: string): MetricField[] {
   const fam = (name: string, type: 'counter' | 'gauge', familyHelp: string) =>
     ({ name: `${P}pool_${name}`, type, label: ['pool', key] as [string, string], familyHelp });
@@ -160,8 +179,7 @@ const FIELDS: readonly MetricField[] = [
     prom: { name: `${P}backpressure_list_size`, type: 'gauge' } },
   { path: 'backpressure.list_max', type: 'number', unit: 'connections', help: 'backpressureListMax' },
   { path: 'backpressure.evicted', type: 'number', unit: 'count', help: 'paused connections evicted (= system.connections_evicted)' },
-  { path: 'events.state', type: 'string', unit: 'normal | pressure | dropping | recovery', help: 'the lifecycle event ring\'s backpressure state (docs/design.md §13)',
-    prom: { name: `${P}event_ring_state`, type: 'gauge', values: ['normal', 'pressure', 'dropping', 'recovery'] } },
+  ...bpState('events', 'event_ring', 'the lifecycle event ring\'s backpressure state (docs/design.md §13)', 'the ring', 'the event ring'),
   { path: 'events.fill', type: 'number', unit: 'events', help: 'events waiting in the ring for a reader',
     prom: { name: `${P}event_ring_fill`, type: 'gauge' } },
   { path: 'events.capacity', type: 'number', unit: 'events', help: 'the ring\'s size (traceRingCapacity, rounded up to a power of two)',
@@ -174,10 +192,6 @@ const FIELDS: readonly MetricField[] = [
     prom: { name: `${P}events_dropped_total`, type: 'counter' } },
   { path: 'events.bytes_dropped', type: 'number', unit: 'bytes', help: 'their bytes (32 each)',
     prom: { name: `${P}events_dropped_bytes_total`, type: 'counter' } },
-  ...(['normal', 'pressure', 'dropping', 'recovery'] as const).map((st): MetricField => ({
-    path: `events.transitions.${st}`, type: 'number', unit: 'count', help: `times the ring entered ${st.toUpperCase()}`,
-    prom: { name: `${P}event_ring_transitions_total`, type: 'counter', label: ['state', st], familyHelp: 'times the event ring entered each state' },
-  })),
   { path: 'events.recording', type: 'number', unit: '0 | 1', help: '1 while a reader is attached (sys.events(), --log-events): events are recorded' },
   { path: 'queue.depth', type: 'number', unit: 'requests', help: 'requests waiting in the queue to JavaScript', seed: 'Queue Depth',
     prom: { name: `${P}queue_depth`, type: 'gauge' } },
@@ -191,6 +205,10 @@ const FIELDS: readonly MetricField[] = [
     prom: { name: `${P}queue_pinned_bodies`, type: 'gauge' } },
   { path: 'queue.streaming_answers', type: 'number', unit: 'answers', help: 'streaming answers whose final chunk has not gone yet',
     prom: { name: `${P}queue_streaming_answers`, type: 'gauge' } },
+  ...bpState('queue', 'queue', 'the request queue\'s backpressure state (docs/design.md §13): PRESSURE from tracePressurePct of queueCapacity, DROPPING while requests wait for room (503 after requestTimeoutMs), RECOVERY below traceRecoveryPct until traceStabilityMs pass',
+    'the request queue', 'the request queue'),
+  ...bpState('sse', 'sse', 'the diagnostics stream\'s backpressure state (docs/design.md §13): PRESSURE while a stream still sends its previous snapshot, DROPPING when one skipped a snapshot, RECOVERY once all caught up until traceStabilityMs pass; with no stream open it settles to NORMAL',
+    'the diagnostics stream', 'the diagnostics stream'),
   { path: 'servers', type: 'array', unit: '', help: 'one entry per listening server' },
   { path: 'servers[].id', type: 'number', unit: '', help: "the server's id in its system" },
   { path: 'servers[].key', type: 'string', unit: '', help: '"host:port", the Prometheus label `server`' },

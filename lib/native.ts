@@ -165,9 +165,17 @@ export interface NativeMetrics {
   servers: NativeServerMetrics[];
   /** VALK_LOOP_STATS_MAP: the AIO loop, as of its last iteration. */
   loop: Record<string, number>;
-  queue: { depth: number; capacity: number; pending_requests: number; pending_responses: number };
+  queue: { depth: number; capacity: number; pending_requests: number; pending_responses: number } & NativeBpState;
+  /** The diagnostics stream's backpressure state (docs/design.md §13). */
+  sse: NativeBpState;
   uptime_seconds: number;
   server_count: number;
+}
+
+/** A queue's backpressure state and its entries into each state (csrc/valk_bpstate.h). */
+export interface NativeBpState {
+  state: 'normal' | 'pressure' | 'dropping' | 'recovery';
+  transitions: Record<'normal' | 'pressure' | 'dropping' | 'recovery', number>;
 }
 
 /** The lifecycle event ring's state and counters (csrc/valk_evring.h). */

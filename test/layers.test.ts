@@ -40,7 +40,7 @@ describe('the C modules', () => {
       'valk_system', 'valk_dispatch'];
     const leaves = ['valk_slab', 'valk_arena', 'valk_ring', 'valk_tls', 'valk_metrics', 'valk_owner',
       'valk_snapshot', 'valk_admission', 'valk_route', 'valk_ratelim', 'valk_h2_mem', 'valk_reqhdrs',
-      'valk_h2_rules', 'valk_h1_parse', 'valk_common', 'valk_op', 'valk_evring'];
+      'valk_h2_rules', 'valk_h1_parse', 'valk_common', 'valk_op', 'valk_evring', 'valk_bpstate'];
     for (const m of [...leaves, 'valk_conn']) {
       expect(edges.has(m), `${m}.o exists`).toBe(true);
       const up = [...(edges.get(m) ?? [])].filter((t) => protocol.includes(t) || t === 'binding');

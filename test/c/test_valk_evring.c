@@ -1,4 +1,4 @@
-// sources: valk_evring.c valk_common.c
+// sources: valk_evring.c valk_bpstate.c valk_common.c
 /*
  * The lifecycle event ring's backpressure state machine (docs/design.md §13),
  * one thread, a fake clock. Test names follow the documented cases (test/CONFORMANCE.md):

@@ -1,4 +1,4 @@
-// sources: valk_evring.c valk_common.c
+// sources: valk_evring.c valk_bpstate.c valk_common.c
 // sanitize: thread
 /*
  * The lifecycle event ring with a real producer and consumer thread, under
