@@ -510,6 +510,7 @@
         row('Idle Time', formatDuration(num(loop.idle_ns) / 1e9)),
       ]),
       card('Queue Status', [
+        row('Queue State', q.state || '--', eventRingClass(q.state)),
         row('Queue Depth', formatNumber(q.depth) + '/' + formatNumber(q.capacity), q.depth > 0 ? 'blu' : ''),
         row('Pending Reqs', formatNumber(q.pending_requests)),
         row('Pending Resp', formatNumber(q.pending_responses)),
@@ -518,6 +519,7 @@
         row('Paused Conns', formatNumber(num(bp.list_size)), bp.list_size > 0 ? 'ylw' : ''),
         row('Watermark', wm.state || 'normal', watermarkClass(wm.state)),
         row('Conn Slots', formatNumber(conns.available) + '/' + formatNumber(conns.max), conns.available === 0 ? 'red' : ''),
+        row('SSE Stream', (m.sse || {}).state || '--', eventRingClass((m.sse || {}).state)),
       ]),
       card('Event Ring', [
         row('State', ev.state || '--', eventRingClass(ev.state)),
@@ -528,7 +530,8 @@
     ].join('');
   }
 
-  /** The event ring's state as a colour: DROPPING red, PRESSURE and RECOVERY yellow (docs/design.md §13). */
+  /** A backpressure state (the event ring's, the request queue's, the SSE stream's) as a colour: DROPPING red,
+   * PRESSURE and RECOVERY yellow (docs/design.md §13). */
   function eventRingClass(s) {
     return s === 'dropping' ? 'red' : s === 'pressure' || s === 'recovery' ? 'ylw' : '';
   }

@@ -488,6 +488,8 @@ describe('dashboard in a browser', () => {
     const ring = await page.textContent('#aio-cards');
     expect(ring).toContain('Event Ring');
     expect(ring).toMatch(/State\s*normal/);
+    expect(ring).toMatch(/Queue State\s*normal/); // the request queue and the SSE stream: the same four states
+    expect(ring).toMatch(/SSE Stream\s*(normal|pressure)/);
     expect(ring).toContain(`/${sys.metrics().events.capacity.toLocaleString('en-US')}`);
 
     // the connection grid: one cell a slot of the connection slab
