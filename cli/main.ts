@@ -9,6 +9,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, configTableMarkdown, resolveConfig } from '../lib/config';
 import { CliIO, EXIT_USAGE, UsageError, processIO } from './io';
 import { addConfigOptions, collectConfigWithTrace, intOption, repeatable } from './options';
+import { LOG_FORMATS, LogFormat, Logger, makeLogger } from './log';
 import { buildReport, renderHuman, renderJson } from './report';
 
 /** The package version, found by walking up to package.json ('0.0.0' if none). */
@@ -49,7 +50,7 @@ function configCommand(cmd: Command, io: CliIO, setCode: (code: number) => void)
 
 function startCommand(cmd: Command, io: CliIO, setCode: (code: number) => void): Command {
   cmd
-    .description('start an HTTP/2 and HTTP/1.1 server (TLS, or cleartext with --no-tls); SIGINT or SIGTERM stops it gracefully')
+    .description('start an HTTP/2 and HTTP/1.1 server (TLS, or cleartext with --no-tls); SIGINT or SIGTERM drains it (/ready 503, GOAWAY, requests in flight finish) and stops')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .addOption(new Option('--port <port>', 'port to listen on (0: any free port; default: 8443, 8080 with --no-tls)')
       .argParser(intOption('port', 0, 65535)))
@@ -63,13 +64,16 @@ function startCommand(cmd: Command, io: CliIO, setCode: (code: number) => void):
     .addOption(new Option('--admin-port <port>', 'admin listener on 127.0.0.1 (dashboard, metrics, health; outside --max-connections); default: --port + 1, 0 disables')
       .argParser(intOption('admin-port', 0, 65535)))
     .option('--log-events', 'print the lifecycle events (accepted, refused with the reason, closed, streams, GOAWAY, watermark) as JSON lines')
+    .addOption(new Option('--log-format <format>', 'text, or json: every message a JSON line {time, level, event, msg, ...}')
+      .choices(LOG_FORMATS).default('text'))
     .option('--trace-config <file>', 'the trace* fields from a JSON file (then VALK_TRACE_* variables, then flags, win)');
   addConfigOptions(cmd, ['system', 'server']);
   return cmd.action(async (opts: Record<string, unknown>) => {
     const { runStart } = await import('./start');
     const { system, server, resolve } = collectConfigWithTrace(opts);
     resolve(() => resolveConfig(system)); // a bad value from the environment or the file names its source
-    const o = opts as { host: string; port?: number; tls: boolean; cert?: string; key?: string; body?: string; route: string[]; debug?: boolean; adminPort?: number; logEvents?: boolean };
+    const o = opts as { host: string; port?: number; tls: boolean; cert?: string; key?: string; body?: string; route: string[];
+      debug?: boolean; adminPort?: number; logEvents?: boolean; logFormat?: LogFormat };
     setCode(await runStart({ ...o, routes: o.route, system, server }, io));
   });
 }
@@ -91,19 +95,25 @@ export function buildProgram(io: CliIO, setCode: (code: number) => void): Comman
   return program;
 }
 
-/** The exit code for an error thrown while parsing or running a command. */
-function exitCodeOf(err: unknown, io: CliIO): number {
+/** The exit code for an error thrown while parsing or running a command; the message through log. */
+function exitCodeOf(err: unknown, log: Logger): number {
   if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_USAGE; // already printed
   if (err instanceof ConfigError) {
-    io.err(`valk-aio: ${err.cliMessage}\n`);
+    log.log('error', 'config_error', `valk-aio: ${err.cliMessage}`, { field: err.field, flag: err.flag, value: err.value, exit_code: EXIT_USAGE });
     return EXIT_USAGE;
   }
   if (err instanceof UsageError) {
-    io.err(`valk-aio: ${err.message}\n`);
+    log.log('error', 'usage_error', `valk-aio: ${err.message}`, { exit_code: EXIT_USAGE });
     return EXIT_USAGE;
   }
-  io.err(`valk-aio: ${err instanceof Error ? err.message : String(err)}\n`);
+  log.log('error', 'error', `valk-aio: ${err instanceof Error ? err.message : String(err)}`, { exit_code: 1 });
   return 1;
+}
+
+/** --log-format json anywhere on the command line (errors before parsing ends are logged in it too). */
+function logFormatOf(argv: readonly string[]): LogFormat {
+  const i = argv.indexOf('--log-format');
+  return argv.includes('--log-format=json') || (i >= 0 && argv[i + 1] === 'json') ? 'json' : 'text';
 }
 
 /**
@@ -120,7 +130,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     await program.parseAsync([...argv], { from: 'user' });
     return code;
   } catch (err) {
-    return exitCodeOf(err, io);
+    return exitCodeOf(err, makeLogger(logFormatOf(argv), io));
   }
 }
 

@@ -2,7 +2,8 @@
 // start the AIO system, listen, print where, and stop gracefully on SIGINT or
 // SIGTERM. Everything that runs a server lives in lib/system; this file only
 // wires flags to it.
-import type { AioSystem } from '../lib/system';
+import type { AioServer, AioSystem } from '../lib/system';
+import type { DrainStep } from '../lib/readiness';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -11,6 +12,7 @@ import { CliIO, UsageError } from './io';
 import { isLoopback } from '../lib/system';
 export { isLoopback };
 import { renderHuman, reportFor } from './report';
+import { LogFormat, Logger, makeLogger } from './log';
 
 /** The parsed flags of `valk-aio start`. */
 export interface StartOptions {
@@ -31,6 +33,8 @@ export interface StartOptions {
   adminPort?: number;
   /** --log-events: the lifecycle events as JSON lines on stdout. */
   logEvents?: boolean;
+  /** --log-format: text (default) or json (every message a JSON line, cli/log.ts). */
+  logFormat?: LogFormat;
   system: SystemConfig;
   server: ServerConfig;
 }
@@ -78,7 +82,7 @@ interface KeyPair {
 }
 
 /** The key pair from --key/--cert, or a fresh self-signed one for localhost written to a temp dir. */
-async function keyPair(o: StartOptions, io: CliIO): Promise<KeyPair> {
+async function keyPair(o: StartOptions, log: Logger): Promise<KeyPair> {
   if (o.key !== undefined && o.cert !== undefined) {
     return { key: readPem('--key', o.key), cert: readPem('--cert', o.cert) };
   }
@@ -90,10 +94,9 @@ async function keyPair(o: StartOptions, io: CliIO): Promise<KeyPair> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'valk-aio-'));
   fs.writeFileSync(path.join(dir, 'key.pem'), pair.key, { mode: 0o600 });
   fs.writeFileSync(path.join(dir, 'cert.pem'), pair.cert);
-  io.out(
+  log.log('info', 'tls_generated',
     `no --cert/--key given: generated a self-signed certificate for localhost, 127.0.0.1 in ${dir} ` +
-      '(key.pem, cert.pem; removed at stop)\n',
-  );
+      '(key.pem, cert.pem; removed at stop)', { dir });
   return { ...pair, generatedDir: dir };
 }
 
@@ -117,16 +120,42 @@ function firstSignal(): Promise<NodeJS.Signals> {
 }
 
 /** --log-events: one JSON line per event ({"event": kind, ...}) until stop(). */
-function logEvents(sys: AioSystem, io: CliIO): { stop(): Promise<void> } {
+function logEvents(sys: AioSystem, log: Logger): { stop(): Promise<void> } {
   const abort = new AbortController();
   const done = (async () => {
-    for await (const e of sys.events({ signal: abort.signal })) io.out(`${JSON.stringify({ event: e.kind, ...e, kind: undefined })}\n`);
+    for await (const e of sys.events({ signal: abort.signal })) log.event({ event: e.kind, ...e, kind: undefined });
   })();
   return { stop: async () => { abort.abort(); await done; } };
 }
 
+/** What `start` prints once it listens: where, the debug routes, the dashboard. */
+function announce(log: Logger, srv: AioServer, admin: AioServer | undefined, debug: boolean): void {
+  const url = urlFor(srv.host, srv.port, srv.tls);
+  log.log('info', 'listening', `listening on ${url}${srv.tls ? '' : ' (cleartext: HTTP/1.1, and HTTP/2 with prior knowledge)'}`,
+    { url, host: srv.host, port: srv.port, tls: srv.tls });
+  if (debug) {
+    const base = url.replace(/\/$/, '');
+    log.log('info', 'debug_routes', `metrics: ${base}/debug/metrics (JSON), ${base}/debug/metrics/prometheus, health: ${base}/health, ready: ${base}/ready`,
+      { metrics: `${base}/debug/metrics`, ready: `${base}/ready` });
+  }
+  if (admin) {
+    const base = urlFor(admin.host, admin.port).replace(/\/$/, '');
+    log.log('info', 'admin_listening', `dashboard: ${base}/debug/ (admin listener, outside --max-connections: ${base}/debug/metrics, ` +
+      `${base}/debug/diagnostics/memory, ${base}/health, ${base}/ready)`, { dashboard: `${base}/debug/`, port: admin.port });
+  }
+}
+
+/** Messages of a drain's steps (docs/design.md §14). */
+const STEP_TEXT: Readonly<Record<DrainStep['step'], (s: DrainStep) => string>> = {
+  draining: (s) => `draining: /ready answers 503; ${s.connections} connections, ${s.requests_in_flight} requests in flight`,
+  closing: (s) => `closing: no new connections, GOAWAY to ${s.connections} connections; ${s.requests_in_flight} requests in flight`,
+  closed: (s) => `closed: every server drained after ${s.ms} ms`,
+  stopped: (s) => `stopped after ${s.ms} ms`,
+};
+
 /** Runs `valk-aio start` until a signal; returns the exit code. */
 export async function runStart(o: StartOptions, io: CliIO): Promise<number> {
+  const log = makeLogger(o.logFormat ?? 'text', io);
   const config = resolveConfig(o.system);
   const server = resolveServerConfig(o.server);
   const routes = buildRoutes(o.body, o.routes);
@@ -134,47 +163,38 @@ export async function runStart(o: StartOptions, io: CliIO): Promise<number> {
   const tls = o.tls !== false;
   const port = o.port ?? (tls ? 8443 : 8080);
   // The admin listener keeps TLS, so a pair is needed unless neither listener has TLS.
-  const { key, cert, generatedDir } = tls || o.adminPort !== 0 ? await keyPair(o, io) : { key: '', cert: '', generatedDir: undefined };
+  const { key, cert, generatedDir } = tls || o.adminPort !== 0 ? await keyPair(o, log) : { key: '', cert: '', generatedDir: undefined };
   const { startWithConfig } = await import('../lib/system');
   const sys = startWithConfig(config);
   const signal = firstSignal();
-  let srv;
+  let srv: AioServer;
+  let admin: AioServer | undefined;
   try {
     srv = await sys.listen({ host: o.host, port, ...(tls ? { key, cert } : { tls: false }), routes, debug, ...server });
+    const adminPort = o.adminPort ?? (port === 0 ? 0 : port + 1);
+    if (o.adminPort !== 0 && adminPort <= 65535) admin = await sys.listenAdmin({ port: adminPort, key, cert });
   } catch (err) {
     await sys.stop();
     throw err;
   }
   const report = reportFor(sys.config, server, derivedFields(o.system));
-  io.out(renderHuman(report));
-  if (report.footprint) io.out(`memory ceiling: ${formatBytes(report.footprint.total)}\n`);
-  srv.on('error', (err: Error) => io.err(`valk-aio: ${err.message}\n`));
-  const adminPort = o.adminPort ?? (port === 0 ? 0 : port + 1);
-  let admin;
-  if (o.adminPort !== 0 && adminPort <= 65535) {
-    try {
-      admin = await sys.listenAdmin({ port: adminPort, key, cert });
-    } catch (err) {
-      await sys.stop();
-      throw err;
-    }
-  }
-  io.out(`listening on ${urlFor(srv.host, srv.port, tls)}${tls ? '' : ' (cleartext: HTTP/1.1, and HTTP/2 with prior knowledge)'}\n`);
-  if (debug) {
-    const base = urlFor(srv.host, srv.port, tls).replace(/\/$/, '');
-    io.out(`metrics: ${base}/debug/metrics (JSON), ${base}/debug/metrics/prometheus, health: ${base}/health\n`);
-  }
-  if (admin) {
-    const base = urlFor(admin.host, admin.port).replace(/\/$/, '');
-    io.out(`dashboard: ${base}/debug/ (admin listener, outside --max-connections: ${base}/debug/metrics, ` +
-      `${base}/debug/diagnostics/memory, ${base}/health)\n`);
-  }
-  const events = o.logEvents ? logEvents(sys, io) : undefined;
+  if (log.format === 'text') io.out(renderHuman(report));
+  else log.log('info', 'config', 'configuration', { report });
+  for (const w of report.warnings) if (log.format === 'json') log.log('warn', 'config_warning', w);
+  if (report.footprint) log.log('info', 'memory_ceiling', `memory ceiling: ${formatBytes(report.footprint.total)}`, { bytes: report.footprint.total });
+  srv.on('error', (err: Error) => log.log('error', 'handler_error', `valk-aio: ${err.message}`, { error: err.message }));
+  announce(log, srv, admin, debug);
+  const events = o.logEvents ? logEvents(sys, log) : undefined;
   const received = await signal;
   await events?.stop();
-  io.out(`${received}: stopping (drain up to ${sys.config.drainTimeoutMs} ms)\n`);
-  const stopped = await sys.stop();
+  log.log('info', 'signal', `${received}: draining (drainDelayMs ${sys.config.drainDelayMs}, drain up to ${sys.config.drainTimeoutMs} ms)`,
+    { signal: received, drain_delay_ms: sys.config.drainDelayMs, drain_timeout_ms: sys.config.drainTimeoutMs });
+  const drained = await sys.drain({ onStep: (s) => log.log('info', s.step, STEP_TEXT[s.step](s), { ...s, step: undefined }) });
   if (generatedDir) fs.rmSync(generatedDir, { recursive: true, force: true });
-  io.out(`stopped: ${stopped.leakedConnections} leaked connections, ${stopped.leakedTcpBuffers} leaked TCP buffers\n`);
+  const stopped = drained.stop;
+  log.log(drained.forced > 0 ? 'warn' : 'info', 'drained',
+    `stopped: ${stopped.leakedConnections} leaked connections, ${stopped.leakedTcpBuffers} leaked TCP buffers; ` +
+    `${drained.connections} connections drained, ${drained.forced} closed by force at drainTimeoutMs`,
+    { connections: drained.connections, forced: drained.forced, leaked_connections: stopped.leakedConnections, leaked_tcp_buffers: stopped.leakedTcpBuffers });
   return 0;
 }

@@ -60,6 +60,7 @@ typedef enum { VALK_REJECT_RST = 0, VALK_REJECT_GOAWAY = 1 } valk_reject_mode_t;
   X(uint32_t, max_sse_streams, "maxSseStreams")                                \
   X(uint32_t, admin_max_connections, "adminMaxConnections")                    \
   X(uint32_t, drain_timeout_ms, "drainTimeoutMs")                              \
+  X(uint32_t, drain_delay_ms, "drainDelayMs")                                  \
   X(uint32_t, handshake_timeout_ms, "handshakeTimeoutMs")                      \
   X(uint32_t, idle_timeout_ms, "idleTimeoutMs")                                \
   X(uint32_t, settings_timeout_ms, "settingsTimeoutMs")                        \

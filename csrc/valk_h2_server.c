@@ -339,6 +339,10 @@ static void valk__conn_sweep(valk_srv_conn_t *c, uint64_t now, const valk_system
     VALK_SRV_ADD(c->srv, connections_stalled, 1);
     valk_h2_close_cause(c, VALK_EVR_send_timeout);
     valk_h2_conn_close(c);
+  } else if ((c->io.flags & (VALK_SRV_F_NOTICE | VALK_SRV_F_GOAWAY)) == VALK_SRV_F_NOTICE &&
+             now - c->notice_ms >= VALK_NOTICE_MAX_MS) {
+    valk_h2_conn_goaway_final(c); /* no ACK of the notice's PING: the final GOAWAY anyway */
+    valk_h2_conn_flush(c);
   } else if (c->io.state == VALK_CONN_CONNECTING && age >= cfg->handshake_timeout_ms) {
     if (!(c->io.flags & VALK_SRV_F_GRACEFUL)) VALK_SRV_ADD(c->srv, connections_timed_out, 1);
     valk_h2_close_cause(c, VALK_EVR_handshake_timeout);
@@ -417,7 +421,10 @@ static void valk__server_maybe_done(valk_server_t *srv) {
 static void valk__on_drain_timeout(uv_timer_t *timer) {
   valk_server_t *srv = timer->data;
   valk_srv_conn_t *c;
-  for (c = srv->conns; c != NULL; c = c->next) valk_h2_conn_close(c);
+  for (c = srv->conns; c != NULL; c = c->next) {
+    if (!(c->io.flags & VALK_CONN_F_CLOSED)) VALK_SRV_ADD(srv, connections_drain_forced, 1);
+    valk_h2_conn_close(c);
+  }
 }
 
 void valk_h2_server_close(valk_server_t *srv, valk_op_t *op) {

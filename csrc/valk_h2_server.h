@@ -116,6 +116,7 @@ typedef struct valk_srv_conn {
   struct valk_srv_conn *flush_next; /* on a list of connections with answers from JavaScript to
                                    * send (VALK_SRV_F_FLUSH_QUEUED), see valk_h2_js_respond */
   uint64_t settings_ms;           /* when our SETTINGS went out; 0 once acknowledged (settingsTimeoutMs) */
+  uint64_t notice_ms;             /* when the shutdown notice went out (VALK_SRV_F_NOTICE) */
   /* Hostile-client bounds (docs/RELIABILITY.md). */
   valk_frame_scan_t scan;         /* frame boundaries of what the client sends */
   valk_closed_ring_t closed;      /* its recently closed streams (RFC 9113 §5.1) */

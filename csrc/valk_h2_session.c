@@ -31,6 +31,9 @@ int nghttp2_session_terminate_session_with_reason(nghttp2_session *session, uint
 
 static const char valk__overloaded_debug[] = "server overloaded";
 
+/* A graceful close's PING payload: its ACK says the client has seen the shutdown notice. */
+static const uint8_t valk__notice_ping[8] = {'v', 'a', 'l', 'k', 'd', 'r', 'a', 'i'};
+
 /* ---- backpressure (docs/design.md §5) --------------------------------------- */
 
 /* Sheds a connection to relieve load: GOAWAY(overload code, "server
@@ -250,6 +253,12 @@ static int valk__on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void 
   int rc = 0;
   if (f->hd.type == NGHTTP2_SETTINGS) {
     if (f->hd.flags & NGHTTP2_FLAG_ACK) c->io.flags |= VALK_SRV_F_SETTINGS_ACKED;
+    return 0;
+  }
+  if (f->hd.type == NGHTTP2_PING) { /* the ACK of a graceful close's PING: its second step */
+    if ((f->hd.flags & NGHTTP2_FLAG_ACK) && (c->io.flags & VALK_SRV_F_NOTICE) &&
+        memcmp(f->ping.opaque_data, valk__notice_ping, sizeof(valk__notice_ping)) == 0)
+      valk_h2_conn_goaway_final(c);
     return 0;
   }
   if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA && f->hd.type != NGHTTP2_RST_STREAM) return 0;
@@ -718,10 +727,27 @@ void valk_h2_conn_on_input(valk_conn_t *io) {
   valk__conn_check_output(c);
 }
 
-/* Graceful: GOAWAY(NO_ERROR, last processed stream), close once streams end. */
+/* Graceful, step 2: GOAWAY(NO_ERROR, last processed stream); the connection
+ * closes once those streams end. Safe inside nghttp2's callbacks (it only
+ * submits: the caller's flush sends it). */
+void valk_h2_conn_goaway_final(valk_srv_conn_t *c) {
+  if (c->io.flags & (VALK_CONN_F_CLOSED | VALK_SRV_F_GOAWAY | VALK_SRV_F_TLS_SHUTDOWN) || c->io.session == NULL) return;
+  c->io.flags |= VALK_SRV_F_GOAWAY;
+  nghttp2_submit_goaway(c->io.session, NGHTTP2_FLAG_NONE,
+                        nghttp2_session_get_last_proc_stream_id(c->io.session), NGHTTP2_NO_ERROR,
+                        NULL, 0);
+  valk_h2_set_state(c, VALK_CONN_CLOSING);
+}
+
+/*
+ * Graceful close in two steps (docs/design.md §14): GOAWAY(NO_ERROR) with
+ * last-stream-id 2^31-1 and a PING; requests the client sends until it has
+ * seen that are still served. The PING's ACK (or VALK_NOTICE_MAX_MS, the
+ * sweep) brings the final GOAWAY with the last stream processed.
+ */
 void valk_h2_conn_goaway(valk_srv_conn_t *c) {
   /* After our close_notify nothing more can be written: it is closing already. */
-  if (c->io.flags & (VALK_CONN_F_CLOSED | VALK_SRV_F_GOAWAY | VALK_SRV_F_TLS_SHUTDOWN)) return;
+  if (c->io.flags & (VALK_CONN_F_CLOSED | VALK_SRV_F_GOAWAY | VALK_SRV_F_TLS_SHUTDOWN | VALK_SRV_F_NOTICE)) return;
   if (c->h1 != NULL) { /* HTTP/1.1: the request in service is answered, then it closes */
     c->io.flags |= VALK_SRV_F_GOAWAY;
     valk_h2_event(c, VALK_EV_goaway_sent, 0, NGHTTP2_NO_ERROR);
@@ -732,11 +758,13 @@ void valk_h2_conn_goaway(valk_srv_conn_t *c) {
     valk_h2_conn_close(c);
     return;
   }
-  c->io.flags |= VALK_SRV_F_GOAWAY;
+  c->io.flags |= VALK_SRV_F_NOTICE;
+  c->notice_ms = uv_now(&c->srv->sys->loop);
+  VALK_SRV_ADD(c->srv, goaway_notices, 1);
   valk_h2_event(c, VALK_EV_goaway_sent, 0, NGHTTP2_NO_ERROR);
-  nghttp2_submit_goaway(c->io.session, NGHTTP2_FLAG_NONE,
-                        nghttp2_session_get_last_proc_stream_id(c->io.session), NGHTTP2_NO_ERROR,
-                        NULL, 0);
+  if (nghttp2_submit_shutdown_notice(c->io.session) != 0 ||
+      nghttp2_submit_ping(c->io.session, NGHTTP2_FLAG_NONE, valk__notice_ping) != 0)
+    valk_h2_conn_goaway_final(c);
   valk_h2_set_state(c, VALK_CONN_CLOSING);
   valk_h2_conn_flush(c);
 }

@@ -20,6 +20,10 @@ int valk_h2_callbacks_new(nghttp2_session_callbacks **out);
 
 /* Graceful: GOAWAY(NO_ERROR, last processed stream), close once streams end. */
 void valk_h2_conn_goaway(valk_srv_conn_t *c);
+/* The graceful close's second step (the final GOAWAY), at once. */
+void valk_h2_conn_goaway_final(valk_srv_conn_t *c);
+/* How long a graceful close waits for its PING's ACK before the final GOAWAY. */
+#define VALK_NOTICE_MAX_MS 1000
 
 /* ops->drained: once the session wants nothing more, close_notify, then a
  * lingering close once it is out. */

@@ -29,7 +29,8 @@ enum {
   VALK_SRV_F_ADMIN = VALK_CONN_F_KIND << 7,        /* an admin listener's (sys->admin_slab) */
   VALK_SRV_F_SETTINGS_ACKED = VALK_CONN_F_KIND << 8, /* the client acknowledged our SETTINGS */
   VALK_SRV_F_TERMINATED = VALK_CONN_F_KIND << 9,   /* a connection error was sent: input is ignored */
-  VALK_SRV_F_OUTPUT_NOW = VALK_CONN_F_KIND << 10   /* a callback paused the session: send what it queued first */
+  VALK_SRV_F_OUTPUT_NOW = VALK_CONN_F_KIND << 10,  /* a callback paused the session: send what it queued first */
+  VALK_SRV_F_NOTICE = VALK_CONN_F_KIND << 11       /* a graceful close's first GOAWAY (2^31-1) and PING went out */
 };
 
 enum {

@@ -57,6 +57,8 @@ extern "C" {
   XX(connections_protocol_error, counter, "connections closed for a protocol violation (a GOAWAY with an error code, RFC 9113 §5.1 stream states included)") \
   XX(connections_soft_closed, counter, "idle connections closed by the soft limit (GOAWAY NO_ERROR)") \
   XX(connections_evicted, counter, "paused connections evicted from a full backpressure list") \
+  XX(goaway_notices, counter, "graceful closes begun with the shutdown notice: GOAWAY(2^31-1) and a PING, the final GOAWAY after its ACK") \
+  XX(connections_drain_forced, counter, "connections still open drainTimeoutMs after their server began to close: closed by force") \
   XX(tls_handshakes, counter, "TLS handshakes completed (ALPN h2 or http/1.1)") \
   XX(connections_http1, counter, "connections that speak HTTP/1.x (ALPN http/1.1 or none, or HTTP/1.x on a cleartext port)") \
   XX(connections_h2, counter, "connections that speak HTTP/2 (ALPN h2, or the preface on a cleartext port)") \

@@ -339,6 +339,11 @@ export const CONFIG_FIELDS = Object.freeze([
     unit: 'ms', description: 'How long stop() and close() wait for connections to drain before closing them.',
   }),
   field({
+    name: 'drainDelayMs', kind: 'int', scope: 'system', default: 0, min: 0, max: 600_000,
+    c: { name: 'drain_delay_ms', type: 'uint32_t' }, unit: 'ms', description:
+      'drain() (SIGTERM in the CLI): how long /ready answers 503 while the servers still serve, before they stop accepting.',
+  }),
+  field({
     name: 'handshakeTimeoutMs', kind: 'int', scope: 'system', default: 10_000, min: 100, max: 600_000,
     c: { name: 'handshake_timeout_ms', type: 'uint32_t' },
     unit: 'ms', description: 'A connection that has not finished its TLS handshake by then is closed and its slot freed.',

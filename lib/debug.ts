@@ -4,7 +4,9 @@
 // servers and the Node runtime merged into one object; docs/design.md
 // §9 Metrics), /debug/metrics/prometheus (the same as Prometheus text),
 // /debug/events (the newest lifecycle events, for the dashboard's log:
-// docs/design.md §13) and /health. The C side sends these paths to JavaScript (VALK_ROUTE_JS routes);
+// docs/design.md §13), /ready (readiness for a load balancer: 503 with the
+// reasons while draining, the watermark critical or the slab full; docs/design.md
+// §14) and /health (liveness: 200 while the process serves). The C side sends these paths to JavaScript (VALK_ROUTE_JS routes);
 // they are answered here before the user's handler sees anything.
 //
 // Thread: Node's main thread.
@@ -12,6 +14,7 @@ import type { Handler, Request, Response } from './handler';
 import { PROMETHEUS_CONTENT_TYPE } from './prometheus';
 import type { AioMetrics } from './metrics';
 import { eventKinds, type EventLog } from './events';
+import type { Readiness } from './readiness';
 
 /** What the debug routes read: the system serving them. */
 export interface DebugSource {
@@ -19,6 +22,8 @@ export interface DebugSource {
   prometheus(): string;
   /** The dashboard's event log (recording while it is asked). */
   eventLog(): EventLog;
+  /** What /ready answers (docs/design.md §14). */
+  readiness(): Readiness;
 }
 
 const NO_STORE = { 'cache-control': 'no-store' };
@@ -69,6 +74,17 @@ const ROUTES: Readonly<Record<string, Route>> = {
     body: src.prometheus(),
   }),
   '/debug/events': eventsRoute,
+  '/ready': (src) => {
+    const r = src.readiness();
+    const m = src.metrics();
+    const body = {
+      status: r.ready ? 'ready' : 'not_ready',
+      reasons: r.reasons,
+      watermark: m.watermark.state,
+      connections: { active: m.connections.active, max: m.connections.max },
+    };
+    return { status: r.ready ? 200 : 503, headers: { 'content-type': 'application/json', ...NO_STORE }, body: JSON.stringify(body) };
+  },
   '/health': (src) => {
     const m = src.metrics();
     const body = {

@@ -30,6 +30,7 @@ export { BodyTooLargeError, Handler, Request, Response, StreamingBody } from './
 export { AioMetrics, LatencyHistogram, METRICS_SCHEMA_VERSION, MetricField, ServerMetrics, metricFields } from './metrics';
 export { RuntimeMetrics } from './runtime';
 export { AioEvent, EventBatch, decodeEvents, eventKinds } from './events';
+export { DrainReport, DrainStep, NotReadyReason, Readiness } from './readiness';
 export { PROMETHEUS_CONTENT_TYPE } from './prometheus';
 export { NativeConstants, NativeMetricDesc, NativeMetrics, NativePoolGauges, NativeServerMetrics } from './native';
 

@@ -24,6 +24,7 @@ import { AioMetrics, assembleMetrics, toPrometheus } from './metrics';
 import { RuntimeMonitor, acquireRuntimeMonitor, releaseRuntimeMonitor } from './runtime';
 import { AioClient, ConnectOptions, resolveConnectOptions } from './client';
 import { AioEvent, EventBatch, EventBatchReader, EventLog, EventReader } from './events';
+import { DrainReport, DrainStep, Readiness, readinessOf } from './readiness';
 
 export type { RouteSpec } from './routes';
 
@@ -137,6 +138,8 @@ export class AioServer extends EventEmitter implements HandlerTarget {
     readonly handler: Handler,
     /** false: a cleartext listener (HTTP/2 with prior knowledge). */
     readonly tls: boolean = true,
+    /** The admin listener (listenAdmin()): it stays open until a drain's last step. */
+    readonly admin: boolean = false,
   ) {
     super();
   }
@@ -198,6 +201,7 @@ export class AioSystem {
   private runtime?: RuntimeMonitor;
   private pusher?: NodeJS.Timeout;
   private log?: EventLog;
+  private drained?: Promise<DrainReport>;
 
   /** @internal Use startWithConfig(). */
   constructor(config: ResolvedConfig) {
@@ -277,11 +281,68 @@ export class AioSystem {
       }, (err, info) => {
         if (err || !info) return reject(err ?? new Error('valk-aio: listen failed'));
         if (debug) this.startRuntimePush();
-        const srv = new AioServer(this, info.id, host, info.port, server, answer, tls);
+        const srv = new AioServer(this, info.id, host, info.port, server, answer, tls, admin);
         this.servers.set(srv.id, srv);
         resolve(srv);
       });
     });
+  }
+
+  /** True once drain() has begun: /ready answers 503 from then on. */
+  get draining(): boolean {
+    return this.drained !== undefined;
+  }
+
+  /**
+   * Whether a load balancer should send this instance traffic (/ready,
+   * docs/design.md §14): not while it drains, while the TCP buffer watermark is
+   * critical, or while the connection slab is full.
+   */
+  readiness(): Readiness {
+    if (!this.running) return { ready: false, reasons: ['stopped'] };
+    return readinessOf(this.metrics(), this.draining);
+  }
+
+  /**
+   * The rolling-restart stop (docs/design.md §14): /ready answers 503 at once;
+   * after drainDelayMs (time for a load balancer to see it, the servers still
+   * serving) every server stops accepting and sends the two-step GOAWAY;
+   * requests in flight finish, for at most drainTimeoutMs, then the
+   * connections left are closed and the system stops (the admin listener
+   * last). onStep hears each step. Idempotent: later calls get the same promise.
+   */
+  drain(opts: { onStep?: (step: DrainStep) => void } = {}): Promise<DrainReport> {
+    if (this.drained) return this.drained;
+    this.liveHandle('drain');
+    this.drained = this.runDrain(opts.onStep ?? (() => {}));
+    return this.drained;
+  }
+
+  private async runDrain(onStep: (step: DrainStep) => void): Promise<DrainReport> {
+    const t0 = Date.now();
+    const before = this.metrics();
+    const at = (name: DrainStep['step'], m: AioMetrics) => onStep({
+      step: name, ms: Date.now() - t0, connections: m.connections.active, requests_in_flight: m.system.streams_active,
+    });
+    at('draining', before);
+    if (this.config.drainDelayMs > 0) await new Promise((r) => setTimeout(r, this.config.drainDelayMs));
+    const serving = [...this.servers.values()].filter((s) => !s.admin);
+    const closing = this.metrics();
+    at('closing', closing);
+    await Promise.all(serving.map((s) => s.close()));
+    const after = this.metrics();
+    at('closed', after);
+    const stopped = await this.stop();
+    const report: DrainReport = {
+      ms: Date.now() - t0,
+      connections: closing.connections.active,
+      requests_in_flight: closing.system.streams_active,
+      forced: after.system.connections_drain_forced - before.system.connections_drain_forced,
+      notices: after.system.goaway_notices - before.system.goaway_notices,
+      stop: stopped,
+    };
+    onStep({ step: 'stopped', ms: report.ms, connections: 0, requests_in_flight: 0 });
+    return report;
   }
 
   /**
