@@ -6,7 +6,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { ConfigError, configTableMarkdown, resolveConfig } from '../lib/config';
+import { ConfigError, resolveConfig } from '../lib/config';
+import { configTableMarkdown } from '../lib/config-doc';
 import { CliIO, EXIT_USAGE, UsageError, processIO } from './io';
 import { addConfigOptions, collectConfigWithTrace, intOption, repeatable } from './options';
 import { LOG_FORMATS, LogFormat, Logger, makeLogger } from './log';

@@ -23,7 +23,20 @@ const PLACEHOLDER: Readonly<Record<FieldKind, string>> = {
   bytes: '<size>',
   string: '<text>',
   enum: '<value>',
+  bool: '',
 };
+
+/** A field's flags: one taking a value, or for a 'bool' field the pair --name and --no-name. */
+function configOptions(spec: FieldSpec): Option[] {
+  if (spec.kind === 'bool') {
+    const flag = flagOf(spec.name);
+    return [
+      new Option(flag, `${spec.description} (default ${spec.default ? 'on' : 'off'}; ${flag.replace(/^--/, '--no-')} turns it off)`),
+      new Option(flag.replace(/^--/, '--no-'), `turn ${flag} off`),
+    ];
+  }
+  return [configOption(spec)];
+}
 
 function configOption(spec: FieldSpec): Option {
   const help = `${spec.description} (default ${formatDefault(spec)}; allowed ${formatRange(spec)})`;
@@ -35,7 +48,7 @@ function configOption(spec: FieldSpec): Option {
 /** Adds a flag for every field of the given scopes (no commander defaults: absent = derive). */
 export function addConfigOptions(cmd: Command, scopes: readonly FieldScope[]): Command {
   for (const spec of CONFIG_FIELDS) {
-    if (scopes.includes(spec.scope)) cmd.addOption(configOption(spec));
+    if (scopes.includes(spec.scope)) for (const o of configOptions(spec)) cmd.addOption(o);
   }
   return cmd;
 }

@@ -85,8 +85,6 @@ typedef enum { VALK_REJECT_RST = 0, VALK_REJECT_GOAWAY = 1 } valk_reject_mode_t;
   V(reject_mode, "goaway", VALK_REJECT_GOAWAY, 1)                              \
   V(overload_goaway_code, "ENHANCE_YOUR_CALM", NGHTTP2_ENHANCE_YOUR_CALM, 11)  \
   V(overload_goaway_code, "NO_ERROR", NGHTTP2_NO_ERROR, 0)                     \
-  V(soft_limit, "on", 1, 1)                                                    \
-  V(soft_limit, "off", 0, 0)                                                   \
   V(trace_drop_policy, "oldest", VALK_DROP_OLDEST, 0)                          \
   V(trace_drop_policy, "newest", VALK_DROP_NEWEST, 1)
 

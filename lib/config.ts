@@ -13,7 +13,7 @@
 // reverse.
 
 /** How a field's value is written and checked. */
-export type FieldKind = 'int' | 'float' | 'bytes' | 'string' | 'enum';
+export type FieldKind = 'int' | 'float' | 'bytes' | 'string' | 'enum' | 'bool';
 
 /** 'system' fields go to startWithConfig(); 'server' fields go to listen(). */
 export type FieldScope = 'system' | 'server';
@@ -46,7 +46,7 @@ export interface FieldSpec<
   readonly kind: K;
   readonly scope: S;
   /** Default value; absent when the field is derived. */
-  readonly default?: number | string;
+  readonly default?: number | string | boolean;
   /** Present for the derived pool sizes. */
   readonly derive?: Derivation;
   /** Lower bound (for 'string': of the UTF-8 byte length; for 'enum': 0, unused). */
@@ -131,6 +131,19 @@ function enumField<
   },
 ): Row<N, 'enum', S, V, C> {
   return Object.freeze({ ...spec, kind: 'enum', min: 0, max: spec.values.length - 1 }) as Row<N, 'enum', S, V, C>;
+}
+
+/**
+ * A 'bool' row: a switch, true or false in the API (`softLimit: false`), two
+ * flags on the command line (`--soft-limit`, `--no-soft-limit`), 1 or 0 in C.
+ */
+function boolField<const N extends string, const S extends FieldScope, const C extends CField<never> | undefined = undefined>(
+  spec: Omit<FieldSpec<N, 'bool', S>, 'kind' | 'min' | 'max' | 'default' | 'derive' | 'values' | 'c'> & {
+    readonly default: boolean;
+    readonly c?: C;
+  },
+): Row<N, 'bool', S, readonly string[], C> {
+  return Object.freeze({ ...spec, kind: 'bool', min: 0, max: 1 }) as Row<N, 'bool', S, readonly string[], C>;
 }
 
 /** The recommended TCP buffer count: floor(maxConnections × (16 + maxConcurrentStreams) / 8). */
@@ -261,9 +274,9 @@ export const CONFIG_FIELDS = Object.freeze([
     unit: 'connections', description:
       'Connections one client IP may hold; further ones are refused (counted as per-ip rejections); 0 = no limit.',
   }),
-  enumField({
-    name: 'softLimit', scope: 'system', values: ['on', 'off'], default: 'on',
-    c: { name: 'soft_limit', type: 'uint32_t', values: { on: { value: 1 }, off: { value: 0 } } },
+  boolField({
+    name: 'softLimit', scope: 'system', default: true,
+    c: { name: 'soft_limit', type: 'uint32_t' },
     unit: 'switch', description:
       'When connection-slab usage reaches bufferHighWatermark, close the longest-idle connections (idle at least ' +
       'softLimitIdleMs) with GOAWAY(NO_ERROR) so active clients and newcomers get room.',
@@ -448,10 +461,10 @@ export const CONFIG_FIELDS = Object.freeze([
 
 type AnyField = (typeof CONFIG_FIELDS)[number];
 type FieldsIn<S extends FieldScope> = Extract<AnyField, { readonly scope: S }>;
-/** The value type of a row: the union of its values for 'enum', string for 'string', else number. */
+/** The value type of a row: the union of its values for 'enum', string for 'string', boolean for 'bool', else number. */
 type ValueOf<F extends AnyField> = F extends { readonly kind: 'enum'; readonly values?: infer V }
   ? V extends readonly (infer E)[] ? E : string
-  : F['kind'] extends 'string' ? string : number;
+  : F['kind'] extends 'string' ? string : F['kind'] extends 'bool' ? boolean : number;
 type Resolved<S extends FieldScope> = { readonly [F in FieldsIn<S> as F['name']]: ValueOf<F> };
 type Partial_<S extends FieldScope> = { [F in FieldsIn<S> as F['name']]?: ValueOf<F> };
 
@@ -462,7 +475,7 @@ export type ServerFieldName = FieldsIn<'server'>['name'];
 /** Any configuration field name. */
 export type ConfigFieldName = AnyField['name'];
 /** Names of the numeric ('int', 'float', 'bytes') system fields. */
-export type NumericSystemFieldName = Exclude<FieldsIn<'system'>, { readonly kind: 'string' | 'enum' }>['name'];
+export type NumericSystemFieldName = Exclude<FieldsIn<'system'>, { readonly kind: 'string' | 'enum' | 'bool' }>['name'];
 /** The allowed values of an 'enum' field: EnumValues<'rejectMode'> is 'rst' | 'goaway'. */
 export type EnumValues<N extends ConfigFieldName> = ValueOf<Extract<AnyField, { readonly name: N; readonly kind: 'enum' }>>;
 
@@ -626,6 +639,7 @@ function formatBound(spec: FieldSpec, n: number): string {
 /** The allowed range as messages and docs/configuration.md write it: `1 to 100,000`. */
 export function formatRange(spec: FieldSpec): string {
   if (spec.kind === 'enum') return `one of ${(spec.values ?? []).join(', ')}`;
+  if (spec.kind === 'bool') return 'true or false';
   const lo = formatBound(spec, spec.min);
   const hi = formatBound(spec, spec.max);
   if (spec.kind === 'string') return `at most ${hi} of UTF-8`;
@@ -655,7 +669,8 @@ export function formatDefault(spec: FieldSpec): string {
 }
 
 /** A resolved value for people, by kind: "1,450", "64 MiB", "0.85", an enum value as is, a quoted string. */
-export function formatFieldValue(spec: FieldSpec, value: number | string): string {
+export function formatFieldValue(spec: FieldSpec, value: number | string | boolean): string {
+  if (typeof value === 'boolean') return String(value);
   if (typeof value === 'string') return spec.kind === 'enum' ? value : JSON.stringify(value);
   if (spec.kind === 'bytes') return formatBytes(value);
   return formatCount(value);
@@ -691,6 +706,7 @@ function stringProblem(spec: FieldSpec, value: unknown): ConfigError | null {
 
 /** Checks one value against its row (type, integer-ness, range); null when fine. */
 export function checkField(spec: FieldSpec, value: unknown): ConfigError | null {
+  if (spec.kind === 'bool') return typeof value === 'boolean' ? null : problem(spec, value, 'is not a boolean');
   return spec.kind === 'string' || spec.kind === 'enum' ? stringProblem(spec, value) : numberProblem(spec, value);
 }
 
@@ -698,8 +714,13 @@ export function checkField(spec: FieldSpec, value: unknown): ConfigError | null 
  * Converts CLI text to a field's value (numbers for numeric kinds, byte units for
  * 'bytes') without range checks; throws ConfigError naming the field.
  */
-export function parseFieldText(spec: FieldSpec, text: string): number | string {
+export function parseFieldText(spec: FieldSpec, text: string): number | string | boolean {
   if (spec.kind === 'string' || spec.kind === 'enum') return text;
+  if (spec.kind === 'bool') {
+    const t = text.trim().toLowerCase();
+    if (t === 'true' || t === '1') return true;
+    return t === 'false' || t === '0' ? false : throwText(spec, text, 'is not a boolean');
+  }
   if (spec.kind === 'bytes') return bytesOf(text) ?? throwText(spec, text, BYTE_SIZE_HINT);
   if (!/^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/.test(text)) {
     return throwText(spec, text, spec.kind === 'int' ? 'is not an integer' : 'is not a number');
@@ -714,7 +735,7 @@ function throwText(spec: FieldSpec, text: string, what: string): never {
 // ---------------------------------------------------------------------------
 // Resolution
 
-type Values = Record<string, number | string>;
+type Values = Record<string, number | string | boolean>;
 
 function nearestName(key: string): string | undefined {
   const squash = (s: string): string => s.replace(/[-_\s]/g, '').toLowerCase();
@@ -797,16 +818,16 @@ export function cFields(): readonly (FieldSpec & { readonly c: CField })[] {
 
 /**
  * What crosses into C for a resolved configuration: each field with a C
- * member, numbers as they are and 'enum' values as their C numbers
+ * member, numbers as they are, 'bool' as 1 or 0 and 'enum' values as their C numbers
  * (FieldSpec.c.values). The binding copies it into valk_system_config_t
  * member by member (csrc/valk_config.h VALK_CONFIG_FIELDS).
  */
 export function toNativeConfig(c: ResolvedConfig): NativeSystemConfig {
-  const values = c as unknown as Readonly<Record<string, number | string>>;
+  const values = c as unknown as Readonly<Record<string, number | string | boolean>>;
   const out: Record<string, number> = {};
   for (const f of cFields()) {
     const v = values[f.name];
-    const number = typeof v === 'number' ? v : f.c.values?.[v]?.value;
+    const number = typeof v === 'number' ? v : typeof v === 'boolean' ? Number(v) : f.c.values?.[v]?.value;
     if (number === undefined) throw new TypeError(`valk-aio: ${f.name}: ${formatValue(v)} has no C value`);
     out[f.name] = number;
   }
@@ -951,47 +972,4 @@ export function configWarnings(c: ResolvedConfig): string[] {
     );
   }
   return warnings;
-}
-
-// ---------------------------------------------------------------------------
-// The table of docs/configuration.md
-
-function markdownCell(text: string): string {
-  return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-}
-
-function defaultCell(spec: FieldSpec): string {
-  if (spec.derive) {
-    const example = spec.derive.compute(defaultConfig());
-    return `derived: \`${spec.derive.formula}\` (${formatCount(example)} with the defaults)`;
-  }
-  if (typeof spec.default === 'string') return `\`${spec.default.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}\``;
-  return formatDefault(spec);
-}
-
-function rangeCell(spec: FieldSpec): string {
-  if (spec.kind === 'enum') return `one of ${(spec.values ?? []).map((v) => `\`${v}\``).join(', ')}`;
-  return formatRange(spec);
-}
-
-/**
- * The configuration table of docs/configuration.md, generated from CONFIG_FIELDS
- * (scripts/gen-config-table.js; a test keeps the file equal to it). Derived
- * values are clamped into their range.
- */
-export function configTableMarkdown(): string {
-  const header = '| Field | Scope | CLI flag | Default | Range | Unit | Description |';
-  const rule = '| --- | --- | --- | --- | --- | --- | --- |';
-  const rows = CONFIG_FIELDS.map((f) =>
-    [
-      `\`${f.name}\``,
-      f.scope === 'system' ? 'system (`startWithConfig`)' : 'server (`listen`)',
-      `\`${flagOf(f.name)}\``,
-      defaultCell(f),
-      rangeCell(f),
-      f.unit,
-      f.description,
-    ].map(markdownCell).join(' | '),
-  );
-  return [header, rule, ...rows.map((r) => `| ${r} |`)].join('\n') + '\n';
 }

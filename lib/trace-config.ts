@@ -18,7 +18,7 @@ export type TraceSources = Record<string, string>;
 
 /** The trace fields set in env, parsed and checked; `sources` gets each one's variable name. */
 export function traceConfigFromEnv(env: NodeJS.ProcessEnv, sources: TraceSources = {}): SystemConfig {
-  const out: Record<string, number | string> = {};
+  const out: Record<string, number | string | boolean> = {};
   for (const spec of TRACE_FIELDS) {
     const name = traceEnvName(spec.name);
     const text = env[name];
@@ -45,7 +45,7 @@ export function traceConfigFromFile(path: string, sources: TraceSources = {}): S
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     throw new ConfigError('traceConfig', path, 'must hold a JSON object of trace* fields');
   }
-  const out: Record<string, number | string> = {};
+  const out: Record<string, number | string | boolean> = {};
   for (const [key, value] of Object.entries(data as Record<string, unknown>)) {
     const spec = TRACE_FIELDS.find((f) => f.name === key);
     if (!spec) throw new ConfigError(key, value, `is not a trace setting in ${path} (known: ${TRACE_FIELDS.map((f) => f.name).join(', ')})`);
@@ -62,7 +62,7 @@ export function withSource(err: unknown, sources: TraceSources): unknown {
   return new ConfigError(err.field, err.value, `${err.detail()} (set by ${sources[err.field]})`);
 }
 
-function checked(spec: FieldSpec, parse: () => number | string, where: string): number | string {
+function checked(spec: FieldSpec, parse: () => number | string | boolean, where: string): number | string | boolean {
   try {
     const v = parse();
     const problem = checkField(spec, v);

@@ -7,7 +7,7 @@
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
-const { configTableMarkdown } = require('../dist/lib/config.js');
+const { configTableMarkdown } = require('../dist/lib/config-doc.js');
 
 const START = '<!-- config-table:start -->';
 const END = '<!-- config-table:end -->';

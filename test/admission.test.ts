@@ -365,7 +365,7 @@ describe('per-IP and soft limits (docs/design.md §3)', () => {
   });
 
   it('softLimit off: idle connections are left alone', async () => {
-    const { sys, port } = await serve({ maxConnections: 2, softLimit: 'off', softLimitIdleMs: 0 });
+    const { sys, port } = await serve({ maxConnections: 2, softLimit: false, softLimitIdleMs: 0 });
     await open(port);
     await open(port);
     expect(await attempt(port)).toBe('refused');

@@ -106,7 +106,7 @@ describe('valk-aio config (in-process main)', () => {
     expect(j.config.rejectMode).toBe('goaway');
     expect(j.config.maxConnectionsPerIp).toBe(4);
     expect(j.config.overloadGoawayCode).toBe('ENHANCE_YOUR_CALM');
-    expect(j.config.softLimit).toBe('on');
+    expect(j.config.softLimit).toBe(true);
     expect(j.config.maxGracefulRejections).toBe(32);
     expect(j.config.backpressureListMax).toBe(1000);
     expect(j.config.softLimitIdleMs).toBe(1000);
@@ -115,7 +115,7 @@ describe('valk-aio config (in-process main)', () => {
     expect(j.footprint.admissionTables).toBe(1000 * 8 + 256 * 24);
   });
 
-  it('every admission flag parses; enum values print as is', async () => {
+  it('every admission flag parses; enum values print as is; a switch is --name / --no-name', async () => {
     const r = await runMain([
       'config',
       '--reject-mode', 'goaway',
@@ -123,7 +123,7 @@ describe('valk-aio config (in-process main)', () => {
       '--overload-goaway-code', 'NO_ERROR',
       '--backpressure-list-max', '50',
       '--max-connections-per-ip', '200',
-      '--soft-limit', 'off',
+      '--no-soft-limit',
       '--soft-limit-idle-ms', '0',
     ]);
     expect(r.code).toBe(0);
@@ -131,7 +131,7 @@ describe('valk-aio config (in-process main)', () => {
     expect(r.out).toMatch(/--max-graceful-rejections\s+8\n/);
     expect(r.out).toMatch(/--overload-goaway-code\s+NO_ERROR\n/);
     expect(r.out).toMatch(/--backpressure-list-max\s+50\n/);
-    expect(r.out).toMatch(/--soft-limit\s+off\n/);
+    expect(r.out).toMatch(/--soft-limit\s+false\n/);
     expect(r.out).toMatch(/--soft-limit-idle-ms\s+0\n/);
     expect(r.out).toContain('maxConnectionsPerIp (200) > maxConnections (100): the per-IP limit can never be reached');
     expect(r.out).toMatch(/graceful rejection slots \(goaway mode\)\s+\S+ [KMG]iB/);
@@ -148,7 +148,7 @@ describe('valk-aio config (in-process main)', () => {
   it('bad admission values: exit 2, one line each', async () => {
     for (const [argv, line] of [
       [['config', '--overload-goaway-code', 'CANCEL'], 'valk-aio: --overload-goaway-code: "CANCEL" is not an allowed value (allowed one of ENHANCE_YOUR_CALM, NO_ERROR)'],
-      [['config', '--soft-limit', 'maybe'], 'valk-aio: --soft-limit: "maybe" is not an allowed value (allowed one of on, off)'],
+      [['config', '--soft-limit', 'maybe'], "valk-aio: too many arguments for 'config'. Expected 0 arguments but got 1."],
       [['config', '--max-graceful-rejections', '0'], 'valk-aio: --max-graceful-rejections: 0 is out of range (allowed 1 to 4,096)'],
       [['config', '--max-connections-per-ip', '-1'], 'valk-aio: --max-connections-per-ip: -1 is out of range (allowed 0 to 100,000)'],
       [['config', '--soft-limit-idle-ms', 'soon'], 'valk-aio: --soft-limit-idle-ms: "soon" is not an integer (allowed 0 to 86,400,000)'],

@@ -12,7 +12,6 @@ import {
   ResolvedConfig,
   SystemConfig,
   cFields,
-  configTableMarkdown,
   configWarnings,
   defaultConfig,
   derivedFields,
@@ -28,6 +27,7 @@ import {
   validateConfig,
 } from '../lib/config';
 import { configHeader } from '../lib/config-header';
+import { configTableMarkdown } from '../lib/config-doc';
 import { FOOTPRINT_LABELS, FootprintSizes, IP_TABLE_ENTRY_SIZE_FALLBACK, estimateFootprint } from '../lib/footprint';
 import { native } from '../lib/native';
 import { startWithConfig } from '../lib/system';
@@ -92,7 +92,7 @@ describe('seed 002 configuration', () => {
   });
 
   it('T4 every hard limit: min and max pass, one step outside fails', () => {
-    for (const spec of CONFIG_FIELDS.filter((f) => f.scope === 'system' && f.kind !== 'float' && f.kind !== 'enum')) {
+    for (const spec of CONFIG_FIELDS.filter((f) => f.scope === 'system' && f.kind !== 'float' && f.kind !== 'enum' && f.kind !== 'bool')) {
       // The event ring's percentages relate to tracePressurePct: it sits where each bound of the other two is allowed.
       const trace = { tracePressurePct: spec.name === 'traceRecoveryPct' ? 99 : 1, traceDroppingPct: 100, traceRecoveryPct: 0 };
       const base = { ...resolveConfig({ maxConnections: 1, tcpBufferPoolSize: 1_000_000, arenaPoolSize: 10_000, arenaSize: 256 * 1024 * 1024, maxRequestBodySize: 1024, maxSessionMemory: 1024 ** 3, ...trace }) };
@@ -255,15 +255,15 @@ describe('admission control fields', () => {
     expect(cfg.overloadGoawayCode).toBe('ENHANCE_YOUR_CALM');
     expect(cfg.backpressureListMax).toBe(1000);
     expect(cfg.maxConnectionsPerIp).toBe(0);
-    expect(cfg.softLimit).toBe('on');
+    expect(cfg.softLimit).toBe(true);
     expect(cfg.softLimitIdleMs).toBe(1000);
   });
 
   it('enum values are kept as the strings given', () => {
-    const cfg = resolveConfig({ rejectMode: 'goaway', overloadGoawayCode: 'NO_ERROR', softLimit: 'off' });
+    const cfg = resolveConfig({ rejectMode: 'goaway', overloadGoawayCode: 'NO_ERROR', softLimit: false });
     expect(cfg.rejectMode).toBe('goaway');
     expect(cfg.overloadGoawayCode).toBe('NO_ERROR');
-    expect(cfg.softLimit).toBe('off');
+    expect(cfg.softLimit).toBe(false);
     expect(validateConfig(cfg)).toBeNull();
   });
 
@@ -286,15 +286,17 @@ describe('admission control fields', () => {
     );
   });
 
-  it('softLimit: only on or off', () => {
-    expect(errorOf({ softLimit: 'yes' }).message).toBe('softLimit: "yes" is not an allowed value (allowed one of on, off)');
+  it('switches are booleans in the API: softLimit true or false, anything else named', () => {
+    expect(resolveConfig({ softLimit: false }).softLimit).toBe(false);
+    expect(errorOf({ softLimit: 'off' }).message).toBe('softLimit: "off" is not a boolean (allowed true or false)');
+    expect(errorOf({ softLimit: 1 }).message).toBe('softLimit: 1 is not a boolean (allowed true or false)');
+    expect(errorOf({ softLimit: 'off' }).cliMessage).toBe('--soft-limit: "off" is not a boolean (allowed true or false)');
   });
 
   it('enum fields refuse non-strings', () => {
     const err = errorOf({ rejectMode: 1 });
     expect(err.field).toBe('rejectMode');
     expect(err.message).toBe('rejectMode: 1 is not a string (allowed one of rst, goaway)');
-    expect(errorOf({ softLimit: true }).message).toContain('is not a string');
     expect(errorOf({ overloadGoawayCode: null }).field).toBe('overloadGoawayCode');
   });
 
@@ -588,7 +590,7 @@ describe('the options table', () => {
     const table = configTableMarkdown();
     expect(table).toContain('| `--reject-mode` | `rst` | one of `rst`, `goaway` | mode |');
     expect(table).toContain('| `--overload-goaway-code` | `ENHANCE_YOUR_CALM` | one of `ENHANCE_YOUR_CALM`, `NO_ERROR` |');
-    expect(table).toContain('| `--soft-limit` | `on` | one of `on`, `off` |');
+    expect(table).toContain('| `--soft-limit`, `--no-soft-limit` | true | `true` or `false` | switch |');
     expect(table).toContain('| `--max-connections-per-ip` | 0 | 0 to 100,000 | connections |');
   });
 
@@ -599,7 +601,7 @@ describe('the options table', () => {
     }
     expect(fieldSpec('rejectMode')?.values).toEqual(['rst', 'goaway']);
     expect(fieldSpec('overloadGoawayCode')?.values).toEqual(['ENHANCE_YOUR_CALM', 'NO_ERROR']);
-    expect(fieldSpec('softLimit')?.values).toEqual(['on', 'off']);
+    expect(fieldSpec('softLimit')?.kind).toBe('bool');
   });
 });
 
@@ -622,7 +624,7 @@ describe('what crosses into C (csrc/valk_config.h)', () => {
     expect(h).toContain('X(double, buffer_high_watermark, "bufferHighWatermark")');
     expect(h).toContain('typedef enum { VALK_REJECT_RST = 0, VALK_REJECT_GOAWAY = 1 } valk_reject_mode_t;');
     expect(h).toContain('V(overload_goaway_code, "ENHANCE_YOUR_CALM", NGHTTP2_ENHANCE_YOUR_CALM, 11)');
-    expect(h).toContain('V(soft_limit, "off", 0, 0)');
+    expect(h).not.toContain('V(soft_limit'); // a 'bool' field is 1 or 0, no value list
   });
 
   it('enum rows give every allowed value a C number', () => {
@@ -633,7 +635,7 @@ describe('what crosses into C (csrc/valk_config.h)', () => {
   });
 
   it('toNativeConfig(): numbers as they are, enum values as their C numbers, only the C fields', () => {
-    const n = toNativeConfig(resolveConfig({ rejectMode: 'goaway', overloadGoawayCode: 'NO_ERROR', softLimit: 'off', maxConnections: 7 }));
+    const n = toNativeConfig(resolveConfig({ rejectMode: 'goaway', overloadGoawayCode: 'NO_ERROR', softLimit: false, maxConnections: 7 }));
     expect(Object.keys(n)).toEqual(cFields().map((f) => f.name));
     expect([n.maxConnections, n.rejectMode, n.overloadGoawayCode, n.softLimit]).toEqual([7, 1, 0, 0]);
     const d = toNativeConfig(defaultConfig());
@@ -646,7 +648,7 @@ describe('what crosses into C (csrc/valk_config.h)', () => {
     const sys = startWithConfig({
       maxConnections: 30, tcpBufferPoolSize: 100, arenaPoolSize: 9, queueCapacity: 40, arenaSize: 2 * MiB,
       maxRequestBodySize: 1 * MiB, bufferHighWatermark: 0.6, bufferCriticalWatermark: 0.7, backpressureListMax: 5,
-      adminMaxConnections: 3, softLimit: 'off',
+      adminMaxConnections: 3, softLimit: false,
     });
     try {
       const m = sys.metrics();

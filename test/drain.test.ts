@@ -47,7 +47,7 @@ async function ready(port: number): Promise<{ status: number; reasons: string[] 
 
 describe('readiness and drain', () => {
   it('test_ready: /ready is 200 when ready; 503 connections_full while the slab is full; /health stays 200', async () => {
-    const { sys, srv, admin } = await serve({ maxConnections: 2, softLimit: 'off' });
+    const { sys, srv, admin } = await serve({ maxConnections: 2, softLimit: false });
     expect(await ready(admin.port)).toEqual({ status: 200, reasons: [] });
     await session(srv.port); // the main listener's slab fills; the admin listener has its own
     await session(srv.port);
