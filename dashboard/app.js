@@ -520,6 +520,7 @@
         row('Watermark', wm.state || 'normal', watermarkClass(wm.state)),
         row('Conn Slots', formatNumber(conns.available) + '/' + formatNumber(conns.max), conns.available === 0 ? 'red' : ''),
         row('SSE Stream', (m.sse || {}).state || '--', eventRingClass((m.sse || {}).state)),
+        row('Ready', readyText(m.ready), m.ready && m.ready.ready === 1 ? 'grn' : 'red'),
       ]),
       card('Event Ring', [
         row('State', ev.state || '--', eventRingClass(ev.state)),
@@ -528,6 +529,12 @@
         row('Recording', ev.recording ? 'on' : 'off', ev.recording ? 'grn' : ''),
       ]),
     ].join('');
+  }
+
+  /** /ready as the page shows it (docs/design.md §14): ready, draining, or not ready. */
+  function readyText(r) {
+    if (!r) return '--';
+    return r.ready === 1 ? 'ready' : r.draining === 1 ? 'draining' : 'not ready';
   }
 
   /** A backpressure state (the event ring's, the request queue's, the SSE stream's) as a colour: DROPPING red,
@@ -1036,6 +1043,7 @@
     countUsed: countUsed,
     slotDetails: slotDetails,
     eventRingClass: eventRingClass,
+    readyText: readyText,
     countStates: countStates,
     ownerName: ownerName,
     ownerBreakdown: ownerBreakdown,

@@ -16,6 +16,7 @@ import { HandlerCounters } from './handler';
 import { NativeMetricDesc, NativeMetrics, native } from './native';
 import { PromFamily, PromHistogramSample, PromLabels, PromSample, renderPrometheus } from './prometheus';
 import { RuntimeMetrics } from './runtime';
+import { readinessOf } from './readiness';
 
 /** Bumped when a documented field changes meaning or goes away (adding fields does not). */
 export const METRICS_SCHEMA_VERSION = 1;
@@ -54,6 +55,8 @@ export interface AioMetrics extends Omit2<NativeMetrics, 'servers' | 'server_cou
   pools: NativeMetrics['pools'] & { tcp_buffers: NativeMetrics['pools']['tcp_buffers'] & { utilization_pct: number } };
   servers: ServerMetrics[];
   runtime: RuntimeMetrics;
+  /** What /ready answers (docs/design.md §14), as numbers. */
+  ready: { ready: number; draining: number };
 }
 
 type FieldType = 'number' | 'string' | 'object' | 'array';
@@ -209,6 +212,10 @@ const FIELDS: readonly MetricField[] = [
     'the request queue', 'the request queue'),
   ...bpState('sse', 'sse', 'the diagnostics stream\'s backpressure state (docs/design.md §13): PRESSURE while a stream still sends its previous snapshot, DROPPING when one skipped a snapshot, RECOVERY once all caught up until traceStabilityMs pass; with no stream open it settles to NORMAL',
     'the diagnostics stream', 'the diagnostics stream'),
+  { path: 'ready.ready', type: 'number', unit: '0 | 1', help: '1 while /ready answers 200: not draining, the watermark not critical, a connection slot free (docs/design.md §14)',
+    prom: { name: `${P}ready`, type: 'gauge' } },
+  { path: 'ready.draining', type: 'number', unit: '0 | 1', help: '1 once drain() began (SIGTERM in the CLI)',
+    prom: { name: `${P}draining`, type: 'gauge' } },
   { path: 'servers', type: 'array', unit: '', help: 'one entry per listening server' },
   { path: 'servers[].id', type: 'number', unit: '', help: "the server's id in its system" },
   { path: 'servers[].key', type: 'string', unit: '', help: '"host:port", the Prometheus label `server`' },
@@ -358,7 +365,8 @@ export interface KnownServer {
  * The documented object from the addon's numbers, what Node knows of each
  * server (by id; missing only while a server is being closed) and the runtime's.
  */
-export function assembleMetrics(m: NativeMetrics, known: ReadonlyMap<number, KnownServer>, runtime: RuntimeMetrics): AioMetrics {
+export function assembleMetrics(m: NativeMetrics, known: ReadonlyMap<number, KnownServer>, runtime: RuntimeMetrics,
+  draining = false): AioMetrics {
   const bounds = native().constants.latencyBoundsUs;
   const tcp = m.pools.tcp_buffers;
   const servers = m.servers.map((s): ServerMetrics => {
@@ -371,7 +379,7 @@ export function assembleMetrics(m: NativeMetrics, known: ReadonlyMap<number, Kno
     } as ServerMetrics;
   });
   const { server_count, ...rest } = m;
-  return {
+  const out: AioMetrics = {
     schema_version: METRICS_SCHEMA_VERSION,
     timestamp_ms: Date.now(),
     ...rest,
@@ -379,7 +387,10 @@ export function assembleMetrics(m: NativeMetrics, known: ReadonlyMap<number, Kno
     pools: { ...m.pools, tcp_buffers: { ...tcp, utilization_pct: tcp.total > 0 ? (tcp.used / tcp.total) * 100 : 0 } },
     servers,
     runtime,
+    ready: { ready: 0, draining: draining ? 1 : 0 },
   };
+  out.ready.ready = readinessOf(out, draining).ready ? 1 : 0;
+  return out;
 }
 
 /** The value at a dotted path (no "[]"). */

@@ -396,7 +396,7 @@ export class AioSystem {
    */
   metrics(): AioMetrics {
     const raw = this.liveHandle('metrics').metrics();
-    return assembleMetrics(raw, this.servers, this.runtime!.read());
+    return assembleMetrics(raw, this.servers, this.runtime!.read(), this.draining);
   }
 
   /**

@@ -490,6 +490,7 @@ describe('dashboard in a browser', () => {
     expect(ring).toMatch(/State\s*normal/);
     expect(ring).toMatch(/Queue State\s*normal/); // the request queue and the SSE stream: the same four states
     expect(ring).toMatch(/SSE Stream\s*(normal|pressure)/);
+    expect(ring).toMatch(/Ready\s*ready/);
     expect(ring).toContain(`/${sys.metrics().events.capacity.toLocaleString('en-US')}`);
 
     // the connection grid: one cell a slot of the connection slab

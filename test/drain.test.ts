@@ -80,8 +80,11 @@ describe('readiness and drain', () => {
     const inFlight = Array.from({ length: 5 }, () => request(s, '/slow?ms=500'));
     await waitFor(() => sys.metrics().queue.pending_requests === 5);
     const steps: DrainStep[] = [];
+    expect(sys.metrics().ready).toEqual({ ready: 1, draining: 0 });
     const draining = sys.drain({ onStep: (st) => steps.push(st) });
     expect(sys.draining).toBe(true);
+    expect(sys.metrics().ready).toEqual({ ready: 0, draining: 1 }); // JSON and Prometheus (valk_aio_ready, valk_aio_draining)
+    expect(sys.prometheus()).toMatch(/^valk_aio_ready 0$/m);
     expect(await ready(admin.port)).toEqual({ status: 503, reasons: ['draining'] });
     expect((await request(s, '/fast')).status).toBe(200); // still serving during drainDelayMs
     const replies = await Promise.all(inFlight);
