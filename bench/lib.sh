@@ -171,3 +171,42 @@ install_tool() {
 ensure_tool() {
   install_tool "$@" || die "$2 not found: install it (Debian/Ubuntu: sudo apt-get install $3)"
 }
+
+# Numbers on stdin -> their median (nan for none).
+median_lines() {
+  sort -g | awk '{ a[NR] = $1 } END {
+    if (NR == 0) { print "nan"; exit }
+    if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+# run_rounds FUNC R NAME...: FUNC NAME ROUND for each round 1..R and each NAME,
+# in the given order in odd rounds and reversed in even ones.
+run_rounds() {
+  local fn=$1 rounds=$2 r i
+  shift 2
+  local names=("$@") seq_
+  for (( r = 1; r <= rounds; r++ )); do
+    if (( r % 2 )); then seq_=("${names[@]}"); else seq_=(); for (( i = ${#names[@]} - 1; i >= 0; i-- )); do seq_+=("${names[i]}"); done; fi
+    for s in "${seq_[@]}"; do "$fn" "$s" "$r"; done
+  done
+}
+
+# start_server TAG CMD...: CMD pinned (PIN_SERVER), its stdout and stderr in
+# $OUT/TAG.server.stdout / .stderr; SERVER_PID, and SERVER_PORT once it printed
+# "READY <port>" (empty when it did not within 15 s: see wait_ready).
+start_server() {
+  local tag=$1
+  shift
+  "${PIN_SERVER[@]}" "$@" >"$OUT/$tag.server.stdout" 2>"$OUT/$tag.server.stderr" &
+  SERVER_PID=$!
+  SERVER_PORT=$(wait_ready "$OUT/$tag.server.stdout")
+}
+
+# bench_out PROG NAME: STAMP, and OUT=bench/out/NAME-STAMP made, with the
+# addon copied into it (use_addon_copy). Calls the caller's die.
+bench_out() {
+  STAMP=$(date -u +%Y%m%d-%H%M%S)
+  OUT="$ROOT/bench/out/$2-$STAMP"
+  mkdir -p "$OUT" || die "cannot create $OUT"
+  use_addon_copy "$OUT"
+}

@@ -72,7 +72,8 @@ export type StreamingBody = AsyncIterable<string | Buffer | Uint8Array>;
 export interface Response {
   /** 200 to 599. */
   status: number;
-  headers?: Record<string, string | number>;
+  /** Names in any case; an array value sends the field once per element (repeated fields: set-cookie). */
+  headers?: Record<string, string | number | readonly string[]>;
   /**
    * The whole body, or a streaming one: headers go out at once, then each
    * chunk as the client's flow control lets it (one chunk at a time is with
@@ -150,6 +151,11 @@ class HandlerRequest implements Request {
   /** Made on first use of signal (most handlers never look). */
   private controller?: AbortController;
   private cancelled = false;
+  /**
+   * @internal Runs when the stream dies, as the signal aborts, without making
+   * the signal (lib/node-adapter.ts: every request of a Node listener watches for it).
+   */
+  onCancel?: () => void = undefined;
 
   constructor(batch: NativeBatch, at: number, private readonly target: HandlerTarget, source: BodySource) {
     const path = batch[at + F_PATH] as string;
@@ -256,6 +262,7 @@ class HandlerRequest implements Request {
     const reason = cancelReason();
     this.controller?.abort(reason);
     this.reader?.fail(reason);
+    this.onCancel?.();
   }
 }
 
@@ -403,6 +410,14 @@ function isStreaming(body: unknown): body is StreamingBody {
     typeof (body as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function';
 }
 
+/** Appends one response header field to flat; returns its size as RFC 9113 counts it. */
+function field(flat: string[], name: string, lower: string, value: unknown): number {
+  const v = String(value);
+  if (BAD_VALUE.test(v)) throw new TypeError(`response header '${name}' has CR, LF or NUL in its value`);
+  flat.push(lower, v);
+  return lower.length + Buffer.byteLength(v, 'utf8') + 32;
+}
+
 /** Checks a handler's answer; returns [status, flat headers, body] or throws a TypeError/RangeError. */
 function toWire(res: unknown, limit: number): [number, string[], Buffer | string | StreamingBody] {
   if (typeof res !== 'object' || res === null) throw new TypeError('the handler must return { status, headers?, body? }');
@@ -417,10 +432,9 @@ function toWire(res: unknown, limit: number): [number, string[], Buffer | string
   if (headers !== undefined && headers !== null) {
     for (const name of Object.keys(headers)) {
       const lower = headerName(name);
-      const v = String(headers[name]);
-      if (BAD_VALUE.test(v)) throw new TypeError(`response header '${name}' has CR, LF or NUL in its value`);
-      flat.push(lower, v);
-      size += lower.length + Buffer.byteLength(v, 'utf8') + 32;
+      const value = headers[name];
+      if (!Array.isArray(value)) size += field(flat, name, lower, value);
+      else for (const item of value) size += field(flat, name, lower, item);
     }
   }
   if (size > bounds.max) {

@@ -27,6 +27,8 @@ export { KeyPair, generateSelfSigned } from './tls';
 export { VALK_ERROR_CODES, ValkError, ValkErrorCode, errorCode } from './errors';
 export { AioClient, ClientRequest, ClientResponse, ConnectOptions } from './client';
 export { BodyTooLargeError, Handler, Request, Response, StreamingBody } from './handler';
+export { FetchHandler, toHandler } from './fetch-adapter';
+export { RequestListener, fromRequestListener } from './node-adapter';
 export { AioMetrics, LatencyHistogram, METRICS_SCHEMA_VERSION, MetricField, ServerMetrics, metricFields } from './metrics';
 export { RuntimeMetrics } from './runtime';
 export { AioEvent, EventBatch, decodeEvents, eventKinds } from './events';

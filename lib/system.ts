@@ -16,6 +16,7 @@ import {
 import { EventEmitter } from 'node:events';
 import { valkError } from './errors';
 import { Handler, HandlerCounters, HandlerDispatcher, HandlerTarget } from './handler';
+import { FetchHandler, RequestListener, oneHandler } from './adapters';
 import { NativeRoute, NativeStats, NativeStopReport, NativeSystem, native } from './native';
 import { RouteSpec, toNativeRoute } from './routes';
 import { DEBUG_PATHS, SSE_PATHS, withDebugRoutes } from './debug';
@@ -47,6 +48,17 @@ export interface ListenOptions extends ServerConfig {
   routes?: Record<string, RouteSpec>;
   /** Answers every path without a route (without one: 404). Runs on Node's main thread. */
   handler?: Handler;
+  /**
+   * Instead of handler: a WHATWG fetch handler (a Request in, a Response out:
+   * Hono's `app.fetch`), bodies streaming both ways, request.signal aborted
+   * when the stream dies (lib/fetch-adapter.ts, docs/api.md).
+   */
+  fetch?: FetchHandler;
+  /**
+   * Instead of handler: a Node `(req, res)` listener (an Express app), with
+   * the semantics of Node's http2 compatibility API (lib/node-adapter.ts, docs/api.md).
+   */
+  requestListener?: RequestListener;
   /**
    * Serves /debug/metrics (JSON), /debug/metrics/prometheus and /health, on
    * Node's main thread (paths your routes take stay yours). Default false;
@@ -257,7 +269,9 @@ export class AioSystem {
   private bind(options: ListenOptions, admin: boolean): Promise<AioServer> {
     return new Promise((resolve, reject) => {
       const handle = this.liveHandle(admin ? 'listenAdmin' : 'listen');
-      const { host = DEFAULT_HOST, port: givenPort, tls = true, key, cert, routes = {}, handler, debug = false, ...limits } = options;
+      const { host = DEFAULT_HOST, port: givenPort, tls = true, key, cert, routes = {}, handler: given, fetch, requestListener,
+        debug = false, ...limits } = options;
+      const handler = oneHandler(given, fetch, requestListener);
       if (typeof tls !== 'boolean') throw new TypeError('valk-aio: listen: tls must be a boolean');
       if (!tls && (key !== undefined || cert !== undefined)) {
         throw new TypeError('valk-aio: listen: key and cert are for TLS: leave them out with tls: false');

@@ -147,6 +147,19 @@ describe('JavaScript handlers', () => {
     await waitFor(() => sys.metrics().pools.arenas.used === 0);
   });
 
+  it('an array header value sends the field once per element (set-cookie); CR/LF in an element is refused', async () => {
+    const { srv, port } = await serve((req) => (req.path === '/bad'
+      ? { status: 200, headers: { 'set-cookie': ['ok=1', 'bad=\r\nx: y'] } }
+      : { status: 200, headers: { 'Set-Cookie': ['a=1', 'b=2'], 'x-one': 'v', vary: ['accept', 'origin'] }, body: 'ok' }));
+    const errors = errorsOf(srv);
+    const s = await session(port);
+    const r = await send(s, '/cookies');
+    expect(r.headers['set-cookie']).toEqual(['a=1', 'b=2']);
+    expect([r.headers['x-one'], r.headers.vary, r.body]).toEqual(['v', 'accept, origin', 'ok']);
+    expect((await send(s, '/bad')).status).toBe(500);
+    expect(errors.map((e) => e.message)).toEqual(["response header 'set-cookie' has CR, LF or NUL in its value"]);
+  });
+
   it('a handler that throws or rejects gives 500 and an error event; the server keeps serving', async () => {
     const { srv, port } = await serve(async (req) => {
       if (req.path === '/throw') throw new Error('boom');
