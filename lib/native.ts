@@ -1,5 +1,10 @@
-// Loads the C addon (build/Release/valk_aio.node) and declares the shape of
-// what crosses into C. Only lib/ talks to the addon; cli/ goes through lib/.
+// Loads the C addon and declares the shape of what crosses into C. Only lib/
+// talks to the addon; cli/ goes through lib/. The addon is found the way
+// node-gyp-build finds it (README.md "Install"): a source build in
+// build/Release first (a development checkout, or an install that found no
+// prebuild), else the prebuild for this Node's ABI in
+// prebuilds/<platform>-<arch>/. VALK_AIO_ADDON names a file instead
+// (scripts/sanitize.sh's sanitizer builds).
 //
 // Thread: everything here runs on Node's main thread. The addon's AIO threads
 // never call into V8; they hand results back through uv_async_t handles the
@@ -312,6 +317,7 @@ export interface NativeOrigin {
 }
 
 let cached: NativeBinding | undefined;
+let cachedFile = '';
 
 /** The package's root: the nearest directory above this file holding binding.gyp (lib/ or dist/lib/). */
 export function packageRoot(): string {
@@ -324,15 +330,28 @@ export function packageRoot(): string {
   return dir;
 }
 
-/** The addon, loaded once. Throws a clear error when it has not been built. */
+/** The addon, loaded once. Throws a clear error when none has been built for this Node. */
 export function native(): NativeBinding {
   if (cached) return cached;
-  const file = process.env.VALK_AIO_ADDON ?? path.join(packageRoot(), 'build', 'Release', 'valk_aio.node');
+  let file = process.env.VALK_AIO_ADDON ?? packageRoot();
   try {
+    if (!process.env.VALK_AIO_ADDON) {
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      file = (require('node-gyp-build') as { path(dir: string): string }).path(file);
+    }
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     cached = require(file) as NativeBinding;
+    cachedFile = file;
   } catch (err) {
-    throw new Error(`valk-aio: cannot load the native addon at ${file} (run \`npm run build\`): ${(err as Error).message}`);
+    throw new Error(`valk-aio: cannot load the native addon from ${file}: ${(err as Error).message.trim()} ` +
+      `(wanted: build/Release from \`npm run build\`, or a prebuild for ${process.platform}-${process.arch} ` +
+      `abi${process.versions.modules} in prebuilds/)`);
   }
   return cached;
+}
+
+/** The file the addon was loaded from (build/Release, a prebuild, or VALK_AIO_ADDON): loads it first. */
+export function addonFile(): string {
+  native();
+  return cachedFile;
 }
