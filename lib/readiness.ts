@@ -2,7 +2,6 @@
 // drain reports. A load balancer reads /ready; /health stays liveness.
 //
 // Thread: Node's main thread.
-import type { AioMetrics } from './metrics';
 import type { NativeStopReport } from './native';
 
 /** Why an instance is not ready. */
@@ -14,8 +13,14 @@ export interface Readiness {
   reasons: NotReadyReason[];
 }
 
+/** What readiness reads of a metrics snapshot (metrics().watermark, metrics().connections). */
+export interface ReadinessInput {
+  watermark: { state: string };
+  connections: { available: number };
+}
+
 /** The reasons, from one metrics snapshot: draining, the watermark critical, the connection slab full. */
-export function readinessOf(m: AioMetrics, draining: boolean): Readiness {
+export function readinessOf(m: ReadinessInput, draining: boolean): Readiness {
   const reasons: NotReadyReason[] = [];
   if (draining) reasons.push('draining');
   if (m.watermark.state === 'critical') reasons.push('watermark_critical');
