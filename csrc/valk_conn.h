@@ -179,6 +179,7 @@ struct valk_conn {
   valk_h2_budget_t budget;        /* everything its HTTP/2 state allocates (maxSessionMemory) */
   uint64_t accepted_ms;
   uint64_t state_change_ms;
+  uint64_t active_until_ms;       /* when it last left ACTIVE (0: never): the snapshot's "active during the interval" */
   uint64_t progress_ms;           /* last write completion: bytes the peer accepted */
   uint64_t bytes_sent;
   uint64_t bytes_framed;          /* frames written by valk_conn_write_framed (in produce's count) */

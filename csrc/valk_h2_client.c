@@ -169,6 +169,7 @@ static int valk__closed(const valk_client_t *cl) {
 static void valk__set_state(valk_client_t *cl, valk_conn_state_t state) {
   valk_conn_t *c = cl->conn;
   if (c->state == state || c->state == VALK_CONN_CLOSING) return;
+  if (c->state == VALK_CONN_ACTIVE) c->active_until_ms = uv_now(&cl->sys->loop);
   c->state = state;
   c->state_change_ms = uv_now(&cl->sys->loop);
 }

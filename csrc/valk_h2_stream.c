@@ -56,6 +56,7 @@ static void valk__idle_append(valk_srv_conn_t *c) {
 void valk_h2_set_state(valk_srv_conn_t *c, valk_conn_state_t state) {
   if (c->io.state == state || (c->io.state == VALK_CONN_CLOSING && state != VALK_CONN_FREE)) return;
   if (c->io.state == VALK_CONN_IDLE) valk_h2_idle_remove(c);
+  if (c->io.state == VALK_CONN_ACTIVE) c->io.active_until_ms = uv_now(&c->srv->sys->loop);
   c->io.state = state;
   c->io.state_change_ms = uv_now(&c->srv->sys->loop);
   if (state == VALK_CONN_IDLE && !(c->io.flags & (VALK_SRV_F_GRACEFUL | VALK_SRV_F_ADMIN))) valk__idle_append(c);

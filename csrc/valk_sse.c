@@ -100,6 +100,19 @@ static char valk__state_char(valk_conn_state_t st) {
   }
 }
 
+/*
+ * A slot's state as the snapshot shows it (docs/design.md §8): IDLE counts as
+ * ACTIVE when the connection had an open stream during the last interval
+ * (it left ACTIVE less than sse_interval_ms ago), so a connection serving
+ * requests back to back reads Active, not Idle between two of them.
+ */
+static char valk__slot_state(const valk_conn_t *c, uint64_t now_ms, uint32_t interval_ms) {
+  char st = valk__state_char(c->state);
+  if (st == VALK_SNAP_FREE) return VALK_SNAP_CONNECTING; /* acquired, not set up yet */
+  if (st == VALK_SNAP_IDLE && c->active_until_ms != 0 && now_ms - c->active_until_ms < interval_ms) return VALK_SNAP_ACTIVE;
+  return st;
+}
+
 /* Per-slot state, owner and age of the connection slab, from its items. */
 static void valk__collect_conns(valk_system_t *sys, valk__scratch_t *x, uint64_t now_ms) {
   const valk_slab_t *slab = sys->conn_slab;
@@ -113,8 +126,7 @@ static void valk__collect_conns(valk_system_t *sys, valk__scratch_t *x, uint64_t
     o->wire = 0;
     if (!atomic_load_explicit(&slab->used[i], memory_order_relaxed)) continue;
     c = valk_slab_at(slab, i);
-    o->state = valk__state_char(c->state);
-    if (o->state == VALK_SNAP_FREE) o->state = VALK_SNAP_CONNECTING; /* acquired, not set up yet */
+    o->state = valk__slot_state(c, now_ms, sys->config.sse_interval_ms);
     o->owner = c->owner;
     o->age_ms = now_ms > c->state_change_ms ? (uint32_t)(now_ms - c->state_change_ms) : 0;
     o->wire = c->wire == VALK_WIRE_H2 ? VALK_SNAP_WIRE_H2 : c->wire == VALK_WIRE_HTTP1 ? VALK_SNAP_WIRE_HTTP1 : 0;

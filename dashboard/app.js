@@ -83,7 +83,7 @@
     return neg ? '-' + s : s;
   }
 
-  /** Bytes in binary units: 512 -> "512 B", 1536 -> "1.5 KiB", 64 MiB -> "64.0 MiB". */
+  /** Bytes in binary units: 512 -> "512 B", 61.67 -> "62 B" (a rate), 1536 -> "1.5 KiB", 64 MiB -> "64.0 MiB". */
   function formatBytes(n) {
     if (typeof n !== 'number' || !isFinite(n)) return '--';
     var units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
@@ -94,7 +94,7 @@
       i++;
     }
     var sign = n < 0 ? '-' : '';
-    return i === 0 ? sign + v + ' B' : sign + v.toFixed(1) + ' ' + units[i];
+    return i === 0 ? sign + Math.round(v) + ' B' : sign + v.toFixed(1) + ' ' + units[i];
   }
 
   /** Bytes per second: "1.5 KiB/s". */

@@ -144,7 +144,7 @@ const FIELDS: readonly MetricField[] = [
     prom: { name: `${P}uptime_seconds`, type: 'gauge' } },
   { path: 'resources.servers', type: 'number', unit: 'count', help: 'servers listening', seed: 'Resources: Servers',
     prom: { name: `${P}servers`, type: 'gauge' } },
-  { path: 'resources.clients', type: 'number', unit: 'count', help: 'HTTP/2 clients of the system (0 until the client exists)', seed: 'Resources: Clients' },
+  { path: 'resources.clients', type: 'number', unit: 'count', help: 'HTTP/2 clients of the system open now (sys.connect(), not yet closed)', seed: 'Resources: Clients' },
   { path: 'resources.handles', type: 'number', unit: 'count', help: 'active handles on the AIO loop (= loop.handles_active)', seed: 'Resources: Handles' },
   { path: 'connections.active', type: 'number', unit: 'slots', help: 'connection slots in use (every server)', seed: 'connections active' },
   { path: 'connections.max', type: 'number', unit: 'slots', help: 'maxConnections', seed: 'conn_slab_total',
@@ -366,7 +366,7 @@ export interface KnownServer {
  * server (by id; missing only while a server is being closed) and the runtime's.
  */
 export function assembleMetrics(m: NativeMetrics, known: ReadonlyMap<number, KnownServer>, runtime: RuntimeMetrics,
-  draining = false): AioMetrics {
+  draining = false, clients = 0): AioMetrics {
   const bounds = native().constants.latencyBoundsUs;
   const tcp = m.pools.tcp_buffers;
   const servers = m.servers.map((s): ServerMetrics => {
@@ -383,7 +383,7 @@ export function assembleMetrics(m: NativeMetrics, known: ReadonlyMap<number, Kno
     schema_version: METRICS_SCHEMA_VERSION,
     timestamp_ms: Date.now(),
     ...rest,
-    resources: { servers: server_count, clients: 0, handles: m.loop.handles_active ?? 0 },
+    resources: { servers: server_count, clients, handles: m.loop.handles_active ?? 0 },
     pools: { ...m.pools, tcp_buffers: { ...tcp, utilization_pct: tcp.total > 0 ? (tcp.used / tcp.total) * 100 : 0 } },
     servers,
     runtime,

@@ -214,6 +214,7 @@ export class AioSystem {
   private pusher?: NodeJS.Timeout;
   private log?: EventLog;
   private drained?: Promise<DrainReport>;
+  private readonly clients = new Set<AioClient>();
 
   /** @internal Use startWithConfig(). */
   constructor(config: ResolvedConfig) {
@@ -410,7 +411,8 @@ export class AioSystem {
    */
   metrics(): AioMetrics {
     const raw = this.liveHandle('metrics').metrics();
-    return assembleMetrics(raw, this.servers, this.runtime!.read(), this.draining);
+    for (const c of this.clients) if (c.closed) this.clients.delete(c);
+    return assembleMetrics(raw, this.servers, this.runtime!.read(), this.draining, this.clients.size);
   }
 
   /**
@@ -458,7 +460,9 @@ export class AioSystem {
       handle.connect(opts, (err, info) => {
         if (err) err.message = `valk-aio: ${err.message}`;
         if (err || !info) return reject(err ?? new Error('valk-aio: connect failed'));
-        resolve(new AioClient(() => (this.running ? this.handle : undefined), info.id, opts.host, opts.port));
+        const client = new AioClient(() => (this.running ? this.handle : undefined), info.id, opts.host, opts.port);
+        this.clients.add(client);
+        resolve(client);
       });
     });
   }

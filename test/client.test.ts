@@ -57,6 +57,7 @@ describe('requests against a valk-aio server', () => {
     const client = await sys.connect({ host: '127.0.0.1', port: srv.port, ca: ca() });
     expect(client).toBeInstanceOf(AioClient);
     expect([client.host, client.port, client.closed]).toEqual(['127.0.0.1', srv.port, false]);
+    expect(sys.metrics().resources.clients).toBe(1); // the dashboard's Clients count
     const r1 = await client.request({ path: '/' });
     expect(r1.status).toBe(200);
     expect(r1.body.toString()).toBe('hello\n');
@@ -71,6 +72,7 @@ describe('requests against a valk-aio server', () => {
     expect(r3.body.toString()).toBe('PUT /u8 2 - hi');
     await client.close();
     expect(client.closed).toBe(true);
+    expect(sys.metrics().resources.clients).toBe(0);
   });
 
   it('100 concurrent requests on one client connection', async () => {

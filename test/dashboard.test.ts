@@ -16,7 +16,8 @@ import { createRequire } from 'node:module';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { AioSystem, startWithConfig } from '../lib/system';
-import { CLEAN_STOP, connect, get, keyPair, request } from './helpers';
+import { CLEAN_STOP, connect, get, hasTool, keyPair, request } from './helpers';
+import { spawn } from 'node:child_process';
 
 const req = createRequire(__filename);
 const DASHBOARD_DIR = path.join(__dirname, '..', 'dashboard');
@@ -119,6 +120,7 @@ describe('dashboard pure functions (docs/design.md §11.3, D8)', () => {
   });
 
   it('testFormatBytes: 0 B, 512 B, 1.0 KiB, 1.5 KiB, 1.0 MiB, 64.0 MiB (binary units)', () => {
+    expect(D.formatRate(61.66982922201138)).toBe('62 B/s'); // a rate between polls: whole bytes
     expect(D.formatBytes(0)).toBe('0 B');
     expect(D.formatBytes(512)).toBe('512 B');
     expect(D.formatBytes(1024)).toBe('1.0 KiB');
@@ -566,6 +568,23 @@ describe('dashboard in a browser', () => {
     // a small pool next to them stays slot by slot
     expect(await page.locator('.pool-panel[data-slab="http_servers"] .cell').count()).toBe(16);
     expect(await page.locator('.pool-panel[data-slab="http_servers"] .cell.used').count()).toBe(1);
+    expect(errors).toEqual([]);
+  });
+
+  it.skipIf(skipBrowser || !hasTool('h2load'))(browserTest('under h2load the grid shows the loaded connections Active (test_truthful_states_in_browser)'), { timeout: 120_000 }, async () => {
+    const { sys, port } = await serve(50);
+    const { page, errors } = await open(port);
+    await page.waitForFunction(() => /^\d+$/.test(document.getElementById('count-A')?.textContent ?? ''));
+    const load = spawn('h2load', ['-c', '20', '-m', '4', '-D', '4', `https://127.0.0.1:${port}/health`],
+      { stdio: 'ignore', env: { ...process.env, LD_PRELOAD: '' } });
+    cleanups.push(() => { if (load.exitCode === null) load.kill('SIGKILL'); });
+    const exited = new Promise((r) => load.on('exit', r));
+    // 20 connections each with requests in flight back to back: Active, not Idle (the browser's own is Active too)
+    await page.waitForFunction(() => Number(document.getElementById('count-A')?.textContent) >= 20);
+    expect(Number(await page.textContent('#count-I'))).toBeLessThan(5);
+    await exited;
+    await page.waitForFunction(() => Number(document.getElementById('count-A')?.textContent) <= 2); // quiet again
+    expect(sys.metrics().system.requests_total).toBeGreaterThan(100);
     expect(errors).toEqual([]);
   });
 

@@ -156,6 +156,27 @@ describe('the SSE stream', () => {
 });
 
 describe('connection states and owners in the snapshot', () => {
+  it('test_truthful_states: connections serving requests back to back read Active, not Idle; Idle once they stop', async () => {
+    const { port } = await serve();
+    const s = openStream(port);
+    const load: http2.ClientHttp2Session[] = [];
+    for (let i = 0; i < 8; i++) load.push(await connect(port));
+    cleanups.push(() => load.forEach((h) => h.destroy()));
+    let running = true;
+    const loops = load.map(async (h) => { while (running) await request(h, '/'); });
+    const latest = () => s.state.events[s.state.events.length - 1]?.data?.slabs.find((x: any) => x.name === 'connections');
+    await new Promise((r) => setTimeout(r, 600));
+    const first = s.state.events.length;
+    await waitFor(() => s.state.events.length >= first + 3);
+    const busy = s.state.events.slice(first).map((e) => e.data.slabs.find((x: any) => x.name === 'connections').summary);
+    running = false;
+    await Promise.all(loops);
+    // 9 connections: 8 loading, 1 the SSE stream (a stream open); every one Active in each snapshot
+    for (const sum of busy) expect(sum.A, JSON.stringify(sum)).toBe(9);
+    await waitFor(() => latest()?.summary.I === 8); // a quiet interval later: idle
+    expect(latest().summary.A).toBe(1);
+  });
+
   it('two servers with different loads: the owner breakdown and the states are right', async () => {
     const { sys, port } = await serve();
     const other = await sys.listen({ host: '127.0.0.1', port: 0, ...keyPair(), routes: { '/': { body: 'b' } } });
