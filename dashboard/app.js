@@ -476,6 +476,8 @@
     lastEvent: null,   // the newest SSE payload (shown when not paused)
     lastEventId: null,
     prevBits: {},      // slab name -> previous bits/states (for the flash)
+    pollMs: POLL_MS,   // the metrics poll interval (dashboard/controls.js: 1 s, 5 s, 10 s)
+    lastMetrics: null, // the newest /debug/metrics answer (Copy as JSON)
   };
 
   function renderAio(m) {
@@ -680,6 +682,7 @@
       })
       .then(function (m) {
         state.lastOk = Date.now();
+        state.lastMetrics = m;
         setLive(true);
         if (!state.paused) renderMetrics(m);
       })
@@ -693,7 +696,7 @@
   }
 
   function schedule() {
-    if (!state.paused && state.timer === null) state.timer = setTimeout(poll, POLL_MS);
+    if (!state.paused && state.timer === null) state.timer = setTimeout(poll, state.pollMs);
   }
 
   /* ------------------------------------------------------------------ */
@@ -1016,7 +1019,7 @@
   /** Marks the page stale when no poll has succeeded for 3 intervals (e.g. a hung fetch). */
   function watchdog() {
     setInterval(function () {
-      if (!state.paused && state.lastOk && Date.now() - state.lastOk > 3 * POLL_MS + FETCH_TIMEOUT_MS) setLive(false, 'no data');
+      if (!state.paused && state.lastOk && Date.now() - state.lastOk > 3 * state.pollMs + FETCH_TIMEOUT_MS) setLive(false, 'no data');
     }, POLL_MS);
   }
 
@@ -1060,5 +1063,6 @@
     // browser
     start: start,
     state: state,
+    schedule: schedule,
   };
 });

@@ -63,6 +63,10 @@ const EV: {
   clockOf(iso: string): string;
 } = req('../dashboard/events.js');
 
+/** dashboard/controls.js's pure functions (poll interval, Copy as JSON). */
+const CT: { INTERVALS_MS: number[]; intervalOf(v: unknown): number; snapshotDocument(m: unknown, e: unknown, now: number): string } =
+  req('../dashboard/controls.js');
+
 /** The server's latency buckets (docs/metrics.md), seconds. */
 const BOUNDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -81,6 +85,13 @@ describe('dashboard pure functions (docs/design.md §11.3, D8)', () => {
     expect(EV.eventDetail({ kind: 'conn_closed', reason: 'idle_timeout', a: 300, b: 66 })).toBe('idle_timeout, age 300 ms, sent 66 B');
     expect(EV.eventDetail({ kind: 'watermark_changed', a: 2, b: 900 })).toBe('critical, 900 buffers in use');
     expect(EV.clockOf('2026-12-02T18:00:00.123Z')).toBe('18:00:00.123');
+  });
+
+  it('controls: the poll intervals are 1 s, 5 s, 10 s (anything else is 1 s); Copy as JSON holds both sources', () => {
+    expect(CT.INTERVALS_MS).toEqual([1000, 5000, 10000]);
+    expect([CT.intervalOf('5000'), CT.intervalOf('10000'), CT.intervalOf('7'), CT.intervalOf(undefined)]).toEqual([5000, 10000, 1000, 1000]);
+    const doc = JSON.parse(CT.snapshotDocument({ uptime_seconds: 3 }, { seq: 9 }, Date.UTC(2026, 11, 2)));
+    expect(doc).toEqual({ copied_at: '2026-12-02T00:00:00.000Z', metrics: { uptime_seconds: 3 }, memory: { seq: 9 } });
   });
 
   it('testHexToBitArray: ff is 8 ones, 00 is 8 zeros, a5 is 10100101', () => {
@@ -363,7 +374,7 @@ describe('dashboard served at /debug/', () => {
   });
 
   it('the page loads nothing from elsewhere: no http(s) URL in its files, no @import', () => {
-    for (const f of ['index.html', 'style.css', 'app.js', 'events.js']) {
+    for (const f of ['index.html', 'style.css', 'app.js', 'events.js', 'controls.js']) {
       const text = fs.readFileSync(path.join(DASHBOARD_DIR, f), 'utf8');
       expect(text, f).not.toMatch(/(src|href)\s*=\s*["']?(https?:)?\/\//i);
       expect(text, f).not.toMatch(/url\(\s*["']?(https?:)?\/\//i);
@@ -529,6 +540,17 @@ describe('dashboard in a browser', () => {
     await page.waitForFunction(() => document.querySelectorAll('#event-log tr.ev-conn_accepted').length === 0);
     await page.click('#event-filters input[data-kind="conn_accepted"]');
     await page.waitForFunction(() => document.querySelectorAll('#event-log tr.ev-conn_accepted').length >= 3);
+
+    // the poll interval: 5 s from the select; Copy as JSON puts the newest metrics and snapshot on the clipboard
+    await page.selectOption('#poll-interval', '5000');
+    expect(await page.evaluate(() => (window as any).ValkDashboard.state.pollMs)).toBe(5000);
+    await page.selectOption('#poll-interval', '1000');
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: `https://127.0.0.1:${port}` });
+    await page.click('#copy-json');
+    await page.waitForFunction(() => Number(document.getElementById('copy-json')?.getAttribute('data-copied')) > 0);
+    const copied = JSON.parse(await page.evaluate(() => navigator.clipboard.readText()));
+    expect(copied.metrics.uptime_seconds).toBeGreaterThanOrEqual(0);
+    expect(copied.memory.slabs.length).toBeGreaterThan(0);
 
     // pause: events still arrive (state.lastEventId) but the shown id stays
     await page.click('#pause');
