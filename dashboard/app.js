@@ -60,6 +60,8 @@
   var METRICS_URL = '/debug/metrics';
   var SSE_URL = '/debug/diagnostics/memory';
   var POLL_MS = 1000;              // /debug/metrics poll interval
+  var SSE_BACKOFF_MIN_MS = 1000;   // the memory stream's reconnect: 1 s, doubling ...
+  var SSE_BACKOFF_MAX_MS = 30000;  // ... up to 30 s
   var FETCH_TIMEOUT_MS = 3000;
   var FLASH_MS = 300;              // how long a changed slot flashes
   var MAX_GRID_CELLS = 1024;       // aggregate anything bigger
@@ -478,6 +480,9 @@
     prevBits: {},      // slab name -> previous bits/states (for the flash)
     pollMs: POLL_MS,   // the metrics poll interval (dashboard/controls.js: 1 s, 5 s, 10 s)
     lastMetrics: null, // the newest /debug/metrics answer (Copy as JSON)
+    sseAttempt: 0,     // failed stream openings in a row (the backoff's exponent)
+    sseRetryMs: 0,     // the last wait before a reconnect
+    sseTimer: null,
   };
 
   function renderAio(m) {
@@ -964,8 +969,19 @@
     setText('sse-status', text);
   }
 
-  /** The EventSource reconnects by itself (sending Last-Event-ID); we only show its state. */
+  /** The wait before reconnect attempt n (0 first): 1 s, 2 s, 4 s, ... at most 30 s. */
+  function backoffMs(attempt) {
+    return Math.min(SSE_BACKOFF_MAX_MS, SSE_BACKOFF_MIN_MS * Math.pow(2, attempt));
+  }
+
+  /**
+   * Opens the memory stream. On an error the page closes it and opens a new
+   * one after backoffMs (the browser's own retry is a fixed second, forever):
+   * the dot is red meanwhile, and the wait resets once a stream opens. Each
+   * event is a whole snapshot, so a new stream loses nothing but the time.
+   */
   function openSse() {
+    state.sseTimer = null;
     if (typeof EventSource === 'undefined') {
       setSseStatus('no EventSource in this browser', 'stale');
       return;
@@ -973,10 +989,16 @@
     var es = new EventSource(SSE_URL);
     state.sse = es;
     es.onopen = function () {
+      state.sseAttempt = 0;
       setSseStatus('streaming', 'live');
     };
     es.onerror = function () {
-      setSseStatus(es.readyState === 2 ? 'closed' : 'reconnecting', 'stale');
+      es.close();
+      if (state.sse !== es || state.sseTimer !== null) return;
+      var wait = backoffMs(state.sseAttempt++);
+      state.sseRetryMs = wait;
+      setSseStatus('disconnected, retry in ' + formatMs(wait), 'stale');
+      state.sseTimer = setTimeout(openSse, wait);
     };
     es.addEventListener('memory', function (e) {
       var ev;
@@ -1046,6 +1068,7 @@
     countUsed: countUsed,
     slotDetails: slotDetails,
     eventRingClass: eventRingClass,
+    backoffMs: backoffMs,
     readyText: readyText,
     countStates: countStates,
     ownerName: ownerName,

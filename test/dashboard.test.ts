@@ -49,6 +49,7 @@ interface Dashboard {
   fillLevel(used: number, size: number): number;
   dominantState(cell: StateCell): string;
   capacityAlerts(slabs: { name: string; used: number; total: number }[]): { name: string; level: string; pct: number }[];
+  backoffMs(attempt: number): number;
   latencySummary(lat: unknown): { count: number; avgMs: number | null; p50Ms: number | null; p99Ms: number | null };
 }
 
@@ -85,6 +86,10 @@ describe('dashboard pure functions (docs/design.md §11.3, D8)', () => {
     expect(EV.eventDetail({ kind: 'conn_closed', reason: 'idle_timeout', a: 300, b: 66 })).toBe('idle_timeout, age 300 ms, sent 66 B');
     expect(EV.eventDetail({ kind: 'watermark_changed', a: 2, b: 900 })).toBe('critical, 900 buffers in use');
     expect(EV.clockOf('2026-12-02T18:00:00.123Z')).toBe('18:00:00.123');
+  });
+
+  it('the SSE reconnect backoff: 1 s, 2 s, 4 s, ... at most 30 s', () => {
+    expect([0, 1, 2, 3, 4, 5, 10].map((n) => D.backoffMs(n))).toEqual([1000, 2000, 4000, 8000, 16000, 30000, 30000]);
   });
 
   it('controls: the poll intervals are 1 s, 5 s, 10 s (anything else is 1 s); Copy as JSON holds both sources', () => {
@@ -607,6 +612,30 @@ describe('dashboard in a browser', () => {
     await exited;
     await page.waitForFunction(() => Number(document.getElementById('count-A')?.textContent) <= 2); // quiet again
     expect(sys.metrics().system.requests_total).toBeGreaterThan(100);
+    expect(errors).toEqual([]);
+  });
+
+  it.skipIf(skipBrowser)(browserTest('the SSE dot turns red when the server goes, reconnects with backoff (1 s, 2 s, ...) and data resumes after a restart'), { timeout: 120_000 }, async () => {
+    const first = startWithConfig({ maxConnections: 16 });
+    systems.push(first);
+    const srv = await first.listen({ host: '127.0.0.1', port: 0, ...keyPair(), debug: true });
+    const port = srv.port;
+    const { page, errors } = await open(port);
+    await page.waitForFunction(() => document.getElementById('sse-status')?.textContent === 'streaming');
+    expect(await page.getAttribute('#sse-dot', 'class')).toContain('live');
+    expect(await first.stop()).toEqual(CLEAN_STOP);
+    await page.waitForFunction(() => (document.getElementById('sse-status')?.textContent ?? '').startsWith('disconnected'));
+    expect(await page.getAttribute('#sse-dot', 'class')).toContain('stale'); // red
+    // each failed attempt doubles the wait: 1 s, then 2 s
+    await page.waitForFunction(() => (window as any).ValkDashboard.state.sseRetryMs >= 2000, undefined, { timeout: 10_000 });
+    const second = startWithConfig({ maxConnections: 16 });
+    systems.push(second);
+    await second.listen({ host: '127.0.0.1', port, ...keyPair(), debug: true }); // the same port: a restart
+    await page.waitForFunction(() => document.getElementById('sse-status')?.textContent === 'streaming', undefined, { timeout: 20_000 });
+    await page.waitForFunction(() => document.getElementById('status-text')?.textContent === 'live');
+    const shown = Number(await page.textContent('#sse-id'));
+    await page.waitForFunction((n) => Number(document.getElementById('sse-id')?.textContent) !== n, shown); // new events
+    expect(await page.evaluate(() => (window as any).ValkDashboard.state.sseAttempt)).toBe(0); // reset once open
     expect(errors).toEqual([]);
   });
 
