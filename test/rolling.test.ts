@@ -22,8 +22,18 @@ const ENV = { ...process.env, LD_PRELOAD: '' };
 const systems: AioSystem[] = [];
 const children: ChildProcess[] = [];
 const dirs: string[] = [];
+/** Stops a child by its PID: SIGTERM (nginx's master then stops its worker), SIGKILL after 5 s. */
+async function stopChild(c: ChildProcess): Promise<void> {
+  if (c.exitCode !== null || c.signalCode !== null) return;
+  const exited = new Promise((r) => c.once('exit', r));
+  c.kill('SIGTERM');
+  const timer = setTimeout(() => c.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
 afterEach(async () => {
-  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
+  for (const c of children.splice(0)) await stopChild(c);
   for (const s of systems.splice(0)) if (s.running) await s.stop();
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
