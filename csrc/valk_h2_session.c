@@ -729,14 +729,14 @@ void valk_h2_conn_on_input(valk_conn_t *io) {
 
 /* Graceful, step 2: GOAWAY(NO_ERROR, last processed stream); the connection
  * closes once those streams end. Safe inside nghttp2's callbacks (it only
- * submits: the caller's flush sends it). */
+ * submits: the caller's flush sends it). The state is CLOSING already: the
+ * first step set it. */
 void valk_h2_conn_goaway_final(valk_srv_conn_t *c) {
   if (c->io.flags & (VALK_CONN_F_CLOSED | VALK_SRV_F_GOAWAY | VALK_SRV_F_TLS_SHUTDOWN) || c->io.session == NULL) return;
   c->io.flags |= VALK_SRV_F_GOAWAY;
   nghttp2_submit_goaway(c->io.session, NGHTTP2_FLAG_NONE,
                         nghttp2_session_get_last_proc_stream_id(c->io.session), NGHTTP2_NO_ERROR,
                         NULL, 0);
-  valk_h2_set_state(c, VALK_CONN_CLOSING);
 }
 
 /*
@@ -762,10 +762,10 @@ void valk_h2_conn_goaway(valk_srv_conn_t *c) {
   c->notice_ms = uv_now(&c->srv->sys->loop);
   VALK_SRV_ADD(c->srv, goaway_notices, 1);
   valk_h2_event(c, VALK_EV_goaway_sent, 0, NGHTTP2_NO_ERROR);
+  valk_h2_set_state(c, VALK_CONN_CLOSING);
   if (nghttp2_submit_shutdown_notice(c->io.session) != 0 ||
       nghttp2_submit_ping(c->io.session, NGHTTP2_FLAG_NONE, valk__notice_ping) != 0)
     valk_h2_conn_goaway_final(c);
-  valk_h2_set_state(c, VALK_CONN_CLOSING);
   valk_h2_conn_flush(c);
 }
 
