@@ -23,8 +23,10 @@
  * Keys of kept snapshots are consecutive, oldest first.
  *
  * Pure: no DOM, no clock (Node's tests load it). Runs on the page's only
- * thread. The bar that shows it is dashboard/timeline-ui.js.
+ * thread. The bar that shows it is dashboard/timeline-ui.js; its texts are
+ * made here (timelineLabel, timelineSpan) through format.js.
  */
+import { formatBytes, formatClock, formatDuration, formatNumber } from './format.js';
 
 /** Snapshots kept at most: 600 = 60 s at the stream's 100 ms interval. */
 export var TIMELINE_MAX_SNAPSHOTS = 600;
@@ -172,4 +174,24 @@ export function createTimeline(maxCount, maxBytes) {
     },
   };
   return t;
+}
+
+/**
+ * The bar's label. Live (entry null): "live · seq 1,234 · 20:49:12.345".
+ * Scrubbed: how long before the newest it was taken, its seq and its time
+ * (UTC): "-30.2s · seq 1,234 · 20:49:12.345"; gone says the ring has
+ * dropped it since (it is still drawn).
+ */
+export function timelineLabel(entry, newest, gone) {
+  if (!entry) return newest ? 'live · seq ' + formatNumber(newest.seq) + ' · ' + formatClock(newest.ts) : 'live · no snapshot yet';
+  var ago = newest ? newest.ts - entry.ts : 0;
+  return (ago > 0 ? '-' + formatDuration(ago / 1000) : 'newest') + ' · seq ' + formatNumber(entry.seq) + ' · ' +
+    formatClock(entry.ts) + (gone ? ' · no longer kept' : '');
+}
+
+/** What the ring holds: "600 kept · 59.9s · 12.3 MiB". */
+export function timelineSpan(t) {
+  var n = t.size();
+  if (n === 0) return 'nothing kept yet';
+  return formatNumber(n) + ' kept · ' + formatDuration((t.newest().ts - t.oldest().ts) / 1000) + ' · ' + formatBytes(t.bytes());
 }

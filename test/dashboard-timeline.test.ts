@@ -3,8 +3,23 @@
 // docs/design.md §8, "The dashboard's timeline").
 //
 // 1. Unit tests of the ring (dashboard/timeline.js loads under Node): the
-//    count cap, the byte cap, lookups by time, key and seq, stepping at the edges.
-import { describe, expect, it } from 'vitest';
+//    count cap, the byte cap, lookups by time, key and seq, stepping at the
+//    edges, the bar's texts.
+// 2. A browser test (Debian's chromium through playwright-core, as in
+//    test/dashboard.test.ts; skipped with the reason in its name when
+//    /usr/bin/chromium is missing, unless VALK_REQUIRE_BROWSER=1): a transient
+//    state (connections opened, held 2 s, closed) is found again with the
+//    slider and the step keys after the live grid is back to 0, then "live".
+import * as fs from 'node:fs';
+import * as http2 from 'node:http2';
+import * as path from 'node:path';
+import { createRequire } from 'node:module';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { AioSystem, startWithConfig } from '../lib/system';
+import { CLEAN_STOP, connect, keyPair } from './helpers';
+
+const req = createRequire(__filename);
 
 interface Entry { key: number; seq: number; ts: number; id: string | null; raw: string }
 interface Timeline {
@@ -29,6 +44,8 @@ interface TimelineModule {
   TIMELINE_MAX_BYTES: number;
   snapshotHead(raw: unknown): { seq: number; ts: number } | null;
   createTimeline(maxCount?: number, maxBytes?: number): Timeline;
+  timelineLabel(entry: Entry | null, newest: Entry | null, gone?: boolean): string;
+  timelineSpan(t: Timeline): string;
 }
 
 const T0 = Date.UTC(2026, 11, 2, 20, 49, 12, 345);
@@ -143,5 +160,186 @@ describe('timeline ring (dashboard/timeline.js)', () => {
     expect(t.newest()!.seq).toBe(1);
     expect(t.step(t.newest()!.key, -1)!.seq).toBe(107);
     expect(t.bySeq(1)!.key).toBe(t.newest()!.key);
+  });
+
+  it("the bar's texts: live, how long before the newest (seq, UTC time), no longer kept; what the ring holds", () => {
+    const t = TL.createTimeline();
+    expect(TL.timelineLabel(null, null)).toBe('live · no snapshot yet');
+    expect(TL.timelineSpan(t)).toBe('nothing kept yet');
+    for (let s = 1000; s <= 1302; s++) t.push(snap(s, T0 + (s - 1000) * 100 + 2)); // 30.2 s of them
+    const newest = t.newest()!;
+    expect(TL.timelineLabel(null, newest)).toBe('live · seq 1,302 · 20:49:42.547');
+    expect(TL.timelineLabel(t.oldest(), newest)).toBe('-30.2s · seq 1,000 · 20:49:12.347');
+    expect(TL.timelineLabel(t.bySeq(1301), newest)).toBe('-100.0 ms · seq 1,301 · 20:49:42.447');
+    expect(TL.timelineLabel(newest, newest)).toBe('newest · seq 1,302 · 20:49:42.547');
+    expect(TL.timelineLabel(t.oldest(), newest, true)).toBe('-30.2s · seq 1,000 · 20:49:12.347 · no longer kept');
+    expect(TL.timelineSpan(t)).toBe(`303 kept · 30.2s · ${(t.bytes() / 1024).toFixed(1)} KiB`);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Browser
+// ---------------------------------------------------------------------------
+
+/** Debian's chromium (VALK_CHROMIUM overrides the path). Never `npx playwright install`. */
+const CHROMIUM = process.env.VALK_CHROMIUM || '/usr/bin/chromium';
+const REQUIRE_BROWSER = process.env.VALK_REQUIRE_BROWSER === '1';
+const SCREENSHOT = path.join(__dirname, 'output', 'dashboard-timeline.png');
+
+function playwrightAvailable(): boolean {
+  try {
+    req.resolve('playwright-core');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const missing = !fs.existsSync(CHROMIUM) ? `${CHROMIUM} is not installed (apt-get install chromium)`
+  : !playwrightAvailable() ? 'playwright-core is not installed (npm install)' : '';
+const skipBrowser = missing !== '' && !REQUIRE_BROWSER;
+function browserTest(name: string): string {
+  return skipBrowser ? `browser test SKIPPED (${name}): ${missing}; set VALK_REQUIRE_BROWSER=1 to make this a failure` : `browser (chromium): ${name}`;
+}
+
+const systems: AioSystem[] = [];
+const cleanups: (() => Promise<void> | void)[] = [];
+let browser: Browser | undefined;
+
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
+  for (const sys of systems.splice(0)) if (sys.running) expect(await sys.stop()).toEqual(CLEAN_STOP);
+});
+afterAll(async () => {
+  await browser?.close();
+});
+
+/** A fresh page (own context) on the dashboard at port; page errors are collected. */
+async function open(port: number): Promise<{ page: Page; errors: string[] }> {
+  expect(missing, 'VALK_REQUIRE_BROWSER=1 but the browser is unavailable').toBe('');
+  if (!browser) {
+    const { chromium } = req('playwright-core') as typeof import('playwright-core');
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--ignore-certificate-errors'],
+    });
+  }
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1440, height: 1000 } });
+  cleanups.push(() => context.close());
+  const page = await context.newPage();
+  page.setDefaultTimeout(20_000); // each wait fails on its own, with its step (a bound on looking, not a threshold)
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  const res = await page.goto(`https://127.0.0.1:${port}/debug/`);
+  expect(res?.status()).toBe(200);
+  return { page, errors };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('timeline in a browser', () => {
+  it.skipIf(skipBrowser)(browserTest('scrub back: connections held 2 s and closed are found again with the slider and the steps, then live shows 0'), { timeout: 120_000 }, async () => {
+    const MAX = 32;
+    const N = 7;
+    // the page on the admin listener (its own slab), so the connection slab holds only the main port's connections
+    const sys = startWithConfig({ maxConnections: MAX });
+    systems.push(sys);
+    const srv = await sys.listen({ host: '127.0.0.1', port: 0, ...keyPair(), routes: { '/': { body: 'hi\n' } } });
+    const admin = await sys.listenAdmin({ port: 0, ...keyPair() });
+    const { page, errors } = await open(admin.port);
+
+    const used = () => page.evaluate(() => document.querySelectorAll('#conn-grid .cell:not(.st-F)').length);
+    await page.waitForFunction((n) => document.querySelectorAll('#conn-grid .cell').length === n, MAX);
+    await page.waitForFunction(() => document.querySelectorAll('#conn-grid .cell:not(.st-F)').length === 0);
+    await page.waitForFunction(() => (document.getElementById('tl-label')?.textContent ?? '').startsWith('live · seq '));
+
+    // the transient: N connections for about 2 s
+    const conns = await Promise.all(Array.from({ length: N }, () => connect(srv.port)));
+    cleanups.push(() => conns.forEach((s) => s.destroy()));
+    await page.waitForFunction((n) => document.querySelectorAll('#conn-grid .cell:not(.st-F)').length === n, N);
+    await sleep(1000);
+    const midTs = Date.now(); // the server's clock is this clock (snapshot ts: Unix ms)
+    await sleep(1000);
+    for (const s of conns) s.close();
+    await page.waitForFunction(() => document.querySelectorAll('#conn-grid .cell:not(.st-F)').length === 0);
+    await sleep(1000); // a second of snapshots with the slab empty again
+    expect(await used()).toBe(0);
+    expect(await page.evaluate(() => (window as any).ValkDashboard.state.paused)).toBe(false);
+
+    // the slider: a click where the snapshot taken mid-transient sits
+    const target = await page.evaluate((t) => {
+      const tl = (window as any).ValkDashboard.timeline;
+      const e = tl.atOrBefore(t);
+      return { index: tl.indexOfKey(e.key), size: tl.size() };
+    }, midTs);
+    expect(target.index).toBeGreaterThan(0);
+    const box = (await page.locator('#tl-range').boundingBox())!;
+    await page.mouse.click(box.x + 8 + ((box.width - 16) * target.index) / (target.size - 1), box.y + box.height / 2);
+    // the page is paused (the header says resume) and the grid is the one of then
+    await page.waitForFunction(() => (window as any).ValkDashboard.state.paused === true);
+    expect(await page.textContent('#pause')).toBe('resume');
+    expect(await used()).toBe(N);
+    expect(await page.textContent('#count-F')).toBe(String(MAX - N));
+    const label = (await page.textContent('#tl-label'))!;
+    const m = /^-(\d+\.\d)s · seq ([\d,]+) · (\d\d:\d\d:\d\d\.\d{3})$/.exec(label);
+    expect(m, label).not.toBeNull();
+    const shown = await page.evaluate(() => {
+      const d = (window as any).ValkDashboard;
+      const key = Number(document.getElementById('timeline')!.getAttribute('data-key'));
+      const e = d.timeline.byKey(key);
+      return { key, seq: e.seq, ts: e.ts, index: Number((document.getElementById('tl-range') as HTMLInputElement).value), newestTs: d.timeline.newest().ts };
+    });
+    expect(m![2]).toBe(shown.seq.toLocaleString('en-US'));
+    expect(m![3]).toBe(new Date(shown.ts).toISOString().slice(11, 23));
+    expect(Math.abs(shown.ts - midTs)).toBeLessThan(800); // the click landed in the transient, near its middle
+    expect(Number(m![1])).toBeGreaterThanOrEqual(2); // at least the 1 s after the close + the 1 s wait
+    expect(await page.textContent('#sse-seq')).toBe(shown.seq.toLocaleString('en-US'));
+
+    // recording goes on; the shown snapshot stays the same one, the thumb follows it
+    const newestBefore = shown.newestTs;
+    await page.waitForFunction((t) => (window as any).ValkDashboard.timeline.newest().ts > t + 500, newestBefore);
+    expect(Number(await page.getAttribute('#timeline', 'data-key'))).toBe(shown.key);
+    expect(await used()).toBe(N);
+    expect(await page.textContent('#tl-label')).toContain(`seq ${shown.seq.toLocaleString('en-US')}`);
+    expect(Number(/^-(\d+\.\d)s/.exec((await page.textContent('#tl-label'))!)![1])).toBeGreaterThan(Number(m![1]));
+
+    // the arrow keys step one snapshot: forward until the close (the first empty one), back one to the last with N
+    await page.focus('#tl-range');
+    let steps = 0;
+    while ((await used()) === N) {
+      expect(++steps, 'the close is within 40 steps forward').toBeLessThan(40);
+      await page.keyboard.press('ArrowRight');
+    }
+    const afterClose = Number(await page.getAttribute('#timeline', 'data-key'));
+    expect(afterClose).toBe(shown.key + steps);
+    expect(Number(await page.inputValue('#tl-range'))).toBe(await page.evaluate((k) => (window as any).ValkDashboard.timeline.indexOfKey(k), afterClose));
+    expect(await used()).toBeLessThan(N);
+    await page.keyboard.press('ArrowLeft');
+    expect(await used()).toBe(N);
+    expect(Number(await page.getAttribute('#timeline', 'data-key'))).toBe(afterClose - 1);
+    // the buttons step the same way
+    await page.click('#tl-fwd');
+    expect(Number(await page.getAttribute('#timeline', 'data-key'))).toBe(afterClose);
+    await page.click('#tl-back');
+    expect(Number(await page.getAttribute('#timeline', 'data-key'))).toBe(afterClose - 1);
+    expect(await used()).toBe(N);
+
+    fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
+    await page.locator('#memory').screenshot({ path: SCREENSHOT });
+    console.log(`screenshot: ${SCREENSHOT}`);
+
+    // live: the newest again (the slab empty), unpaused
+    await page.click('#tl-live');
+    await page.waitForFunction(() => (document.getElementById('tl-label')?.textContent ?? '').startsWith('live · seq '));
+    expect(await page.evaluate(() => (window as any).ValkDashboard.state.paused)).toBe(false);
+    expect(await page.textContent('#pause')).toBe('pause');
+    expect(await used()).toBe(0);
+    expect(await page.getAttribute('#timeline', 'data-key')).toBe('');
+    const live = await page.evaluate(() => ({
+      index: Number((document.getElementById('tl-range') as HTMLInputElement).value),
+      size: (window as any).ValkDashboard.timeline.size(),
+    }));
+    expect(live.index).toBe(live.size - 1);
+    expect(errors).toEqual([]);
   });
 });
