@@ -84,6 +84,12 @@ export function formatPct(ratio) {
   return (ratio * 100).toFixed(1) + '%';
 }
 
+/** A Unix time in ms as the UTC time of day to the ms: "20:49:12.345" (the event log's clock; the timeline's label). */
+export function formatClock(ms) {
+  if (!finite(ms) || Math.abs(ms) > 8.64e15) return '--';
+  return new Date(ms).toISOString().slice(11, 23);
+}
+
 /** used / total as "1,234 / 4,096". */
 export function formatFraction(used, total) {
   return formatNumber(used) + ' / ' + formatNumber(total);

@@ -12,6 +12,7 @@
  *   dom.js        DOM helpers
  *   controls.js   the header; panel-aio.js, panel-runtime.js, panel-servers.js
  *                 the metrics cards; panel-memory.js the memory diagnostics;
+ *   timeline.js   the last 600 memory snapshots; timeline-ui.js its bar (scrub back)
  *   events.js     the event log
  * Runs on the page's only thread.
  */
@@ -22,9 +23,10 @@ import * as aio from './panel-aio.js';
 import * as runtime from './panel-runtime.js';
 import * as servers from './panel-servers.js';
 import * as memory from './panel-memory.js';
+import * as timeline from './timeline-ui.js';
 import * as events from './events.js';
 
-var PANELS = [controls, aio, runtime, servers, memory, events];
+var PANELS = [controls, aio, runtime, servers, memory, timeline, events];
 
 function start() {
   PANELS.forEach(function (p) {
@@ -42,6 +44,7 @@ window.ValkDashboard = {
   setPaused: setPaused,
   schedule: schedule,
   renderMemory: memory.renderMemory,
+  timeline: timeline.timeline,
 };
 
 if (document.getElementById('valk-dashboard')) start();

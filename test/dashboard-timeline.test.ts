@@ -162,6 +162,13 @@ describe('timeline ring (dashboard/timeline.js)', () => {
     expect(t.bySeq(1)!.key).toBe(t.newest()!.key);
   });
 
+  it('formatClock (format.js): the UTC time of day to the ms; "--" for no time', async () => {
+    const F = await import('../dashboard/format.js' as string);
+    expect(F.formatClock(T0)).toBe('20:49:12.345');
+    expect(F.formatClock(Date.UTC(2026, 0, 1, 3, 4, 5, 6))).toBe('03:04:05.006');
+    for (const bad of [NaN, Infinity, undefined, null, '7', 1e17]) expect(F.formatClock(bad), String(bad)).toBe('--');
+  });
+
   it("the bar's texts: live, how long before the newest (seq, UTC time), no longer kept; what the ring holds", () => {
     const t = TL.createTimeline();
     expect(TL.timelineLabel(null, null)).toBe('live · no snapshot yet');
