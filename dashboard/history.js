@@ -23,14 +23,15 @@
  * at most one a second: inputs in the same second of the server's clock
  * (floor(t / SAMPLE_MS)) fold into one sample, so 300 samples cover at least
  * the last 5 minutes (at a 5 s or 10 s poll the memory stream still opens a
- * sample a second). Charts show only samples within WINDOW_MS of the newest. Watermark markers: a
- * ring of at most MAX_MARKERS = 64. The per-server counters of the previous
+ * sample a second). Charts show only samples within WINDOW_MS of the newest.
+ * Watermark markers: at most MAX_MARKERS = 64, the oldest dropped (a marker
+ * older than the window is not drawn). The per-server counters of the previous
  * poll: one entry per servers[] element (at most 16 servers, the
  * http_servers slab), replaced on every poll.
  *
  * Rates use decode.js computeRate: no previous sample, no time passed, or a
- * counter that went down (a restart) gives null, a gap in the chart, never
- * a negative value or a spike. Gauges fed by the memory stream keep the
+ * counter that went down (a restart) gives null: no point for that second
+ * (charts.js joins the points around it), never a negative value or a spike. Gauges fed by the memory stream keep the
  * highest value seen during their second, so a 100 ms exhaustion stays
  * visible.
  */
