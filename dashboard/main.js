@@ -11,7 +11,9 @@
  *   format.js     the one formatter; classes.js colour rules; decode.js wire formats
  *   dom.js        DOM helpers
  *   controls.js   the header; panel-aio.js, panel-runtime.js, panel-servers.js
- *                 the metrics cards; panel-memory.js the memory diagnostics;
+ *                 the metrics cards; panel-history.js the last 5 minutes
+ *                 (history.js the ring, charts.js the SVG charts);
+ *                 panel-memory.js the memory diagnostics;
  *   timeline.js   the last 600 memory snapshots; timeline-ui.js its bar (scrub back)
  *   events.js     the event log
  * Runs on the page's only thread.
@@ -22,11 +24,12 @@ import * as controls from './controls.js';
 import * as aio from './panel-aio.js';
 import * as runtime from './panel-runtime.js';
 import * as servers from './panel-servers.js';
+import * as history from './panel-history.js';
 import * as memory from './panel-memory.js';
 import * as timeline from './timeline-ui.js';
 import * as events from './events.js';
 
-var PANELS = [controls, aio, runtime, servers, memory, timeline, events];
+var PANELS = [controls, aio, runtime, servers, history, memory, timeline, events];
 
 function start() {
   PANELS.forEach(function (p) {
@@ -44,6 +47,7 @@ window.ValkDashboard = {
   setPaused: setPaused,
   schedule: schedule,
   renderMemory: memory.renderMemory,
+  history: history.history,
   timeline: timeline.timeline,
 };
 
