@@ -280,6 +280,7 @@ describe('timeline in a browser', () => {
       return { index: tl.indexOfKey(e.key), size: tl.size() };
     }, midTs);
     expect(target.index).toBeGreaterThan(0);
+    await page.locator('#tl-range').scrollIntoViewIfNeeded(); // below the history charts
     const box = (await page.locator('#tl-range').boundingBox())!;
     await page.mouse.click(box.x + 8 + ((box.width - 16) * target.index) / (target.size - 1), box.y + box.height / 2);
     // the page is paused (the header says resume) and the grid is the one of then
