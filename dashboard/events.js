@@ -1,6 +1,5 @@
 /*
- * valk-aio debug dashboard: the live event log panel (#events). Plain
- * ES5-style script like app.js, no build step.
+ * valk-aio dashboard: the live event log panel (#events).
  *
  * Data source: GET /debug/events?after=SEQ, polled every second while the
  * page is not paused (docs/design.md §13, "The dashboard's event log"). The
@@ -13,160 +12,135 @@
  * again with after = the last seq it has). The first ask starts the server's
  * recording; it stops 10 s after the last ask.
  *
- * The pure functions are module.exports for Node's tests; in a browser
- * everything is window.ValkEventLog and the panel starts itself.
+ * The list keeps the newest KEEP lines (a fixed cap). It keeps polling while
+ * the view is paused and draws again on resume. The pure functions are
+ * exported for Node's tests. Runs on the page's only thread.
  */
-(function (factory) {
-  'use strict';
-  var api = factory();
-  if (typeof module !== 'undefined' && module.exports) module.exports = api;
-  if (typeof window !== 'undefined') {
-    window.ValkEventLog = api;
-    if (typeof document !== 'undefined' && document.getElementById('events')) {
-      if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', api.start);
-      else api.start();
-    }
+import { on, state as page } from './model.js';
+import { $, esc } from './dom.js';
+import { formatBytes, formatMs, formatNumber } from './format.js';
+
+
+var EVENTS_URL = '/debug/events';
+var POLL_MS = 1000;
+var FETCH_TIMEOUT_MS = 3000;
+var KEEP = 200;   // lines the panel keeps (newest)
+var SHOW = 100;   // lines it draws
+
+var WATERMARK = ['normal', 'high', 'critical'];
+
+/* ---- pure functions ---------------------------------------------- */
+
+/** What an event's a and b mean, by kind (the server's list: /debug/events "kinds"). */
+export function eventDetail(e) {
+  switch (e.kind) {
+    case 'conn_rejected': return 'refused: ' + e.reason;
+    case 'conn_closed': return (e.reason !== 'none' ? e.reason + ', ' : '') + 'age ' + formatMs(e.a) + ', sent ' + formatBytes(e.b);
+    case 'stream_opened': return 'stream ' + e.a;
+    case 'stream_closed': return 'stream ' + e.a + ', ' + formatMs(e.b);
+    case 'stream_reset': return 'stream ' + e.a + ', code ' + e.b;
+    case 'goaway_sent': return 'code ' + e.b;
+    case 'watermark_changed': return (WATERMARK[e.a] || String(e.a)) + ', ' + formatNumber(e.b) + ' buffers in use';
+    default: return e.reason && e.reason !== 'none' ? e.reason : '';
   }
-})(function () {
-  'use strict';
+}
 
-  var EVENTS_URL = '/debug/events';
-  var POLL_MS = 1000;
-  var FETCH_TIMEOUT_MS = 3000;
-  var KEEP = 200;   // lines the panel keeps (newest)
-  var SHOW = 100;   // lines it draws
+/** list + incoming (both oldest first), without seqs already held, the newest keep of them. */
+export function mergeEvents(list, incoming, keep) {
+  var last = list.length ? list[list.length - 1].seq : 0;
+  var out = list.slice();
+  for (var i = 0; i < incoming.length; i++) if (incoming[i].seq > last) out.push(incoming[i]);
+  return out.length > keep ? out.slice(out.length - keep) : out;
+}
 
-  var WATERMARK = ['normal', 'high', 'critical'];
+/** The events whose kind is on (hidden: kind -> true for the kinds switched off), newest first, at most max. */
+export function visibleEvents(list, hidden, max) {
+  var out = [];
+  for (var i = list.length - 1; i >= 0 && out.length < max; i--) if (!hidden[list[i].kind]) out.push(list[i]);
+  return out;
+}
 
-  /* ---- pure functions ---------------------------------------------- */
+/** "12:34:56.789" of an ISO time (UTC, as the server gives it). */
+export function clockOf(iso) {
+  var m = /T(\d\d:\d\d:\d\d\.\d\d\d)/.exec(String(iso));
+  return m ? m[1] : String(iso);
+}
 
-  /** What an event's a and b mean, by kind (the server's list: /debug/events "kinds"). */
-  function eventDetail(e) {
-    switch (e.kind) {
-      case 'conn_rejected': return 'refused: ' + e.reason;
-      case 'conn_closed': return (e.reason !== 'none' ? e.reason + ', ' : '') + 'age ' + e.a + ' ms, sent ' + e.b + ' B';
-      case 'stream_opened': return 'stream ' + e.a;
-      case 'stream_closed': return 'stream ' + e.a + ', ' + e.b + ' ms';
-      case 'stream_reset': return 'stream ' + e.a + ', code ' + e.b;
-      case 'goaway_sent': return 'code ' + e.b;
-      case 'watermark_changed': return (WATERMARK[e.a] || String(e.a)) + ', ' + e.b + ' buffers in use';
-      default: return e.reason && e.reason !== 'none' ? e.reason : '';
-    }
-  }
+/* ---- browser ----------------------------------------------------- */
 
-  /** list + incoming (both oldest first), without seqs already held, the newest keep of them. */
-  function mergeEvents(list, incoming, keep) {
-    var last = list.length ? list[list.length - 1].seq : 0;
-    var out = list.slice();
-    for (var i = 0; i < incoming.length; i++) if (incoming[i].seq > last) out.push(incoming[i]);
-    return out.length > keep ? out.slice(out.length - keep) : out;
-  }
+// Off at first: a request's two events outnumber the rest (and the page's own polls are requests).
+var HIDDEN_AT_FIRST = { stream_opened: true, stream_closed: true };
 
-  /** The events whose kind is on (hidden: kind -> true for the kinds switched off), newest first, at most max. */
-  function visibleEvents(list, hidden, max) {
-    var out = [];
-    for (var i = list.length - 1; i >= 0 && out.length < max; i--) if (!hidden[list[i].kind]) out.push(list[i]);
-    return out;
-  }
+var state = { list: [], seq: 0, hidden: {}, kinds: [], timer: null, ring: null };
 
-  /** "12:34:56.789" of an ISO time (UTC, as the server gives it). */
-  function clockOf(iso) {
-    var m = /T(\d\d:\d\d:\d\d\.\d\d\d)/.exec(String(iso));
-    return m ? m[1] : String(iso);
-  }
+/** One switch a kind (all on at first but HIDDEN_AT_FIRST); made once, from the first answer. */
+function renderFilters() {
+  var box = $('event-filters');
+  if (box.children.length || !state.kinds.length) return;
+  box.innerHTML = state.kinds.map(function (k) {
+    state.hidden[k.kind] = HIDDEN_AT_FIRST[k.kind] === true;
+    return '<label class="event-filter" title="' + esc(k.help) + '"><input type="checkbox" data-kind="' + esc(k.kind) +
+      '"' + (state.hidden[k.kind] ? '' : ' checked') + '> ' + esc(k.kind) + '</label>';
+  }).join('');
+  box.addEventListener('change', function (ev) {
+    var t = ev.target;
+    if (!t || !t.getAttribute) return;
+    state.hidden[t.getAttribute('data-kind')] = !t.checked;
+    renderLog();
+  });
+}
 
-  /* ---- browser ----------------------------------------------------- */
+function renderLog() {
+  var shown = visibleEvents(state.list, state.hidden, SHOW);
+  $('event-log').innerHTML = shown.map(function (e) {
+    return '<tr class="ev-' + esc(e.kind) + '"><td class="ev-time">' + esc(clockOf(e.time)) + '</td><td class="ev-kind">' +
+      esc(e.kind) + '</td><td class="ev-conn">' + (e.conn ? '#' + e.conn : '') + '</td><td>' + esc(eventDetail(e)) + '</td></tr>';
+  }).join('');
+  $('event-count').textContent = formatNumber(shown.length) + ' shown · seq ' + formatNumber(state.seq) +
+    (state.ring ? ' · ring ' + state.ring.state + ', ' + formatNumber(state.ring.events_dropped) + ' dropped' : '');
+}
 
-  // Off at first: a request's two events outnumber the rest (and the page's own polls are requests).
-  var HIDDEN_AT_FIRST = { stream_opened: true, stream_closed: true };
-
-  var state = { list: [], seq: 0, hidden: {}, kinds: [], timer: null, ring: null };
-
-  function $(id) {
-    return document.getElementById(id);
-  }
-
-  function esc(s) {
-    return String(s).replace(/[&<>"']/g, function (c) {
-      return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c];
-    });
-  }
-
-  function paused() {
-    return document.body.classList.contains('paused');
-  }
-
-  /** One switch a kind (all on at first but HIDDEN_AT_FIRST); made once, from the first answer. */
-  function renderFilters() {
-    var box = $('event-filters');
-    if (box.children.length || !state.kinds.length) return;
-    box.innerHTML = state.kinds.map(function (k) {
-      state.hidden[k.kind] = HIDDEN_AT_FIRST[k.kind] === true;
-      return '<label class="event-filter" title="' + esc(k.help) + '"><input type="checkbox" data-kind="' + esc(k.kind) +
-        '"' + (state.hidden[k.kind] ? '' : ' checked') + '> ' + esc(k.kind) + '</label>';
-    }).join('');
-    box.addEventListener('change', function (ev) {
-      var t = ev.target;
-      if (!t || !t.getAttribute) return;
-      state.hidden[t.getAttribute('data-kind')] = !t.checked;
-      renderLog();
-    });
-  }
-
-  function renderLog() {
-    var shown = visibleEvents(state.list, state.hidden, SHOW);
-    $('event-log').innerHTML = shown.map(function (e) {
-      return '<tr class="ev-' + esc(e.kind) + '"><td class="ev-time">' + esc(clockOf(e.time)) + '</td><td class="ev-kind">' +
-        esc(e.kind) + '</td><td class="ev-conn">' + (e.conn ? '#' + e.conn : '') + '</td><td>' + esc(eventDetail(e)) + '</td></tr>';
-    }).join('');
-    $('event-count').textContent = shown.length + ' shown · seq ' + state.seq +
-      (state.ring ? ' · ring ' + state.ring.state + ', ' + state.ring.events_dropped + ' dropped' : '');
-  }
-
-  function poll() {
-    state.timer = null;
-    if (paused()) return schedule();
-    var ctrl = typeof AbortController !== 'undefined' ? new AbortController() : null;
-    var to = setTimeout(function () {
-      if (ctrl) ctrl.abort();
-    }, FETCH_TIMEOUT_MS);
-    fetch(EVENTS_URL + '?after=' + state.seq, { cache: 'no-store', signal: ctrl ? ctrl.signal : undefined })
-      .then(function (r) {
-        if (!r.ok) throw new Error('HTTP ' + r.status);
-        return r.json();
-      })
-      .then(function (j) {
-        if (j.seq < state.seq) state.list = []; // the server's log started again (a restart)
-        state.seq = j.seq;
-        state.kinds = j.kinds || [];
-        state.ring = j.ring;
-        state.list = mergeEvents(state.list, j.events || [], KEEP);
+function poll() {
+  state.timer = null;
+  var ctrl = typeof AbortController !== 'undefined' ? new AbortController() : null;
+  var to = setTimeout(function () {
+    if (ctrl) ctrl.abort();
+  }, FETCH_TIMEOUT_MS);
+  fetch(EVENTS_URL + '?after=' + state.seq, { cache: 'no-store', signal: ctrl ? ctrl.signal : undefined })
+    .then(function (r) {
+      if (!r.ok) throw new Error('HTTP ' + r.status);
+      return r.json();
+    })
+    .then(function (j) {
+      if (j.seq < state.seq) state.list = []; // the server's log started again (a restart)
+      state.seq = j.seq;
+      state.kinds = j.kinds || [];
+      state.ring = j.ring;
+      state.list = mergeEvents(state.list, j.events || [], KEEP);
+      if (!page.paused) {
         renderFilters();
         renderLog();
-      })
-      .catch(function () {
-        /* the metrics poll shows the page stale; the log waits */
-      })
-      .then(function () {
-        clearTimeout(to);
-        schedule();
-      });
-  }
+      }
+    })
+    .catch(function () {
+      /* the metrics poll shows the page stale; the log waits */
+    })
+    .then(function () {
+      clearTimeout(to);
+      schedule();
+    });
+}
 
-  function schedule() {
-    if (state.timer === null) state.timer = setTimeout(poll, POLL_MS);
-  }
+function schedule() {
+  if (state.timer === null) state.timer = setTimeout(poll, POLL_MS);
+}
 
-  function start() {
-    poll();
-  }
-
-  return {
-    eventDetail: eventDetail,
-    mergeEvents: mergeEvents,
-    visibleEvents: visibleEvents,
-    clockOf: clockOf,
-    start: start,
-    state: state,
-  };
-});
+export function mount() {
+  on('pause', function (paused) {
+    if (!paused) {
+      renderFilters();
+      renderLog();
+    }
+  });
+  poll();
+}

@@ -1,8 +1,8 @@
 // The browser dashboard served at /debug/ (dashboard/, lib/dashboard.ts;
 // docs/design.md §8).
 //
-// 1. Unit tests of the page's pure functions (dashboard/app.js loads under
-//    Node as a CommonJS module), named after docs/design.md §11.3 (D8) where it has a case.
+// 1. Unit tests of the page's pure functions (dashboard/*.js are ES modules,
+//    imported here as the browser does), named after docs/design.md §11.3 (D8) where it has a case.
 // 2. Integration: the files are served over HTTP/2 with the right types, and
 //    the page's decoders read a real SSE event of the server consistently.
 // 3. A browser test: Debian's chromium driven by playwright-core loads the
@@ -53,7 +53,13 @@ interface Dashboard {
   latencySummary(lat: unknown): { count: number; avgMs: number | null; p50Ms: number | null; p99Ms: number | null };
 }
 
-const D: Dashboard = req('../dashboard/app.js');
+/** The page's pure functions, from its ES modules (dashboard/package.json makes them ESM under Node too). */
+const D = {
+  ...(await import('../dashboard/format.js')),
+  ...(await import('../dashboard/classes.js')),
+  ...(await import('../dashboard/decode.js')),
+  ...(await import('../dashboard/sources.js')),
+} as unknown as Dashboard;
 
 interface LogLine { seq: number; kind: string; reason: string; a: number; b: number; conn: number; time: string }
 /** dashboard/events.js's pure functions (the event log panel). */
@@ -62,11 +68,11 @@ const EV: {
   mergeEvents(list: LogLine[], incoming: LogLine[], keep: number): LogLine[];
   visibleEvents(list: LogLine[], hidden: Record<string, boolean>, max: number): LogLine[];
   clockOf(iso: string): string;
-} = req('../dashboard/events.js');
+} = await import('../dashboard/events.js');
 
 /** dashboard/controls.js's pure functions (poll interval, Copy as JSON). */
 const CT: { INTERVALS_MS: number[]; intervalOf(v: unknown): number; snapshotDocument(m: unknown, e: unknown, now: number): string } =
-  req('../dashboard/controls.js');
+  await import('../dashboard/controls.js');
 
 /** The server's latency buckets (docs/metrics.md), seconds. */
 const BOUNDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -76,6 +82,12 @@ function counts(at: Record<number, number>): number[] {
 }
 
 describe('dashboard pure functions (docs/design.md §11.3, D8)', () => {
+  it('every module but main.js loads under Node: no DOM touched at import time, no syntax error', async () => {
+    const modules = fs.readdirSync(DASHBOARD_DIR).filter((f) => f.endsWith('.js') && f !== 'main.js');
+    expect(modules.length).toBeGreaterThan(8);
+    for (const f of modules) expect(Object.keys(await import(path.join(DASHBOARD_DIR, f))).length, f).toBeGreaterThan(0);
+  });
+
   it('event log: merged by seq (no line twice, the newest kept), filtered by kind newest first, details by kind', () => {
     const line = (seq: number, kind = 'conn_accepted'): LogLine => ({ seq, kind, reason: 'none', a: 0, b: 0, conn: 1, time: '2026-12-02T18:00:00.123Z' });
     const merged = EV.mergeEvents([line(1), line(2)], [line(2), line(3), line(4, 'conn_closed')], 3);
@@ -83,7 +95,7 @@ describe('dashboard pure functions (docs/design.md §11.3, D8)', () => {
     expect(EV.visibleEvents(merged, { conn_accepted: true }, 10).map((e) => e.seq)).toEqual([4]);
     expect(EV.visibleEvents(merged, {}, 2).map((e) => e.seq)).toEqual([4, 3]);
     expect(EV.eventDetail({ kind: 'conn_rejected', reason: 'limit' })).toBe('refused: limit');
-    expect(EV.eventDetail({ kind: 'conn_closed', reason: 'idle_timeout', a: 300, b: 66 })).toBe('idle_timeout, age 300 ms, sent 66 B');
+    expect(EV.eventDetail({ kind: 'conn_closed', reason: 'idle_timeout', a: 300, b: 66 })).toBe('idle_timeout, age 300.0 ms, sent 66 B');
     expect(EV.eventDetail({ kind: 'watermark_changed', a: 2, b: 900 })).toBe('critical, 900 buffers in use');
     expect(EV.clockOf('2026-12-02T18:00:00.123Z')).toBe('18:00:00.123');
   });
@@ -147,6 +159,35 @@ describe('dashboard pure functions (docs/design.md §11.3, D8)', () => {
     expect(D.formatBytes(NaN)).toBe('--');
     expect(D.formatRate(1536)).toBe('1.5 KiB/s');
     expect(D.formatRate(null)).toBe('--');
+  });
+
+  it('one formatter: format(kind, v) for counts, bytes, rates, events/s, durations, ms, ratios; "--" for no number', async () => {
+    const F = await import('../dashboard/format.js');
+    expect(F.FORMAT_KINDS.sort()).toEqual(['bytes', 'count', 'duration', 'ms', 'pct', 'perSecond', 'rate']);
+    expect(F.format('count', 1234567)).toBe('1,234,567');
+    expect(F.format('bytes', 1536)).toBe('1.5 KiB');
+    expect(F.format('bytes', 1023.7)).toBe('1.0 KiB'); // not "1024 B"
+    expect(F.format('rate', 61.66982922201138)).toBe('62 B/s');
+    expect([0.04, 12.34, 99.96, 1234.5].map((v) => F.format('perSecond', v))).toEqual(['0.0/s', '12.3/s', '100.0/s', '1,235/s']);
+    expect(F.format('duration', 9296)).toBe('2h 34m 56s');
+    expect(F.format('ms', 1.5)).toBe('1.50 ms');
+    expect(F.format('pct', 0.732)).toBe('73.2%');
+    for (const k of F.FORMAT_KINDS) for (const bad of [NaN, Infinity, undefined, null, '7']) expect(F.format(k, bad), `${k} ${bad}`).toBe('--');
+    expect(() => F.format('furlongs', 1)).toThrow(/unknown kind furlongs/);
+  });
+
+  it('one formatter everywhere: no dashboard module but format.js turns a number into text itself', () => {
+    for (const f of fs.readdirSync(DASHBOARD_DIR).filter((x) => x.endsWith('.js') && x !== 'format.js')) {
+      const text = fs.readFileSync(path.join(DASHBOARD_DIR, f), 'utf8');
+      expect(text, f).not.toMatch(/\.toFixed\(|\.toLocaleString\(|\.toPrecision\(|Intl\.NumberFormat/);
+    }
+  });
+
+  it('the modules call one way: format, classes, decode, dom and model import no panel; nothing imports main.js', () => {
+    const imports = (f: string) => [...fs.readFileSync(path.join(DASHBOARD_DIR, f), 'utf8').matchAll(/from '\.\/([a-z-]+\.js)'/g)].map((m) => m[1]);
+    const leaves = ['format.js', 'classes.js', 'decode.js', 'dom.js', 'model.js'];
+    for (const f of leaves) expect(imports(f).filter((i) => !leaves.includes(i)), f).toEqual([]);
+    for (const f of fs.readdirSync(DASHBOARD_DIR).filter((x) => x.endsWith('.js'))) expect(imports(f), f).not.toContain('main.js');
   });
 
   it('formatDuration: µs, ms, seconds, and the uptime form 2h 34m 12s', () => {
@@ -339,7 +380,7 @@ function firstMemoryEvent(port: number): Promise<{ id: number; data: any }> {
 }
 
 describe('dashboard served at /debug/', () => {
-  it('GET /debug/, /debug, /debug/app.js, /debug/style.css over HTTP/2: 200 with their content types', async () => {
+  it('GET /debug/, /debug, /debug/main.js, /debug/style.css over HTTP/2: 200 with their content types', async () => {
     const { port } = await serve();
     const s = await connect(port);
     try {
@@ -347,7 +388,7 @@ describe('dashboard served at /debug/', () => {
       expect(page.status).toBe(200);
       expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
       expect(page.body).toBe(fs.readFileSync(path.join(DASHBOARD_DIR, 'index.html'), 'utf8'));
-      expect(page.body).toContain('/debug/app.js');
+      expect(page.body).toContain('<script type="module" src="/debug/main.js"></script>');
       expect(page.body).toContain('/debug/style.css');
       expect(String(page.headers['content-security-policy'])).toContain("script-src 'self'");
 
@@ -355,10 +396,24 @@ describe('dashboard served at /debug/', () => {
       expect(bare.status).toBe(200);
       expect(bare.body).toBe(page.body);
 
-      const js = await request(s, '/debug/app.js');
-      expect(js.status).toBe(200);
-      expect(js.headers['content-type']).toBe('text/javascript; charset=utf-8');
-      expect(js.body).toBe(fs.readFileSync(path.join(DASHBOARD_DIR, 'app.js'), 'utf8'));
+      // Every module the page imports, from main.js down, is served as JavaScript, byte for byte.
+      const seen = new Set<string>();
+      const todo = ['main.js'];
+      while (todo.length) {
+        const f = todo.pop()!;
+        if (seen.has(f)) continue;
+        seen.add(f);
+        const js = await request(s, `/debug/${f}`);
+        expect(js.status, f).toBe(200);
+        expect(js.headers['content-type'], f).toBe('text/javascript; charset=utf-8');
+        expect(js.body, f).toBe(fs.readFileSync(path.join(DASHBOARD_DIR, f), 'utf8'));
+        for (const m of js.body.matchAll(/^import [^;]*? from '([^']+)';$/gms)) {
+          expect(m[1], `${f} imports ${m[1]}`).toMatch(/^\.\/[a-z-]+\.js$/);
+          todo.push(m[1].slice(2));
+        }
+      }
+      const modules = fs.readdirSync(DASHBOARD_DIR).filter((f) => f.endsWith('.js')).sort();
+      expect([...seen].sort(), 'every dashboard/*.js is reached from main.js').toEqual(modules);
 
       const css = await request(s, '/debug/style.css');
       expect(css.status).toBe(200);
@@ -379,7 +434,9 @@ describe('dashboard served at /debug/', () => {
   });
 
   it('the page loads nothing from elsewhere: no http(s) URL in its files, no @import', () => {
-    for (const f of ['index.html', 'style.css', 'app.js', 'events.js', 'controls.js']) {
+    const files = fs.readdirSync(DASHBOARD_DIR).filter((f) => /\.(html|css|js)$/.test(f));
+    expect(files.length).toBeGreaterThan(10);
+    for (const f of files) {
       const text = fs.readFileSync(path.join(DASHBOARD_DIR, f), 'utf8');
       expect(text, f).not.toMatch(/(src|href)\s*=\s*["']?(https?:)?\/\//i);
       expect(text, f).not.toMatch(/url\(\s*["']?(https?:)?\/\//i);
@@ -648,7 +705,7 @@ describe('dashboard in a browser', () => {
     // the browser's connection + 3 = 4 of 5 slots (80 %): warning at least
     await sessions(port, 3);
     await page.waitForSelector('#capacity-banner', { state: 'visible' });
-    expect(await page.textContent('#capacity-banner')).toMatch(/connections \d+% \([45]\/5\)/);
+    expect(await page.textContent('#capacity-banner')).toMatch(/connections \d+\.\d% \([45]\/5\)/);
     expect(await page.getAttribute('#capacity-banner', 'class')).toMatch(/warning|critical/);
     expect(await page.getAttribute('#conn-panel', 'class')).toMatch(/warning|critical/);
     expect(errors).toEqual([]);

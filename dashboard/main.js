@@ -1,0 +1,47 @@
+/*
+ * valk-aio dashboard: the page's entry point, loaded as
+ * <script type="module" src="/debug/main.js"> (docs/design.md §8). It mounts
+ * every panel once, in page order, then starts the two data sources
+ * (sources.js). window.ValkDashboard is for the browser tests and for an
+ * operator's console: the model's state and the functions that draw.
+ *
+ * The modules, calls going one way (main -> panels -> model, decode, format):
+ *   model.js      the state and the publish/subscribe of arrivals
+ *   sources.js    the /debug/metrics poll and the memory SSE stream
+ *   format.js     the one formatter; classes.js colour rules; decode.js wire formats
+ *   dom.js        DOM helpers
+ *   controls.js   the header; panel-aio.js, panel-runtime.js, panel-servers.js
+ *                 the metrics cards; panel-memory.js the memory diagnostics;
+ *   events.js     the event log
+ * Runs on the page's only thread.
+ */
+import { emit, on, setPaused, state } from './model.js';
+import { openSse, poll, schedule, watchdog } from './sources.js';
+import * as controls from './controls.js';
+import * as aio from './panel-aio.js';
+import * as runtime from './panel-runtime.js';
+import * as servers from './panel-servers.js';
+import * as memory from './panel-memory.js';
+import * as events from './events.js';
+
+var PANELS = [controls, aio, runtime, servers, memory, events];
+
+function start() {
+  PANELS.forEach(function (p) {
+    p.mount();
+  });
+  poll();
+  openSse();
+  watchdog();
+}
+
+window.ValkDashboard = {
+  state: state,
+  on: on,
+  emit: emit,
+  setPaused: setPaused,
+  schedule: schedule,
+  renderMemory: memory.renderMemory,
+};
+
+if (document.getElementById('valk-dashboard')) start();
