@@ -12,7 +12,8 @@
  *   dom.js        DOM helpers
  *   controls.js   the header; panel-aio.js, panel-runtime.js, panel-servers.js
  *                 the metrics cards; panel-memory.js the memory diagnostics;
- *   events.js     the event log
+ *   events.js     the event log; panel-clients.js one card per sys.connect() client;
+ *   alerts.js     the operator's thresholds (mounted last: it marks the panels' rows)
  * Runs on the page's only thread.
  */
 import { emit, on, setPaused, state } from './model.js';
@@ -23,8 +24,11 @@ import * as runtime from './panel-runtime.js';
 import * as servers from './panel-servers.js';
 import * as memory from './panel-memory.js';
 import * as events from './events.js';
+import * as clients from './panel-clients.js';
+import * as alerts from './alerts.js';
 
-var PANELS = [controls, aio, runtime, servers, memory, events];
+// alerts.js last: it marks the rows the panels drew for the same answer.
+var PANELS = [controls, aio, runtime, servers, clients, memory, events, alerts];
 
 function start() {
   PANELS.forEach(function (p) {
@@ -42,6 +46,7 @@ window.ValkDashboard = {
   setPaused: setPaused,
   schedule: schedule,
   renderMemory: memory.renderMemory,
+  applyAlerts: alerts.applyAlerts,
 };
 
 if (document.getElementById('valk-dashboard')) start();

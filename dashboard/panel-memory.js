@@ -9,7 +9,7 @@
  */
 import { on, state } from './model.js';
 import { formatBytes, formatMs, formatNumber, formatPct } from './format.js';
-import { capacityLevel, cellSize, dominantState, fillLevel, gaugeClass } from './classes.js';
+import { cellSize, dominantState, fillLevel, gaugeClass, panelLevel } from './classes.js';
 import {
   MAX_GRID_CELLS, PROTO_LABELS, STATE_LABELS, aggToCells, aggregateStates, capacityAlerts, countStates, hexToBitArray,
   ownerBreakdown, ownerName, slotDetails,
@@ -73,6 +73,13 @@ function renderAggGrid(grid, cells, per) {
   }
 }
 
+/** A panel's overflow counter: "overflow N" (acquires that found the pool empty), red once N > 0. */
+function setOverflow(el, n) {
+  var text = 'overflow ' + formatNumber(num(n));
+  if (el.textContent !== text) el.textContent = text;
+  el.classList.toggle('has-overflow', n > 0);
+}
+
 function poolPanel(name) {
   var id = 'pool-' + name.replace(/[^a-z0-9_-]/gi, '_');
   var el = $(id);
@@ -82,7 +89,7 @@ function poolPanel(name) {
   el.className = 'panel pool-panel';
   el.setAttribute('data-slab', name);
   el.innerHTML =
-    '<div class="pool-head"><span class="pool-name"></span><span class="pool-usage"></span></div>' +
+    '<div class="pool-head"><span class="pool-name"></span><span class="pool-usage"></span><span class="overflow-count"></span></div>' +
     '<div class="grid"></div><div class="pool-note"></div>';
   el.querySelector('.pool-name').textContent = name.replace(/_/g, ' ');
   $('pool-panels').appendChild(el);
@@ -97,7 +104,8 @@ function renderPool(slab) {
   var panel = poolPanel(slab.name);
   var grid = panel.querySelector('.grid');
   panel.querySelector('.pool-usage').textContent = usageText(slab);
-  panel.className = 'panel pool-panel ' + capacityLevel(slab.used, slab.total);
+  panel.className = 'panel pool-panel ' + panelLevel(slab.used, slab.total);
+  setOverflow(panel.querySelector('.overflow-count'), slab.overflow);
   var note = '';
   if (slab.agg) {
     renderAggGrid(grid, aggToCells(slab.agg, slab.total), slab.agg.per);
@@ -109,9 +117,7 @@ function renderPool(slab) {
     note = 'counts only';
   }
   if (!(slab.total > 0)) note = 'empty pool';
-  if (slab.overflow > 0) note += (note ? ' · ' : '') + formatNumber(slab.overflow) + ' overflows';
   panel.querySelector('.pool-note').textContent = note;
-  panel.querySelector('.pool-note').className = 'pool-note' + (slab.overflow > 0 ? ' red' : '');
 }
 
 /** The connection slab, slot by slot, each cell colored by its state letter. */
@@ -194,11 +200,11 @@ function renderOwners(slab, ownerMap) {
 function renderConnections(slab, ownerMap) {
   var grid = $('conn-grid');
   setText('conn-usage', usageText(slab));
-  $('conn-panel').className = 'panel conn-panel ' + capacityLevel(slab.used, slab.total);
+  $('conn-panel').className = 'panel conn-panel ' + panelLevel(slab.used, slab.total);
+  setOverflow($('conn-overflow'), slab.overflow);
   var note = '';
   if (slab.detail === false) note = 'aggregated: ' + renderConnAgg(grid, slab) + ' slots a cell, no per-slot owners';
   else renderConnCells(grid, slab, ownerMap);
-  if (slab.overflow > 0) note += (note ? ' · ' : '') + formatNumber(slab.overflow) + ' overflows';
   setText('conn-note', note);
   renderConnLegend(slab);
   renderOwners(slab, ownerMap);
@@ -211,9 +217,10 @@ function renderArenas(ar) {
   setText(
     'arena-summary',
     formatNumber(ar.count) + ' in use · ' + formatBytes(ar.used) + ' / ' + formatBytes(ar.capacity) +
-      ' · hwm ' + formatBytes(ar.high_water) + (ar.overflow > 0 ? ' · ' + formatNumber(ar.overflow) + ' overflows' : '') +
+      ' · hwm ' + formatBytes(ar.high_water) +
       (ar.count > list.length ? ' · ' + list.length + ' fullest shown' : '')
   );
+  setOverflow($('arena-overflow'), ar.overflow);
   var box = $('arena-list');
   box.textContent = '';
   if (list.length === 0) {
