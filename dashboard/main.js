@@ -11,7 +11,9 @@
  *   format.js     the one formatter; classes.js colour rules; decode.js wire formats
  *   dom.js        DOM helpers
  *   controls.js   the header; panel-aio.js, panel-runtime.js, panel-servers.js
- *                 the metrics cards; panel-memory.js the memory diagnostics;
+ *                 the metrics cards; panel-history.js the last 5 minutes
+ *                 (history.js the ring, charts.js the SVG charts);
+ *                 panel-memory.js the memory diagnostics;
  *   events.js     the event log; panel-clients.js one card per sys.connect() client;
  *   alerts.js     the operator's thresholds (mounted last: it marks the panels' rows)
  * Runs on the page's only thread.
@@ -22,13 +24,14 @@ import * as controls from './controls.js';
 import * as aio from './panel-aio.js';
 import * as runtime from './panel-runtime.js';
 import * as servers from './panel-servers.js';
+import * as history from './panel-history.js';
 import * as memory from './panel-memory.js';
 import * as events from './events.js';
 import * as clients from './panel-clients.js';
 import * as alerts from './alerts.js';
 
 // alerts.js last: it marks the rows the panels drew for the same answer.
-var PANELS = [controls, aio, runtime, servers, clients, memory, events, alerts];
+var PANELS = [controls, aio, runtime, servers, clients, history, memory, events, alerts];
 
 function start() {
   PANELS.forEach(function (p) {
@@ -47,6 +50,7 @@ window.ValkDashboard = {
   schedule: schedule,
   renderMemory: memory.renderMemory,
   applyAlerts: alerts.applyAlerts,
+  history: history.history,
 };
 
 if (document.getElementById('valk-dashboard')) start();

@@ -8,70 +8,14 @@
  * Browser only; runs on the page's only thread.
  */
 import { on, state } from './model.js';
-import { formatBytes, formatMs, formatNumber, formatPct } from './format.js';
-import { cellSize, dominantState, fillLevel, gaugeClass, panelLevel } from './classes.js';
-import {
-  MAX_GRID_CELLS, PROTO_LABELS, STATE_LABELS, aggToCells, aggregateStates, capacityAlerts, countStates, hexToBitArray,
-  ownerBreakdown, ownerName, slotDetails,
-} from './decode.js';
+import { formatBytes, formatNumber, formatPct } from './format.js';
+import { gaugeClass, panelLevel } from './classes.js';
+import { aggToCells, capacityAlerts, countStates, ownerBreakdown } from './decode.js';
 import { $, num, setText } from './dom.js';
-
-var FLASH_MS = 300; // how long a changed slot flashes
+import { drawAgg, drawBitmap, drawConnAgg, drawConnCells, ensureCells } from './grid.js';
 
 // slab name -> the bits/states drawn last (for the flash); one entry a slab.
 var prevBits = {};
-
-/** Makes grid hold exactly n cells of class base; returns its cells. */
-function ensureCells(grid, n, base) {
-  while (grid.children.length > n) grid.removeChild(grid.lastChild);
-  while (grid.children.length < n) {
-    var c = document.createElement('div');
-    c.className = base;
-    grid.appendChild(c);
-  }
-  grid.style.gridTemplateColumns = 'repeat(auto-fill, ' + cellSize(n) + 'px)';
-  grid.style.gridAutoRows = cellSize(n) + 'px';
-  return grid.children;
-}
-
-/** Adds the flash class to cell for FLASH_MS (docs/design.md §8). */
-function flash(cell) {
-  cell.classList.add('flash');
-  setTimeout(function () {
-    cell.classList.remove('flash');
-  }, FLASH_MS);
-}
-
-/** Sets a cell's classes to cls, keeping a running flash. */
-function setClass(cell, cls) {
-  if (cell.getAttribute('data-c') === cls) return;
-  cell.setAttribute('data-c', cls);
-  cell.className = cls + (cell.classList.contains('flash') ? ' flash' : '');
-}
-
-/** A plain pool drawn slot by slot from its bitmap (used green, free dark). */
-function renderBitmapGrid(grid, slab) {
-  var bits = hexToBitArray(slab.bitmap, slab.total);
-  var prev = prevBits[slab.name];
-  var cells = ensureCells(grid, bits.length, 'cell');
-  for (var i = 0; i < bits.length; i++) {
-    setClass(cells[i], 'cell ' + (bits[i] ? 'used' : 'free'));
-    cells[i].title = 'slot ' + i + (bits[i] ? ': used' : ': free');
-    if (prev && prev.length === bits.length && prev[i] !== bits[i]) flash(cells[i]);
-  }
-  prevBits[slab.name] = bits;
-}
-
-/** A pool drawn from aggregated cells ({used,size}): shade by how full each is. */
-function renderAggGrid(grid, cells, per) {
-  var els = ensureCells(grid, cells.length, 'cell');
-  for (var k = 0; k < cells.length; k++) {
-    var c = cells[k];
-    var lvl = fillLevel(c.used, c.size);
-    setClass(els[k], 'cell agg ' + (lvl ? 'used l' + lvl : 'free'));
-    els[k].title = 'slots ' + k * per + '-' + (k * per + c.size - 1) + ': ' + c.used + '/' + c.size + ' used';
-  }
-}
 
 /** A panel's overflow counter: "overflow N" (acquires that found the pool empty), red once N > 0. */
 function setOverflow(el, n) {
@@ -108,52 +52,16 @@ function renderPool(slab) {
   setOverflow(panel.querySelector('.overflow-count'), slab.overflow);
   var note = '';
   if (slab.agg) {
-    renderAggGrid(grid, aggToCells(slab.agg, slab.total), slab.agg.per);
+    drawAgg(grid, aggToCells(slab.agg, slab.total), slab.agg.per);
     note = 'aggregated: ' + slab.agg.per + ' slots a cell';
   } else if (typeof slab.bitmap === 'string') {
-    renderBitmapGrid(grid, slab);
+    prevBits[slab.name] = drawBitmap(grid, slab, prevBits[slab.name]);
   } else {
-    ensureCells(grid, 0, 'cell');
+    ensureCells(grid, 0);
     note = 'counts only';
   }
   if (!(slab.total > 0)) note = 'empty pool';
   panel.querySelector('.pool-note').textContent = note;
-}
-
-/** The connection slab, slot by slot, each cell colored by its state letter. */
-function renderConnCells(grid, slab, ownerMap) {
-  var states = slab.states || '';
-  var n = Math.min(states.length, slab.total);
-  var details = slotDetails(states, slab.owners, slab.ages, slab.protos);
-  var prev = prevBits.connections;
-  var cells = ensureCells(grid, n, 'cell');
-  for (var i = 0; i < n; i++) {
-    var st = states.charAt(i);
-    if (!STATE_LABELS[st]) st = 'A';
-    var d = details[i];
-    setClass(cells[i], 'cell st-' + st + (d && d.proto === '1' ? ' p1' : ''));
-    var tip = 'slot ' + i + ': ' + STATE_LABELS[st];
-    if (d && d.proto !== null) tip += ' · ' + PROTO_LABELS[d.proto];
-    if (d && d.owner !== null) tip += ' · ' + ownerName(d.owner, ownerMap);
-    if (d && d.age !== null) tip += ' · ' + formatMs(d.age);
-    cells[i].title = tip;
-    if (prev && prev.length === n && prev.charAt(i) !== states.charAt(i)) flash(cells[i]);
-  }
-  prevBits.connections = states;
-}
-
-/** The connection slab when detail is false: cells of many slots, colored by their main state. */
-function renderConnAgg(grid, slab) {
-  var agg = aggregateStates(slab.states || '', MAX_GRID_CELLS);
-  var cells = ensureCells(grid, agg.cells.length, 'cell');
-  for (var k = 0; k < agg.cells.length; k++) {
-    var c = agg.cells[k];
-    var st = dominantState(c);
-    setClass(cells[k], 'cell agg st-' + st + ' l' + fillLevel(c.size - c.F, c.size));
-    cells[k].title = 'slots ' + k * agg.per + '-' + (k * agg.per + c.size - 1) + ': A ' + c.A + ', I ' + c.I + ', C ' + c.C + ', free ' + c.F;
-  }
-  prevBits.connections = null;
-  return agg.per;
 }
 
 function renderConnLegend(slab) {
@@ -203,8 +111,12 @@ function renderConnections(slab, ownerMap) {
   $('conn-panel').className = 'panel conn-panel ' + panelLevel(slab.used, slab.total);
   setOverflow($('conn-overflow'), slab.overflow);
   var note = '';
-  if (slab.detail === false) note = 'aggregated: ' + renderConnAgg(grid, slab) + ' slots a cell, no per-slot owners';
-  else renderConnCells(grid, slab, ownerMap);
+  if (slab.detail === false) {
+    note = 'aggregated: ' + drawConnAgg(grid, slab) + ' slots a cell, no per-slot owners';
+    prevBits.connections = null;
+  } else {
+    prevBits.connections = drawConnCells(grid, slab, ownerMap, prevBits.connections);
+  }
   setText('conn-note', note);
   renderConnLegend(slab);
   renderOwners(slab, ownerMap);

@@ -311,6 +311,17 @@ describe('dashboard checklist in a browser (issue #16 item 4)', () => {
     expect(await tcp.locator('.overflow-count').textContent()).toBe('overflow 3');
     expect(await tcp.locator('.overflow-count').evaluate((el) => getComputedStyle(el).color)).toBe(RED);
     expect(await page.getAttribute('.pool-panel[data-slab="http_servers"]', 'class')).toBe('panel pool-panel warning');
+    // slot 87 taken in the next snapshot: that cell flashes in the legend's Flash colour
+    const flashed = await page.evaluate(() => {
+      (window as any).ValkDashboard.renderMemory({
+        seq: 2, ts: Date.now(), owner_map: [], skipped: 0,
+        slabs: [{ name: 'tcp_buffers', total: 100, used: 88, overflow: 3, bitmap: 'ff'.repeat(10) + 'ff' + '00'.repeat(2) }],
+        arenas: { high_water: 0, count: 0, used: 0, capacity: 0, overflow: 0, in_use: [] },
+      });
+      const cells = Array.from(document.querySelectorAll('.pool-panel[data-slab="tcp_buffers"] .cell'));
+      return cells.filter((c) => c.classList.contains('flash')).map((c) => [cells.indexOf(c), getComputedStyle(c).backgroundColor]);
+    });
+    expect(flashed).toEqual([[87, await swatch(2)]]);
     expect(errors).toEqual([]);
   });
 

@@ -591,6 +591,7 @@ describe('dashboard in a browser', () => {
       https.get({ host: '127.0.0.1', port, path: '/health', agent }, (res) => { res.resume(); res.on('end', resolve); }).on('error', reject);
     });
     await page.waitForFunction(() => document.querySelectorAll('#conn-grid .cell.p1').length === 1);
+    await page.hover('#conn-grid .cell.p1'); // the tooltip is made when the pointer enters the cell
     expect(await page.getAttribute('#conn-grid .cell.p1', 'title')).toContain('HTTP/1.x');
     expect(await page.textContent('#count-http1')).toBe('1');
     expect(Number(await page.textContent('#count-h2'))).toBeGreaterThanOrEqual(4);
