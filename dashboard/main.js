@@ -14,7 +14,8 @@
  *                 the metrics cards; panel-history.js the last 5 minutes
  *                 (history.js the ring, charts.js the SVG charts);
  *                 panel-memory.js the memory diagnostics;
- *   events.js     the event log
+ *   events.js     the event log; panel-clients.js one card per sys.connect() client;
+ *   alerts.js     the operator's thresholds (mounted last: it marks the panels' rows)
  * Runs on the page's only thread.
  */
 import { emit, on, setPaused, state } from './model.js';
@@ -26,8 +27,11 @@ import * as servers from './panel-servers.js';
 import * as history from './panel-history.js';
 import * as memory from './panel-memory.js';
 import * as events from './events.js';
+import * as clients from './panel-clients.js';
+import * as alerts from './alerts.js';
 
-var PANELS = [controls, aio, runtime, servers, history, memory, events];
+// alerts.js last: it marks the rows the panels drew for the same answer.
+var PANELS = [controls, aio, runtime, servers, clients, history, memory, events, alerts];
 
 function start() {
   PANELS.forEach(function (p) {
@@ -45,6 +49,7 @@ window.ValkDashboard = {
   setPaused: setPaused,
   schedule: schedule,
   renderMemory: memory.renderMemory,
+  applyAlerts: alerts.applyAlerts,
   history: history.history,
 };
 
