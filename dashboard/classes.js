@@ -33,6 +33,20 @@ export function capacityLevel(used, total) {
   return '';
 }
 
+export var PANEL_CRIT_PCT = 85; // a pool panel's critical border
+
+/**
+ * The border of a pool or slab panel (docs/design.md §8): 'critical' above
+ * 85 % used, 'warning' from 80 % (the banner's first level), else ''.
+ */
+export function panelLevel(used, total) {
+  if (!(total > 0)) return '';
+  var pct = (used / total) * 100;
+  if (pct > PANEL_CRIT_PCT) return 'critical';
+  if (pct >= WARN_PCT) return 'warning';
+  return '';
+}
+
 /** docs/design.md §8: arena gauge 0-70 % healthy, 70-90 % warning, 90+ % critical. */
 export function gaugeClass(used, capacity) {
   var pct = capacity > 0 ? (used / capacity) * 100 : 0;

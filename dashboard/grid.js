@@ -2,8 +2,9 @@
  * valk-aio dashboard: the cell grids of the memory diagnostics (docs/design.md
  * §8): a pool drawn slot by slot from its bitmap, a pool or a big slab drawn as
  * aggregated cells, the connection slab slot by slot by state. A grid never
- * has more than 1,024 cells except the connection slab with detail (at most
- * 4,096, the server's limit for per-slot detail).
+ * has more than 1,024 cells; the connection slab with detail above 1,024
+ * slots (at most 4,096, the server's limit for per-slot detail) is drawn on
+ * a canvas instead (grid-canvas.js).
  *
  * Drawing one snapshot must fit in a frame (16.7 ms) at 10,000 connection
  * slots and 145,000 TCP buffers (bench/dashboard.sh), so a redraw touches
@@ -18,11 +19,13 @@
 import { formatMs } from './format.js';
 import { cellSize, dominantState, fillLevel } from './classes.js';
 import { MAX_GRID_CELLS, PROTO_LABELS, STATE_LABELS, aggregateStates, hexToBitArray, ownerName, slotDetails } from './decode.js';
+import { CANVAS_MIN_CELLS, drawConnCanvas, dropCanvas } from './grid-canvas.js';
 
 export var FLASH_MS = 300; // how long a changed slot flashes
 
 /** Makes grid hold exactly n cells; returns its cells. Sets the tooltip handler once. */
 export function ensureCells(grid, n) {
+  dropCanvas(grid);
   if (!grid.valkTipped) {
     grid.valkTipped = true;
     grid.addEventListener('mouseover', function (e) {
@@ -108,6 +111,11 @@ export function drawConnCells(grid, slab, ownerMap, prev) {
   var states = slab.states || '';
   var n = Math.min(states.length, slab.total);
   var protos = slab.protos || '';
+  grid.tip = connTip(states, slab, ownerMap);
+  if (n > CANVAS_MIN_CELLS) {
+    drawConnCanvas(grid, states, protos, n, prev);
+    return states;
+  }
   var cells = ensureCells(grid, n);
   var same = typeof prev === 'string' && prev.length === n;
   var k = 0; // the k-th non-free slot: its protos[k]
@@ -118,7 +126,12 @@ export function drawConnCells(grid, slab, ownerMap, prev) {
     if (st !== 'F') k++;
     setCell(grid, cells[i], p1 ? 'cell st-' + st + ' p1' : 'cell st-' + st, same && prev.charAt(i) !== ch);
   }
-  grid.tip = function (i) {
+  return states;
+}
+
+/** The tooltip of slot i of the connection slab: its state, protocol, owner and age. */
+function connTip(states, slab, ownerMap) {
+  return function (i) {
     var d = slotDetails(states, slab.owners, slab.ages, slab.protos)[i];
     var ch = states.charAt(i);
     var tip = 'slot ' + i + ': ' + STATE_LABELS[STATE_LABELS[ch] ? ch : 'A'];
@@ -127,7 +140,6 @@ export function drawConnCells(grid, slab, ownerMap, prev) {
     if (d && d.age !== null) tip += ' · ' + formatMs(d.age);
     return tip;
   };
-  return states;
 }
 
 /** The connection slab when detail is false: cells of many slots, coloured by their main state. Returns slots a cell. */

@@ -15,7 +15,8 @@
  *                 (history.js the ring, charts.js the SVG charts);
  *                 panel-memory.js the memory diagnostics;
  *   timeline.js   the last 600 memory snapshots; timeline-ui.js its bar (scrub back)
- *   events.js     the event log
+ *   events.js     the event log; panel-clients.js one card per sys.connect() client;
+ *   alerts.js     the operator's thresholds (mounted last: it marks the panels' rows)
  * Runs on the page's only thread.
  */
 import { emit, on, setPaused, state } from './model.js';
@@ -28,8 +29,11 @@ import * as history from './panel-history.js';
 import * as memory from './panel-memory.js';
 import * as timeline from './timeline-ui.js';
 import * as events from './events.js';
+import * as clients from './panel-clients.js';
+import * as alerts from './alerts.js';
 
-var PANELS = [controls, aio, runtime, servers, history, memory, timeline, events];
+// alerts.js last: it marks the rows the panels drew for the same answer.
+var PANELS = [controls, aio, runtime, servers, clients, history, memory, timeline, events, alerts];
 
 function start() {
   PANELS.forEach(function (p) {
@@ -47,6 +51,7 @@ window.ValkDashboard = {
   setPaused: setPaused,
   schedule: schedule,
   renderMemory: memory.renderMemory,
+  applyAlerts: alerts.applyAlerts,
   history: history.history,
   timeline: timeline.timeline,
 };

@@ -9,13 +9,20 @@
  */
 import { on, state } from './model.js';
 import { formatBytes, formatNumber, formatPct } from './format.js';
-import { capacityLevel, gaugeClass } from './classes.js';
+import { gaugeClass, panelLevel } from './classes.js';
 import { aggToCells, capacityAlerts, countStates, ownerBreakdown } from './decode.js';
 import { $, num, setText } from './dom.js';
 import { drawAgg, drawBitmap, drawConnAgg, drawConnCells, ensureCells } from './grid.js';
 
 // slab name -> the bits/states drawn last (for the flash); one entry a slab.
 var prevBits = {};
+
+/** A panel's overflow counter: "overflow N" (acquires that found the pool empty), red once N > 0. */
+function setOverflow(el, n) {
+  var text = 'overflow ' + formatNumber(num(n));
+  if (el.textContent !== text) el.textContent = text;
+  el.classList.toggle('has-overflow', n > 0);
+}
 
 function poolPanel(name) {
   var id = 'pool-' + name.replace(/[^a-z0-9_-]/gi, '_');
@@ -26,7 +33,7 @@ function poolPanel(name) {
   el.className = 'panel pool-panel';
   el.setAttribute('data-slab', name);
   el.innerHTML =
-    '<div class="pool-head"><span class="pool-name"></span><span class="pool-usage"></span></div>' +
+    '<div class="pool-head"><span class="pool-name"></span><span class="pool-usage"></span><span class="overflow-count"></span></div>' +
     '<div class="grid"></div><div class="pool-note"></div>';
   el.querySelector('.pool-name').textContent = name.replace(/_/g, ' ');
   $('pool-panels').appendChild(el);
@@ -41,7 +48,8 @@ function renderPool(slab) {
   var panel = poolPanel(slab.name);
   var grid = panel.querySelector('.grid');
   panel.querySelector('.pool-usage').textContent = usageText(slab);
-  panel.className = 'panel pool-panel ' + capacityLevel(slab.used, slab.total);
+  panel.className = 'panel pool-panel ' + panelLevel(slab.used, slab.total);
+  setOverflow(panel.querySelector('.overflow-count'), slab.overflow);
   var note = '';
   if (slab.agg) {
     drawAgg(grid, aggToCells(slab.agg, slab.total), slab.agg.per);
@@ -53,9 +61,7 @@ function renderPool(slab) {
     note = 'counts only';
   }
   if (!(slab.total > 0)) note = 'empty pool';
-  if (slab.overflow > 0) note += (note ? ' · ' : '') + formatNumber(slab.overflow) + ' overflows';
   panel.querySelector('.pool-note').textContent = note;
-  panel.querySelector('.pool-note').className = 'pool-note' + (slab.overflow > 0 ? ' red' : '');
 }
 
 function renderConnLegend(slab) {
@@ -102,7 +108,8 @@ function renderOwners(slab, ownerMap) {
 function renderConnections(slab, ownerMap) {
   var grid = $('conn-grid');
   setText('conn-usage', usageText(slab));
-  $('conn-panel').className = 'panel conn-panel ' + capacityLevel(slab.used, slab.total);
+  $('conn-panel').className = 'panel conn-panel ' + panelLevel(slab.used, slab.total);
+  setOverflow($('conn-overflow'), slab.overflow);
   var note = '';
   if (slab.detail === false) {
     note = 'aggregated: ' + drawConnAgg(grid, slab) + ' slots a cell, no per-slot owners';
@@ -110,7 +117,6 @@ function renderConnections(slab, ownerMap) {
   } else {
     prevBits.connections = drawConnCells(grid, slab, ownerMap, prevBits.connections);
   }
-  if (slab.overflow > 0) note += (note ? ' · ' : '') + formatNumber(slab.overflow) + ' overflows';
   setText('conn-note', note);
   renderConnLegend(slab);
   renderOwners(slab, ownerMap);
@@ -123,9 +129,10 @@ function renderArenas(ar) {
   setText(
     'arena-summary',
     formatNumber(ar.count) + ' in use · ' + formatBytes(ar.used) + ' / ' + formatBytes(ar.capacity) +
-      ' · hwm ' + formatBytes(ar.high_water) + (ar.overflow > 0 ? ' · ' + formatNumber(ar.overflow) + ' overflows' : '') +
+      ' · hwm ' + formatBytes(ar.high_water) +
       (ar.count > list.length ? ' · ' + list.length + ' fullest shown' : '')
   );
+  setOverflow($('arena-overflow'), ar.overflow);
   var box = $('arena-list');
   box.textContent = '';
   if (list.length === 0) {

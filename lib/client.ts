@@ -35,6 +35,28 @@ export interface ClientRequest {
   body?: string | Buffer | Uint8Array;
 }
 
+/** One client as sys.metrics().clients[] lists it (docs/metrics.md). */
+export interface ClientMetrics {
+  id: number;
+  /** "host:port" of the server it talks to (its owner name in the diagnostics snapshot). */
+  key: string;
+  host: string;
+  port: number;
+  /** 1 while it takes requests, 0 once closed (close(), the system stopping, or the server's GOAWAY / close). */
+  connected: number;
+  uptime_seconds: number;
+  /** Requests on the AIO thread without their answer yet (at most 32): its open streams. */
+  streams_active: number;
+  /** Requests queued in JavaScript behind those (at most 1,024). */
+  requests_waiting: number;
+  /** Requests handed to the AIO thread. */
+  requests_total: number;
+  /** Requests answered with a response (any status). */
+  responses_total: number;
+  /** Requests accepted by request() that failed: the connection closed, the stream reset, the body too long, the client closed. */
+  errors: number;
+}
+
 /** A response: headers that repeat are joined with ', '. */
 export interface ClientResponse {
   status: number;
@@ -124,6 +146,10 @@ export class AioClient {
   private inFlight = 0;
   private readonly waiting: Waiting[] = [];
   private retry?: NodeJS.Timeout;
+  private readonly since = Date.now();
+  private requestsTotal = 0;
+  private responsesTotal = 0;
+  private errors = 0;
 
   /** @internal Use AioSystem.connect(). */
   constructor(
@@ -160,9 +186,23 @@ export class AioClient {
       return Promise.reject(valkError('VALK_EFULL', `valk-aio: client ${this.host}:${this.port}: ${MAX_WAITING} requests already wait for a slot`));
     }
     return new Promise((resolve, reject) => {
-      this.waiting.push({ wire, resolve, reject });
+      this.waiting.push({
+        wire,
+        resolve: (r) => { this.responsesTotal++; resolve(r); },
+        reject: (e) => { this.errors++; reject(e); },
+      });
       this.pump();
     });
+  }
+
+  /** @internal Its entry of sys.metrics().clients[]. */
+  _metrics(): ClientMetrics {
+    return {
+      id: this.id, key: `${this.host}:${this.port}`, host: this.host, port: this.port,
+      connected: this.closed ? 0 : 1, uptime_seconds: (Date.now() - this.since) / 1000,
+      streams_active: this.inFlight, requests_waiting: this.waiting.length,
+      requests_total: this.requestsTotal, responses_total: this.responsesTotal, errors: this.errors,
+    };
   }
 
   /** Hands waiting requests to the AIO thread, at most MAX_IN_FLIGHT at once. */
@@ -194,6 +234,7 @@ export class AioClient {
       }
       this.waiting.shift();
       this.inFlight++;
+      this.requestsTotal++;
     }
   }
 

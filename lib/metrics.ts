@@ -12,6 +12,7 @@
 //     utilization.
 // Thread: Node's main thread. Reading is atomic loads on the C side: no round
 // trip to the AIO thread.
+import type { ClientMetrics } from './client';
 import { HandlerCounters } from './handler';
 import { NativeMetricDesc, NativeMetrics, native } from './native';
 import { PromFamily, PromHistogramSample, PromLabels, PromSample, renderPrometheus } from './prometheus';
@@ -54,6 +55,8 @@ export interface AioMetrics extends Omit2<NativeMetrics, 'servers' | 'server_cou
   resources: { servers: number; clients: number; handles: number };
   pools: NativeMetrics['pools'] & { tcp_buffers: NativeMetrics['pools']['tcp_buffers'] & { utilization_pct: number } };
   servers: ServerMetrics[];
+  /** The system's HTTP/2 clients (sys.connect()): the open ones, then the last 16 closed. */
+  clients: ClientMetrics[];
   runtime: RuntimeMetrics;
   /** What /ready answers (docs/design.md §14), as numbers. */
   ready: { ready: number; draining: number };
@@ -146,6 +149,18 @@ const FIELDS: readonly MetricField[] = [
     prom: { name: `${P}servers`, type: 'gauge' } },
   { path: 'resources.clients', type: 'number', unit: 'count', help: 'HTTP/2 clients of the system open now (sys.connect(), not yet closed)', seed: 'Resources: Clients' },
   { path: 'resources.handles', type: 'number', unit: 'count', help: 'active handles on the AIO loop (= loop.handles_active)', seed: 'Resources: Handles' },
+  { path: 'clients', type: 'array', unit: '', help: "the system's HTTP/2 clients (sys.connect()): every open one, then the 16 closed most recently (connected 0), each while the system runs" },
+  { path: 'clients[].id', type: 'number', unit: '', help: "the client's id in its system" },
+  { path: 'clients[].key', type: 'string', unit: '', help: '"host:port" of the server it talks to (its owner name in the diagnostics snapshot)' },
+  { path: 'clients[].host', type: 'string', unit: '', help: "the server's address" },
+  { path: 'clients[].port', type: 'number', unit: '', help: "the server's port" },
+  { path: 'clients[].connected', type: 'number', unit: '0 | 1', help: '1 while it takes requests; 0 once closed (close(), the server\'s GOAWAY or close)' },
+  { path: 'clients[].uptime_seconds', type: 'number', unit: 's', help: 'since its connection was up' },
+  { path: 'clients[].streams_active', type: 'number', unit: 'streams', help: 'requests on the AIO thread without their answer yet (at most 32)' },
+  { path: 'clients[].requests_waiting', type: 'number', unit: 'requests', help: 'requests queued in JavaScript behind those (at most 1,024)' },
+  { path: 'clients[].requests_total', type: 'number', unit: 'count', help: 'requests handed to the AIO thread' },
+  { path: 'clients[].responses_total', type: 'number', unit: 'count', help: 'requests answered with a response (any status)' },
+  { path: 'clients[].errors', type: 'number', unit: 'count', help: 'accepted requests that failed: connection closed, stream reset, body too long, client closed' },
   { path: 'connections.active', type: 'number', unit: 'slots', help: 'connection slots in use (every server)', seed: 'connections active' },
   { path: 'connections.max', type: 'number', unit: 'slots', help: 'maxConnections', seed: 'conn_slab_total',
     prom: { name: `${P}connections_max`, type: 'gauge' } },
@@ -366,7 +381,7 @@ export interface KnownServer {
  * server (by id; missing only while a server is being closed) and the runtime's.
  */
 export function assembleMetrics(m: NativeMetrics, known: ReadonlyMap<number, KnownServer>, runtime: RuntimeMetrics,
-  draining = false, clients = 0): AioMetrics {
+  draining = false, clients: readonly ClientMetrics[] = []): AioMetrics {
   const bounds = native().constants.latencyBoundsUs;
   const tcp = m.pools.tcp_buffers;
   const servers = m.servers.map((s): ServerMetrics => {
@@ -383,9 +398,10 @@ export function assembleMetrics(m: NativeMetrics, known: ReadonlyMap<number, Kno
     schema_version: METRICS_SCHEMA_VERSION,
     timestamp_ms: Date.now(),
     ...rest,
-    resources: { servers: server_count, clients, handles: m.loop.handles_active ?? 0 },
+    resources: { servers: server_count, clients: clients.filter((c) => c.connected === 1).length, handles: m.loop.handles_active ?? 0 },
     pools: { ...m.pools, tcp_buffers: { ...tcp, utilization_pct: tcp.total > 0 ? (tcp.used / tcp.total) * 100 : 0 } },
     servers,
+    clients: clients.slice(),
     runtime,
     ready: { ready: 0, draining: draining ? 1 : 0 },
   };

@@ -112,6 +112,8 @@ function dashboard(routes: Record<string, RouteSpec>, limit: number): NativeRout
 
 /** How often Node's runtime figures are handed to the AIO thread for the diagnostics snapshot. */
 const RUNTIME_PUSH_MS = 1000;
+/** Closed clients metrics().clients[] still lists (connected 0), newest kept: the http_clients pool has 16 slots. */
+const MAX_CLOSED_CLIENTS = 16;
 
 function checkAddress(host: unknown, port: unknown): void {
   if (typeof host !== 'string' || host === '') throw new TypeError('valk-aio: listen: host must be an IP address string');
@@ -215,6 +217,8 @@ export class AioSystem {
   private log?: EventLog;
   private drained?: Promise<DrainReport>;
   private readonly clients = new Set<AioClient>();
+  /** The clients closed most recently, newest last: metrics().clients[] keeps showing them (connected 0). At most MAX_CLOSED_CLIENTS. */
+  private readonly closedClients: AioClient[] = [];
 
   /** @internal Use startWithConfig(). */
   constructor(config: ResolvedConfig) {
@@ -411,8 +415,14 @@ export class AioSystem {
    */
   metrics(): AioMetrics {
     const raw = this.liveHandle('metrics').metrics();
-    for (const c of this.clients) if (c.closed) this.clients.delete(c);
-    return assembleMetrics(raw, this.servers, this.runtime!.read(), this.draining, this.clients.size);
+    for (const c of this.clients) {
+      if (!c.closed) continue;
+      this.clients.delete(c);
+      this.closedClients.push(c);
+      if (this.closedClients.length > MAX_CLOSED_CLIENTS) this.closedClients.shift();
+    }
+    const clients = [...this.clients, ...this.closedClients].map((c) => c._metrics());
+    return assembleMetrics(raw, this.servers, this.runtime!.read(), this.draining, clients);
   }
 
   /**

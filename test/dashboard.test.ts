@@ -161,6 +161,18 @@ describe('dashboard pure functions (docs/design.md §11.3, D8)', () => {
     expect(D.formatRate(null)).toBe('--');
   });
 
+  it('the slab canvas: 7 px slots 1 px apart inside 3 px padding; the slot under a point, none between slots or past the last', async () => {
+    const G = await import('../dashboard/grid-canvas.js');
+    const L = G.canvasLayout(2000, 806); // (806 - 6 + 1) / 8 = 100 columns
+    expect(L).toEqual({ size: 7, pitch: 8, cols: 100, rows: 20 });
+    expect(G.slotAt(L, 2000, 3, 3)).toBe(0);
+    expect(G.slotAt(L, 2000, 3 + 8 * 5 + 6, 3 + 8 * 2)).toBe(205);
+    expect(G.slotAt(L, 2000, 3 + 7, 3)).toBe(-1); // the gap after slot 0
+    expect(G.slotAt(L, 1999, 3 + 8 * 99, 3 + 8 * 19)).toBe(-1); // slot 1999 of 1999 slots does not exist
+    expect(G.slotAt(L, 2000, 1, 1)).toBe(-1); // the padding
+    expect(G.CANVAS_MIN_CELLS).toBe(1024);
+  });
+
   it('one formatter: format(kind, v) for counts, bytes, rates, events/s, durations, ms, ratios; "--" for no number', async () => {
     const F = await import('../dashboard/format.js');
     expect(F.FORMAT_KINDS.sort()).toEqual(['bytes', 'count', 'duration', 'ms', 'pct', 'perSecond', 'rate']);
@@ -653,6 +665,36 @@ describe('dashboard in a browser', () => {
     // a small pool next to them stays slot by slot
     expect(await page.locator('.pool-panel[data-slab="http_servers"] .cell').count()).toBe(16);
     expect(await page.locator('.pool-panel[data-slab="http_servers"] .cell.used').count()).toBe(1);
+    expect(errors).toEqual([]);
+  });
+
+  it.skipIf(skipBrowser)(browserTest('a detailed slab above 1,024 slots is one canvas: slot colours by state, counts, the tooltip on hover'), { timeout: 120_000 }, async () => {
+    const { port } = await serve(2000); // detail (<= 4096) but more than 1,024 cells: the canvas
+    const { page, errors } = await open(port);
+    await page.waitForFunction(() => document.querySelector('#conn-grid canvas.slab-canvas')?.getAttribute('data-slots') === '2000');
+    expect(await page.locator('#conn-grid .cell').count()).toBe(0);
+    const before = Number((await page.getAttribute('#conn-grid canvas', 'data-counts'))!.split(',')[3]);
+    const held = await Promise.all([0, 1, 2].map(() => connect(port)));
+    cleanups.push(() => held.forEach((h) => h.close()));
+    // three more slots in use: the free count drops by 3 and the page's legend agrees
+    await page.waitForFunction((b) => Number(document.querySelector('#conn-grid canvas')!.getAttribute('data-counts')!.split(',')[3]) === b - 3, before);
+    const [a, i, c, f] = (await page.getAttribute('#conn-grid canvas', 'data-counts'))!.split(',').map(Number);
+    expect(a + i + c + f).toBe(2000);
+    // slot 0's pixels are a state colour (green A or blue I), a free slot's the free colour
+    const px = await page.evaluate(() => {
+      const cv = document.querySelector('#conn-grid canvas') as HTMLCanvasElement;
+      const ctx = cv.getContext('2d')!;
+      const at = (x: number, y: number) => Array.from(ctx.getImageData(x, y, 1, 1).data.slice(0, 3)).join(',');
+      const cols = (cv.width - 5) / 8; // 3 px padding each side, 7 px slots 1 px apart
+      const last = 1999; // the last slot: free
+      return { used: at(3 + 3, 3 + 3), free: at(3 + (last % cols) * 8 + 3, 3 + Math.floor(last / cols) * 8 + 3), cols };
+    });
+    expect(['63,185,80', '88,166,255']).toContain(px.used); // --color-ok, --color-info
+    expect(px.free).toBe('28,33,40'); // --bg-tertiary
+    // the tooltip is made when the pointer is over a slot
+    await page.hover('#conn-grid canvas', { position: { x: 6, y: 6 } });
+    expect(await page.getAttribute('#conn-grid canvas', 'title')).toMatch(/^slot 0: (Active|Idle) · HTTP\/2/);
+    held.forEach((h) => h.close());
     expect(errors).toEqual([]);
   });
 

@@ -90,7 +90,10 @@ describe('sys.metrics() schema', () => {
   it('every field docs/metrics.md lists is present with its type, and nothing undocumented is', async () => {
     const { sys, port } = await serve({}, { handler: () => ({ status: 200, body: 'js' }) });
     expect((await get(port, '/js')).status).toBe(200);
+    const client = await sys.connect({ port, rejectUnauthorized: false }); // so clients[] has an entry to check
+    expect((await client.request({ path: '/' })).status).toBe(200);
     const m = sys.metrics();
+    expect(m.clients).toHaveLength(1);
     expect(m.schema_version).toBe(METRICS_SCHEMA_VERSION);
     const fields = metricFields();
     const documented = new Set(fields.map((f) => f.path));
@@ -135,6 +138,34 @@ describe('sys.metrics() schema', () => {
     for (const [i, v] of seedTree.entries()) expect(typeof v, `entry ${i}`).toBe('number');
     expect(['normal', 'high', 'critical']).toContain(m.watermark.state);
     expect(s.key).toBe(`127.0.0.1:${s.port}`);
+  });
+
+  it('clients[]: one entry per sys.connect() client with its requests, answers, errors and open streams; kept (connected 0) once closed', async () => {
+    const { sys, port } = await serve({}, { handler: () => new Promise((r) => setTimeout(() => r({ status: 200, body: 'slow' }), 300)) });
+    expect(sys.metrics().clients).toEqual([]);
+    const a = await sys.connect({ port, rejectUnauthorized: false });
+    const b = await sys.connect({ port, rejectUnauthorized: false, maxResponseBodySize: 2 });
+    for (let i = 0; i < 3; i++) expect((await a.request({ path: '/' })).status).toBe(200);
+    const slow = [b.request({ path: '/slow/1' }), b.request({ path: '/slow/2' })];
+    await waitFor(() => sys.metrics().clients.find((c) => c.id === b.id)?.streams_active === 2);
+    let m = sys.metrics();
+    expect(m.resources.clients).toBe(2);
+    const ea = m.clients.find((c) => c.id === a.id)!;
+    expect(ea).toMatchObject({ key: `127.0.0.1:${port}`, host: '127.0.0.1', port, connected: 1, streams_active: 0,
+      requests_waiting: 0, requests_total: 3, responses_total: 3, errors: 0 });
+    expect(ea.uptime_seconds).toBeGreaterThanOrEqual(0);
+    expect(m.clients.find((c) => c.id === b.id)).toMatchObject({ connected: 1, streams_active: 2, requests_total: 2, responses_total: 0 });
+    // b takes at most 2 body bytes: both answers ("slow") fail, its errors
+    for (const r of await Promise.allSettled(slow)) expect(r.status).toBe('rejected');
+    // a closed client refuses new requests (not counted: never accepted) and stays listed, connected 0
+    await a.close();
+    await expect(a.request({ path: '/' })).rejects.toThrow(/closed/);
+    m = sys.metrics();
+    expect(m.resources.clients).toBe(1);
+    expect(m.clients.map((c) => [c.id, c.connected])).toEqual([[b.id, 1], [a.id, 0]]);
+    expect(m.clients.find((c) => c.id === b.id)).toMatchObject({ streams_active: 0, requests_total: 2, responses_total: 0, errors: 2 });
+    expect(m.clients.find((c) => c.id === a.id)).toMatchObject({ requests_total: 3, responses_total: 3, errors: 0 });
+    await b.close();
   });
 
   it('docs/metrics.md is generated from the table (npm run docs:metrics)', () => {
