@@ -46,15 +46,19 @@ Local<Object> EventStats(const valk_evring_t *r) {
   SetNumber(out, "bytes_dropped", (double)s.bytes_dropped);
   for (int k = 0; k < VALK_BP_STATES; k++) SetNumber(tr, valk_bp_state_name((valk_bp_state_t)k), (double)s.transitions[k]);
   SetObject(out, "transitions", tr);
-  SetNumber(out, "recording", VALK_LOAD_RELAXED(&r->on));
+  SetNumber(out, "recording", VALK_LOAD_RELAXED(&r->on) != 0 ? 1 : 0);
   return out;
 }
 
-// eventsRecord(on): recording on (a reader is attached) or off.
+// eventsRecord(kinds): the kinds recorded, a bit a kind (bit k: kind k of
+// valk_events.h), 0 off; true is every kind, false none.
 void SystemWrap::EventsRecord(const Nan::FunctionCallbackInfo<Value> &info) {
   SystemWrap *self = Self(info);
   if (self->sys_ == nullptr) return ThrowError(VALK_ESTOPPED);
-  valk_evring_set_on(&self->sys_->events, Nan::To<bool>(info[0]).FromMaybe(false));
+  uint32_t kinds;
+  if (info[0]->IsBoolean()) kinds = Nan::To<bool>(info[0]).FromMaybe(false) ? UINT32_MAX : 0;
+  else kinds = Nan::To<uint32_t>(info[0]).FromMaybe(0);
+  valk_evring_set_on(&self->sys_->events, kinds);
 }
 
 // drainEvents(max) -> Buffer of up to max records (32 bytes each, oldest first),

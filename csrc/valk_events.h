@@ -55,6 +55,11 @@ typedef enum {
 #undef XX
 } valk_event_kind_t;
 
+/* Kinds are recorded by a bit each (valk_evring_t.on): every number < 32. */
+#define XX(n, name, help) typedef char valk__ev_kind_bit_##name[(n) > 0 && (n) < 32 ? 1 : -1];
+VALK_EVENT_KIND_MAP(XX)
+#undef XX
+
 typedef enum {
 #define XX(n, name) VALK_EVR_##name = n,
   VALK_EVENT_REASON_MAP(XX)
@@ -62,14 +67,15 @@ typedef enum {
 } valk_event_reason_t;
 
 /*
- * Records one event while recording is on (a JavaScript reader is attached:
- * valk_evring_t.on); off, it is one relaxed load. now_ms is the loop's time
+ * Records one event while its kind is recorded (bit kind of valk_evring_t.on:
+ * the kinds the JavaScript readers attached asked for); otherwise it is one
+ * relaxed load. now_ms is the loop's time
  * (uv_now): events carry millisecond times, no clock read on the hot path.
  */
 static inline void valk_event_emit(valk_evring_t *r, uint64_t now_ms, valk_event_kind_t kind,
                                    valk_event_reason_t reason, uint64_t uid, uint32_t a, uint64_t b) {
   valk_event_t ev;
-  if (r == NULL || !VALK_LOAD_RELAXED(&r->on)) return;
+  if (r == NULL || !((VALK_LOAD_RELAXED(&r->on) >> (unsigned)kind) & 1u)) return;
   ev.ts_ns = now_ms * 1000000u;
   ev.uid = uid;
   ev.kind = (uint16_t)kind;

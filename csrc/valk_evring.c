@@ -150,8 +150,8 @@ void valk_evring_stats(const valk_evring_t *r, valk_evring_stats_t *out) {
   for (k = 0; k < VALK_BP_STATES; k++) out->transitions[k] = atomic_load_explicit(&r->transitions[k], VALK__RELAXED);
 }
 
-void valk_evring_set_on(valk_evring_t *r, int on) {
-  atomic_store_explicit(&r->on, on != 0, VALK__RELEASE);
+void valk_evring_set_on(valk_evring_t *r, uint32_t on) {
+  atomic_store_explicit(&r->on, on, VALK__RELEASE);
 }
 
 uint32_t valk_evring_round_capacity(uint32_t n) {

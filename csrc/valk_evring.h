@@ -87,7 +87,7 @@ typedef struct valk_evring {
   VALK__ALIGN64 VALK_ATOMIC(uint64_t) tail;  /* next record to write: the producer's */
   VALK__ALIGN64 VALK_ATOMIC(uint64_t) head;  /* next record to read: the consumer's, and the producer's drop-oldest CAS */
   VALK__ALIGN64 VALK_ATOMIC(int) state;      /* valk_bp_state_t */
-  VALK_ATOMIC(int) on;                      /* recording: the consumer turns it on (valk_evring_set_on) */
+  VALK_ATOMIC(uint32_t) on;                 /* what is recorded, a bit a class of record (valk_events.h: a bit a kind); 0 off (valk_evring_set_on) */
   VALK_ATOMIC(uint64_t) low_since_ns;       /* RECOVERY: 1 + when the fill became low (0: it is not low) */
   VALK_ATOMIC(uint64_t) recorded, drained, dropped;
   VALK_ATOMIC(uint64_t) transitions[VALK_BP_STATES];
@@ -111,8 +111,9 @@ valk_bp_state_t valk_evring_check(valk_evring_t *r, uint64_t now_ns);
 
 void valk_evring_stats(const valk_evring_t *r, valk_evring_stats_t *out);
 
-/* Consumer: recording on (1) or off (0); off, valk_event_emit records nothing. */
-void valk_evring_set_on(valk_evring_t *r, int on);
+/* Consumer: what is recorded, a bit a class of record (the ring does not read
+ * them: valk_event_emit records kind k while bit k is set); 0 off. */
+void valk_evring_set_on(valk_evring_t *r, uint32_t on);
 
 /* The smallest power of two >= n (at least 2, at most 2^31). */
 uint32_t valk_evring_round_capacity(uint32_t n);

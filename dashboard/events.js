@@ -78,7 +78,6 @@ function renderFilters() {
   var box = $('event-filters');
   if (box.children.length || !state.kinds.length) return;
   box.innerHTML = state.kinds.map(function (k) {
-    state.hidden[k.kind] = HIDDEN_AT_FIRST[k.kind] === true;
     return '<label class="event-filter" title="' + esc(k.help) + '"><input type="checkbox" data-kind="' + esc(k.kind) +
       '"' + (state.hidden[k.kind] ? '' : ' checked') + '> ' + esc(k.kind) + '</label>';
   }).join('');
@@ -101,20 +100,25 @@ function renderLog() {
 }
 
 function poll() {
+  var again = false;
   state.timer = null;
   var ctrl = typeof AbortController !== 'undefined' ? new AbortController() : null;
   var to = setTimeout(function () {
     if (ctrl) ctrl.abort();
   }, FETCH_TIMEOUT_MS);
-  fetch(EVENTS_URL + '?after=' + state.seq, { cache: 'no-store', signal: ctrl ? ctrl.signal : undefined })
+  fetch(EVENTS_URL + '?after=' + state.seq + '&kind=' + encodeURIComponent(askedKinds().join(',')), { cache: 'no-store', signal: ctrl ? ctrl.signal : undefined })
     .then(function (r) {
       if (!r.ok) throw new Error('HTTP ' + r.status);
       return r.json();
     })
     .then(function (j) {
+      again = state.kinds.length === 0 && (j.kinds || []).length > 0; // the catalog came: ask for its kinds now
       if (j.seq < state.seq) state.list = []; // the server's log started again (a restart)
       state.seq = j.seq;
       state.kinds = j.kinds || [];
+      state.kinds.forEach(function (k) {
+        if (!(k.kind in state.hidden)) state.hidden[k.kind] = HIDDEN_AT_FIRST[k.kind] === true;
+      });
       state.ring = j.ring;
       state.list = mergeEvents(state.list, j.events || [], KEEP);
       if (!page.paused) {
@@ -127,12 +131,25 @@ function poll() {
     })
     .then(function () {
       clearTimeout(to);
-      schedule();
+      schedule(again ? 0 : POLL_MS);
     });
 }
 
-function schedule() {
-  if (state.timer === null) state.timer = setTimeout(poll, POLL_MS);
+function schedule(ms) {
+  if (state.timer === null) state.timer = setTimeout(poll, ms);
+}
+
+/**
+ * The kinds the panel shows: the server records only those (docs/design.md
+ * §13), so the stream events it hides at first cost the AIO thread nothing
+ * under load. None before the first answer names the kinds.
+ */
+function askedKinds() {
+  return state.kinds.filter(function (k) {
+    return !state.hidden[k.kind];
+  }).map(function (k) {
+    return k.kind;
+  });
 }
 
 export function mount() {

@@ -41,14 +41,16 @@ function monotonicMs(): number {
 /**
  * /debug/events?after=SEQ&kind=a,b&limit=N: the log's events with a seq after
  * SEQ (of those kinds), oldest first, the newest N; each with `time`, its wall
- * clock time. The first ask starts the log (it holds what came since).
+ * clock time. The first ask starts the log (it holds what came since). The log
+ * records only the kinds asked for in the last 10 s: without `kind`, every
+ * kind; `kind=` (empty), none (an ask for the catalog alone).
  */
 function eventsRoute(src: DebugSource, req: Request): Response {
   const q = req.query;
   const after = Math.max(0, Number(q.get('after') ?? 0) || 0);
   const limit = Math.min(EVENTS_LIMIT, Math.max(1, Number(q.get('limit') ?? EVENTS_LIMIT) || EVENTS_LIMIT));
   const kind = q.get('kind');
-  const kinds = kind ? new Set(kind.split(',').filter(Boolean)) : undefined;
+  const kinds = kind === null ? undefined : new Set(kind.split(',').filter(Boolean));
   const log = src.eventLog();
   const { seq, events } = log.read(after, kinds, limit);
   const wall = Date.now(), mono = monotonicMs();

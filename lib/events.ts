@@ -34,6 +34,20 @@ export function eventKinds(): { kind: string; help: string }[] {
   return out;
 }
 
+/** Every kind: what eventsRecord records for a reader of all events. */
+export const ALL_KINDS = 0xffffffff;
+
+/** The kinds named (unknown names ignored) as the addon's mask: bit k is kind k (csrc/valk_events.h). */
+export function kindMask(names: Iterable<string>): number {
+  const kinds = native().constants.events.kinds;
+  let mask = 0;
+  for (const n of names) {
+    const k = kinds.indexOf(n);
+    if (k > 0 && k < 32) mask |= 1 << k;
+  }
+  return mask >>> 0;
+}
+
 const TWO32 = 4294967296;
 
 /** Record i of a drained Buffer, decoded (little-endian, the addon's layout: csrc/valk_evring.h). */
@@ -104,6 +118,8 @@ interface EventSink {
   take(batch: EventBatch): void;
   /** The system stopped: nothing more comes. */
   end(): void;
+  /** The kinds it wants recorded (kindMask); without it, every kind. */
+  kinds?(): number;
 }
 
 /**
@@ -117,6 +133,7 @@ export class EventHub {
   private static hubs = new WeakMap<NativeSystem, EventHub>();
   private readonly sinks = new Set<EventSink>();
   private timer: NodeJS.Timeout | undefined;
+  private recording = 0; /* the kinds the ring records now: the union of the sinks' */
 
   private constructor(private readonly handle: () => NativeSystem | undefined) {}
 
@@ -142,17 +159,33 @@ export class EventHub {
     const h = this.handle();
     if (!h) throw new Error('valk-aio: events(): the system is stopped');
     this.sinks.add(sink);
-    if (this.sinks.size > 1) return;
-    h.eventsRecord(true);
+    this.refresh();
+    if (this.timer) return;
     this.timer = setInterval(() => this.poll(), EVENT_POLL_MS);
     this.timer.unref();
   }
 
   detach(sink: EventSink): void {
-    if (!this.sinks.delete(sink) || this.sinks.size > 0) return;
-    clearInterval(this.timer);
-    this.timer = undefined;
-    try { this.handle()?.eventsRecord(false); } catch { /* stopped */ }
+    if (!this.sinks.delete(sink)) return;
+    if (this.sinks.size === 0) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+    this.refresh();
+  }
+
+  /**
+   * Records the union of the kinds the sinks want (a sink's kinds() changed):
+   * a dashboard log asking for connection events keeps the AIO thread from
+   * recording a stream event per request (docs/design.md §13).
+   */
+  refresh(): void {
+    let want = 0;
+    for (const s of this.sinks) want |= s.kinds ? s.kinds() : ALL_KINDS;
+    want >>>= 0;
+    if (want === this.recording) return;
+    this.recording = want;
+    try { this.handle()?.eventsRecord(want); } catch { /* stopped */ }
   }
 
   /** Drains once, now. */
@@ -304,11 +337,19 @@ export class EventLog implements EventSink {
   private kept = 0;      /* records over batches */
   private seq = 0;       /* events taken since it was made */
   private idle: NodeJS.Timeout | undefined;
+  /* kind -> when it was last asked for (only the addon's kinds: at most 31 entries); allAt: an ask for every kind */
+  private readonly asked = new Map<string, number>();
+  private allAt = -Infinity;
 
   constructor(private readonly handle: () => NativeSystem | undefined, private readonly size = EVENT_LOG_SIZE) {}
 
-  /** Events with seq > after (kinds: only those), oldest first, at most limit (the newest of them). */
+  /**
+   * Events with seq > after (kinds: only those), oldest first, at most limit
+   * (the newest of them). The log records the kinds asked for within
+   * EVENT_LOG_IDLE_MS (no kinds: every kind).
+   */
   read(after: number, kinds: ReadonlySet<string> | undefined, limit: number): { seq: number; events: LoggedEvent[] } {
+    this.ask(kinds);
     this.touch();
     const out: LoggedEvent[] = [];
     let seq = this.seq - this.kept; /* the seq before the first kept record */
@@ -320,6 +361,25 @@ export class EventLog implements EventSink {
       }
     }
     return { seq: this.seq, events: out.length > limit ? out.slice(out.length - limit) : out };
+  }
+
+  /** The kinds asked for within EVENT_LOG_IDLE_MS, as the addon's mask. */
+  kinds(): number {
+    const since = Date.now() - EVENT_LOG_IDLE_MS;
+    if (this.allAt > since) return ALL_KINDS;
+    const names: string[] = [];
+    for (const [k, t] of this.asked) if (t > since) names.push(k);
+    return kindMask(names);
+  }
+
+  private ask(kinds: ReadonlySet<string> | undefined): void {
+    const now = Date.now();
+    if (!kinds) {
+      this.allAt = now;
+      return;
+    }
+    const known = native().constants.events.kinds;
+    for (const k of kinds) if (known.includes(k)) this.asked.set(k, now);
   }
 
   /** Whether it is recording (asked within EVENT_LOG_IDLE_MS). */
@@ -357,8 +417,10 @@ export class EventLog implements EventSink {
   }
 
   private touch(): void {
-    if (this.idle) clearTimeout(this.idle);
-    else if (this.handle()) EventHub.of(this.handle).attach(this);
+    if (this.idle) {
+      clearTimeout(this.idle);
+      if (this.handle()) EventHub.of(this.handle).refresh();
+    } else if (this.handle()) EventHub.of(this.handle).attach(this);
     else return;
     this.idle = setTimeout(() => this.close(), EVENT_LOG_IDLE_MS);
     this.idle.unref();

@@ -209,8 +209,8 @@ export interface NativeSystem {
   /** Stops every server, joins the thread, frees every pool. */
   stop(cb: (err: Error | null, report?: NativeStopReport) => void): void;
   metrics(): NativeMetrics;
-  /** Lifecycle events recorded (a reader is attached) or not. */
-  eventsRecord(on: boolean): void;
+  /** The lifecycle event kinds recorded: a bit a kind (csrc/valk_events.h), 0 none; true every kind. */
+  eventsRecord(kinds: boolean | number): void;
   /** Up to max events, oldest first, as 32-byte records (lib/events.ts decodes them). */
   drainEvents(max: number): Buffer;
   /** The event ring's state and counters. */

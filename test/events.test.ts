@@ -43,6 +43,23 @@ async function collect(it: AsyncIterableIterator<AioEvent>, until: (got: AioEven
   return got;
 }
 
+interface EventLogAnswer {
+  seq: number; ring: { state: string }; kinds: { kind: string }[];
+  events: { seq: number; kind: string; reason: string; time: string; conn: number }[];
+}
+
+/** GET /debug/events + q on a fresh cleartext connection, parsed. */
+async function askEvents(port: number, q: string): Promise<EventLogAnswer> {
+  const agent = new http.Agent({ keepAlive: false });
+  const body = await new Promise<string>((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path: `/debug/events${q}`, agent }, (res) => {
+      let b = '';
+      res.setEncoding('utf8').on('data', (d) => { b += d; }).on('end', () => resolve(b));
+    }).on('error', reject);
+  });
+  return JSON.parse(body) as EventLogAnswer;
+}
+
 describe('lifecycle events', () => {
   it('the kinds come from the addon, each with what its fields mean', () => {
     const kinds = eventKinds().map((k) => k.kind);
@@ -219,17 +236,7 @@ describe('lifecycle events', () => {
     const sys = startWithConfig({ maxConnections: 4 });
     systems.push(sys);
     const srv = await sys.listen({ host: '127.0.0.1', port: 0, tls: false, debug: true, routes: { '/': { body: 'hi\n' } } });
-    const ask = async (q: string) => {
-      const agent = new http.Agent({ keepAlive: false });
-      const body = await new Promise<string>((resolve, reject) => {
-        http.get({ host: '127.0.0.1', port: srv.port, path: `/debug/events${q}`, agent }, (res) => {
-          let b = '';
-          res.setEncoding('utf8').on('data', (d) => { b += d; }).on('end', () => resolve(b));
-        }).on('error', reject);
-      });
-      return JSON.parse(body) as { seq: number; ring: { state: string }; kinds: { kind: string }[];
-        events: { seq: number; kind: string; reason: string; time: string; conn: number }[] };
-    };
+    const ask = (q: string) => askEvents(srv.port, q);
     const first = await ask('');
     expect(first.events).toEqual([]); // the first ask starts the log
     expect(first.kinds.map((k) => k.kind)).toContain('conn_accepted');
@@ -254,6 +261,53 @@ describe('lifecycle events', () => {
     expect(two.events).toHaveLength(2);
     expect(two.events[1].seq).toBe(two.seq >= all.seq ? two.events[1].seq : -1); // the newest of them
     expect(two.events[1].seq).toBeGreaterThanOrEqual(all.events[all.events.length - 1].seq);
+  });
+
+  it('test_event_log_records_only_asked_kinds: a log asked for connection events records no stream events; a reader of all brings them back', async () => {
+    const sys = startWithConfig({ maxConnections: 4 });
+    systems.push(sys);
+    const srv = await sys.listen({ host: '127.0.0.1', port: 0, tls: false, debug: true, routes: { '/': { body: 'hi\n' } } });
+    const ask = (q: string) => askEvents(srv.port, q);
+    const load = async (n: number) => {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      for (let i = 0; i < n; i++) await get(srv.port, agent);
+      agent.destroy();
+    };
+    const catalog = await ask('?kind=');
+    expect(catalog.events).toEqual([]);
+    expect(sys.metrics().events.recording).toBe(0); // asked for no kind: nothing recorded
+    const recorded0 = sys.metrics().events.recorded;
+    await load(3);
+    expect(sys.metrics().events.recorded).toBe(recorded0);
+
+    const conn = 'conn_accepted,conn_closed';
+    await ask(`?kind=${conn}`);
+    expect(sys.metrics().events.recording).toBe(1);
+    const before = sys.metrics().events.recorded;
+    await load(300); // 300 requests, one connection: 300 stream_opened + 300 stream_closed if they were recorded
+    let got = await ask(`?kind=${conn}`);
+    for (let i = 0; i < 50 && !got.events.some((e) => e.kind === 'conn_closed'); i++) {
+      await new Promise((r) => setTimeout(r, 40));
+      got = await ask(`?kind=${conn}`);
+    }
+    const grew = sys.metrics().events.recorded - before;
+    expect(grew).toBeGreaterThanOrEqual(2); // the connection's accept and close (and the asks' own connections)
+    expect(grew).toBeLessThan(20);
+    expect(new Set(got.events.map((e) => e.kind))).toEqual(new Set(['conn_accepted', 'conn_closed']));
+
+    // a reader of every event next to the log: the ring records every kind again, and the log still answers
+    const ac = new AbortController();
+    const seen: string[] = [];
+    const reading = (async () => { for await (const e of sys.events({ signal: ac.signal })) seen.push(e.kind); })();
+    await load(5);
+    for (let i = 0; i < 50 && !seen.includes('stream_closed'); i++) await new Promise((r) => setTimeout(r, 40));
+    expect(seen).toContain('stream_opened');
+    ac.abort();
+    await reading;
+    const mid = sys.metrics().events.recorded;
+    await ask(`?kind=${conn}`); // the reader gone: connection kinds only again
+    await load(50);
+    expect(sys.metrics().events.recorded - mid).toBeLessThan(20);
   });
 
   it('the trace fields are checked like every other: traceDroppingPct below tracePressurePct is refused by name', () => {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "valk_common.h"
+#include "valk_events.h"
 #include "valk_evring.h"
 #include "valk_test.h"
 
@@ -232,6 +233,27 @@ static void test_oscillating_stays_protected(void) {
   valk_evring_destroy(&r);
 }
 
+/* valk_event_emit records kind k only while bit k of the ring's on is set (the kinds asked for). */
+static void test_emit_records_asked_kinds(void) {
+  valk_evring_t r;
+  valk_evring_config_t c = config(64, VALK_DROP_NEWEST);
+  valk_evring_stats_t s;
+  valk_event_t out[8];
+  CHECK(valk_evring_init(&r, &c) == 0);
+  valk_event_emit(&r, 1, VALK_EV_conn_accepted, VALK_EVR_none, 1, 0, 0); /* off: nothing */
+  valk_evring_set_on(&r, (1u << VALK_EV_conn_accepted) | (1u << VALK_EV_conn_closed));
+  valk_event_emit(&r, 2, VALK_EV_stream_opened, VALK_EVR_none, 1, 1, 0);
+  valk_event_emit(&r, 2, VALK_EV_conn_closed, VALK_EVR_peer, 1, 5, 66);
+  valk_event_emit(&r, 3, VALK_EV_stream_closed, VALK_EVR_none, 1, 1, 0);
+  valk_evring_stats(&r, &s);
+  CHECK(s.recorded == 1);
+  CHECK(valk_evring_drain(&r, out, 8) == 1 && out[0].kind == VALK_EV_conn_closed && out[0].b == 66);
+  valk_evring_set_on(&r, UINT32_MAX); /* every kind */
+  valk_event_emit(&r, 4, VALK_EV_stream_opened, VALK_EVR_none, 1, 3, 0);
+  CHECK(valk_evring_drain(&r, out, 8) == 1 && out[0].kind == VALK_EV_stream_opened);
+  valk_evring_destroy(&r);
+}
+
 int main(void) {
   test_state_transitions();
   test_drop_oldest_frees_space();
@@ -241,6 +263,7 @@ int main(void) {
   test_burst_drops_controlled();
   test_sustained_graceful_degradation();
   test_oscillating_stays_protected();
-  printf("test_valk_evring: 8 passed\n");
+  test_emit_records_asked_kinds();
+  printf("test_valk_evring: 9 passed\n");
   return 0;
 }
