@@ -24,7 +24,8 @@
   XX(7, goaway_sent, "GOAWAY (or an HTTP/1.1 graceful close) began; b: the error code")        \
   XX(8, watermark_changed, "the TCP buffer watermark state changed; a: the new state (0 normal, 1 high, 2 critical), b: buffers in use") \
   XX(9, sse_opened, "a diagnostics SSE stream opened")                                         \
-  XX(10, sse_closed, "a diagnostics SSE stream closed")
+  XX(10, sse_closed, "a diagnostics SSE stream closed")                                        \
+  XX(11, config_warning, "the configuration has an advisory warning (valk-aio config prints it), given to each reader as it attaches; reason: tcp_buffers_low, arenas_low, per_ip_unreachable; a: the field's value, b: what it is compared with")
 
 /* XX(number, name). conn_rejected: limit, load, per_ip. conn_closed: the
  * first cause set (valk_h2_close_cause): peer (the client closed or its
@@ -33,7 +34,11 @@
  * headersTimeoutMs, settingsTimeoutMs, sendTimeoutMs), protocol (GOAWAY with
  * an error: a flood, a protocol error), soft_limit (an idle connection closed
  * to make room near maxConnections), none (the server closed it otherwise:
- * HTTP/1.1 Connection: close, an answer that ended the connection). */
+ * HTTP/1.1 Connection: close, an answer that ended the connection).
+ * config_warning: tcp_buffers_low (tcpBufferPoolSize below 70% of the
+ * recommended count, b), arenas_low (arenaPoolSize below maxConnections, b),
+ * per_ip_unreachable (maxConnectionsPerIp above maxConnections, b). The AIO
+ * thread never records those: lib/events.ts writes them in the same layout. */
 #define VALK_EVENT_REASON_MAP(XX) \
   XX(0, none)                     \
   XX(1, limit)                    \
@@ -47,7 +52,10 @@
   XX(9, settings_timeout)         \
   XX(10, send_timeout)            \
   XX(11, protocol)                \
-  XX(12, soft_limit)
+  XX(12, soft_limit)              \
+  XX(13, tcp_buffers_low)         \
+  XX(14, arenas_low)              \
+  XX(15, per_ip_unreachable)
 
 typedef enum {
 #define XX(n, name, help) VALK_EV_##name = n,

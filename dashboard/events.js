@@ -40,9 +40,22 @@ export function eventDetail(e) {
     case 'stream_closed': return 'stream ' + e.a + ', ' + formatMs(e.b);
     case 'stream_reset': return 'stream ' + e.a + ', code ' + e.b;
     case 'goaway_sent': return 'code ' + e.b;
+    case 'config_warning': return configWarningText(e);
     case 'watermark_changed': return (WATERMARK[e.a] || String(e.a)) + ', ' + formatNumber(e.b) + ' buffers in use';
     default: return e.reason && e.reason !== 'none' ? e.reason : '';
   }
+}
+
+var CONFIG_WARNINGS = {
+  tcp_buffers_low: ['tcpBufferPoolSize', '< 70% of the recommended'],
+  arenas_low: ['arenaPoolSize', '< maxConnections'],
+  per_ip_unreachable: ['maxConnectionsPerIp', '> maxConnections'],
+};
+
+/** A config_warning event as text: "tcpBufferPoolSize 100 < 70% of the recommended 145". */
+function configWarningText(e) {
+  var w = CONFIG_WARNINGS[e.reason];
+  return w ? w[0] + ' ' + formatNumber(e.a) + ' ' + w[1] + ' ' + formatNumber(e.b) : String(e.reason);
 }
 
 /** list + incoming (both oldest first), without seqs already held, the newest keep of them. */

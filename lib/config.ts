@@ -951,25 +951,41 @@ export function validateConfig(resolved: ResolvedConfig): string | null {
  * that can never be reached). Never fatal.
  */
 export function configWarnings(c: ResolvedConfig): string[] {
-  const warnings: string[] = [];
+  return configWarningList(c).map((w) => w.message);
+}
+
+/** One advisory warning: its reason (the event ring's config_warning reasons), the field's value, what it is compared with. */
+export interface ConfigWarning {
+  reason: 'tcp_buffers_low' | 'arenas_low' | 'per_ip_unreachable';
+  value: number;
+  against: number;
+  message: string;
+}
+
+/** configWarnings, each with its reason and numbers (sys.events() yields them as config_warning events). */
+export function configWarningList(c: ResolvedConfig): ConfigWarning[] {
+  const warnings: ConfigWarning[] = [];
   const recommended = recommendedTcpBuffers(c);
   if (c.tcpBufferPoolSize < recommended * 0.7) {
-    warnings.push(
-      `tcpBufferPoolSize (${formatCount(c.tcpBufferPoolSize)}) may be insufficient for ` +
+    warnings.push({
+      reason: 'tcp_buffers_low', value: c.tcpBufferPoolSize, against: recommended,
+      message: `tcpBufferPoolSize (${formatCount(c.tcpBufferPoolSize)}) may be insufficient for ` +
         `${formatCount(c.maxConcurrentStreams)} streams per connection; recommend >= ${formatCount(recommended)}`,
-    );
+    });
   }
   if (c.arenaPoolSize < c.maxConnections) {
-    warnings.push(
-      `arenaPoolSize (${formatCount(c.arenaPoolSize)}) < maxConnections (${formatCount(c.maxConnections)}) ` +
+    warnings.push({
+      reason: 'arenas_low', value: c.arenaPoolSize, against: c.maxConnections,
+      message: `arenaPoolSize (${formatCount(c.arenaPoolSize)}) < maxConnections (${formatCount(c.maxConnections)}) ` +
         'may cause frequent 503 responses',
-    );
+    });
   }
   if (c.maxConnectionsPerIp > c.maxConnections) {
-    warnings.push(
-      `maxConnectionsPerIp (${formatCount(c.maxConnectionsPerIp)}) > maxConnections (${formatCount(c.maxConnections)}): ` +
+    warnings.push({
+      reason: 'per_ip_unreachable', value: c.maxConnectionsPerIp, against: c.maxConnections,
+      message: `maxConnectionsPerIp (${formatCount(c.maxConnectionsPerIp)}) > maxConnections (${formatCount(c.maxConnections)}): ` +
         'the per-IP limit can never be reached',
-    );
+    });
   }
   return warnings;
 }

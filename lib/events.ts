@@ -66,6 +66,31 @@ function decodeAt(dv: DataView, i: number): AioEvent {
   };
 }
 
+/** Events to write in the ring's record layout on Node's thread (config warnings): kind and reason by name. */
+export interface SyntheticEvent { kind: string; reason: string; a: number; b: number }
+
+/**
+ * list as records in the ring's layout (csrc/valk_evring.h), stamped now on the
+ * AIO loop's clock (CLOCK_MONOTONIC): a batch that decodes like a drained one.
+ */
+export function encodeEvents(list: readonly SyntheticEvent[]): Buffer {
+  const cat = native().constants.events;
+  const buf = Buffer.alloc(list.length * cat.recordSize);
+  const ts = process.hrtime.bigint();
+  list.forEach((e, i) => {
+    const off = i * cat.recordSize;
+    const kind = cat.kinds.indexOf(e.kind);
+    const reason = cat.reasons.indexOf(e.reason);
+    if (kind <= 0 || reason < 0) throw new Error(`valk-aio: no event ${e.kind}/${e.reason}`);
+    buf.writeBigUInt64LE(ts, off);
+    buf.writeUInt16LE(kind, off + 16);
+    buf.writeUInt16LE(reason, off + 18);
+    buf.writeUInt32LE(Math.min(e.a, 0xffffffff) >>> 0, off + 20);
+    buf.writeBigUInt64LE(BigInt(Math.max(0, Math.floor(e.b))), off + 24);
+  });
+  return buf;
+}
+
 /** Decodes a drained Buffer of records. */
 export function decodeEvents(buf: Buffer): AioEvent[] {
   return new EventBatch(buf).toArray();
@@ -134,6 +159,7 @@ export class EventHub {
   private readonly sinks = new Set<EventSink>();
   private timer: NodeJS.Timeout | undefined;
   private recording = 0; /* the kinds the ring records now: the union of the sinks' */
+  private greeting: EventBatch | undefined; /* what every sink gets first: the config warnings (setGreeting) */
 
   private constructor(private readonly handle: () => NativeSystem | undefined) {}
 
@@ -155,10 +181,20 @@ export class EventHub {
     return h ? h.eventStats().capacity : 0;
   }
 
+  /**
+   * Events every sink gets as it attaches, before the ring's: the system's
+   * config warnings (docs/design.md §13). They are state, not history: a reader
+   * attached later still learns them. At most one per warning.
+   */
+  setGreeting(records: Buffer): void {
+    this.greeting = records.length ? new EventBatch(records) : undefined;
+  }
+
   attach(sink: EventSink): void {
     const h = this.handle();
     if (!h) throw new Error('valk-aio: events(): the system is stopped');
     this.sinks.add(sink);
+    if (this.greeting) sink.take(this.greeting);
     this.refresh();
     if (this.timer) return;
     this.timer = setInterval(() => this.poll(), EVENT_POLL_MS);

@@ -16,6 +16,8 @@ export {
   ResolvedServerConfig,
   ServerConfig,
   SystemConfig,
+  ConfigWarning,
+  configWarningList,
   configWarnings,
   defaultConfig,
   resolveConfig,

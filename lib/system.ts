@@ -9,6 +9,7 @@ import {
   ResolvedServerConfig,
   ServerConfig,
   SystemConfig,
+  configWarningList,
   resolveConfig,
   resolveServerConfig,
   toNativeConfig,
@@ -24,7 +25,7 @@ import { dashboardRoutes } from './dashboard';
 import { AioMetrics, assembleMetrics, toPrometheus } from './metrics';
 import { RuntimeMonitor, acquireRuntimeMonitor, releaseRuntimeMonitor } from './runtime';
 import { AioClient, ConnectOptions, resolveConnectOptions } from './client';
-import { AioEvent, EventBatch, EventBatchReader, EventLog, EventReader } from './events';
+import { AioEvent, EventBatch, EventBatchReader, EventHub, EventLog, EventReader, encodeEvents } from './events';
 import { DrainReport, DrainStep, Readiness, readinessOf } from './readiness';
 
 export type { RouteSpec } from './routes';
@@ -225,6 +226,8 @@ export class AioSystem {
     this.config = config;
     this.handle = native().createSystem(toNativeConfig(config));
     this.runtime = acquireRuntimeMonitor();
+    const warnings = configWarningList(config).map((w) => ({ kind: 'config_warning', reason: w.reason, a: w.value, b: w.against }));
+    EventHub.of(() => this.handle).setGreeting(encodeEvents(warnings));
   }
 
   /** Hands Node's runtime figures to the AIO thread (for the SSE snapshot) now and every second. */

@@ -97,6 +97,7 @@ describe('dashboard pure functions (docs/design.md §11.3, D8)', () => {
     expect(EV.eventDetail({ kind: 'conn_rejected', reason: 'limit' })).toBe('refused: limit');
     expect(EV.eventDetail({ kind: 'conn_closed', reason: 'idle_timeout', a: 300, b: 66 })).toBe('idle_timeout, age 300.0 ms, sent 66 B');
     expect(EV.eventDetail({ kind: 'watermark_changed', a: 2, b: 900 })).toBe('critical, 900 buffers in use');
+    expect(EV.eventDetail({ kind: 'config_warning', reason: 'tcp_buffers_low', a: 100, b: 1450 })).toBe('tcpBufferPoolSize 100 < 70% of the recommended 1,450');
     expect(EV.clockOf('2026-12-02T18:00:00.123Z')).toBe('18:00:00.123');
   });
 

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AioSystem, startWithConfig } from '../lib/system';
 import type { AioEvent } from '../lib/events';
 import { eventKinds } from '../lib/events';
+import { configWarningList } from '../lib/config';
 import { CLEAN_STOP, waitFor } from './helpers';
 
 const systems: AioSystem[] = [];
@@ -308,6 +309,40 @@ describe('lifecycle events', () => {
     await ask(`?kind=${conn}`); // the reader gone: connection kinds only again
     await load(50);
     expect(sys.metrics().events.recorded - mid).toBeLessThan(20);
+  });
+
+  it('test_config_warnings_as_events: each reader, and the dashboard log, gets the config warnings first, with their numbers', async () => {
+    // 100 buffers for 100 connections (recommended 1,450) and 50 arenas: two warnings
+    const sys = startWithConfig({ maxConnections: 100, tcpBufferPoolSize: 100, arenaPoolSize: 50 });
+    systems.push(sys);
+    const srv = await sys.listen({ host: '127.0.0.1', port: 0, tls: false, debug: true, routes: { '/': { body: 'hi\n' } } });
+    const first = sys.events();
+    const got = await collect(first, (g) => g.length >= 2);
+    expect(got.slice(0, 2).map((e) => [e.kind, e.reason, e.a, e.b])).toEqual([
+      ['config_warning', 'tcp_buffers_low', 100, 1450], ['config_warning', 'arenas_low', 50, 100]]);
+    expect(Math.abs(got[0].ts - Number(process.hrtime.bigint() / 1_000_000n))).toBeLessThan(60_000); // the loop's clock
+    // a reader attached later still learns them, then the ring's own events
+    const later = sys.events();
+    await get(srv.port, new http.Agent({ keepAlive: false }));
+    const second = await collect(later, (g) => g.some((e) => e.kind === 'conn_accepted'));
+    expect(second.slice(0, 2).map((e) => e.reason)).toEqual(['tcp_buffers_low', 'arenas_low']);
+    await first.return!();
+    await later.return!();
+    // the dashboard's log: the warnings are its first events
+    const log = await askEvents(srv.port, '?kind=config_warning');
+    expect(log.events.map((e) => e.reason)).toEqual(['tcp_buffers_low', 'arenas_low']);
+    // the same reasons and order as the printed warnings (valk-aio config)
+    expect(configWarningList(sys.config).map((w) => w.reason)).toEqual(['tcp_buffers_low', 'arenas_low']);
+
+    // a configuration without warnings gives none
+    const quiet = startWithConfig({ maxConnections: 4 });
+    systems.push(quiet);
+    const q = quiet.events();
+    const qs = await quiet.listen({ host: '127.0.0.1', port: 0, tls: false, routes: { '/': { body: 'hi\n' } } });
+    await get(qs.port, new http.Agent({ keepAlive: false }));
+    const none = await collect(q, (g) => g.some((e) => e.kind === 'conn_accepted'));
+    expect(none.filter((e) => e.kind === 'config_warning')).toEqual([]);
+    await q.return!();
   });
 
   it('the trace fields are checked like every other: traceDroppingPct below tracePressurePct is refused by name', () => {
