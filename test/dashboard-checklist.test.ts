@@ -405,6 +405,15 @@ describe('dashboard checklist in a browser (issue #16 item 4)', () => {
     await page.waitForSelector(`.client-card[data-client="${client.id}"]`);
     await page.waitForFunction(() => document.querySelectorAll('#conn-grid .cell:not(.st-F)').length >= 7);
     await page.waitForFunction(() => document.querySelectorAll('#arena-list .arena-gauge, #arena-list .muted').length > 0);
+    // what the screenshots must show, each item of the page: an alert past its threshold (7 of 64 slots > 5 %),
+    // history with points, the timeline holding snapshots, the legend, the overflow counters, a client card
+    await page.click('#alerts summary');
+    await setThreshold(page, 'conn_slots', '5');
+    await page.click('#alerts summary');
+    await page.waitForFunction(() => document.querySelectorAll('#aio-cards .row.alert').length === 1);
+    await page.waitForFunction(() => Number(document.querySelector('[data-series="reqs"]')?.getAttribute('data-points')) >= 2, undefined, { timeout: 20_000 });
+    expect(await page.locator('#pool-panels .overflow-count').count()).toBeGreaterThan(3);
+    expect(await page.locator('.client-card').count()).toBe(1);
     fs.mkdirSync(OUTPUT_DIR, { recursive: true });
     const facts: Record<number, { columns: number; poolColumns: number; header: number }> = {};
     for (const width of [1440, 900, 600]) {
