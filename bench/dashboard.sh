@@ -6,7 +6,9 @@
 # connections held open by h2load (each sending RPS requests a second, so slots change state)
 # pinned to LOAD_CPUS, and Debian's chromium (playwright-core, bench/clients/dashboard-render.js)
 # timing EVENTS snapshots with performance.now() in the page: JSON.parse, renderMemory(ev), and
-# the forced style + layout after it. Prints p50 / p95 / max and the max as a share of the frame.
+# the forced style + layout after it; then, unpaused, the whole handling of an arrival (history,
+# the timeline, the memory panels) with the layout, and each history redraw. Prints p50 / p95 /
+# max and the max as a share of the frame.
 #
 #   bash bench/dashboard.sh     (env EVENTS=100 CONNS=2000 RPS=2 SERVER_CPUS=0 LOAD_CPUS=1)
 #
@@ -51,7 +53,7 @@ run_profile() {
     const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
     const f = (s) => `${s.p50} / ${s.p95} / ${s.max}`;
     const pools = r.pools.map((p) => `${p.name} ${p.used}/${p.total}${p.agg ? " (agg)" : ""}`).join(", ");
-    console.log(`| ${process.argv[2]} | ${r.conns.used}/${r.conns.total}${r.conns.detail ? "" : " (agg)"} | ${pools} | ${r.cells} | ${f(r.parse)} | ${f(r.render)} | ${f(r.total)} | ${(r.total.max / 16.7).toFixed(2)} |${r.errors.length ? " page errors: " + r.errors.join("; ") : ""}`);
+    console.log(`| ${process.argv[2]} | ${r.conns.used}/${r.conns.total}${r.conns.detail ? "" : " (agg)"} | ${pools} | ${r.cells} | ${f(r.parse)} | ${f(r.render)} | ${f(r.total)} | ${(r.total.max / 16.7).toFixed(2)} | ${f(r.live)} | ${f(r.history)} (${r.history.n}) |${r.errors.length ? " page errors: " + r.errors.join("; ") : ""}`);
   ' "$OUT/$name.render.json" "$name" | tee -a "$OUT/summary.md"
 }
 
@@ -59,8 +61,8 @@ run_profile() {
   echo "dashboard.sh: $EVENTS snapshots a profile, $CONNS connections at $RPS req/s each, $PINNING"
   echo "addon sha256 $ADDON_SHA; times in ms (p50 / p95 / max); frame = 16.7 ms"
   echo
-  echo "| profile | connection slots used/total | pools | cells drawn | parse | renderMemory | render + layout | max / frame |"
-  echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+  echo "| profile | connection slots used/total | pools | cells drawn | parse | renderMemory | render + layout | max / frame | live arrival + layout | history redraw (n) |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 } | tee "$OUT/summary.md"
 run_profile big 10000
 run_profile detail 4096

@@ -31,7 +31,12 @@ export var state = {
   sseAttempt: 0,     // failed stream openings in a row (the backoff's exponent)
   sseRetryMs: 0,     // the last wait before a reconnect
   sseTimer: null,
+  // ms the last handling of each arrival took, every subscriber included
+  // (emit), and the last history redraw (panel-history.js): bench/dashboard.sh reads them
+  timing: { metrics: 0, memory: 0, history: 0 },
 };
+
+var clock = typeof performance !== 'undefined' ? function () { return performance.now(); } : Date.now;
 
 var subscribers = { metrics: [], memory: [], pause: [], live: [], sse: [] };
 
@@ -45,6 +50,7 @@ export function on(kind, fn) {
 export function emit(kind) {
   var args = Array.prototype.slice.call(arguments, 1);
   var list = subscribers[kind] || [];
+  var t0 = clock();
   for (var i = 0; i < list.length; i++) {
     try {
       list[i].apply(null, args);
@@ -52,6 +58,14 @@ export function emit(kind) {
       if (typeof console !== 'undefined') console.error('dashboard:', kind, e);
     }
   }
+  if (kind in state.timing) state.timing[kind] = clock() - t0;
+}
+
+/** Times fn() into state.timing[name] (ms). */
+export function timed(name, fn) {
+  var t0 = clock();
+  fn();
+  state.timing[name] = clock() - t0;
 }
 
 /** Pauses or resumes the view (the data keeps arriving). */

@@ -10,7 +10,7 @@
  * The section element (#history) counts its draws in data-draws, so a test
  * can see that nothing is drawn while paused.
  */
-import { state, on } from './model.js';
+import { state, on, timed } from './model.js';
 import * as H from './history.js';
 import { createChart } from './charts.js';
 
@@ -66,8 +66,10 @@ function draw() {
   timer = null;
   if (state.paused || !section) return;
   lastDraw = Date.now();
-  charts.forEach(function (c) {
-    c.chart.update(chartData(history, c.spec));
+  timed('history', function () {
+    charts.forEach(function (c) {
+      c.chart.update(chartData(history, c.spec));
+    });
   });
   draws++;
   section.setAttribute('data-draws', String(draws));

@@ -8,7 +8,7 @@
  * Browser only; runs on the page's only thread.
  */
 import { on, state } from './model.js';
-import { formatBytes, formatNumber, formatPct } from './format.js';
+import { formatBytes, formatMs, formatNumber, formatPct } from './format.js';
 import { gaugeClass, panelLevel } from './classes.js';
 import { aggToCells, capacityAlerts, countStates, ownerBreakdown } from './decode.js';
 import { $, num, setText } from './dom.js';
@@ -192,6 +192,7 @@ export function renderMemory(ev) {
   renderBanner(slabs);
   setText('sse-skipped', formatNumber(num(ev.skipped)));
   setText('sse-seq', formatNumber(ev.seq));
+  setText('sse-draw', formatMs(state.timing.memory)); // the previous arrival's: this one is still being handled
 }
 
 export function mount() {

@@ -589,6 +589,8 @@ describe('dashboard in a browser', () => {
     await page.waitForFunction(() => /^\d+$/.test(document.getElementById('sse-id')?.textContent ?? ''));
     const first = Number(await page.textContent('#sse-id'));
     await page.waitForFunction((n) => Number(document.getElementById('sse-id')?.textContent) > n, first);
+    // the page says how long it took to handle the last event (state.timing, model.js)
+    expect(await page.textContent('#sse-draw')).toMatch(/^\d+(\.\d+)? (µs|ms)$/);
 
     // three more connections from Node: at least 4 slots taken (the browser holds one), owned by this server
     const conns = await sessions(port, 3);

@@ -6,8 +6,11 @@
 //   parse   JSON.parse of the event's data line
 //   render  renderMemory(ev): the slab grid, the pool grids, the arena gauges
 //   layout  the forced style + layout after it (document.body.offsetHeight)
+//   live    then, unpaused: the whole handling of an arrival (every subscriber:
+//           history, the timeline, the memory panels) plus the forced layout
+//   history each redraw of the six history charts (once a second)
 //
-// The live view is paused first, so each event is drawn once, by this code.
+// For the first three the live view is paused, so each event is drawn once, by this code.
 // Usage: node bench/clients/dashboard-render.js URL EVENTS
 // stdout: one JSON line {"events":N,"parse":{p50,p95,max},"render":...,
 //         "total":...,"conns":{"total","used","detail"},"pools":[...]}
@@ -57,6 +60,24 @@ async function main() {
         }
       });
     }), EVENTS);
+    // the live page: every subscriber of an arrival (history, timeline, the memory panels), then the
+    // forced layout (this subscriber comes last, so emit's time includes it); and each history redraw
+    Object.assign(out, await page.evaluate((n) => new Promise((resolve) => {
+      const D = window.ValkDashboard;
+      D.setPaused(false);
+      const live = [], hist = [];
+      let seen = 0, lastHist = D.state.timing.history;
+      D.on('memory', () => {
+        void document.body.offsetHeight;
+        if (seen++ > 0) live.push(D.state.timing.memory); // the previous arrival's, layout included
+        if (D.state.timing.history !== lastHist) hist.push(lastHist = D.state.timing.history);
+        if (live.length === n) {
+          const q = (a, p) => { const s = a.slice().sort((x, y) => x - y); return s.length ? +s[Math.min(s.length - 1, Math.floor(p * s.length))].toFixed(3) : null; };
+          const stat = (a) => ({ p50: q(a, 0.5), p95: q(a, 0.95), max: q(a, 1), n: a.length });
+          resolve({ live: stat(live), history: stat(hist) });
+        }
+      });
+    }), EVENTS));
     out.errors = errors;
     process.stdout.write(JSON.stringify(out) + '\n');
   } finally {
