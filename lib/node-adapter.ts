@@ -26,6 +26,9 @@ import { EventEmitter } from 'node:events';
 import type { Handler, Request as ValkRequest, Response as ValkResponse } from './handler';
 import { DROPPED_RESPONSE_HEADERS, plainHeaders } from './fetch-adapter';
 
+/** What res.addTrailers() throws: valk answers carry no trailers (docs/api.md). */
+export const TRAILERS_UNSUPPORTED = 'valk-aio: response trailers are not supported: res.addTrailers() cannot send them (docs/api.md)';
+
 /** A Node request listener: what http.createServer() and http2's compatibility API take (an Express app). */
 export type RequestListener = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 
@@ -141,6 +144,7 @@ class ValkSocket extends EventEmitter implements AsyncIterator<Chunk> {
       res.useChunkedEncodingByDefault = false; // valk frames the body
       res.shouldKeepAlive = false;
       res.assignSocket(this as never);
+      res.addTrailers = () => { throw new Error(TRAILERS_UNSUPPORTED); }; // Node's own message would blame the transfer encoding
       res.on('prefinish', () => this.ending());
       (req as unknown as { res: http.ServerResponse }).res = res;
       this.req = req;
@@ -239,8 +243,8 @@ class ValkSocket extends EventEmitter implements AsyncIterator<Chunk> {
     this.status = this.res.statusCode;
     this.fields = headFields(head);
     queueMicrotask(() => {
-      if (this.aborted) return;
-      const resolve = this.resolve!;
+      if (this.aborted || !this.resolve) return; /* the listener threw after writing, this tick: fail() answered (a 500) */
+      const resolve = this.resolve;
       this.resolve = this.reject = undefined;
       if (!this.ended) {
         this.streaming = true;

@@ -6,7 +6,7 @@ import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import { describe, expect, it } from 'vitest';
 import express from 'express';
-import { fromRequestListener, headFields } from '../lib/node-adapter';
+import { TRAILERS_UNSUPPORTED, fromRequestListener, headFields } from '../lib/node-adapter';
 import { waitFor } from './helpers';
 import { adapterServers, ask, errorsOf, expectTwoCookies } from './adapter-client';
 
@@ -207,6 +207,12 @@ describe('a plain (req, res) listener', () => {
         return;
       }
       if (req.url === '/throw') throw new Error('listener threw');
+      if (req.url === '/trailers') { // not supported: a clear error (a 500), not Node's message about the transfer encoding
+        res.write('a');
+        res.addTrailers({ 'x-t': '1' });
+        res.end('b');
+        return;
+      }
       res.statusCode = 404;
       res.end('nope');
     };
@@ -227,6 +233,11 @@ describe('a plain (req, res) listener', () => {
     expect((await ask(s, '/other')).status).toBe(404);
     expect((await ask(s, '/throw')).status).toBe(500);
     expect(errors.map((x) => x.message)).toEqual(['listener threw']);
+    // it threw in the tick that wrote the head and 'a': nothing went out yet, so the answer is a 500
+    // (and no unhandled error from the head's decision, queued in that tick)
+    expect((await ask(s, '/trailers')).status).toBe(500);
+    await waitFor(() => errors.length === 2);
+    expect(errors[1].message).toBe(TRAILERS_UNSUPPORTED);
   });
 
   it("backpressure: write() is false past the high-water mark and 'drain' follows; 4 MiB arrive whole", async () => {
