@@ -144,8 +144,7 @@ int valk_h2_body_send_data(nghttp2_session *s, nghttp2_frame *frame, const uint8
  * The request will not be answered as asked: its arena (body so far) and its
  * kept headers go back at once, then route r (408, 413, 431, 503) while no
  * response has begun, else (or with r NULL) RST_STREAM(code). Static routes answer only once
- * the request ended, so the second case needs a handler that answers early
- * (issue #4). Returns 0 or an nghttp2 error.
+ * the request ended, so the second case needs a handler that answers early. Returns 0 or an nghttp2 error.
  */
 int valk_h2_refuse_request(valk_stream_t *st, const valk_route_t *r, uint32_t code);
 

@@ -1,6 +1,6 @@
 /*
  * dashboard/charts.js: small SVG charts (sparklines) for the history section
- * (issue #16 item 2, docs/design.md §8 "History"). Built from DOM/SVG
+ * (docs/design.md §8 "History"). Built from DOM/SVG
  * elements (no inline script, no library; the page's CSP allows this and
  * element.style). Reads nothing itself: panel-history.js hands each chart
  * its points ([{t, v}], from history.js), the time range (history.js

@@ -1,7 +1,7 @@
 /*
  * dashboard/history.js: the last 5 minutes of the page's numbers, kept in the
- * browser from the two streams it already receives (issue #16 item 2,
- * docs/design.md §8 "History"). Pure: no DOM, no timers; panel-history.js
+ * browser from the two streams it already receives (docs/design.md §8
+ * "History"). Pure: no DOM, no timers; panel-history.js
  * feeds it and charts.js draws it. Runs on the page's only thread.
  *
  * Data read:

@@ -1,6 +1,6 @@
 /*
- * dashboard/panel-history.js: the "History (last 5 min)" section (issue #16
- * item 2, docs/design.md §8 "History"): six charts drawn by charts.js from
+ * dashboard/panel-history.js: the "History (last 5 min)" section
+ * (docs/design.md §8 "History"): six charts drawn by charts.js from
  * the history.js ring. Reads the model's 'metrics' events (every
  * /debug/metrics poll) and 'memory' events (every SSE snapshot), both
  * recorded whether or not the page is paused; draws at most once a second

@@ -1,7 +1,6 @@
 /*
  * valk-aio dashboard: the memory timeline bar (#timeline, in the memory
- * diagnostics; issue #16, "scrub back"; docs/design.md §8, "The dashboard's
- * timeline").
+ * diagnostics; docs/design.md §8, "The dashboard's timeline").
  *
  * Data: every 'memory' arrival of the model (model.js: the SSE snapshot, its
  * id and its raw data string), recorded into the ring of timeline.js whether

@@ -1,6 +1,6 @@
 /*
- * valk-aio dashboard: the memory timeline's ring (issue #16, "scrub back";
- * docs/design.md §8, "The dashboard's timeline").
+ * valk-aio dashboard: the memory timeline's ring (docs/design.md §8,
+ * "The dashboard's timeline").
  *
  * Data: every memory snapshot of the SSE stream (GET /debug/diagnostics/memory,
  * one event every sseIntervalMs, 100 ms by default), kept as the raw `data:`
