@@ -227,7 +227,10 @@ void SystemWrap::Chunk(const Nan::FunctionCallbackInfo<Value> &info) {
   auto it = self->sys_ != nullptr ? self->streaming_.find(token) : self->streaming_.end();
   if (it == self->streaming_.end()) return info.GetReturnValue().Set(false);
   valk_js_request_t *r = it->second;
-  uint32_t flags = Nan::To<uint32_t>(info[2]).FromMaybe(0) & (VALK_CHUNK_END | VALK_CHUNK_ABORT);
+  uint32_t flags = Nan::To<uint32_t>(info[2]).FromMaybe(0) & (VALK_CHUNK_END | VALK_CHUNK_ABORT | VALK_CHUNK_TRAILERS);
+  if ((flags & VALK_CHUNK_TRAILERS) && (!(flags & VALK_CHUNK_END) || !node::Buffer::HasInstance(info[1]) ||
+                                        node::Buffer::Length(info[1]) > VALK_TRAILERS_MAX_BYTES))
+    return ThrowError(VALK_EINVAL, "valk-aio: chunk(): trailers come with the end, as one Buffer of at most 16 KiB");
   if (self->pins_.count(token)) return ThrowError(VALK_EINVAL, "valk-aio: chunk(): the previous chunk is still being sent");
   r->chunk = nullptr;
   r->chunk_len = 0;

@@ -77,8 +77,11 @@ typedef struct valk_js_request {
    * sys->unpins (one chunk in flight per answer). */
   const uint8_t *chunk;         /* a JavaScript Buffer's bytes, kept alive by the owner; NULL: none */
   size_t chunk_len;
-  uint8_t chunk_flags;          /* VALK_CHUNK_END, VALK_CHUNK_ABORT */
+  uint8_t chunk_flags;          /* VALK_CHUNK_END, VALK_CHUNK_ABORT, VALK_CHUNK_TRAILERS */
   /* AIO thread only. */
+  const uint8_t *trailers;      /* the final chunk's trailer fields ("name\0value\0" ...), kept alive
+                                 * by the owner until the token comes back; NULL: none */
+  size_t trailers_len;
   size_t chunk_sent;            /* of the chunk being sent */
   uint8_t chunk_held;           /* the AIO thread holds a chunk (its token not yet handed back) */
   uint8_t chunk_final;          /* the END or ABORT chunk arrived: nothing more will */
@@ -169,6 +172,12 @@ void valk_dispatch_drain_takes(struct valk_system *sys);
 /* A streaming answer's chunk flags: the last chunk, or the body failed (the stream is reset). */
 #define VALK_CHUNK_END 1
 #define VALK_CHUNK_ABORT 2
+/* With END: the chunk's bytes are trailer fields ("name\0value\0" ..., at most
+ * VALK_TRAILERS_MAX fields and VALK_TRAILERS_MAX_BYTES bytes), sent after the
+ * body as a HEADERS frame with END_STREAM (HTTP/2; HTTP/1.1 drops them). */
+#define VALK_CHUNK_TRAILERS 4
+#define VALK_TRAILERS_MAX 64
+#define VALK_TRAILERS_MAX_BYTES 16384
 
 /* Owner thread: hands req's next chunk (fields chunk*) to the AIO thread. */
 void valk_dispatch_chunk(struct valk_system *sys, valk_js_request_t *req);

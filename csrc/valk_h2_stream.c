@@ -811,18 +811,49 @@ void valk_h2_js_respond(valk_system_t *sys, valk_js_request_t *req, valk_srv_con
  * JavaScript may hand over the next: one chunk per stream is all the AIO
  * thread holds.
  */
+/*
+ * Submits req's trailer fields on stream id (nghttp2 copies them), then hands
+ * their Buffer back. 0, or -1 when they are malformed (the owner checked them:
+ * a bug) or nghttp2 refused them. s NULL (HTTP/1.1): dropped.
+ */
+static int valk__submit_trailers(nghttp2_session *s, int32_t id, valk_stream_t *st, valk_js_request_t *req) {
+  nghttp2_nv nva[VALK_TRAILERS_MAX];
+  size_t n = 0, at = 0;
+  int rv = 0;
+  while (s != NULL && at < req->trailers_len) {
+    const uint8_t *name = req->trailers + at, *end = req->trailers + req->trailers_len;
+    const uint8_t *z1 = memchr(name, 0, (size_t)(end - name));
+    const uint8_t *value = z1 != NULL ? z1 + 1 : end;
+    const uint8_t *z2 = value < end ? memchr(value, 0, (size_t)(end - value)) : NULL;
+    if (z1 == NULL || z2 == NULL || z1 == name || n == VALK_TRAILERS_MAX) {
+      rv = -1;
+      break;
+    }
+    nva[n++] = (nghttp2_nv){(uint8_t *)name, (uint8_t *)value, (size_t)(z1 - name), (size_t)(z2 - value), NGHTTP2_NV_FLAG_NONE};
+    at = (size_t)(z2 + 1 - req->trailers);
+  }
+  if (s != NULL && rv == 0 && nghttp2_submit_trailer(s, id, nva, n) != 0) rv = -1;
+  if (s != NULL && rv == 0) VALK_SRV_ADD(st->conn->srv, responses_trailers, 1);
+  req->trailers = NULL;
+  req->trailers_len = 0;
+  valk__unpin(st->conn->srv->sys, valk_js_token(req));
+  return rv;
+}
+
 static ssize_t valk__chunk_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
                                 uint32_t *flags, nghttp2_data_source *src, void *ud) {
   valk_stream_t *st = src->ptr;
   valk_js_request_t *req = st->streaming;
   size_t n;
-  (void)s;
-  (void)id;
   (void)ud;
   assert(req != NULL);
   if (!req->chunk_held) {
     if (!req->chunk_final) return NGHTTP2_ERR_DEFERRED;
     *flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (req->trailers != NULL) { /* the trailers' HEADERS frame ends the stream (HTTP/2) */
+      if (s != NULL) *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+      if (valk__submit_trailers(s, id, st, req) != 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     return 0;
   }
   n = req->chunk_len - req->chunk_sent;
@@ -853,7 +884,15 @@ static void valk__submit_streaming(valk_stream_t *st, valk_js_request_t *req, ng
 void valk_h2_js_chunk(valk_system_t *sys, valk_js_request_t *req, valk_srv_conn_t **flush) {
   valk_stream_t *st = req->stream;
   int final = (req->chunk_flags & (VALK_CHUNK_END | VALK_CHUNK_ABORT)) != 0;
-  int data = req->chunk != NULL && req->chunk_len > 0;
+  int data = req->chunk != NULL && req->chunk_len > 0; /* pinned bytes: the body's, or the trailers' */
+  if (data && (req->chunk_flags & VALK_CHUNK_TRAILERS) && (req->chunk_flags & VALK_CHUNK_END) && st != NULL &&
+      !req->chunk_discard) {
+    req->trailers = req->chunk; /* held until sent: their token goes back then (valk__submit_trailers) */
+    req->trailers_len = req->chunk_len;
+    req->chunk = NULL;
+    req->chunk_len = 0;
+    data = 0;
+  }
   assert(req->resp_streaming && !req->chunk_held && !req->chunk_final);
   /* The final chunk ends the answer's time with JavaScript (a stop waits for it). */
   if (final) atomic_fetch_sub_explicit(&sys->js_in_flight, 1, memory_order_relaxed);
@@ -894,6 +933,11 @@ static void valk__streaming_died(valk_stream_t *st) {
   st->streaming = NULL;
   if (req->chunk_held) {
     req->chunk_held = 0;
+    valk__unpin(sys, valk_js_token(req));
+  }
+  if (req->trailers != NULL) { /* the final chunk's trailers, not sent: their Buffer goes back */
+    req->trailers = NULL;
+    req->trailers_len = 0;
     valk__unpin(sys, valk_js_token(req));
   }
   if (req->chunk_final) return; /* nothing more comes: the arena goes with the stream */

@@ -9,6 +9,7 @@
 // dies first (the client reset it, or the connection went), at once and
 // unseen by anyone, its signal aborted (docs/design.md §7).
 import { BAD_VALUE, CONNECTION_SPECIFIC, HEADER_NAME } from './headers';
+import { Trailers, encodeTrailers } from './trailers';
 import { NativeSystem, native } from './native';
 
 /** What a handler receives. */
@@ -81,6 +82,13 @@ export interface Response {
    * is sent without a copy: do not change it after handing it over.
    */
   body?: string | Buffer | Uint8Array | StreamingBody;
+  /**
+   * Fields sent after the body (gRPC's grpc-status), or a function that gives
+   * them once the body is out (its last chunk known). HTTP/2 sends them as a
+   * HEADERS frame that ends the stream; HTTP/1.1 drops them. An answer with
+   * trailers always streams (no content-length). At most 64 fields, 16 KiB.
+   */
+  trailers?: Trailers | (() => Trailers | Promise<Trailers>);
 }
 
 export type Handler = (req: Request) => Response | Promise<Response>;
@@ -419,7 +427,7 @@ function field(flat: string[], name: string, lower: string, value: unknown): num
 }
 
 /** Checks a handler's answer; returns [status, flat headers, body] or throws a TypeError/RangeError. */
-function toWire(res: unknown, limit: number): [number, string[], Buffer | string | StreamingBody] {
+function toWire(res: unknown, limit: number): [number, string[], Buffer | string | StreamingBody, Response['trailers']] {
   if (typeof res !== 'object' || res === null) throw new TypeError('the handler must return { status, headers?, body? }');
   const r = res as Response;
   if (!Number.isInteger(r.status) || r.status < 200 || r.status > 599) {
@@ -440,11 +448,20 @@ function toWire(res: unknown, limit: number): [number, string[], Buffer | string
   if (size > bounds.max) {
     throw new RangeError(`response headers of ${size} bytes exceed ${bounds.max} (name + value + 32 per field)`);
   }
-  return [r.status, flat, isStreaming(r.body) ? r.body : wireBody(r.body, limit)];
+  const body = isStreaming(r.body) ? r.body : wireBody(r.body, limit);
+  if (r.trailers === undefined || r.trailers === null) return [r.status, flat, body, undefined];
+  if (typeof r.trailers !== 'function') encodeTrailers(r.trailers); /* checked now: a bad one is a 500, not a reset */
+  return [r.status, flat, isStreaming(body) ? body : oneChunk(body), r.trailers];
+}
+
+/** A whole body as a streaming one of one chunk (an answer with trailers streams). */
+async function* oneChunk(body: Buffer | string): AsyncGenerator<Buffer | string> {
+  if (body.length > 0) yield body;
 }
 
 const CHUNK_END = 1;
 const CHUNK_ABORT = 2;
+const CHUNK_TRAILERS = 4; /* with END: the chunk is the trailer fields (lib/trailers.ts) */
 
 /** A chunk of a streaming body as bytes (strings as UTF-8), or a TypeError. */
 function chunkBuffer(chunk: unknown): Buffer {
@@ -548,15 +565,15 @@ export class HandlerDispatcher {
    * reset) goes now, or once the chunk with the server came back. An aborted
    * body's iterator is closed (a Readable is destroyed).
    */
-  private endStream(token: number, st: StreamState, flags: number): void {
+  private endStream(token: number, st: StreamState, flags: number, trailers?: Buffer): void {
     if (st.finished) return;
     if (st.outstanding) {
-      st.pendingFinal ??= flags;
+      st.pendingFinal ??= flags & ~CHUNK_TRAILERS; /* only an ABORT waits: trailers come after the last chunk's drain */
       return;
     }
     st.finished = true;
     this.streams.delete(token);
-    this.native.chunk(token, undefined, flags);
+    this.native.chunk(token, trailers, flags);
     st.req.answered();
     const wake = st.drained;
     st.drained = undefined;
@@ -569,7 +586,8 @@ export class HandlerDispatcher {
    * before went out (onDrain), so the server holds one chunk per stream and a
    * client that stops reading stops the pulling (docs/design.md §7).
    */
-  private async stream(t: HandlerTarget, token: number, status: number, headers: string[], body: StreamingBody): Promise<void> {
+  private async stream(t: HandlerTarget, token: number, status: number, headers: string[], body: StreamingBody,
+    trailers?: Response['trailers']): Promise<void> {
     const entry = this.pending.get(token)!;
     this.pending.delete(token);
     const st: StreamState = { req: entry.req, outstanding: false, finished: false };
@@ -596,7 +614,10 @@ export class HandlerDispatcher {
         await drained;
         if (st.finished || st.pendingFinal !== undefined) return;
       }
-      this.endStream(token, st, CHUNK_END);
+      if (trailers === undefined) return this.endStream(token, st, CHUNK_END);
+      const fields = encodeTrailers(typeof trailers === 'function' ? await trailers() : trailers);
+      if (st.finished || st.pendingFinal !== undefined) return;
+      this.endStream(token, st, CHUNK_END | CHUNK_TRAILERS, fields);
     } catch (err) {
       if (!st.finished) t.fail(err instanceof Error ? err : new Error(String(err)));
       this.endStream(token, st, CHUNK_ABORT);
@@ -660,7 +681,7 @@ export class HandlerDispatcher {
 
   private finish(t: HandlerTarget, token: number, res: unknown): void {
     if (!this.pending.has(token)) return; // timed out or stopped: dropped
-    let wire: [number, string[], Buffer | string | StreamingBody];
+    let wire: ReturnType<typeof toWire>;
     try {
       wire = toWire(res, t.maxResponseBodySize);
     } catch (err) {
@@ -669,7 +690,7 @@ export class HandlerDispatcher {
     }
     t.counters.handled++;
     if (isStreaming(wire[2])) {
-      void this.stream(t, token, wire[0], wire[1], wire[2]);
+      void this.stream(t, token, wire[0], wire[1], wire[2], wire[3]);
       return;
     }
     if (!this.answer(token, wire[0], wire[1], wire[2] as Buffer | string)) t.fail(new Error("valk-aio: the response did not fit the request's arena: sent 500"));

@@ -26,9 +26,6 @@ import { EventEmitter } from 'node:events';
 import type { Handler, Request as ValkRequest, Response as ValkResponse } from './handler';
 import { DROPPED_RESPONSE_HEADERS, plainHeaders } from './fetch-adapter';
 
-/** What res.addTrailers() throws: valk answers carry no trailers (docs/api.md). */
-export const TRAILERS_UNSUPPORTED = 'valk-aio: response trailers are not supported: res.addTrailers() cannot send them (docs/api.md)';
-
 /** A Node request listener: what http.createServer() and http2's compatibility API take (an Express app). */
 export type RequestListener = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 
@@ -105,6 +102,8 @@ class ValkSocket extends EventEmitter implements AsyncIterator<Chunk> {
   private streaming = false;
   /** res.end() was called. */
   private ended = false;
+  /** res.addTrailers() fields, lower-cased names (at most what encodeTrailers allows goes out). */
+  private trailerFields?: Record<string, string[]>;
   private finished = false;
   private aborted = false;
   private overHighWater = false;
@@ -144,7 +143,7 @@ class ValkSocket extends EventEmitter implements AsyncIterator<Chunk> {
       res.useChunkedEncodingByDefault = false; // valk frames the body
       res.shouldKeepAlive = false;
       res.assignSocket(this as never);
-      res.addTrailers = () => { throw new Error(TRAILERS_UNSUPPORTED); }; // Node's own message would blame the transfer encoding
+      res.addTrailers = (fields) => { this.addTrailers(fields); }; // sent after the body (HTTP/2), not framed by Node
       res.on('prefinish', () => this.ending());
       (req as unknown as { res: http.ServerResponse }).res = res;
       this.req = req;
@@ -246,9 +245,9 @@ class ValkSocket extends EventEmitter implements AsyncIterator<Chunk> {
       if (this.aborted || !this.resolve) return; /* the listener threw after writing, this tick: fail() answered (a 500) */
       const resolve = this.resolve;
       this.resolve = this.reject = undefined;
-      if (!this.ended) {
+      if (!this.ended) { /* trailers the listener adds before its end() are asked for after the last chunk */
         this.streaming = true;
-        resolve({ status: this.status, headers: this.fields, body: { [Symbol.asyncIterator]: () => this } });
+        resolve({ status: this.status, headers: this.fields, body: { [Symbol.asyncIterator]: () => this }, trailers: () => this.trailerFields ?? {} });
         return;
       }
       const q = this.queue;
@@ -258,7 +257,7 @@ class ValkSocket extends EventEmitter implements AsyncIterator<Chunk> {
         const parts = q.filter((c) => c.length > 0);
         body = parts.length === 1 ? parts[0] : Buffer.concat(parts.map((c) => (typeof c === 'string' ? Buffer.from(c, 'utf8') : c)));
       }
-      resolve({ status: this.status, headers: this.fields, body });
+      resolve({ status: this.status, headers: this.fields, body, ...(this.trailerFields ? { trailers: this.trailerFields } : {}) });
       const cbs = this.callbacks.splice(0);
       q.length = 0;
       this.queued = 0;
@@ -270,6 +269,16 @@ class ValkSocket extends EventEmitter implements AsyncIterator<Chunk> {
   private ending(): void {
     this.ended = true;
     if (this.waiter) queueMicrotask(() => this.wake());
+  }
+
+  /** res.addTrailers(): fields (an object, or [name, value] pairs) sent after the body. */
+  private addTrailers(fields: http.OutgoingHttpHeaders | readonly [string, string][]): void {
+    const out: Record<string, string[]> = (this.trailerFields ??= {});
+    const pairs: [string, unknown][] = Array.isArray(fields) ? (fields as [string, string][]) : Object.entries(fields);
+    for (const [name, value] of pairs) {
+      if (value === undefined) continue;
+      (out[name.toLowerCase()] ??= []).push(...(Array.isArray(value) ? value.map(String) : [String(value)]));
+    }
   }
 
   /** The response went out: callbacks (res 'finish'), then 'close' on res, as Node's server does. */

@@ -27,7 +27,7 @@ VALK_AIO_ADDON="$work/build/Release/valk_aio.node" LD_PRELOAD="$preload" \
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   TSAN_OPTIONS=halt_on_error=1 \
-  npx --prefix "$root" vitest run --root "$root" test/slab.test.ts test/native.test.ts test/system.test.ts test/admission.test.ts test/backpressure.test.ts test/handler.test.ts test/metrics.test.ts test/sse.test.ts test/admin.test.ts test/client.test.ts test/hostile.test.ts test/errors.test.ts test/bodies.test.ts test/cleartext.test.ts test/http1.test.ts test/events.test.ts test/drain.test.ts test/queue-states.test.ts 2>&1 | tee "$log"
+  npx --prefix "$root" vitest run --root "$root" test/slab.test.ts test/native.test.ts test/system.test.ts test/admission.test.ts test/backpressure.test.ts test/handler.test.ts test/metrics.test.ts test/sse.test.ts test/admin.test.ts test/client.test.ts test/hostile.test.ts test/errors.test.ts test/bodies.test.ts test/cleartext.test.ts test/http1.test.ts test/events.test.ts test/drain.test.ts test/queue-states.test.ts test/trailers.test.ts 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 if grep -qE "runtime error|ERROR: (Address|Thread)Sanitizer|WARNING: ThreadSanitizer" "$log"; then

@@ -32,6 +32,8 @@ export interface Answer {
   body: string;
   /** Body chunks as they arrived. */
   chunks: number;
+  /** The trailer fields, if any came. */
+  trailers?: http2.IncomingHttpHeaders;
 }
 
 export interface Ask {
@@ -57,10 +59,12 @@ export function ask(s: http2.ClientHttp2Session, path: string, opts: Ask = {}): 
     const timer = setTimeout(() => { req.close(); reject(new Error(`${path}: no answer in ${opts.timeoutMs ?? 10_000} ms`)); }, opts.timeoutMs ?? 10_000);
     let status = 0;
     let got: http2.IncomingHttpHeaders = {};
+    let trailers: http2.IncomingHttpHeaders | undefined;
     const parts: Buffer[] = [];
     req.on('response', (h) => { got = h; status = Number(h[':status']); });
+    req.on('trailers', (t) => { trailers = t; });
     req.on('data', (d: Buffer) => parts.push(d));
-    req.on('end', () => { clearTimeout(timer); resolve({ status, headers: got, body: Buffer.concat(parts).toString('utf8'), chunks: parts.length }); });
+    req.on('end', () => { clearTimeout(timer); resolve({ status, headers: got, body: Buffer.concat(parts).toString('utf8'), chunks: parts.length, trailers }); });
     req.on('error', (e) => { clearTimeout(timer); reject(e); });
     req.end(body);
   });

@@ -6,7 +6,7 @@ import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import { describe, expect, it } from 'vitest';
 import express from 'express';
-import { TRAILERS_UNSUPPORTED, fromRequestListener, headFields } from '../lib/node-adapter';
+import { fromRequestListener, headFields } from '../lib/node-adapter';
 import { waitFor } from './helpers';
 import { adapterServers, ask, errorsOf, expectTwoCookies } from './adapter-client';
 
@@ -207,11 +207,22 @@ describe('a plain (req, res) listener', () => {
         return;
       }
       if (req.url === '/throw') throw new Error('listener threw');
-      if (req.url === '/trailers') { // not supported: a clear error (a 500), not Node's message about the transfer encoding
+      if (req.url === '/trailers') { // added before end(): sent after the body (HTTP/2)
         res.write('a');
-        res.addTrailers({ 'x-t': '1' });
-        res.end('b');
+        setTimeout(() => {
+          res.addTrailers({ 'x-t': '1', 'X-Two': ['a', 'b'] });
+          res.end('b');
+        }, 5);
         return;
+      }
+      if (req.url === '/trailers-whole') {
+        res.addTrailers([['grpc-status', '0']]);
+        res.end('whole');
+        return;
+      }
+      if (req.url === '/write-throw') { // wrote, then threw in the same tick: nothing went out yet
+        res.write('a');
+        throw new Error('threw after writing');
       }
       res.statusCode = 404;
       res.end('nope');
@@ -233,11 +244,16 @@ describe('a plain (req, res) listener', () => {
     expect((await ask(s, '/other')).status).toBe(404);
     expect((await ask(s, '/throw')).status).toBe(500);
     expect(errors.map((x) => x.message)).toEqual(['listener threw']);
+    const tr = await ask(s, '/trailers');
+    expect([tr.status, tr.body, tr.trailers?.['x-t'], tr.trailers?.['x-two']]).toEqual([200, 'ab', '1', 'a, b']);
+    const whole = await ask(s, '/trailers-whole');
+    expect([whole.body, whole.trailers?.['grpc-status']]).toEqual(['whole', '0']);
+    expect((await ask(s, '/empty')).trailers).toBeUndefined(); // no trailers added: none sent
     // it threw in the tick that wrote the head and 'a': nothing went out yet, so the answer is a 500
     // (and no unhandled error from the head's decision, queued in that tick)
-    expect((await ask(s, '/trailers')).status).toBe(500);
+    expect((await ask(s, '/write-throw')).status).toBe(500);
     await waitFor(() => errors.length === 2);
-    expect(errors[1].message).toBe(TRAILERS_UNSUPPORTED);
+    expect(errors[1].message).toBe('threw after writing');
   });
 
   it("backpressure: write() is false past the high-water mark and 'drain' follows; 4 MiB arrive whole", async () => {
