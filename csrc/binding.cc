@@ -17,7 +17,6 @@ void SystemWrap::Init() {
   tpl->InstanceTemplate()->SetInternalFieldCount(1);
   Nan::SetPrototypeMethod(tpl, "listen", Listen);
   Nan::SetPrototypeMethod(tpl, "closeServer", CloseServer);
-  Nan::SetPrototypeMethod(tpl, "drainNotice", DrainNotice);
   Nan::SetPrototypeMethod(tpl, "stop", Stop);
   Nan::SetPrototypeMethod(tpl, "connect", Connect);
   Nan::SetPrototypeMethod(tpl, "request", Request);

@@ -130,7 +130,6 @@ class SystemWrap : public Nan::ObjectWrap {
   static void Create(const Nan::FunctionCallbackInfo<Value> &info);
   static void Listen(const Nan::FunctionCallbackInfo<Value> &info);
   static void CloseServer(const Nan::FunctionCallbackInfo<Value> &info);
-  static void DrainNotice(const Nan::FunctionCallbackInfo<Value> &info);
   static void Stop(const Nan::FunctionCallbackInfo<Value> &info);
 
   // binding_client.cc: the HTTP/2 client.

@@ -193,13 +193,6 @@ void SystemWrap::CloseServer(const Nan::FunctionCallbackInfo<Value> &info) {
   Self(info)->Submit(p);
 }
 
-// drainNotice(id, cb): a drain began: the server's HTTP/1.1 answers close their connections.
-void SystemWrap::DrainNotice(const Nan::FunctionCallbackInfo<Value> &info) {
-  PendingOp *p = NewOp(VALK_OP_DRAIN_NOTICE, info[1]);
-  p->op.u.close.server_id = Nan::To<uint32_t>(info[0]).FromMaybe(0);
-  Self(info)->Submit(p);
-}
-
 // stop(cb): cb(err, report) once the thread is joined and every pool freed.
 void SystemWrap::Stop(const Nan::FunctionCallbackInfo<Value> &info) {
   Self(info)->Submit(NewOp(VALK_OP_STOP, info[0]));

@@ -203,10 +203,6 @@ static int valk__submit(valk_stream_t *st, int status, const nghttp2_nv *nva, si
       valk__out(c, "content-length: 0\r\n", 19) != 0)
     return -1;
   if (h->chunked && valk__out(c, "transfer-encoding: chunked\r\n", 28) != 0) return -1;
-  if (c->srv->draining && !h->close_after) { /* the HTTP/1.1 drain notice: the client opens its next connection elsewhere */
-    h->close_after = 1;
-    VALK_SRV_ADD(c->srv, http1_drain_closes, 1);
-  }
   if (h->close_after && valk__out(c, "connection: close\r\n", 19) != 0) return -1;
   if (!h->close_after && h->p.head.version_minor == 0 && valk__out(c, "connection: keep-alive\r\n", 24) != 0) return -1;
   if (valk__out(c, "\r\n", 2) != 0) return -1;

@@ -89,7 +89,6 @@ typedef struct valk_server {
   uint32_t nconns;
   uint32_t handles_open;      /* listener + timer + notify check, until their close callbacks */
   int closing;
-  int draining;               /* drain() began: every HTTP/1.1 answer says connection: close (docs/design.md §14) */
   int registered;             /* in sys->servers */
   int timer_closing;
   int accept_pending;         /* a connection waits in the listener for a reject handle */

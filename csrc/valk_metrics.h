@@ -59,7 +59,6 @@ extern "C" {
   XX(connections_evicted, counter, "paused connections evicted from a full backpressure list") \
   XX(goaway_notices, counter, "graceful closes begun with the shutdown notice: GOAWAY(2^31-1) and a PING, the final GOAWAY after its ACK") \
   XX(responses_trailers, counter, "answers that ended with trailer fields (HTTP/2: a HEADERS frame after the body; HTTP/1.1 drops them)") \
-  XX(http1_drain_closes, counter, "HTTP/1.1 keep-alive connections told connection: close in an answer because a drain began (the HTTP/1.1 drain notice)") \
   XX(connections_drain_forced, counter, "connections still open drainTimeoutMs after their server began to close: closed by force") \
   XX(tls_handshakes, counter, "TLS handshakes completed (ALPN h2 or http/1.1)") \
   XX(connections_http1, counter, "connections that speak HTTP/1.x (ALPN http/1.1 or none, or HTTP/1.x on a cleartext port)") \

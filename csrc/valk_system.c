@@ -400,15 +400,6 @@ static void valk__dispatch(valk_system_t *sys, valk_op_t *op) {
     op->status = VALK_ENOTFOUND;
     snprintf(op->error, sizeof(op->error), "no server %u", op->u.close.server_id);
     break;
-  case VALK_OP_DRAIN_NOTICE:
-    srv = valk__find_server(sys, op->u.close.server_id);
-    if (srv != NULL) {
-      srv->draining = 1;
-      break;
-    }
-    op->status = VALK_ENOTFOUND;
-    snprintf(op->error, sizeof(op->error), "no server %u", op->u.close.server_id);
-    break;
   case VALK_OP_STOP:
     valk__begin_stop(sys, op);
     return;

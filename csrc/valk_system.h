@@ -55,8 +55,7 @@ typedef enum {
   VALK_OP_STOP,
   VALK_OP_CONNECT,      /* an HTTP/2 client connection (valk_h2_client.h) */
   VALK_OP_REQUEST,      /* one request on a client connection */
-  VALK_OP_CLIENT_CLOSE, /* closes a client connection */
-  VALK_OP_DRAIN_NOTICE  /* a drain began (docs/design.md §14): HTTP/1.1 answers close their connection */
+  VALK_OP_CLIENT_CLOSE  /* closes a client connection */
 } valk_op_type_t;
 
 struct valk_server_opts;
@@ -84,7 +83,7 @@ typedef struct valk_op {
     } listen;
     struct {
       uint32_t server_id;
-    } close; /* CLOSE_SERVER and DRAIN_NOTICE */
+    } close;
     struct {
       struct valk_client_opts *opts; /* ownership passes to the AIO thread */
       uint32_t client_id;            /* out */

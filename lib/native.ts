@@ -206,8 +206,6 @@ export interface NativeSystem {
   listen(opts: NativeListenOptions, cb: (err: Error | null, info?: NativeServerInfo) => void): void;
   /** GOAWAY to the server's connections, bounded drain, close. */
   closeServer(id: number, cb: (err: Error | null) => void): void;
-  /** A drain began: the server's HTTP/1.1 answers say connection: close (docs/design.md §14). */
-  drainNotice(id: number, cb: (err: Error | null) => void): void;
   /** Stops every server, joins the thread, frees every pool. */
   stop(cb: (err: Error | null, report?: NativeStopReport) => void): void;
   metrics(): NativeMetrics;

@@ -347,9 +347,8 @@ export class AioSystem {
       step: name, ms: Date.now() - t0, connections: m.connections.active, requests_in_flight: m.system.streams_active,
     });
     at('draining', before);
-    const serving = [...this.servers.values()].filter((s) => !s.admin);
-    await Promise.all(serving.map((s) => this.drainNotice(s))); // HTTP/1.1 answers say connection: close from now on
     if (this.config.drainDelayMs > 0) await new Promise((r) => setTimeout(r, this.config.drainDelayMs));
+    const serving = [...this.servers.values()].filter((s) => !s.admin);
     const closing = this.metrics();
     at('closing', closing);
     await Promise.all(serving.map((s) => s.close()));
@@ -479,13 +478,6 @@ export class AioSystem {
         resolve(client);
       });
     });
-  }
-
-  /** The HTTP/1.1 drain notice to one server (a server gone meanwhile is no error). */
-  private drainNotice(srv: AioServer): Promise<void> {
-    if (!this.running || this.servers.get(srv.id) !== srv) return Promise.resolve();
-    const handle = this.liveHandle('drain');
-    return new Promise((resolve) => { handle.drainNotice(srv.id, () => resolve()); });
   }
 
   /** @internal */

@@ -2,7 +2,6 @@
 // and drain(): requests in flight finish, a client that keeps sending moves to another instance
 // and loses nothing. Every listener is on 127.0.0.1.
 import * as http2 from 'node:http2';
-import * as https from 'node:https';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AioSystem, startWithConfig } from '../lib/system';
 import type { DrainStep } from '../lib/readiness';
@@ -98,38 +97,6 @@ describe('readiness and drain', () => {
     expect(report.stop).toEqual(CLEAN_STOP);
     expect(sys.running).toBe(false);
     expect(sys.drain()).toBe(draining); // idempotent
-  });
-
-  it('test_http1_drain_notice: once a drain begins, HTTP/1.1 answers say connection: close and the keep-alive connection closes after', async () => {
-    const { sys, srv } = await serve({ drainDelayMs: 600 });
-    const agent = new https.Agent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: false });
-    const sockets = new Set<unknown>();
-    const get = (path: string) => new Promise<{ status: number; connection: string | undefined; body: string }>((resolve, reject) => {
-      const r = https.get({ host: '127.0.0.1', port: srv.port, path, agent }, (res) => {
-        sockets.add(res.socket);
-        let body = '';
-        res.setEncoding('utf8').on('data', (d) => { body += d; }).on('end', () =>
-          resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, body }));
-      });
-      r.on('error', reject);
-    });
-    try {
-      const before = [await get('/fast'), await get('/fast')];
-      expect(before.map((r) => r.connection)).toEqual([undefined, undefined]); // HTTP/1.1 keep-alive: nothing said
-      expect(sockets.size).toBe(1); // both on one connection
-      const drained = sys.drain();
-      await waitFor(() => sys.metrics().ready.draining === 1);
-      await sleep(50); // the notice reached the AIO thread (it goes before the delay starts)
-      const during = [await get('/fast'), await get('/fast')];
-      expect(during.map((r) => [r.status, r.connection])).toEqual([[200, 'close'], [200, 'close']]);
-      expect(sockets.size).toBe(2); // the first answer closed the old connection: the second came on a new one (closed too)
-      expect(sys.metrics().system.http1_drain_closes).toBe(2);
-      expect(sys.metrics().servers.find((x) => x.port === srv.port)?.http1_drain_closes).toBe(2);
-      const report = await drained;
-      expect(report.stop).toEqual(CLEAN_STOP);
-    } finally {
-      agent.destroy();
-    }
   });
 
   it('a drain past drainTimeoutMs closes what is left by force, and says so', async () => {
