@@ -15,14 +15,12 @@
 import * as fs from 'node:fs';
 import * as http2 from 'node:http2';
 import * as path from 'node:path';
-import { createRequire } from 'node:module';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { AioSystem, ListenOptions, startWithConfig } from '../lib/system';
 import type { SystemConfig } from '../lib/config';
 import { CLEAN_STOP, connect, keyPair, request } from './helpers';
-
-const req = createRequire(__filename);
+import { browserMissing, browserPages, browserTestName, skipped } from './browser';
 
 interface Alert { id: string; label: string; server: string | null; value: number; threshold: number; text: string }
 type Thresholds = Record<string, number | null>;
@@ -117,22 +115,8 @@ describe('checklist pure functions (docs/design.md §8)', () => {
 // Browser
 // ---------------------------------------------------------------------------
 
-const CHROMIUM = process.env.VALK_CHROMIUM || '/usr/bin/chromium';
-const REQUIRE_BROWSER = process.env.VALK_REQUIRE_BROWSER === '1';
-function playwrightAvailable(): boolean {
-  try {
-    req.resolve('playwright-core');
-    return true;
-  } catch {
-    return false;
-  }
-}
-const missing = !fs.existsSync(CHROMIUM) ? `${CHROMIUM} is not installed (apt-get install chromium)`
-  : !playwrightAvailable() ? 'playwright-core is not installed (npm install)' : '';
-const skipBrowser = missing !== '' && !REQUIRE_BROWSER;
-function browserTest(name: string): string {
-  return skipBrowser ? `browser test SKIPPED (${name}): ${missing}; set VALK_REQUIRE_BROWSER=1 to make this a failure` : `browser (chromium): ${name}`;
-}
+const skipBrowser = skipped(browserMissing);
+const browserTest = (name: string) => browserTestName(name);
 
 const OUTPUT_DIR = path.join(__dirname, 'output');
 const systems: AioSystem[] = [];
@@ -159,31 +143,14 @@ async function sessions(port: number, n: number): Promise<http2.ClientHttp2Sessi
 }
 
 describe('dashboard checklist in a browser (issue #16 item 4)', () => {
-  const WAIT_MS = 20_000; // how long each wait looks, with the step in its message (not a performance threshold)
-  let browser: Browser | undefined;
-  afterAll(async () => {
-    await browser?.close();
-  });
+  const pages = browserPages(cleanups);
+  afterAll(() => pages.close());
 
+  /** A page at width px (console errors count), once its metrics poll is live. */
   async function open(port: number, width = 1440): Promise<{ page: Page; errors: string[] }> {
-    expect(missing, 'VALK_REQUIRE_BROWSER=1 but the browser is unavailable').toBe('');
-    if (!browser) {
-      const { chromium } = req('playwright-core') as typeof import('playwright-core');
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--ignore-certificate-errors'],
-      });
-    }
-    const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width, height: 900 } });
-    cleanups.push(() => context.close());
-    const page = await context.newPage();
-    page.setDefaultTimeout(WAIT_MS);
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-    expect((await page.goto(`https://127.0.0.1:${port}/debug/`))?.status()).toBe(200);
-    await page.waitForFunction(() => document.getElementById('status-text')?.textContent === 'live');
-    return { page, errors };
+    const got = await pages.open(port, { viewport: { width, height: 900 }, consoleErrors: true });
+    await got.page.waitForFunction(() => document.getElementById('status-text')?.textContent === 'live');
+    return got;
   }
 
   /** The rows marked as alerts: "container label" each. */

@@ -12,14 +12,13 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createRequire } from 'node:module';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { AioSystem, startWithConfig } from '../lib/system';
 import { RawH2Client } from './h2raw';
 import { CLEAN_STOP, attempt, hasTool, keyPair, waitFor } from './helpers';
+import { browserMissing, browserPages, skipped } from './browser';
 
-const req = createRequire(__filename);
 
 type Point = { t: number; v: number | null };
 // The modules are plain JavaScript; their shapes as the tests use them.
@@ -211,20 +210,8 @@ describe('charts.js: path math', () => {
 // Browser, under load
 // ---------------------------------------------------------------------------
 
-const CHROMIUM = process.env.VALK_CHROMIUM || '/usr/bin/chromium';
-const REQUIRE_BROWSER = process.env.VALK_REQUIRE_BROWSER === '1';
-function playwrightAvailable(): boolean {
-  try {
-    req.resolve('playwright-core');
-    return true;
-  } catch {
-    return false;
-  }
-}
-const missing = !fs.existsSync(CHROMIUM) ? `${CHROMIUM} is not installed (apt-get install chromium)`
-  : !playwrightAvailable() ? 'playwright-core is not installed (npm install)'
-  : !hasTool('h2load') ? 'h2load is not installed (apt-get install nghttp2-client)' : '';
-const skipBrowser = missing !== '' && !REQUIRE_BROWSER;
+const missing = browserMissing || (!hasTool('h2load') ? 'h2load is not installed (apt-get install nghttp2-client)' : '');
+const skipBrowser = skipped(missing);
 const OUTPUT = path.join(__dirname, 'output', 'dashboard-history.png');
 
 const BIG = 32 * 1024 * 1024; // far more than the kernel buffers of one loopback connection
@@ -233,19 +220,16 @@ const ROUTES = { '/': { status: 200, body: 'hello\n' }, '/big': { status: 200, b
 const systems: AioSystem[] = [];
 const raws: RawH2Client[] = [];
 const cleanups: (() => Promise<void> | void)[] = [];
-let browser: Browser | undefined;
+const pages = browserPages(cleanups);
 
 afterEach(async () => {
   for (const c of cleanups.splice(0)) await c();
   for (const r of raws.splice(0)) r.destroy();
   for (const sys of systems.splice(0)) if (sys.running) expect(await sys.stop()).toEqual(CLEAN_STOP);
 });
-afterAll(async () => {
-  await browser?.close();
-});
+afterAll(() => pages.close());
 
 describe('history charts in a browser', () => {
-  const WAIT_MS = 20_000;
   const chart = (id: string) => `#history .hchart[data-series="${id}"]`;
   const attr = async (page: Page, id: string, name: string) => Number(await page.getAttribute(chart(id), name));
 
@@ -263,18 +247,7 @@ describe('history charts in a browser', () => {
       const srv = await sys.listen({ host: '127.0.0.1', port: 0, ...keyPair(), routes: ROUTES, handler: () => ({ status: 200, body: 'js\n' }) });
       const admin = await sys.listenAdmin({ port: 0, ...keyPair() });
 
-      const { chromium } = req('playwright-core') as typeof import('playwright-core');
-      browser ??= await chromium.launch({
-        executablePath: CHROMIUM,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--ignore-certificate-errors'],
-      });
-      const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1440, height: 900 } });
-      cleanups.push(() => context.close());
-      const page = await context.newPage();
-      page.setDefaultTimeout(WAIT_MS);
-      const errors: string[] = [];
-      page.on('pageerror', (e) => errors.push(e.message));
-      expect((await page.goto(`https://127.0.0.1:${admin.port}/debug/`))?.status()).toBe(200);
+      const { page, errors } = await pages.open(admin.port, { viewport: { width: 1440, height: 900 } });
       await page.waitForFunction(() => document.querySelectorAll('#history .hchart').length === 6);
       await page.waitForFunction((sel) => Number(document.querySelector(sel)?.getAttribute('data-points')) >= 2, chart('loop'));
 

@@ -13,13 +13,11 @@
 import * as fs from 'node:fs';
 import * as http2 from 'node:http2';
 import * as path from 'node:path';
-import { createRequire } from 'node:module';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
 import { AioSystem, startWithConfig } from '../lib/system';
 import { CLEAN_STOP, connect, keyPair } from './helpers';
+import { browserMissing, browserPages, browserTestName, skipped } from './browser';
 
-const req = createRequire(__filename);
 
 interface Entry { key: number; seq: number; ts: number; id: string | null; raw: string }
 interface Timeline {
@@ -188,59 +186,22 @@ describe('timeline ring (dashboard/timeline.js)', () => {
 // Browser
 // ---------------------------------------------------------------------------
 
-/** Debian's chromium (VALK_CHROMIUM overrides the path). Never `npx playwright install`. */
-const CHROMIUM = process.env.VALK_CHROMIUM || '/usr/bin/chromium';
-const REQUIRE_BROWSER = process.env.VALK_REQUIRE_BROWSER === '1';
 const SCREENSHOT = path.join(__dirname, 'output', 'dashboard-timeline.png');
-
-function playwrightAvailable(): boolean {
-  try {
-    req.resolve('playwright-core');
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const missing = !fs.existsSync(CHROMIUM) ? `${CHROMIUM} is not installed (apt-get install chromium)`
-  : !playwrightAvailable() ? 'playwright-core is not installed (npm install)' : '';
-const skipBrowser = missing !== '' && !REQUIRE_BROWSER;
-function browserTest(name: string): string {
-  return skipBrowser ? `browser test SKIPPED (${name}): ${missing}; set VALK_REQUIRE_BROWSER=1 to make this a failure` : `browser (chromium): ${name}`;
-}
+const skipBrowser = skipped(browserMissing);
+const browserTest = (name: string) => browserTestName(name);
 
 const systems: AioSystem[] = [];
 const cleanups: (() => Promise<void> | void)[] = [];
-let browser: Browser | undefined;
+const pages = browserPages(cleanups);
 
 afterEach(async () => {
   for (const c of cleanups.splice(0)) await c();
   for (const sys of systems.splice(0)) if (sys.running) expect(await sys.stop()).toEqual(CLEAN_STOP);
 });
-afterAll(async () => {
-  await browser?.close();
-});
+afterAll(() => pages.close());
 
 /** A fresh page (own context) on the dashboard at port; page errors are collected. */
-async function open(port: number): Promise<{ page: Page; errors: string[] }> {
-  expect(missing, 'VALK_REQUIRE_BROWSER=1 but the browser is unavailable').toBe('');
-  if (!browser) {
-    const { chromium } = req('playwright-core') as typeof import('playwright-core');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--ignore-certificate-errors'],
-    });
-  }
-  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1440, height: 1000 } });
-  cleanups.push(() => context.close());
-  const page = await context.newPage();
-  page.setDefaultTimeout(20_000); // each wait fails on its own, with its step (a bound on looking, not a threshold)
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  const res = await page.goto(`https://127.0.0.1:${port}/debug/`);
-  expect(res?.status()).toBe(200);
-  return { page, errors };
-}
+const open = (port: number) => pages.open(port, { viewport: { width: 1440, height: 1000 } });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

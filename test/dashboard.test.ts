@@ -12,14 +12,12 @@ import * as fs from 'node:fs';
 import * as http2 from 'node:http2';
 import * as https from 'node:https';
 import * as path from 'node:path';
-import { createRequire } from 'node:module';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
 import { AioSystem, startWithConfig } from '../lib/system';
 import { CLEAN_STOP, connect, get, hasTool, keyPair, request } from './helpers';
+import { browserMissing, browserPages, browserTestName, skipped } from './browser';
 import { spawn } from 'node:child_process';
 
-const req = createRequire(__filename);
 const DASHBOARD_DIR = path.join(__dirname, '..', 'dashboard');
 
 interface Cell { used: number; size: number }
@@ -500,57 +498,14 @@ describe('dashboard served at /debug/', () => {
 // Browser
 // ---------------------------------------------------------------------------
 
-/** Debian's chromium (VALK_CHROMIUM overrides the path). Never `npx playwright install`. */
-const CHROMIUM = process.env.VALK_CHROMIUM || '/usr/bin/chromium';
-const REQUIRE_BROWSER = process.env.VALK_REQUIRE_BROWSER === '1';
-
-function playwrightAvailable(): boolean {
-  try {
-    req.resolve('playwright-core');
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const missing = !fs.existsSync(CHROMIUM) ? `${CHROMIUM} is not installed (apt-get install chromium)`
-  : !playwrightAvailable() ? 'playwright-core is not installed (npm install)' : '';
-const skipBrowser = missing !== '' && !REQUIRE_BROWSER;
-/** The test's name says why it did not run when the browser is missing. */
-function browserTest(name: string): string {
-  return skipBrowser ? `browser test SKIPPED (${name}): ${missing}; set VALK_REQUIRE_BROWSER=1 to make this a failure` : `browser (chromium): ${name}`;
-}
+const skipBrowser = skipped(browserMissing);
+const browserTest = (name: string) => browserTestName(name);
 
 describe('dashboard in a browser', () => {
-  // Each wait fails on its own after WAIT_MS with the step in its message
-  // (a bound on how long to look, not a performance threshold).
-  const WAIT_MS = 20_000;
-  let browser: Browser | undefined;
-
-  afterAll(async () => {
-    await browser?.close();
-  });
-
+  const pages = browserPages(cleanups);
+  afterAll(() => pages.close());
   /** A fresh page (own context) on the dashboard of port; page errors are collected. */
-  async function open(port: number): Promise<{ page: Page; errors: string[] }> {
-    expect(missing, 'VALK_REQUIRE_BROWSER=1 but the browser is unavailable').toBe('');
-    if (!browser) {
-      const { chromium } = req('playwright-core') as typeof import('playwright-core');
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--ignore-certificate-errors'],
-      });
-    }
-    const context = await browser.newContext({ ignoreHTTPSErrors: true });
-    cleanups.push(() => context.close());
-    const page = await context.newPage();
-    page.setDefaultTimeout(WAIT_MS);
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    const res = await page.goto(`https://127.0.0.1:${port}/debug/`);
-    expect(res?.status()).toBe(200);
-    return { page, errors };
-  }
+  const open = (port: number) => pages.open(port);
 
   /** n HTTP/2 connections from Node, closed after the test. */
   async function sessions(port: number, n: number): Promise<http2.ClientHttp2Session[]> {
