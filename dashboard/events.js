@@ -18,7 +18,7 @@
  */
 import { on, state as page } from './model.js';
 import { $, esc } from './dom.js';
-import { formatBytes, formatMs, formatNumber } from './format.js';
+import { formatBytes, formatClock, formatMs, formatNumber } from './format.js';
 
 
 var EVENTS_URL = '/debug/events';
@@ -75,8 +75,7 @@ export function visibleEvents(list, hidden, max) {
 
 /** "12:34:56.789" of an ISO time (UTC, as the server gives it). */
 export function clockOf(iso) {
-  var m = /T(\d\d:\d\d:\d\d\.\d\d\d)/.exec(String(iso));
-  return m ? m[1] : String(iso);
+  return formatClock(Date.parse(iso));
 }
 
 /* ---- browser ----------------------------------------------------- */

@@ -90,11 +90,6 @@ export function formatClock(ms) {
   return new Date(ms).toISOString().slice(11, 23);
 }
 
-/** used / total as "1,234 / 4,096". */
-export function formatFraction(used, total) {
-  return formatNumber(used) + ' / ' + formatNumber(total);
-}
-
 var KINDS = {
   count: formatNumber,
   bytes: formatBytes,

@@ -427,7 +427,10 @@ function field(flat: string[], name: string, lower: string, value: unknown): num
 }
 
 /** Checks a handler's answer; returns [status, flat headers, body] or throws a TypeError/RangeError. */
-function toWire(res: unknown, limit: number): [number, string[], Buffer | string | StreamingBody, Response['trailers']] {
+/** An answer's trailers as they go to stream(): encoded already (given as fields), or the function that gives them. */
+type WireTrailers = Buffer | (() => Trailers | Promise<Trailers>) | undefined;
+
+function toWire(res: unknown, limit: number): [number, string[], Buffer | string | StreamingBody, WireTrailers] {
   if (typeof res !== 'object' || res === null) throw new TypeError('the handler must return { status, headers?, body? }');
   const r = res as Response;
   if (!Number.isInteger(r.status) || r.status < 200 || r.status > 599) {
@@ -450,8 +453,9 @@ function toWire(res: unknown, limit: number): [number, string[], Buffer | string
   }
   const body = isStreaming(r.body) ? r.body : wireBody(r.body, limit);
   if (r.trailers === undefined || r.trailers === null) return [r.status, flat, body, undefined];
-  if (typeof r.trailers !== 'function') encodeTrailers(r.trailers); /* checked now: a bad one is a 500, not a reset */
-  return [r.status, flat, isStreaming(body) ? body : oneChunk(body), r.trailers];
+  /* fields are checked (and encoded) now: a bad one is a 500, not a reset */
+  const trailers = typeof r.trailers === 'function' ? r.trailers : encodeTrailers(r.trailers);
+  return [r.status, flat, isStreaming(body) ? body : oneChunk(body), trailers];
 }
 
 /** A whole body as a streaming one of one chunk (an answer with trailers streams). */
@@ -587,7 +591,7 @@ export class HandlerDispatcher {
    * client that stops reading stops the pulling (docs/design.md §7).
    */
   private async stream(t: HandlerTarget, token: number, status: number, headers: string[], body: StreamingBody,
-    trailers?: Response['trailers']): Promise<void> {
+    trailers?: WireTrailers): Promise<void> {
     const entry = this.pending.get(token)!;
     this.pending.delete(token);
     const st: StreamState = { req: entry.req, outstanding: false, finished: false };
@@ -615,7 +619,7 @@ export class HandlerDispatcher {
         if (st.finished || st.pendingFinal !== undefined) return;
       }
       if (trailers === undefined) return this.endStream(token, st, CHUNK_END);
-      const fields = encodeTrailers(typeof trailers === 'function' ? await trailers() : trailers);
+      const fields = typeof trailers === 'function' ? encodeTrailers(await trailers()) : trailers;
       if (st.finished || st.pendingFinal !== undefined) return;
       this.endStream(token, st, CHUNK_END | CHUNK_TRAILERS, fields);
     } catch (err) {
